@@ -1,0 +1,197 @@
+"""The ``streamseg`` command: run, bench, eval, train, models.
+
+Errors the user can fix (a bad path, an unknown model, a wrong config key) print one line
+and exit with code 2; ``--verbose`` adds the traceback of an internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from streamseg.errors import StreamsegError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by run and bench; defaults are None so that only given flags override the config file."""
+    parser.add_argument("source", help="video file, image folder, or 'demo' (a synthetic road scene)")
+    parser.add_argument("--config", type=Path, help="YAML file with the same option names (flags override it)")
+    parser.add_argument("--model", help="registered model name (see `streamseg models`)")
+    parser.add_argument("--weights", help="state dict to use instead of the bundled weights")
+    parser.add_argument("--backend", help="auto (default), torch, onnxruntime, openvino, ...")
+    parser.add_argument("--precision", help="auto (default), fp32, bf16, fp16, int8")
+    parser.add_argument("--input-size", dest="input_size", help="network input WIDTHxHEIGHT (default 480x360)")
+    parser.add_argument("--threads", type=int, help="inference threads (default: the library's)")
+    parser.add_argument("--queue-size", dest="queue_size", type=int, help="frames each queue holds (default 4)")
+    parser.add_argument("--crf", help="off (default), async, sync")
+    parser.add_argument("--flow", help="off (default), dis, flownet")
+    parser.add_argument("--max-frames", dest="max_frames", type=int, help="stop after N frames")
+    parser.add_argument("--metrics-port", dest="metrics_port", type=int, help="serve /metrics and /healthz on this port")
+    parser.add_argument("--metrics-host", dest="metrics_host", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--engine-dir", dest="engine_dir", help="compiled engine cache (default ./engines)")
+    parser.add_argument("--calibration-data", dest="calibration_data", help="CamVid folder for int8 calibration")
+
+
+_RUN_OPTION_NAMES = (
+    "model", "weights", "backend", "precision", "input_size", "threads", "queue_size", "crf", "flow", "max_frames",
+    "metrics_port", "metrics_host", "engine_dir", "calibration_data",
+)
+
+
+def _run_config(args: argparse.Namespace, **extra):
+    from streamseg.config import build_config
+
+    overrides = {name: getattr(args, name) for name in _RUN_OPTION_NAMES}
+    overrides.update(source=args.source, **extra)
+    return build_config(args.config, overrides)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from streamseg.pipeline.assemble import assemble
+    from streamseg.pipeline.signals import stop_on_signals
+
+    config = _run_config(args, out=args.out, stats=args.stats, masks=args.masks, serve=args.serve, alpha=args.alpha)
+    with assemble(config) as assembly:
+        pipeline = assembly.pipeline()
+        with stop_on_signals(lambda: assembly.current):
+            result = pipeline.run()
+    print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps), {result.dropped} dropped", file=sys.stderr)
+    if config.out is not None and result.frames:
+        print(f"wrote {config.out}", file=sys.stderr)
+    for problem in result.sink_errors:
+        print(f"streamseg: output failed: {problem}", file=sys.stderr)
+    if result.error:
+        print(f"streamseg: error: {result.error}", file=sys.stderr)
+        if args.verbose and pipeline.error_trace:
+            print(pipeline.error_trace, file=sys.stderr)
+        return EXIT_INTERRUPTED if "received twice" in result.error else EXIT_FAILED
+    if result.damage:
+        print(f"streamseg: error: {result.damage}", file=sys.stderr)
+        return EXIT_USAGE
+    if result.stopped_early:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if result.sink_errors else EXIT_OK
+
+
+def command_bench(args: argparse.Namespace) -> int:
+    from streamseg.bench import run_benchmark, summary
+
+    config = _run_config(args)
+    results = run_benchmark(config)
+    print(summary(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return EXIT_OK
+
+
+def command_eval(args: argparse.Namespace) -> int:
+    from streamseg.evaluate_camvid import evaluate_camvid
+
+    result = evaluate_camvid(
+        Path(args.data_dir), split=args.split, model=args.model, weights=Path(args.weights) if args.weights else None,
+        backend=args.backend, precision=args.precision, scales=tuple(args.scales), max_frames=args.max_frames,
+    )
+    print(result.table())
+    if args.json:
+        Path(args.json).write_text(json.dumps(result.as_dict(), indent=2) + "\n")
+        print(f"wrote {args.json}", file=sys.stderr)
+    return EXIT_OK
+
+
+def command_train(args: argparse.Namespace) -> int:
+    from streamseg.training.trainer import TrainConfig, Trainer
+
+    config = TrainConfig(
+        model=args.model, data=Path(args.data), out=Path(args.out), epochs=args.epochs, batch_size=args.batch_size,
+        crop=tuple(args.crop), learning_rate=args.lr, bf16=args.bf16, device=args.device, threads=args.threads,
+        eval_every=args.eval_every,
+    )
+    best = Trainer(config).run()
+    print(f"best val mIoU {100 * best:.1f} (checkpoints in {args.out})")
+    return EXIT_OK
+
+
+def command_models(args: argparse.Namespace) -> int:
+    from streamseg.models import DEFAULT_MODEL, MODELS
+
+    for name in MODELS.names():
+        spec = MODELS.get(name)
+        weights = spec.weights
+        marker = "*" if name == DEFAULT_MODEL else " "
+        trained = "no trained weights yet" if weights is None else f"weights {weights.path.name}"
+        print(f"{marker} {name:<16} {spec.description}  [{trained}]")
+        if weights is not None and args.verbose:
+            print(json.dumps(weights.card, indent=2))
+    print("* default model")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamseg", description="Real-time semantic segmentation of live video.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="tracebacks and model cards")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="segment a stream and write or serve the overlay")
+    _add_run_options(run)
+    run.add_argument("--out", help="write the overlay video here (H.264 MP4)")
+    run.add_argument("--stats", help="write per-frame statistics here (JSON lines)")
+    run.add_argument("--masks", help="write per-frame label maps (PNG) into this folder")
+    run.add_argument("--serve", help="web preview on HOST:PORT")
+    run.add_argument("--alpha", type=float, help="overlay opacity (default 0.5)")
+    run.set_defaults(handler=command_run)
+
+    bench = commands.add_parser("bench", help="model-only, naive-loop and pipelined fps in one run")
+    _add_run_options(bench)
+    bench.add_argument("--json", help="write the results here")
+    bench.set_defaults(handler=command_bench)
+
+    evaluate = commands.add_parser("eval", help="mIoU on a CamVid-layout folder")
+    evaluate.add_argument("data_dir")
+    evaluate.add_argument("--split", default="val")
+    evaluate.add_argument("--model", default="erfnet")
+    evaluate.add_argument("--weights")
+    evaluate.add_argument("--backend", default="torch")
+    evaluate.add_argument("--precision", default="fp32")
+    evaluate.add_argument("--scales", type=float, nargs="+", default=[1.0], help="multi-scale inference, e.g. 0.75 1 1.25")
+    evaluate.add_argument("--max-frames", dest="max_frames", type=int)
+    evaluate.add_argument("--json")
+    evaluate.set_defaults(handler=command_eval)
+
+    train = commands.add_parser("train", help="train a model on CamVid (resumes from OUT/last.pt)")
+    train.add_argument("--model", default="erfnet")
+    train.add_argument("--data", default="../shared/data/camvid")
+    train.add_argument("--out", required=True)
+    train.add_argument("--epochs", type=int, default=150)
+    train.add_argument("--batch-size", dest="batch_size", type=int, default=8)
+    train.add_argument("--crop", type=int, nargs=2, default=(320, 320), metavar=("H", "W"))
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--bf16", action="store_true", help="bf16 autocast on a CPU with native bf16")
+    train.add_argument("--device", default="cpu")
+    train.add_argument("--threads", type=int, default=0)
+    train.add_argument("--eval-every", dest="eval_every", type=int, default=1)
+    train.set_defaults(handler=command_train)
+
+    models = commands.add_parser("models", help="list the models and their weights")
+    models.set_defaults(handler=command_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except StreamsegError as error:
+        print(f"streamseg: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("streamseg: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""The record one video frame travels in, from the source to the sinks."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Frame:
+    """One frame and everything the stages add to it.
+
+    ``image`` is RGB uint8 (H, W, 3) as decoded. Each stage fills its own field and
+    adds its time in seconds to ``timings`` under its name.
+    """
+
+    index: int
+    timestamp: float  # seconds of source time (presentation time for files)
+    image: np.ndarray
+    captured_at: float = field(default_factory=time.perf_counter)  # host clock, for end-to-end latency
+    truth: np.ndarray | None = None  # ground-truth label map (H, W) uint8, when the source knows it
+    model_input: np.ndarray | None = None  # (1, 3, h, w) float32 RGB in [0, 1]
+    logits: np.ndarray | None = None  # (C, h, w) float32 at model resolution
+    labels: np.ndarray | None = None  # (H, W) uint8 class ids at image resolution
+    overlay: np.ndarray | None = None  # rendered RGB uint8 (H, W, 3)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])

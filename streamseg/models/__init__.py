@@ -1,0 +1,39 @@
+"""Segmentation networks: builders, the registry of names, and loading of trained weights."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from torch import nn
+
+from streamseg.models.registry import DEFAULT_MODEL, MODELS, ModelSpec
+from streamseg.models.weights import Weights, load_state
+
+
+def load_model(name: str, weights: Path | None = None, *, warn=sys.stderr) -> tuple[nn.Module, str]:
+    """Builds model ``name`` with ``weights`` (a file) or its bundled weights.
+
+    Returns the model in eval mode and where its weights came from. With no trained
+    weights at all it says so clearly: the architecture runs, but its labels mean nothing.
+    """
+    spec = MODELS.get(name)
+    model = spec.build()
+    if weights is not None:
+        load_state(model, weights)
+        origin = str(weights)
+    elif spec.weights is not None:
+        load_state(model, spec.weights.path)
+        origin = f"bundled {spec.weights.path.name}"
+    else:
+        origin = "untrained"
+        if warn is not None:
+            print(
+                f"warning: model {name} has no trained weights in this build; it runs with random weights "
+                "and its labels are meaningless (train with `streamseg train` or pass --weights)",
+                file=warn,
+            )
+    return model.eval(), origin
+
+
+__all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "Weights", "load_model"]

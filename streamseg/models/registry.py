@@ -1,0 +1,58 @@
+"""Names of models mapped to their builders and to the weights this project trained for them.
+
+The registry is explicit: each model module is listed here once, nothing registers itself on import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from torch import nn
+
+from streamseg.errors import InputError
+from streamseg.models.erfnet import erfnet
+from streamseg.models.weights import Weights, bundled_weights
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a registered name means: the builder, its fixed arguments, and the bundled weights if any."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    kwargs: dict = field(default_factory=dict)
+    description: str = ""
+
+    def build(self) -> nn.Module:
+        return self.builder(**self.kwargs)
+
+    @property
+    def weights(self) -> Weights | None:
+        return bundled_weights(self.name)
+
+
+class ModelRegistry:
+    def __init__(self) -> None:
+        self._specs: dict[str, ModelSpec] = {}
+
+    def add(self, spec: ModelSpec) -> None:
+        if spec.name in self._specs:
+            raise ValueError(f"model {spec.name!r} is registered twice")
+        self._specs[spec.name] = spec
+
+    def get(self, name: str) -> ModelSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise InputError(f"unknown model {name!r}; known models: {', '.join(self._specs)}") from None
+
+    def names(self) -> list[str]:
+        return list(self._specs)
+
+
+MODELS = ModelRegistry()
+MODELS.add(ModelSpec("erfnet", erfnet, {"width": 1.0}, "real-time dilated network (ERFNet-style), full width"))
+MODELS.add(ModelSpec("erfnet-half", erfnet, {"width": 0.5}, "real-time dilated network (ERFNet-style), half width"))
+
+DEFAULT_MODEL = "erfnet"

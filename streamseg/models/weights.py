@@ -1,0 +1,62 @@
+"""Weights are data: a record of the file, the preprocessing it expects and how it was made."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from streamseg.errors import InputError
+
+_WEIGHTS_PACKAGE = "streamseg.weights"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A trained state dict shipped with the package, and its model card (``<name>.json`` beside it)."""
+
+    model: str
+    path: Path
+    card: dict
+
+    def sha256(self) -> str:
+        return file_sha256(self.path)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def bundled_weights(model: str) -> Weights | None:
+    """The weights shipped for ``model``, or None when this project has not trained them yet."""
+    folder = Path(str(resources.files(_WEIGHTS_PACKAGE)))
+    state_path, card_path = folder / f"{model}.pt", folder / f"{model}.json"
+    if not state_path.exists():
+        return None
+    card = json.loads(card_path.read_text()) if card_path.exists() else {}
+    return Weights(model=model, path=state_path, card=card)
+
+
+def load_state(model: nn.Module, path: Path) -> None:
+    """Loads a state dict safely (tensors only, no pickled code) and insists that every key matches."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise InputError(f"weights file {path} does not exist") from None
+    except Exception as error:  # torch raises several types for a corrupt or hostile file
+        raise InputError(f"cannot load weights {path}: {error}") from None
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # a training checkpoint
+    try:
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+    except (RuntimeError, AttributeError) as error:
+        raise InputError(f"weights {path} do not fit this model: {str(error).splitlines()[0]}") from None

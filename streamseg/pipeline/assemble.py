@@ -1,0 +1,137 @@
+"""Builds a ready pipeline from a RunConfig: source, model, backend, stages, sinks, metrics.
+
+Everything opened here is registered on one ExitStack, so a failure half-way through
+assembly (a bad path after the backend was built, a port in use) still closes what was opened.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from streamseg.backends import Backend, BackendOptions, create_backend
+from streamseg.config import RunConfig
+from streamseg.errors import ConfigError
+from streamseg.metrics import PipelineMetrics
+from streamseg.models import load_model
+from streamseg.monitor import MetricsMonitor
+from streamseg.pipeline.runner import Pipeline
+from streamseg.pipeline.stage import Stage
+from streamseg.render import Renderer
+from streamseg.server import HttpServer, serve_health, serve_metrics
+from streamseg.sinks.base import Sink
+from streamseg.sinks.jsonl import JsonLinesStatsSink
+from streamseg.sinks.masks import MaskSink
+from streamseg.sinks.video_file import VideoFileSink
+from streamseg.sources import open_source
+from streamseg.sources.base import Source
+from streamseg.stages.inference import InferenceStage
+from streamseg.stages.labels import LabelStage
+from streamseg.stages.preprocess import PreprocessStage
+from streamseg.stages.rendering import RenderStage
+
+
+@dataclass
+class Assembly:
+    """The opened parts of a run. ``pipeline()`` joins them; bench joins them more than once."""
+
+    config: RunConfig
+    source: Source
+    backend: Backend
+    stages: list[Stage]
+    sinks: list[Sink]
+    monitor: MetricsMonitor
+    server: HttpServer | None
+    model_origin: str
+    current: Pipeline | None = None
+
+    def pipeline(self, *, source: Source | None = None, sinks: list[Sink] | None = None, on_frame=None) -> Pipeline:
+        self.current = Pipeline(
+            source or self.source,
+            self.stages,
+            self.sinks if sinks is None else sinks,
+            monitor=self.monitor,
+            queue_size=self.config.queue_size,
+            max_frames=self.config.max_frames,
+            on_frame=on_frame,
+        )
+        return self.current
+
+    def healthy(self) -> tuple[bool, str]:
+        state = self.current.state.value if self.current is not None else "starting"
+        return state not in ("failed",), state
+
+
+def build_backend(config: RunConfig) -> tuple[Backend, str]:
+    model, origin = load_model(config.model, config.weights)
+    options = BackendOptions(
+        threads=config.threads, engine_dir=config.engine_dir, calibration_data=config.calibration_data, model_name=config.model
+    )
+    backend = create_backend(config.backend, model, config.input_size, config.precision, options)
+    return backend, origin
+
+
+def build_stages(config: RunConfig, backend: Backend, monitor: MetricsMonitor) -> list[Stage]:
+    if config.crf != "off":
+        raise ConfigError("crf refinement is not available in this version yet; use --crf off")
+    if config.flow != "off":
+        raise ConfigError("temporal smoothing (--flow) is not available in this version yet; use --flow off")
+    describe = f"{config.model} / {backend.describe()}"
+
+    def stats_lines() -> list[str]:
+        snapshot = monitor.snapshot()
+        latency = snapshot.get("latency_ms")
+        return [
+            f"{snapshot.get('fps', 0.0):5.1f} fps",
+            f"latency {latency:.0f} ms" if latency else "latency -",
+            describe,
+        ]
+
+    return [
+        PreprocessStage(config.input_size),
+        InferenceStage(backend),
+        LabelStage(),
+        RenderStage(Renderer(alpha=config.alpha), stats_lines),
+    ]
+
+
+def build_sinks(config: RunConfig, source: Source) -> list[Sink]:
+    sinks: list[Sink] = []
+    if config.out is not None:
+        sinks.append(VideoFileSink(config.out, fps=source.fps))
+    if config.stats is not None:
+        sinks.append(JsonLinesStatsSink(config.stats))
+    if config.masks is not None:
+        sinks.append(MaskSink(config.masks))
+    return sinks
+
+
+@contextmanager
+def assemble(config: RunConfig, *, log=sys.stderr) -> Iterator[Assembly]:
+    """Opens everything a run needs and closes it all when the block ends, however it ends."""
+    if config.source is None:
+        raise ConfigError("no source given (a video file, an image folder, or 'demo')")
+    if config.serve is not None:
+        raise ConfigError("the web preview (--serve) is not available in this version yet")
+    with ExitStack() as stack:
+        source = open_source(config.source)
+        stack.callback(source.close)
+        backend, origin = build_backend(config)
+        stack.callback(backend.close)
+        backend.warm_up()
+        monitor = MetricsMonitor(PipelineMetrics())
+        stages = build_stages(config, backend, monitor)
+        sinks = build_sinks(config, source)
+        for sink in sinks:
+            stack.callback(sink.close)  # the pipeline closes them too; closing is idempotent
+        assembly = Assembly(config, source, backend, stages, sinks, monitor, None, origin)
+        if config.metrics_port is not None:
+            assembly.server = stack.enter_context(HttpServer(config.metrics_host, config.metrics_port))
+            serve_metrics(assembly.server, monitor.metrics.registry)
+            serve_health(assembly.server, assembly.healthy)
+            print(f"metrics on {assembly.server.url}/metrics", file=log)
+        monitor.started({"model": config.model, "backend": backend.name, "precision": backend.precision, "source": config.source})
+        print(f"model {config.model} ({origin} weights), backend {backend.describe()}", file=log)
+        yield assembly

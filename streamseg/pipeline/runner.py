@@ -1,0 +1,263 @@
+"""Runs a source, a chain of stages and the sinks concurrently, one thread each, joined by bounded queues.
+
+Shutdown has three doors and each leaves the outputs whole:
+
+- end of stream: the source thread puts an end marker; each stage passes it on after
+  finishing what is queued before it; the sink thread closes the sinks.
+- ``stop()`` (SIGINT/SIGTERM): the source stops reading; everything already read is
+  drained through the stages and written, then the sinks close.
+- an error in a stage: it is recorded and reported, every queue is closed so that no
+  thread waits forever, and the sinks still close (the frames written so far stay playable).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable
+
+from streamseg.frame import Frame
+from streamseg.monitor import Monitor
+from streamseg.pipeline.queues import BufferPolicy, Closed, FrameQueue
+from streamseg.pipeline.stage import Stage, check_chain
+from streamseg.sinks.base import Sink
+from streamseg.sources.base import Source
+
+
+class PipelineState(Enum):
+    CREATED = "created"
+    RUNNING = "running"
+    STOPPING = "stopping"  # draining after stop()
+    FINISHED = "finished"
+    FAILED = "failed"
+
+
+_ALLOWED = {
+    PipelineState.CREATED: {PipelineState.RUNNING},
+    PipelineState.RUNNING: {PipelineState.STOPPING, PipelineState.FINISHED, PipelineState.FAILED},
+    PipelineState.STOPPING: {PipelineState.FINISHED, PipelineState.FAILED},
+    PipelineState.FINISHED: set(),
+    PipelineState.FAILED: set(),
+}
+
+_END = object()  # end-of-stream marker passed down the queues
+
+
+@dataclass
+class PipelineResult:
+    frames: int  # frames that reached the sinks
+    dropped: int  # frames a live source's queue discarded as stale
+    seconds: float
+    state: PipelineState
+    error: str | None = None  # the first stage failure, one line
+    damage: str | None = None  # the source's report of a truncated or corrupt input
+    sink_errors: list[str] = field(default_factory=list)
+    stopped_early: bool = False  # stop() was called before the end of the stream
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+class Pipeline:
+    """source → stages → sinks. ``run()`` blocks until the stream ends, ``stop()`` is called, or a stage fails.
+
+    The pipeline closes the source and the sinks (it alone knows when they are done with);
+    the stages belong to whoever built them, so one set of stages can serve several runs.
+    """
+
+    def __init__(
+        self,
+        source: Source,
+        stages: list[Stage],
+        sinks: list[Sink],
+        *,
+        monitor: Monitor | None = None,
+        queue_size: int = 4,
+        max_frames: int | None = None,
+        on_frame: Callable[[Frame], None] | None = None,
+    ) -> None:
+        check_chain(stages)
+        self.source = source
+        self.stages = stages
+        self.sinks = list(sinks)
+        self.monitor = monitor or Monitor()
+        self.max_frames = max_frames
+        self.on_frame = on_frame
+        self._state = PipelineState.CREATED
+        self._state_lock = threading.Lock()
+        self._stop_requested = threading.Event()
+        self._error: str | None = None
+        self._error_trace: str | None = None
+        self._sink_errors: list[str] = []
+        self._frames_done = 0
+        self._dropped = 0
+        # A live source's first queue keeps only the newest frames; every other queue waits.
+        head_policy = BufferPolicy.DROP_OLDEST if source.live else BufferPolicy.WAIT
+        self.queues: list[FrameQueue] = [FrameQueue("source", queue_size, head_policy, on_drop=self._count_drop)]
+        self.queues += [FrameQueue(stage.name, queue_size, BufferPolicy.WAIT) for stage in stages]
+
+    @property
+    def state(self) -> PipelineState:
+        return self._state
+
+    def _transition(self, new: PipelineState) -> bool:
+        with self._state_lock:
+            if new not in _ALLOWED[self._state]:
+                return False
+            self._state = new
+            return True
+
+    def stop(self) -> None:
+        """Graceful stop: read no more frames, finish and write those already read."""
+        if self._transition(PipelineState.STOPPING):
+            self._stop_requested.set()
+
+    def abort(self, reason: str) -> None:
+        """Hard stop: queued frames are discarded, the sinks still close."""
+        self._fail("pipeline", RuntimeError(reason))
+
+    @property
+    def error_trace(self) -> str | None:
+        """The traceback of the first failure, for --verbose."""
+        return self._error_trace
+
+    def _count_drop(self, _frame: object) -> None:
+        self._dropped += 1
+        self.monitor.frame_dropped("stale")
+
+    def _fail(self, where: str, error: BaseException) -> None:
+        with self._state_lock:
+            if self._error is None:
+                self._error = f"{where} failed: {type(error).__name__}: {error}"
+                self._error_trace = traceback.format_exc()
+        self.monitor.stage_error(where, error)
+        self._transition(PipelineState.FAILED)
+        self._stop_requested.set()
+        for queue in self.queues:
+            queue.close()
+
+    # --- threads -------------------------------------------------------------------------
+
+    def _read_source(self) -> None:
+        out = self.queues[0]
+        frames = iter(self.source)
+        count = 0
+        try:
+            self.monitor.source_up(True)
+            while not self._stop_requested.is_set() and (self.max_frames is None or count < self.max_frames):
+                started = time.perf_counter()
+                frame = next(frames, None)
+                if frame is None:
+                    break
+                frame.timings["source"] = time.perf_counter() - started
+                out.put(frame)
+                count += 1
+        except Closed:
+            pass
+        except Exception as error:
+            self._fail("source", error)
+        finally:
+            self.monitor.source_up(False)
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()  # ends a generator-based source's iteration, so it releases its file now
+            self.source.close()
+            self._pass_end(out)
+
+    def _run_stage(self, stage: Stage, inbox: FrameQueue, out: FrameQueue) -> None:
+        try:
+            while True:
+                frame = inbox.get()
+                if frame is _END:
+                    break
+                started = time.perf_counter()
+                stage.process(frame)
+                frame.timings[stage.name] = time.perf_counter() - started
+                out.put(frame)
+        except Closed:
+            pass
+        except Exception as error:
+            self._fail(stage.name, error)
+        finally:
+            self._pass_end(out)
+
+    def _write_sinks(self, inbox: FrameQueue) -> None:
+        try:
+            while True:
+                frame = inbox.get()
+                if frame is _END:
+                    break
+                for sink in list(self.sinks):
+                    try:
+                        sink.write(frame)
+                    except Exception as error:  # a broken sink is reported and dropped; the stream goes on
+                        self._drop_sink(sink, error)
+                self._frames_done += 1
+                self.monitor.frame_done(frame)
+                for queue in self.queues:
+                    self.monitor.queue_depth(queue.name, len(queue))
+                if self.on_frame is not None:
+                    self.on_frame(frame)
+        except Closed:
+            pass
+        except Exception as error:
+            self._fail("sinks", error)
+        finally:
+            for sink in self.sinks:
+                try:
+                    sink.close()
+                except Exception as error:
+                    self._sink_errors.append(f"{sink.name}: closing failed: {error}")
+                    self.monitor.stage_error(f"sink:{sink.name}", error)
+
+    def _drop_sink(self, sink: Sink, error: Exception) -> None:
+        self._sink_errors.append(f"{sink.name}: {type(error).__name__}: {error}")
+        self.monitor.stage_error(f"sink:{sink.name}", error)
+        self.monitor.frame_dropped("sink_error")
+        self.sinks.remove(sink)
+        try:
+            sink.close()
+        except Exception:
+            pass  # already reported; the sink is gone either way
+
+    @staticmethod
+    def _pass_end(out: FrameQueue) -> None:
+        try:
+            out.put(_END, force=True)
+        except Closed:
+            pass
+
+    # --- driver --------------------------------------------------------------------------
+
+    def run(self) -> PipelineResult:
+        if not self._transition(PipelineState.RUNNING):
+            raise RuntimeError(f"a pipeline runs once; this one is {self._state.value}")
+        started = time.perf_counter()
+        threads = [threading.Thread(target=self._read_source, name="source", daemon=True)]
+        for stage, inbox, out in zip(self.stages, self.queues, self.queues[1:]):
+            threads.append(threading.Thread(target=self._run_stage, args=(stage, inbox, out), name=stage.name, daemon=True))
+        threads.append(threading.Thread(target=self._write_sinks, args=(self.queues[-1],), name="sinks", daemon=True))
+        for thread in threads:
+            thread.start()
+        try:
+            for thread in threads:
+                while thread.is_alive():
+                    thread.join(timeout=0.1)  # short joins keep the main thread free to take signals
+        finally:
+            self.monitor.stopped()
+        stopped_early = self._state is PipelineState.STOPPING
+        self._transition(PipelineState.FINISHED)
+        return PipelineResult(
+            frames=self._frames_done,
+            dropped=self._dropped,
+            seconds=time.perf_counter() - started,
+            state=self._state,
+            error=self._error,
+            damage=self.source.damage,
+            sink_errors=list(self._sink_errors),
+            stopped_early=stopped_early,
+        )

@@ -1,0 +1,39 @@
+"""What every source is: an iterator of frames that is also a context manager."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Iterator
+
+from streamseg.frame import Frame
+
+
+class Source(ABC):
+    """A stream of frames.
+
+    ``live`` sources (cameras, network streams) produce frames at their own pace, so the
+    pipeline drops stale ones; file-like sources wait for the pipeline (back-pressure).
+    After iteration ends, ``damage`` holds a one-line description when the input was cut
+    short by corrupt or truncated data (the frames before the damage were delivered).
+    """
+
+    live: bool = False
+    damage: str | None = None
+
+    @property
+    @abstractmethod
+    def fps(self) -> float:
+        """Nominal frame rate, used for timestamps of outputs."""
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[Frame]:
+        """Yields frames with increasing ``index`` from 0."""
+
+    def close(self) -> None:
+        """Releases the device, stream or file. Safe to call twice."""
+
+    def __enter__(self) -> "Source":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""The processing stages of the pipeline, one per module."""

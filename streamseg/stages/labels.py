@@ -1,0 +1,27 @@
+"""Turns logits into a class-id map at the frame's own resolution."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from streamseg.frame import Frame
+from streamseg.pipeline.stage import Stage
+
+
+def logits_to_labels(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """argmax over classes of (C, h, w) logits, resized with nearest neighbour to ``size`` (H, W)."""
+    labels = logits.argmax(axis=0).astype(np.uint8)
+    height, width = size
+    if labels.shape != (height, width):
+        labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
+    return labels
+
+
+class LabelStage(Stage):
+    name = "labels"
+    takes = frozenset({"logits"})
+    gives = frozenset({"labels"})
+
+    def process(self, frame: Frame) -> None:
+        frame.labels = logits_to_labels(frame.logits, (frame.height, frame.width))

@@ -1,0 +1,170 @@
+"""Training on CamVid: class-weighted cross entropy, Adam with a poly schedule, checkpoints and resume.
+
+A run lives in one folder: ``last.pt`` (everything needed to resume), ``best.pt`` (best val mIoU),
+and ``log.jsonl`` with one line per epoch. Starting a run in a folder that holds ``last.pt`` resumes it.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from streamseg.classes import IGNORE_INDEX, NUM_CLASSES
+from streamseg.data.camvid import Augmentation, CamVid
+from streamseg.evaluation import ConfusionMatrix, EvaluationResult
+from streamseg.models.registry import MODELS
+
+
+@dataclass
+class TrainConfig:
+    model: str
+    data: Path
+    out: Path
+    epochs: int = 150
+    batch_size: int = 8
+    crop: tuple[int, int] = (320, 320)
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    bf16: bool = False  # CPU autocast; only where the CPU has native bf16
+    amp: bool = True  # fp16 autocast on CUDA
+    device: str = "cpu"
+    threads: int = 0  # 0: leave torch's default
+    eval_every: int = 1
+    seed: int = 0
+    max_batches: int = 0  # 0: whole epochs; >0 stops early (for tests)
+    train_split: str = "train"
+    extra: dict = field(default_factory=dict)
+
+
+def enet_class_weights(dataset: CamVid, c: float = 1.02) -> torch.Tensor:
+    """ENet's weighting, 1 / ln(c + p_class), which lifts rare classes without exploding them."""
+    counts = np.zeros(NUM_CLASSES, dtype=np.float64)
+    for labels in dataset.labels:
+        counts += np.bincount(labels.ravel(), minlength=IGNORE_INDEX + 1)[:NUM_CLASSES]
+    frequency = counts / counts.sum()
+    return torch.tensor(1.0 / np.log(c + frequency), dtype=torch.float32)
+
+
+def poly_learning_rate(base: float, step: int, total: int, power: float = 0.9) -> float:
+    return base * (1.0 - min(step, total - 1) / total) ** power
+
+
+def evaluate_model(model: torch.nn.Module, dataset: CamVid, device: str, autocast) -> EvaluationResult:
+    """Full-resolution evaluation, one frame at a time."""
+    model.eval()
+    confusion = ConfusionMatrix()
+    with torch.no_grad():
+        for index in range(len(dataset)):
+            image, labels = dataset[index]
+            with autocast():
+                logits = model(torch.from_numpy(image)[None].to(device))
+            confusion.update(labels, logits.argmax(1)[0].cpu().numpy())
+    return EvaluationResult.from_confusion(confusion, len(dataset))
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        torch.manual_seed(config.seed)
+        self.device = config.device
+        self.model = MODELS.get(config.model).build().to(self.device).to(memory_format=torch.channels_last)
+        self.train_set = CamVid(config.data, config.train_split, Augmentation(crop=tuple(config.crop)), seed=config.seed)
+        self.val_set = CamVid(config.data, "val")
+        self.class_weights = enet_class_weights(self.train_set).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        self.batches_per_epoch = len(self.train_set) // config.batch_size
+        self.epoch = 0
+        self.best_miou = -1.0
+        config.out.mkdir(parents=True, exist_ok=True)
+        self._resume()
+
+    def autocast(self):
+        if self.device.startswith("cuda") and self.config.amp:
+            return torch.autocast("cuda", dtype=torch.float16)
+        if self.device == "cpu" and self.config.bf16:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _resume(self) -> None:
+        last = self.config.out / "last.pt"
+        if not last.exists():
+            return
+        state = torch.load(last, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch = int(state["epoch"])
+        self.best_miou = float(state["best_miou"])
+        self.train_set.rng = np.random.default_rng(self.config.seed + self.epoch)
+        print(f"resuming {last} at epoch {self.epoch} (best val mIoU {100 * self.best_miou:.1f})", file=sys.stderr)
+
+    def _save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save(
+            {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "epoch": self.epoch, "best_miou": self.best_miou},
+            tmp,
+        )
+        tmp.replace(path)  # atomic: a kill mid-save never leaves a broken checkpoint
+
+    def train_epoch(self) -> float:
+        config = self.config
+        self.model.train()
+        order = self.train_set.rng.permutation(len(self.train_set))
+        batches = self.batches_per_epoch if not config.max_batches else min(config.max_batches, self.batches_per_epoch)
+        total_steps = config.epochs * self.batches_per_epoch
+        losses = []
+        started = time.perf_counter()
+        for batch in range(batches):
+            step = self.epoch * self.batches_per_epoch + batch
+            for group in self.optimizer.param_groups:
+                group["lr"] = poly_learning_rate(config.learning_rate, step, total_steps)
+            indices = order[batch * config.batch_size:(batch + 1) * config.batch_size]
+            images, labels = zip(*(self.train_set[i] for i in indices))
+            images = torch.from_numpy(np.stack(images)).to(self.device).contiguous(memory_format=torch.channels_last)
+            labels = torch.from_numpy(np.stack(labels)).to(self.device)
+            with self.autocast():
+                logits = self.model(images)
+            loss = F.cross_entropy(logits.float(), labels, weight=self.class_weights, ignore_index=IGNORE_INDEX)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            losses.append(loss.item())
+            elapsed = time.perf_counter() - started
+            print(
+                f"\repoch {self.epoch + 1}/{config.epochs} batch {batch + 1}/{batches} loss {np.mean(losses[-20:]):.3f} "
+                f"({(batch + 1) * config.batch_size / elapsed:.1f} img/s)",
+                end="", file=sys.stderr, flush=True,
+            )
+        print(file=sys.stderr)
+        return float(np.mean(losses))
+
+    def run(self) -> float:
+        """Trains to ``config.epochs``; returns the best val mIoU seen."""
+        log_path = self.config.out / "log.jsonl"
+        while self.epoch < self.config.epochs:
+            started = time.perf_counter()
+            loss = self.train_epoch()
+            self.epoch += 1
+            record = {"epoch": self.epoch, "loss": loss, "seconds": round(time.perf_counter() - started, 1)}
+            if self.epoch % self.config.eval_every == 0 or self.epoch == self.config.epochs:
+                result = evaluate_model(self.model, self.val_set, self.device, self.autocast)
+                record.update(val_miou=result.mean_iou, val_pixel_accuracy=result.pixel_accuracy, val_class_iou=result.class_iou)
+                print(f"epoch {self.epoch}: loss {loss:.3f}, val mIoU {100 * result.mean_iou:.1f}", file=sys.stderr)
+                if result.mean_iou > self.best_miou:
+                    self.best_miou = result.mean_iou
+                    torch.save({"model": self.model.state_dict(), "epoch": self.epoch, "val": result.as_dict()}, self.config.out / "best.pt")
+            self._save(self.config.out / "last.pt")
+            with open(log_path, "a") as log:
+                log.write(json.dumps(record) + "\n")
+        with open(self.config.out / "config.json", "w") as handle:
+            json.dump(asdict(self.config), handle, default=str, indent=2)
+        return self.best_miou

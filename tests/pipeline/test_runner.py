@@ -1,0 +1,160 @@
+"""The pipeline runner with small real stages: ordering, back-pressure, drops, stop, failures."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from streamseg.frame import Frame
+from streamseg.pipeline.runner import Pipeline, PipelineState
+from streamseg.pipeline.stage import Stage
+from streamseg.sinks.base import Sink
+from streamseg.sources.base import Source
+
+
+class CountingSource(Source):
+    """Frames 0..n-1 of a tiny image; ``pace`` seconds between frames, like a camera when live."""
+
+    def __init__(self, n: int, live: bool = False, pace: float = 0.0) -> None:
+        self.n, self.live, self.pace = n, live, pace
+        self.produced = 0
+        self.closed = False
+
+    @property
+    def fps(self) -> float:
+        return 25.0
+
+    def __iter__(self):
+        for index in range(self.n):
+            if self.pace:
+                time.sleep(self.pace)
+            self.produced += 1
+            yield Frame(index=index, timestamp=index / 25, image=np.full((4, 4, 3), index % 256, np.uint8))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Doubling(Stage):
+    name = "double"
+    takes = frozenset({"image"})
+    gives = frozenset({"labels"})
+
+    def __init__(self, delay: float = 0.0, fail_at: int | None = None) -> None:
+        self.delay, self.fail_at = delay, fail_at
+
+    def process(self, frame: Frame) -> None:
+        if frame.index == self.fail_at:
+            raise ValueError("broken frame")
+        time.sleep(self.delay)
+        frame.labels = (frame.image[..., 0] * 2).astype(np.uint8)
+
+
+class CollectingSink(Sink):
+    name = "collect"
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.indices: list[int] = []
+        self.closed = 0
+        self.fail_at = fail_at
+
+    def write(self, frame: Frame) -> None:
+        if frame.index == self.fail_at:
+            raise OSError("disk full")
+        self.indices.append(frame.index)
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def run_in_thread(pipeline: Pipeline):
+    result = {}
+    thread = threading.Thread(target=lambda: result.setdefault("r", pipeline.run()))
+    thread.start()
+    return thread, result
+
+
+def test_every_frame_reaches_the_sink_in_order_and_everything_closes():
+    source, sink = CountingSource(50), CollectingSink()
+    result = Pipeline(source, [Doubling()], [sink], queue_size=2).run()
+    assert result.state is PipelineState.FINISHED and result.error is None
+    assert sink.indices == list(range(50))
+    assert result.frames == 50 and result.dropped == 0
+    assert source.closed and sink.closed >= 1
+
+
+def test_file_policy_applies_back_pressure_instead_of_dropping():
+    source, sink = CountingSource(30), CollectingSink()
+    pipeline = Pipeline(source, [Doubling(delay=0.005)], [sink], queue_size=2)
+    result = pipeline.run()
+    assert result.dropped == 0 and sink.indices == list(range(30))
+    assert all(queue.max_depth_seen <= 2 + 1 for queue in pipeline.queues)  # +1: the end marker may be forced in
+
+
+def test_live_source_drops_stale_frames_and_counts_them():
+    source, sink = CountingSource(60, live=True, pace=0.001), CollectingSink()
+    result = Pipeline(source, [Doubling(delay=0.02)], [sink], queue_size=2).run()
+    assert result.dropped > 0
+    assert result.frames + result.dropped == source.produced
+    assert sink.indices == sorted(sink.indices)
+    assert sink.indices[-1] == 59  # the newest frame always gets through
+
+
+def test_a_failing_stage_is_reported_and_nothing_hangs():
+    source, sink = CountingSource(10_000), CollectingSink()
+    pipeline = Pipeline(source, [Doubling(fail_at=5)], [sink], queue_size=2)
+    thread, out = run_in_thread(pipeline)
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    result = out["r"]
+    assert result.state is PipelineState.FAILED
+    assert "double failed: ValueError: broken frame" in result.error
+    assert sink.closed >= 1 and source.closed
+    assert 5 not in sink.indices
+
+
+def test_stop_drains_what_was_read_and_closes_outputs():
+    source, sink = CountingSource(10_000, pace=0.001), CollectingSink()
+    pipeline = Pipeline(source, [Doubling(delay=0.002)], [sink], queue_size=3)
+    thread, out = run_in_thread(pipeline)
+    time.sleep(0.3)
+    pipeline.stop()
+    thread.join(timeout=20)
+    result = out["r"]
+    assert result.stopped_early and result.error is None
+    assert result.state is PipelineState.FINISHED
+    assert sink.indices == list(range(source.produced))[: len(sink.indices)]
+    assert len(sink.indices) >= source.produced - 1  # at most the frame being read when stop came is not used
+    assert sink.closed >= 1 and source.closed
+
+
+def test_a_failing_sink_is_reported_and_the_others_go_on():
+    good, bad = CollectingSink(), CollectingSink(fail_at=3)
+    bad.name = "bad"
+    result = Pipeline(CountingSource(10), [Doubling()], [bad, good]).run()
+    assert good.indices == list(range(10))
+    assert bad.indices == [0, 1, 2]
+    assert result.sink_errors and "disk full" in result.sink_errors[0]
+    assert result.state is PipelineState.FINISHED
+
+
+def test_max_frames_stops_reading():
+    sink = CollectingSink()
+    result = Pipeline(CountingSource(100), [Doubling()], [sink], max_frames=7).run()
+    assert result.frames == 7 and sink.indices == list(range(7))
+
+
+def test_a_stage_whose_input_nobody_gives_is_refused():
+    class NeedsLogits(Doubling):
+        takes = frozenset({"logits"})
+
+    with pytest.raises(ValueError, match="takes"):
+        Pipeline(CountingSource(1), [NeedsLogits()], [])
+
+
+def test_a_pipeline_runs_once():
+    pipeline = Pipeline(CountingSource(1), [Doubling()], [])
+    pipeline.run()
+    with pytest.raises(RuntimeError):
+        pipeline.run()
