@@ -1,0 +1,86 @@
+"""JsonLinesStatsSink writes one complete JSON object per frame."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streamseg.classes import CLASS_NAMES, IGNORE_INDEX
+from streamseg.errors import InputError
+from streamseg.frame import Frame
+from streamseg.sinks import JsonLinesStatsSink
+
+
+def make_frame(i: int, labels: np.ndarray | None) -> Frame:
+    frame = Frame(index=i, timestamp=i / 25, image=np.zeros((4, 8, 3), np.uint8), labels=labels)
+    frame.captured_at = time.perf_counter() - 0.040  # captured 40 ms ago
+    frame.timings = {"preprocess": 0.0012345, "infer": 0.030}
+    return frame
+
+
+def read_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_one_object_per_frame_with_its_fields(tmp_path: Path) -> None:
+    path = tmp_path / "stats.jsonl"
+    labels = np.full((4, 8), 3, dtype=np.uint8)  # Road ...
+    labels[:, :2] = 0  # ... Sky in a quarter ...
+    labels[0, 7] = IGNORE_INDEX  # ... and one unlabelled pixel
+    frames = [make_frame(0, labels), make_frame(1, None), make_frame(2, labels)]
+
+    with JsonLinesStatsSink(path) as sink:
+        for frame in frames:
+            sink.write(frame)
+
+    records = read_lines(path)
+    assert [r["index"] for r in records] == [0, 1, 2]
+    assert [r["timestamp"] for r in records] == pytest.approx([0.0, 0.04, 0.08])
+    for record in records:
+        assert record["latency_ms"] >= 40.0
+        assert record["latency_ms"] == round(record["latency_ms"], 2)
+        assert record["timings_ms"] == {"preprocess": 1.23, "infer": 30.0}
+    fractions = records[0]["class_fraction"]
+    assert list(fractions) == list(CLASS_NAMES)
+    assert fractions["Sky"] == pytest.approx(8 / 32)
+    assert fractions["Road"] == pytest.approx(23 / 32)
+    assert sum(fractions.values()) == pytest.approx(31 / 32)  # the unlabelled pixel is in no class
+    assert "class_fraction" not in records[1]
+
+
+def test_lines_are_complete_before_close(tmp_path: Path) -> None:
+    path = tmp_path / "stats.jsonl"
+    sink = JsonLinesStatsSink(path)
+    try:
+        sink.write(make_frame(0, None))
+        sink.write(make_frame(1, None))
+        # Read by another handle while the sink is still open, as after a crash.
+        assert [r["index"] for r in read_lines(path)] == [0, 1]
+    finally:
+        sink.close()
+    sink.close()  # twice is fine
+    with pytest.raises(ValueError, match="after close"):
+        sink.write(make_frame(2, None))
+
+
+def test_missing_folders_are_created(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "stats.jsonl"
+    with JsonLinesStatsSink(path) as sink:
+        sink.write(make_frame(0, None))
+    assert len(read_lines(path)) == 1
+
+
+@pytest.mark.parametrize("layout", ["parent-is-a-file", "path-is-a-folder"])
+def test_unwritable_paths_are_input_errors(tmp_path: Path, layout: str) -> None:
+    if layout == "parent-is-a-file":
+        (tmp_path / "file").write_text("not a folder")
+        path = tmp_path / "file" / "stats.jsonl"
+    else:
+        path = tmp_path / "folder.jsonl"
+        path.mkdir()
+    with pytest.raises(InputError):
+        JsonLinesStatsSink(path)

@@ -1,0 +1,249 @@
+"""PipelineMetrics and MetricsMonitor, read back through a real /metrics endpoint."""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+
+import numpy as np
+import prometheus_client
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streamseg.frame import Frame
+from streamseg.metrics import PipelineMetrics
+from streamseg.monitor import MetricsMonitor, Monitor
+from streamseg.server import HttpServer, serve_metrics
+
+# Chosen between bucket bounds, so each lands in one known bucket.
+STAGE_SECONDS = {"preprocess": 0.0041, "infer": 0.0321, "render": 0.0022}
+END_TO_END_SECONDS = 0.0421
+INFO = {"model": "erfnet", "backend": "torch-cpu", "precision": "fp32", "source": "demo"}
+FRAMES = 12
+PACE_FPS = 25.0
+
+
+class ManualClock:
+    """A clock the test moves by hand, so rates come from timestamps the test controls."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def make_frame(index: int, clock: ManualClock, latency: float = END_TO_END_SECONDS) -> Frame:
+    frame = Frame(
+        index=index,
+        timestamp=index / PACE_FPS,
+        image=np.zeros((4, 6, 3), np.uint8),
+        captured_at=clock.now - latency,
+    )
+    frame.timings.update(STAGE_SECONDS)
+    return frame
+
+
+def feed(monitor: MetricsMonitor, clock: ManualClock, intervals: list[float], count: int) -> None:
+    """Completes ``count`` frames, the clock moving by ``intervals`` (cycled) between them."""
+    for index in range(count):
+        if index:
+            clock.advance(intervals[(index - 1) % len(intervals)])
+        monitor.frame_done(make_frame(index, clock))
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """GETs a Prometheus text page and returns {(sample name, sorted labels): value}."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
+    with opener.open(url, timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+@pytest.fixture(scope="module")
+def scraped() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """One pipeline's worth of events, scraped once over HTTP."""
+    clock = ManualClock()
+    monitor = MetricsMonitor(clock=clock)
+    monitor.started(INFO)
+    monitor.source_up(True)
+    feed(monitor, clock, [1 / PACE_FPS], FRAMES)
+    monitor.frame_dropped("stale", 2)
+    monitor.frame_dropped("stale")
+    monitor.frame_dropped("sink_error")
+    monitor.queue_depth("infer", 2)
+    monitor.queue_depth("render", 0)
+    monitor.stage_error("infer", RuntimeError("out of memory"))
+    with HttpServer() as server:
+        serve_metrics(server, monitor.metrics.registry)
+        return scrape(server.url + "/metrics")
+
+
+@pytest.mark.parametrize(
+    ("name", "labels", "expected"),
+    [
+        ("streamseg_frames_total", {}, FRAMES),
+        ("streamseg_frames_dropped_total", {"reason": "stale"}, 3),
+        ("streamseg_frames_dropped_total", {"reason": "sink_error"}, 1),
+        ("streamseg_stage_latency_seconds_count", {"stage": "infer"}, FRAMES),
+        ("streamseg_stage_latency_seconds_sum", {"stage": "infer"}, FRAMES * STAGE_SECONDS["infer"]),
+        ("streamseg_stage_latency_seconds_bucket", {"stage": "infer", "le": "0.03"}, 0),
+        ("streamseg_stage_latency_seconds_bucket", {"stage": "infer", "le": "0.035"}, FRAMES),
+        ("streamseg_stage_latency_seconds_bucket", {"stage": "preprocess", "le": "0.004"}, 0),
+        ("streamseg_stage_latency_seconds_bucket", {"stage": "preprocess", "le": "0.005"}, FRAMES),
+        ("streamseg_stage_latency_seconds_count", {"stage": "render"}, FRAMES),
+        ("streamseg_end_to_end_latency_seconds_count", {}, FRAMES),
+        ("streamseg_end_to_end_latency_seconds_bucket", {"le": "0.04"}, 0),
+        ("streamseg_end_to_end_latency_seconds_bucket", {"le": "0.045"}, FRAMES),
+        ("streamseg_end_to_end_latency_seconds_bucket", {"le": "+Inf"}, FRAMES),
+        ("streamseg_queue_depth", {"queue": "infer"}, 2),
+        ("streamseg_queue_depth", {"queue": "render"}, 0),
+        ("streamseg_stage_errors_total", {"stage": "infer"}, 1),
+        ("streamseg_source_up", {}, 1),
+        ("streamseg_fps", {}, PACE_FPS),
+        ("streamseg_info", INFO, 1),
+    ],
+)
+def test_metrics_endpoint_shows(scraped, name: str, labels: dict[str, str], expected: float) -> None:
+    key = (name, tuple(sorted(labels.items())))
+    assert key in scraped, f"{name}{labels} missing from /metrics"
+    assert scraped[key] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "intervals",
+    [[1 / 25], [0.03, 0.05], [0.2], [1 / 60], [0.01, 0.02, 0.06]],
+    ids=["steady-25", "jittered-25", "steady-5", "steady-60", "bursty-30"],
+)
+def test_fps_follows_the_pace_frames_complete_at(intervals: list[float]) -> None:
+    clock = ManualClock()
+    monitor = MetricsMonitor(clock=clock)
+    pace = len(intervals) / sum(intervals)
+    feed(monitor, clock, intervals, count=int(3 * pace) + 1)  # 3 s of frames, longer than the window
+
+    assert monitor.fps == pytest.approx(pace, rel=0.1)
+    assert monitor.metrics.registry.get_sample_value("streamseg_fps") == pytest.approx(monitor.fps)
+
+
+@pytest.mark.parametrize("frames", [0, 1])
+def test_fps_is_zero_before_two_frames(frames: int) -> None:
+    clock = ManualClock()
+    monitor = MetricsMonitor(clock=clock)
+    feed(monitor, clock, [0.04], frames)
+    assert monitor.fps == 0.0
+
+
+def test_fps_falls_when_frames_stop_coming() -> None:
+    clock = ManualClock()
+    monitor = MetricsMonitor(clock=clock, window_s=2.0)
+    feed(monitor, clock, [0.04], 100)
+
+    clock.advance(1.0)
+    assert 0.0 < monitor.fps < 25.0 * 0.9
+    clock.advance(1.5)
+    assert monitor.fps == 0.0
+    assert monitor.metrics.registry.get_sample_value("streamseg_fps") == 0.0
+
+
+def test_snapshot_summarises_what_happened() -> None:
+    clock = ManualClock()
+    monitor = MetricsMonitor(clock=clock)
+    assert monitor.snapshot()["latency_s"] is None
+
+    monitor.started(INFO)
+    monitor.source_up(True)
+    feed(monitor, clock, [0.1], 5)
+    monitor.frame_dropped("stale", 4)
+    monitor.frame_dropped("sink_error")
+    monitor.stage_error("render", ValueError("bad"))
+
+    snapshot = monitor.snapshot()
+    assert snapshot["frames"] == 5
+    assert snapshot["dropped"] == {"stale": 4, "sink_error": 1}
+    assert snapshot["stage_errors"] == {"render": 1}
+    assert snapshot["fps"] == pytest.approx(10.0)
+    assert snapshot["latency_s"] == pytest.approx(END_TO_END_SECONDS)
+    assert snapshot["source_up"] is True
+    assert snapshot["info"] == INFO
+
+
+def test_stopped_marks_the_source_down() -> None:
+    monitor = MetricsMonitor()
+    monitor.source_up(True)
+    monitor.stopped()
+    assert monitor.metrics.registry.get_sample_value("streamseg_source_up") == 0.0
+    assert monitor.snapshot()["source_up"] is False
+
+
+def test_two_pipelines_in_one_process_keep_separate_metrics() -> None:
+    clock = ManualClock()
+    first, second = MetricsMonitor(clock=clock), MetricsMonitor(clock=clock)
+    feed(first, clock, [0.04], 3)
+    feed(second, clock, [0.04], 7)
+    second.frame_dropped("stale")
+
+    assert first.metrics.registry.get_sample_value("streamseg_frames_total") == 3
+    assert second.metrics.registry.get_sample_value("streamseg_frames_total") == 7
+    stale = {"reason": "stale"}
+    assert first.metrics.registry.get_sample_value("streamseg_frames_dropped_total", stale) is None
+    assert prometheus_client.REGISTRY.get_sample_value("streamseg_frames_total") is None
+
+
+def test_one_registry_refuses_a_second_pipeline() -> None:
+    registry = prometheus_client.CollectorRegistry()
+    PipelineMetrics(registry)
+    with pytest.raises(ValueError, match="Duplicated"):
+        PipelineMetrics(registry)
+
+
+def test_hooks_called_from_many_threads_lose_nothing() -> None:
+    monitor = MetricsMonitor()
+    threads, frames_each = 4, 250
+
+    def work() -> None:
+        for index in range(frames_each):
+            frame = Frame(index=index, timestamp=0.0, image=np.zeros((1, 1, 3), np.uint8))
+            frame.timings["infer"] = 0.01
+            monitor.frame_done(frame)
+            monitor.frame_dropped("stale")
+
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    total = threads * frames_each
+    registry = monitor.metrics.registry
+    assert monitor.snapshot()["frames"] == total
+    assert monitor.snapshot()["dropped"] == {"stale": total}
+    assert registry.get_sample_value("streamseg_frames_total") == total
+    assert registry.get_sample_value("streamseg_stage_latency_seconds_count", {"stage": "infer"}) == total
+
+
+def test_window_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="window_s"):
+        MetricsMonitor(window_s=0)
+
+
+@pytest.mark.parametrize(
+    ("hook", "args"),
+    [
+        ("started", (INFO,)),
+        ("frame_done", (Frame(index=0, timestamp=0.0, image=np.zeros((1, 1, 3), np.uint8)),)),
+        ("frame_dropped", ("stale", 2)),
+        ("queue_depth", ("infer", 3)),
+        ("stage_error", ("infer", RuntimeError("x"))),
+        ("source_up", (True,)),
+        ("stopped", ()),
+    ],
+)
+def test_base_monitor_hooks_do_nothing(hook: str, args: tuple) -> None:
+    assert getattr(Monitor(), hook)(*args) is None
