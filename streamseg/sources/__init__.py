@@ -1,0 +1,73 @@
+"""Where frames come from: video files, image folders and the built-in demo scene.
+
+:func:`open_source` turns the SOURCE argument of the command line into a :class:`Source`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Callable
+
+from streamseg.errors import InputError
+from streamseg.sources.base import Source
+from streamseg.sources.demo import DemoSource
+from streamseg.sources.image_folder import ImageFolderSource
+from streamseg.sources.video_file import VideoFileSource
+
+__all__ = ["DemoSource", "ImageFolderSource", "Source", "VideoFileSource", "open_source"]
+
+_DEMO_SIZE = re.compile(r"demo:(\d+)x(\d+)")
+# Cameras and network streams: recognised, so the user hears why they do not work yet
+# rather than "no such file".
+_LIVE = re.compile(r"camera(:\d+)?|/dev/video\d+|[a-z][a-z0-9+.-]*://.*", re.IGNORECASE)
+
+
+def _open_demo(spec: str, demo_frames: int | None) -> Source:
+    if spec == "demo":
+        return DemoSource(frames=demo_frames)
+    size = _DEMO_SIZE.fullmatch(spec)
+    if size is None:
+        raise InputError(f"bad demo source {spec!r}: use 'demo' or 'demo:WIDTHxHEIGHT', e.g. demo:960x540")
+    return DemoSource(width=int(size[1]), height=int(size[2]), frames=demo_frames)
+
+
+def _refuse_live(spec: str, demo_frames: int | None) -> Source:
+    raise InputError(
+        f"live sources (cameras, network streams) are not supported in this version: {spec}; "
+        "use a video file, an image folder or 'demo'"
+    )
+
+
+def _open_folder(spec: str, demo_frames: int | None) -> Source:
+    return ImageFolderSource(Path(spec).expanduser())
+
+
+def _open_file(spec: str, demo_frames: int | None) -> Source:
+    return VideoFileSource(Path(spec).expanduser())
+
+
+def _is_demo(spec: str) -> bool:
+    return spec == "demo" or spec.startswith("demo:")
+
+
+# Tried in order; the first whose test accepts the spec opens it. Keywords come before
+# paths, so a file called 'demo' is reached as './demo'.
+_OPENERS: tuple[tuple[Callable[[str], bool], Callable[[str, int | None], Source]], ...] = (
+    (_is_demo, _open_demo),
+    (lambda spec: _LIVE.fullmatch(spec) is not None, _refuse_live),
+    (lambda spec: Path(spec).expanduser().is_dir(), _open_folder),
+    (lambda spec: Path(spec).expanduser().is_file(), _open_file),
+)
+
+
+def open_source(spec: str, *, demo_frames: int | None = None) -> Source:
+    """Opens what ``spec`` names: 'demo' or 'demo:WIDTHxHEIGHT', an image folder, or a video file.
+
+    ``demo_frames`` bounds the otherwise endless demo. Anything unusable raises
+    ``InputError`` with a one-line reason.
+    """
+    for accepts, opener in _OPENERS:
+        if accepts(spec):
+            return opener(spec, demo_frames)
+    raise InputError(f"no such file or folder: {spec}")
