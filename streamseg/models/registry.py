@@ -11,6 +11,8 @@ from typing import Callable
 from torch import nn
 
 from streamseg.errors import InputError
+from streamseg.models.context import erfnet_context
+from streamseg.models.deeplab import deeplab
 from streamseg.models.erfnet import erfnet
 from streamseg.models.weights import Weights, bundled_weights
 
@@ -54,5 +56,13 @@ class ModelRegistry:
 MODELS = ModelRegistry()
 MODELS.add(ModelSpec("erfnet", erfnet, {"width": 1.0}, "real-time dilated network (ERFNet-style), full width"))
 MODELS.add(ModelSpec("erfnet-half", erfnet, {"width": 0.5}, "real-time dilated network (ERFNet-style), half width"))
+MODELS.add(ModelSpec(
+    "deeplab", deeplab, {"width": 1.0},
+    "DeepLab-style atrous network (v3+ layout: ASPP at output stride 8, stride-4 decoder)",
+))
+MODELS.add(ModelSpec(
+    "erfnet-context", erfnet_context, {"width": 1.0, "kind": "basic"},
+    "ERFNet-style front end + Yu & Koltun basic context module at 1/4 resolution",
+))
 
 DEFAULT_MODEL = "erfnet"

@@ -82,10 +82,10 @@ def build_stages(config: RunConfig, backend: Backend, monitor: MetricsMonitor) -
 
     def stats_lines() -> list[str]:
         snapshot = monitor.snapshot()
-        latency = snapshot.get("latency_ms")
+        latency = snapshot.get("latency_s")
         return [
             f"{snapshot.get('fps', 0.0):5.1f} fps",
-            f"latency {latency:.0f} ms" if latency else "latency -",
+            f"latency {1000 * latency:.0f} ms" if latency is not None else "latency -",
             describe,
         ]
 
