@@ -119,21 +119,31 @@ def command_train(args: argparse.Namespace) -> int:
 def command_models(args: argparse.Namespace) -> int:
     from streamseg.models import DEFAULT_MODEL, MODELS
 
+    if args.name:
+        spec = MODELS.get(args.name)
+        print(f"{spec.name}: {spec.description}")
+        if spec.weights is None:
+            print("no trained weights ship with this build")
+        else:
+            print(json.dumps(spec.weights.card, indent=2))
+        return EXIT_OK
     for name in MODELS.names():
         spec = MODELS.get(name)
         weights = spec.weights
         marker = "*" if name == DEFAULT_MODEL else " "
-        trained = "no trained weights yet" if weights is None else f"weights {weights.path.name}"
+        if weights is None:
+            trained = "no trained weights yet"
+        else:
+            miou = weights.card.get("val_miou")
+            trained = f"trained, CamVid val mIoU {100 * miou:.1f}" if miou is not None else "trained"
         print(f"{marker} {name:<16} {spec.description}  [{trained}]")
-        if weights is not None and args.verbose:
-            print(json.dumps(weights.card, indent=2))
-    print("* default model")
+    print("* default model; `streamseg models NAME` shows its model card")
     return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamseg", description="Real-time semantic segmentation of live video.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="tracebacks and model cards")
+    parser.add_argument("-v", "--verbose", action="store_true", help="tracebacks of internal failures")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="segment a stream and write or serve the overlay")
@@ -176,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--eval-every", dest="eval_every", type=int, default=1)
     train.set_defaults(handler=command_train)
 
-    models = commands.add_parser("models", help="list the models and their weights")
+    models = commands.add_parser("models", help="list the models, or show one model's card")
+    models.add_argument("name", nargs="?")
     models.set_defaults(handler=command_models)
     return parser
 
