@@ -1,0 +1,174 @@
+"""OpenVINO on the CPU: the project's ONNX export converted to IR, run in f32 or bf16, or quantised to int8 with NNCF.
+
+The IR (fp32, and the NNCF-quantised int8 IR) is kept in the engine cache; bf16 is not a separate
+artifact but a compile-time precision hint on the f32 IR. The int8 IR is quantised from the fp32
+IR by NNCF, never from ONNX Runtime's QDQ model, which OpenVINO was reported to crash on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from torch import nn
+
+from streamseg.backends.base import Backend
+from streamseg.backends.calibration import (
+    DEFAULT_CALIBRATION_FRAMES,
+    calibration_batches,
+    calibration_fingerprint,
+    calibration_frame_paths,
+)
+from streamseg.backends.engine_cache import EngineCache, EngineKey
+from streamseg.backends.export import cached_onnx, model_cache_name, state_dict_sha256
+from streamseg.backends.options import BackendOptions
+from streamseg.cpu import cpu_has_native_bf16, cpu_model_name
+from streamseg.errors import InputError
+
+IR_FILE_NAME = "model.xml"  # its weights are model.bin beside it
+
+
+def _openvino():
+    import openvino
+
+    return openvino
+
+
+def nncf_unavailable_reason() -> str | None:
+    """None when NNCF (needed for int8) can be imported, else why not."""
+    try:
+        import nncf  # noqa: F401
+    except ImportError as error:
+        return f"int8 with openvino needs NNCF, which is not installed ({error}); pip install 'streamseg[openvino]'"
+    return None
+
+
+def bf16_unavailable_reason(core) -> str | None:
+    """None when both OpenVINO and the kernel's CPU flags say bf16 runs natively, else why not."""
+    capabilities = core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    if "BF16" not in capabilities:
+        return f"OpenVINO reports no BF16 support on this CPU (capabilities: {', '.join(capabilities)})"
+    if not cpu_has_native_bf16():
+        return "bf16 needs a CPU with native bf16 (avx512_bf16 or AMX); this one would only emulate it"
+    return None
+
+
+class OpenVinoBackend(Backend):
+    """OpenVINO's CPU plugin with a latency hint; ``fp32``, ``bf16`` (native bf16 CPUs only) or ``int8`` (NNCF).
+
+    ``calibration_frames`` sets how many CamVid train frames NNCF calibrates int8 with.
+    """
+
+    name = "openvino"
+    precisions = ("fp32", "bf16", "int8")
+
+    @classmethod
+    def auto_precision(cls) -> str:
+        # int8 needs calibration frames, so auto stops at bf16, and only where the CPU has it natively.
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        input_size: tuple[int, int],
+        precision: str,
+        options: BackendOptions,
+        *,
+        calibration_frames: int = DEFAULT_CALIBRATION_FRAMES,
+    ) -> None:
+        super().__init__(input_size)
+        if precision not in self.precisions:
+            raise InputError(f"openvino backend supports precision {', '.join(self.precisions)}, not {precision!r}")
+        ov = _openvino()
+        core = ov.Core()
+        if precision == "bf16" and (reason := bf16_unavailable_reason(core)) is not None:
+            raise InputError(f"openvino bf16 cannot run here: {reason}")
+        if precision == "int8":
+            if (reason := nncf_unavailable_reason()) is not None:
+                raise InputError(reason)
+            calibration_paths = calibration_frame_paths(options.calibration_data, calibration_frames)
+        self.precision = precision
+        self.cache = EngineCache(options.engine_dir)
+        onnx_path = cached_onnx(model, input_size, options, self.cache)
+        self.engine_path = self._cached_fp32_ir(model, onnx_path, options)
+        if precision == "int8":
+            self.engine_path = self._cached_int8_ir(model, self.engine_path, calibration_paths, options)
+        properties = {
+            "PERFORMANCE_HINT": "LATENCY",
+            # The CPU plugin defaults to bf16 on bf16-capable CPUs; fp32 and int8 must ask for f32 explicitly.
+            "INFERENCE_PRECISION_HINT": ov.Type.bf16 if precision == "bf16" else ov.Type.f32,
+        }
+        if options.threads:
+            properties["INFERENCE_NUM_THREADS"] = options.threads
+        self._compiled = core.compile_model(core.read_model(str(self.engine_path)), "CPU", properties)
+        self._request = self._compiled.create_infer_request()
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        try:
+            _openvino()
+        except ImportError as error:
+            return f"openvino is not installed ({error}); pip install 'streamseg[openvino]'"
+        return None
+
+    def _key(self, kind: str, precision: str, model: nn.Module, options: BackendOptions, library: str, device: str, recipe: str = "") -> EngineKey:
+        return EngineKey(
+            kind=kind,
+            model_name=model_cache_name(model, options),
+            weights_sha256=state_dict_sha256(model),
+            input_size=tuple(self.input_size),
+            batch=1,
+            precision=precision,
+            library_version=library,
+            device=device,
+            recipe=recipe,
+        )
+
+    def _cached_fp32_ir(self, model: nn.Module, onnx_path: Path, options: BackendOptions) -> Path:
+        ov = _openvino()
+
+        def build(directory: Path) -> None:
+            # compress_to_fp16=False: the default would round the weights to fp16 on disk.
+            ov.save_model(ov.Core().read_model(str(onnx_path)), str(directory / IR_FILE_NAME), compress_to_fp16=False)
+
+        key = self._key("openvino-fp32", "fp32", model, options, f"openvino {ov.__version__}", device="any")
+        return self.cache.get_or_build(key, build) / IR_FILE_NAME
+
+    def _cached_int8_ir(self, model: nn.Module, fp32_ir: Path, calibration_paths: list[Path], options: BackendOptions) -> Path:
+        import nncf
+
+        ov = _openvino()
+
+        def build(directory: Path) -> None:
+            batches = calibration_batches(calibration_paths, self.input_size)
+            quantised = nncf.quantize(
+                ov.Core().read_model(str(fp32_ir)),
+                nncf.Dataset(batches),
+                subset_size=len(batches),
+                target_device=nncf.TargetDevice.CPU,
+            )
+            ov.save_model(quantised, str(directory / IR_FILE_NAME), compress_to_fp16=False)
+
+        key = self._key(
+            "openvino-int8",
+            "int8",
+            model,
+            options,
+            f"openvino {ov.__version__}; nncf {nncf.__version__}",
+            device=cpu_model_name(),
+            recipe=f"nncf ptq cpu; camvid {calibration_fingerprint(calibration_paths)}",
+        )
+        return self.cache.get_or_build(key, build) / IR_FILE_NAME
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        # The IR has batch 1 (static shapes compile to the fastest kernels), so larger batches run frame by frame.
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        outputs = []
+        for i in range(len(batch)):
+            self._request.infer({0: batch[i : i + 1]})
+            outputs.append(self._request.get_output_tensor(0).data.copy())  # the tensor is reused by the next inference
+        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+
+    def close(self) -> None:
+        self._request = None
+        self._compiled = None

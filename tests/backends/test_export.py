@@ -1,0 +1,93 @@
+"""ONNX export of every registered model: a valid graph that computes what the torch model computes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from torch import nn
+
+from streamseg.backends.export import INPUT_NAME, ExportError, export_onnx, onnx_engine_key, state_dict_sha256
+from streamseg.backends.options import BackendOptions
+from streamseg.models.registry import MODELS
+
+SIZES = [(72, 96), (75, 100)]  # (H, W); 75x100 is not a multiple of the models' stride of 8
+
+
+def random_model(name: str, seed: int = 0) -> nn.Module:
+    """A random-init model in eval mode whose class scores depend on the image.
+
+    The last layer's random bias otherwise decides the argmax almost everywhere, which would
+    make argmax agreement a test of nothing.
+    """
+    torch.manual_seed(seed)
+    model = MODELS.get(name).build().eval()
+    classifier = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
+    nn.init.zeros_(classifier.bias)
+    return model
+
+
+def torch_logits(model: nn.Module, batch: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return model(torch.from_numpy(batch)).numpy()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[1]}x{s[0]}")
+@pytest.mark.parametrize("name", MODELS.names())
+def test_export_is_valid_and_matches_torch(name: str, size: tuple[int, int], tmp_path: Path) -> None:
+    model = random_model(name)
+    path = export_onnx(model, size, tmp_path / "model.onnx")
+
+    onnx.checker.check_model(str(path), full_check=True)
+    graph = onnx.load(str(path)).graph
+    assert [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim] == [1, 3, *size]
+    batch = np.random.default_rng(1).random((1, 3, *size), dtype=np.float32)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    exported = session.run(None, {INPUT_NAME: batch})[0]
+    expected = torch_logits(model, batch)
+    assert exported.shape == expected.shape == (1, 11, *size)
+    assert np.abs(exported - expected).max() < 1e-4
+    assert (exported.argmax(1) == expected.argmax(1)).mean() >= 0.995
+
+
+def test_dynamic_batch_export_runs_any_batch_and_keeps_training_mode(tmp_path: Path) -> None:
+    model = random_model("erfnet-half").train()
+    path = export_onnx(model, (48, 64), tmp_path / "model.onnx", dynamic_batch=True)
+    assert model.training  # exported in eval mode, handed back as it came
+
+    batch = np.random.default_rng(2).random((3, 3, 48, 64), dtype=np.float32)
+    exported = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {INPUT_NAME: batch})[0]
+    np.testing.assert_allclose(exported, torch_logits(model.eval(), batch), atol=1e-4)
+
+
+class _NoOnnxForm(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.linalg.svd(x)[0]
+
+
+def test_unsupported_operator_raises_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="svd"):
+        export_onnx(_NoOnnxForm(), (8, 8), tmp_path / "model.onnx")
+    assert list(tmp_path.iterdir()) == []  # no half-written files left behind
+
+
+def test_weights_hash_tells_weights_apart() -> None:
+    first, same, other = random_model("erfnet-half", 0), random_model("erfnet-half", 0), random_model("erfnet-half", 1)
+    assert state_dict_sha256(first) == state_dict_sha256(same)
+    assert state_dict_sha256(first) != state_dict_sha256(other)
+    with torch.no_grad():
+        next(first.parameters())[0].add_(1e-3)
+    assert state_dict_sha256(first) != state_dict_sha256(same)
+
+
+def test_cache_key_of_the_export_follows_weights_and_size() -> None:
+    options = BackendOptions(model_name="erfnet-half")
+    first, other = random_model("erfnet-half", 0), random_model("erfnet-half", 1)
+    key = onnx_engine_key(first, (48, 64), options)
+    assert key == onnx_engine_key(random_model("erfnet-half", 0), (48, 64), options)
+    assert key.digest() != onnx_engine_key(other, (48, 64), options).digest()
+    assert key.digest() != onnx_engine_key(first, (75, 100), options).digest()

@@ -1,0 +1,90 @@
+"""ONNX Runtime backend: fp32 parity with torch, the engine cache through the backend, and CamVid-calibrated int8."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from streamseg.backends import BackendOptions, create_backend, pick_auto, unavailable_reason
+from streamseg.backends.calibration import calibration_batches
+from streamseg.backends.onnxruntime_backend import OnnxRuntimeBackend
+from streamseg.errors import InputError
+from streamseg.models.registry import MODELS
+
+MODEL = "erfnet-half"
+INT8_SIZE = (180, 240)  # small, so that calibration stays quick
+
+
+def random_model(seed: int = 0) -> nn.Module:
+    """Random-init half-width model; the classifier bias is zeroed so that the argmax depends on the image."""
+    torch.manual_seed(seed)
+    model = MODELS.get(MODEL).build().eval()
+    nn.init.zeros_(model.decoder[-1].bias)
+    return model
+
+
+def torch_logits(model: nn.Module, batch: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return model(torch.from_numpy(batch)).numpy()
+
+
+def options(engine_dir: Path, calibration_data: Path | None = None) -> BackendOptions:
+    return BackendOptions(threads=2, engine_dir=engine_dir, calibration_data=calibration_data, model_name=MODEL)
+
+
+def test_fp32_matches_torch_and_reuses_the_cached_export(tmp_path: Path) -> None:
+    model, size = random_model(), (75, 100)
+    batch = np.random.default_rng(0).random((2, 3, *size), dtype=np.float32)
+
+    with create_backend("onnxruntime", model, size, "fp32", options(tmp_path)) as backend:
+        assert isinstance(backend, OnnxRuntimeBackend)
+        assert backend.cache.builds == 1
+        logits = backend.infer(batch)
+    with OnnxRuntimeBackend(model, size, "fp32", options(tmp_path)) as warm:
+        assert (warm.cache.builds, warm.cache.hits) == (0, 1)
+        assert warm.engine_path == backend.engine_path
+        warm_logits = warm.infer(batch[:1])
+
+    expected = torch_logits(model, batch)
+    assert logits.shape == expected.shape == (2, 11, *size)
+    assert np.abs(logits - expected).max() < 1e-4
+    assert (logits.argmax(1) == expected.argmax(1)).mean() >= 0.995
+    np.testing.assert_array_equal(warm_logits, logits[:1])
+
+
+def test_int8_is_calibrated_on_camvid_and_close_to_fp32(tmp_path: Path, camvid: Path) -> None:
+    model = random_model()
+    frames = np.concatenate(calibration_batches(sorted((camvid / "val").glob("*.png"))[::25], INT8_SIZE))
+
+    with OnnxRuntimeBackend(model, INT8_SIZE, "int8", options(tmp_path, camvid), calibration_frames=8) as backend:
+        assert backend.engine_path.parent.name.startswith("ort-int8-erfnet-half-")
+        logits = backend.infer(frames)
+    with OnnxRuntimeBackend(model, INT8_SIZE, "int8", options(tmp_path, camvid), calibration_frames=8) as warm:
+        assert (warm.cache.builds, warm.cache.hits) == (0, 2)  # the export and the quantised model
+
+    expected = torch_logits(model, frames)
+    relative_error = np.sqrt(np.mean((logits - expected) ** 2) / np.mean(expected**2))
+    assert relative_error < 0.05
+    # Random weights leave small margins between classes; trained weights agree far better.
+    assert (logits.argmax(1) == expected.argmax(1)).mean() >= 0.85
+
+
+@pytest.mark.parametrize("calibration_data", [None, Path("/nonexistent/camvid")], ids=["not given", "missing folder"])
+def test_int8_without_calibration_data_is_a_user_error(calibration_data: Path | None, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--calibration-data"):
+        OnnxRuntimeBackend(random_model(), (48, 64), "int8", options(tmp_path / "engines", calibration_data))
+    assert not (tmp_path / "engines").exists()  # refused before exporting anything
+
+
+def test_unknown_precision_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="fp32 or int8"):
+        OnnxRuntimeBackend(random_model(), (48, 64), "fp16", options(tmp_path))
+
+
+def test_auto_prefers_openvino_then_onnxruntime() -> None:
+    assert unavailable_reason("onnxruntime") is None
+    assert pick_auto() == ("openvino" if unavailable_reason("openvino") is None else "onnxruntime")

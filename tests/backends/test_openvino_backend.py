@@ -1,0 +1,112 @@
+"""OpenVINO backend: f32 parity with torch, bf16 where the CPU has it natively, NNCF int8 calibrated on CamVid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from streamseg.backends import BackendOptions, create_backend
+from streamseg.backends.calibration import calibration_batches
+from streamseg.errors import InputError
+from streamseg.models.registry import MODELS
+
+ov = pytest.importorskip("openvino", reason="openvino is not installed (pip install 'streamseg[openvino]')")
+
+from streamseg.backends.openvino_backend import OpenVinoBackend, bf16_unavailable_reason, nncf_unavailable_reason  # noqa: E402
+
+MODEL = "erfnet-half"
+SIZE = (75, 100)  # not a multiple of the stride of 8
+INT8_SIZE = (180, 240)
+BF16_REASON = bf16_unavailable_reason(ov.Core())
+
+
+def random_model(seed: int = 0) -> nn.Module:
+    """Random-init half-width model; the classifier bias is zeroed so that the argmax depends on the image."""
+    torch.manual_seed(seed)
+    model = MODELS.get(MODEL).build().eval()
+    nn.init.zeros_(model.decoder[-1].bias)
+    return model
+
+
+def torch_logits(model: nn.Module, batch: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return model(torch.from_numpy(batch)).numpy()
+
+
+def options(engine_dir: Path, calibration_data: Path | None = None) -> BackendOptions:
+    return BackendOptions(threads=2, engine_dir=engine_dir, calibration_data=calibration_data, model_name=MODEL)
+
+
+@pytest.fixture(scope="module")
+def engine_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Shared by the f32 and bf16 tests: bf16 compiles the same cached IR."""
+    return tmp_path_factory.mktemp("engines")
+
+
+def test_f32_matches_torch_and_caches_the_ir(engine_dir: Path) -> None:
+    model = random_model()
+    batch = np.random.default_rng(0).random((2, 3, *SIZE), dtype=np.float32)
+
+    with create_backend("openvino", model, SIZE, "fp32", options(engine_dir)) as backend:
+        assert isinstance(backend, OpenVinoBackend)
+        assert backend.engine_path.parent.name.startswith("openvino-fp32-erfnet-half-")
+        assert backend.engine_path.with_suffix(".bin").is_file()
+        logits = backend.infer(batch)
+    with OpenVinoBackend(model, SIZE, "fp32", options(engine_dir)) as warm:
+        assert (warm.cache.builds, warm.cache.hits) == (0, 2)  # the ONNX export and the IR
+
+    expected = torch_logits(model, batch)
+    assert logits.shape == expected.shape == (2, 11, *SIZE)
+    assert np.abs(logits - expected).max() < 1e-4
+    assert (logits.argmax(1) == expected.argmax(1)).mean() >= 0.995
+
+
+@pytest.mark.skipif(BF16_REASON is not None, reason=f"no native bf16: {BF16_REASON}")
+def test_bf16_agrees_with_torch(engine_dir: Path) -> None:
+    model = random_model()
+    batch = np.random.default_rng(1).random((1, 3, *SIZE), dtype=np.float32)
+    with OpenVinoBackend(model, SIZE, "bf16", options(engine_dir)) as backend:
+        logits = backend.infer(batch)
+    assert (logits.argmax(1) == torch_logits(model, batch).argmax(1)).mean() >= 0.98
+
+
+@pytest.mark.skipif(BF16_REASON is None, reason="this CPU has native bf16, so the refusal cannot be seen")
+def test_bf16_without_native_support_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="bf16"):
+        OpenVinoBackend(random_model(), SIZE, "bf16", options(tmp_path))
+
+
+@pytest.mark.skipif(nncf_unavailable_reason() is not None, reason=str(nncf_unavailable_reason()))
+def test_int8_is_quantised_by_nncf_on_camvid(tmp_path: Path, camvid: Path) -> None:
+    model = random_model()
+    frames = np.concatenate(calibration_batches(sorted((camvid / "val").glob("*.png"))[::25], INT8_SIZE))
+
+    with OpenVinoBackend(model, INT8_SIZE, "int8", options(tmp_path, camvid), calibration_frames=8) as backend:
+        assert backend.engine_path.parent.name.startswith("openvino-int8-erfnet-half-")
+        assert backend.cache.builds == 3  # export, f32 IR, int8 IR
+        logits = backend.infer(frames)
+
+    expected = torch_logits(model, frames)
+    relative_error = np.sqrt(np.mean((logits - expected) ** 2) / np.mean(expected**2))
+    assert relative_error < 0.05
+    # Random weights leave small margins between classes; trained weights agree far better.
+    assert (logits.argmax(1) == expected.argmax(1)).mean() >= 0.85
+
+
+def test_int8_without_calibration_data_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--calibration-data"):
+        OpenVinoBackend(random_model(), SIZE, "int8", options(tmp_path / "engines"))
+    assert not (tmp_path / "engines").exists()
+
+
+def test_unknown_precision_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="fp32, bf16, int8"):
+        OpenVinoBackend(random_model(), SIZE, "fp16", options(tmp_path))
+
+
+def test_reports_available_when_installed() -> None:
+    assert OpenVinoBackend.unavailable_reason() is None
