@@ -1,0 +1,437 @@
+"""CRF refinement in worker processes, fed through shared memory, that never makes the caller wait.
+
+pydensecrf holds the GIL for the whole inference, so threads would stall the pipeline;
+worker processes do not. Each worker owns one shared-memory segment, created once and
+reused for every frame (image and probabilities in, labels out), so a frame costs two
+copies and a few bytes of pipe traffic, not a new segment.
+
+At most one frame per worker is in flight. When all are busy, the newest frame waits in a
+single "next" slot, and a frame already waiting there is dropped (counted as skipped): a
+live stream wants the freshest refinement, not a growing backlog.
+
+Workers are started with the "spawn" method (or "forkserver"), never "fork": the parent
+has threads and torch, and a forked child would inherit their locks in whatever state
+they were. A worker that dies (killed, out of memory) is noticed at the next ``submit``
+or ``poll``, replaced, and its frame counted as lost; the stream goes on. Workers ignore
+SIGINT, so Ctrl-C reaches only the parent, which shuts them down in order.
+
+One thread drives a pool (the CRF stage's); it is not thread-safe.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+from dataclasses import dataclass
+from multiprocessing import shared_memory
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as wait_for_ready
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from streamseg.refine.dense_crf import check_refine_inputs
+
+if TYPE_CHECKING:  # workers import this module; they need no prometheus
+    from streamseg.refine.metrics import CrfMetrics
+
+START_METHODS = ("spawn", "forkserver")
+_ALIGN = 64  # byte alignment of each array inside a segment
+_STOP = None  # sent to a worker to make it exit
+
+
+class Refiner(Protocol):
+    """What a worker runs: ``DenseCRFRefiner`` or anything picklable with the same method."""
+
+    def refine(self, image: np.ndarray, probabilities: np.ndarray) -> np.ndarray: ...
+
+
+class CrfWorkerError(RuntimeError):
+    """A worker's refiner raised on a frame; inputs are checked before they are sent, so this is a bug."""
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where the image, the probabilities and the labels of one frame lie in a segment."""
+
+    image_shape: tuple[int, int, int]
+    probabilities_shape: tuple[int, int, int]
+
+    @property
+    def probabilities_offset(self) -> int:
+        return _aligned(int(np.prod(self.image_shape)))
+
+    @property
+    def labels_offset(self) -> int:
+        return _aligned(self.probabilities_offset + 4 * int(np.prod(self.probabilities_shape)))
+
+    @property
+    def nbytes(self) -> int:
+        return self.labels_offset + self.image_shape[0] * self.image_shape[1]
+
+    def image(self, buffer: memoryview) -> np.ndarray:
+        return np.ndarray(self.image_shape, np.uint8, buffer=buffer, offset=0)
+
+    def probabilities(self, buffer: memoryview) -> np.ndarray:
+        return np.ndarray(self.probabilities_shape, np.float32, buffer=buffer, offset=self.probabilities_offset)
+
+    def labels(self, buffer: memoryview) -> np.ndarray:
+        return np.ndarray(self.image_shape[:2], np.uint8, buffer=buffer, offset=self.labels_offset)
+
+
+@dataclass
+class _Task:
+    frame_index: int
+    image: np.ndarray | None = None  # held only while the frame waits in the "next" slot
+    probabilities: np.ndarray | None = None
+    layout: _Layout | None = None
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    connection: Connection
+    segment: shared_memory.SharedMemory | None = None  # created for its first frame, then reused
+    task: _Task | None = None  # the frame it is refining, None while idle
+    ready: bool = False  # it has started and refined a test frame
+
+
+@dataclass(frozen=True)
+class PoolCounts:
+    """What a pool has done so far (frames, except ``workers_replaced``)."""
+
+    submitted: int
+    refined: int  # results returned by poll()
+    skipped: int  # dropped from the "next" slot by a newer frame
+    lost: int  # in flight on a worker that died
+    workers_replaced: int
+
+
+class AsyncCrfPool:
+    """Refines frames in ``workers`` processes without ever blocking the caller.
+
+    Args:
+        refiner: run in every worker; pickled once per worker start.
+        workers: processes, and frames in flight at most.
+        start_method: ``"spawn"`` (default) or ``"forkserver"``; ``"fork"`` is refused.
+        metrics: where to count refined, skipped and lost frames, busy and replaced
+            workers, and CRF time per frame; ``None`` records nothing.
+
+    ``close()`` (or leaving a ``with`` block) stops the workers and unlinks every segment.
+    """
+
+    def __init__(
+        self,
+        refiner: Refiner,
+        workers: int = 2,
+        *,
+        start_method: str = "spawn",
+        metrics: CrfMetrics | None = None,
+    ) -> None:
+        if start_method not in START_METHODS:
+            raise ValueError(
+                f"start_method must be one of {', '.join(START_METHODS)}, not {start_method!r} "
+                "(fork would copy the parent's threads' locks into the workers)"
+            )
+        if int(workers) != workers or workers < 1:
+            raise ValueError(f"workers must be a whole number of at least 1, got {workers}")
+        self.refiner = refiner
+        self.metrics = metrics
+        self._context = multiprocessing.get_context(start_method)
+        self._workers: list[_Worker] = []
+        self._next: _Task | None = None
+        self._undelivered: list[tuple[int, np.ndarray]] = []  # collected during submit(), handed out by poll()
+        self._closed = False
+        self._submitted = self._refined = self._skipped = self._lost = self._replaced = 0
+        try:
+            for _ in range(int(workers)):
+                self._workers.append(self._start_worker())
+        except BaseException:
+            self.close()
+            raise
+
+    # --- public -----------------------------------------------------------------------
+
+    @property
+    def workers(self) -> int:
+        return len(self._workers)
+
+    @property
+    def busy(self) -> int:
+        """Workers refining a frame now."""
+        return sum(worker.task is not None for worker in self._workers)
+
+    @property
+    def segment_names(self) -> list[str]:
+        """Names of the shared-memory segments the pool owns: one per worker that has had a frame."""
+        return [worker.segment.name for worker in self._workers if worker.segment is not None]
+
+    def counts(self) -> PoolCounts:
+        return PoolCounts(self._submitted, self._refined, self._skipped, self._lost, self._replaced)
+
+    def in_flight(self) -> set[int]:
+        """Indices of the frames the pool holds: being refined or waiting in the "next" slot."""
+        indices = {worker.task.frame_index for worker in self._workers if worker.task is not None}
+        if self._next is not None:
+            indices.add(self._next.frame_index)
+        return indices
+
+    def submit(self, frame_index: int, image: np.ndarray, probabilities: np.ndarray) -> bool:
+        """Hands a frame to an idle worker (True), or parks it as the next frame to refine (False).
+
+        Parking replaces a frame that was already waiting, which is then skipped for good.
+        The pool keeps references to a parked frame's arrays until it starts: do not modify
+        them in place. Raises ValueError on malformed inputs, before anything is sent.
+        """
+        self._check_open()
+        check_refine_inputs(image, probabilities)
+        self._submitted += 1
+        results = self._collect(0.0)
+        self._undelivered.extend(results)
+        task = _Task(frame_index, image, probabilities)
+        idle = self._idle_worker()
+        if idle is not None:
+            self._dispatch(idle, task)
+            return True
+        if self._next is not None:
+            self._skipped += 1
+            if self.metrics is not None:
+                self.metrics.frames_skipped.inc()
+        self._next = task
+        return False
+
+    def poll(self, timeout: float = 0.0) -> list[tuple[int, np.ndarray]]:
+        """Finished frames as (frame_index, labels (H, W) uint8), oldest first; waits at most ``timeout`` s.
+
+        Returns as soon as anything has finished, or after ``timeout`` with an empty list;
+        ``timeout=0`` never waits. Dead workers are replaced here.
+        """
+        self._check_open()
+        results, self._undelivered = self._undelivered, []
+        deadline = time.monotonic() + timeout
+        results.extend(self._collect(0.0))
+        # A wait can end on something that is not a result (a worker's ready note, a death).
+        while not results and self.busy and (remaining := deadline - time.monotonic()) > 0:
+            results.extend(self._collect(remaining))
+        return results
+
+    def close(self) -> None:
+        """Stops the workers (a frame being refined is abandoned) and unlinks every segment. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._next = None
+        workers, self._workers = self._workers, []
+        try:
+            for worker in workers:
+                try:
+                    worker.connection.send(_STOP)
+                except (OSError, ValueError):
+                    pass  # already dead; it is reaped below
+            deadline = time.monotonic() + 2.0
+            for worker in workers:
+                _stop_process(worker.process, max(0.0, deadline - time.monotonic()))
+        finally:
+            for worker in workers:
+                worker.connection.close()
+                if worker.segment is not None:
+                    _release(worker.segment)
+            if self.metrics is not None:
+                self.metrics.workers_busy.set(0)
+
+    def __enter__(self) -> "AsyncCrfPool":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- inside -----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("the CRF pool is closed")
+
+    def _start_worker(self) -> _Worker:
+        parent_end, child_end = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_worker_main, args=(child_end, self.refiner), name="streamseg-crf", daemon=True
+        )
+        try:
+            process.start()
+        except BaseException:
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()  # the child has its own copy; ours would hide the child's death from recv()
+        return _Worker(process, parent_end)
+
+    def _idle_worker(self) -> _Worker | None:
+        return next((worker for worker in self._workers if worker.task is None), None)
+
+    def _dispatch(self, worker: _Worker, task: _Task) -> None:
+        layout = _Layout(tuple(task.image.shape), tuple(task.probabilities.shape))
+        if worker.segment is None or worker.segment.size < layout.nbytes:
+            # The first frame sets the size; a stream keeps its size, so growing again is rare.
+            replacement = shared_memory.SharedMemory(create=True, size=layout.nbytes)
+            if worker.segment is not None:
+                _release(worker.segment)
+            worker.segment = replacement
+        layout.image(worker.segment.buf)[...] = task.image
+        layout.probabilities(worker.segment.buf)[...] = task.probabilities
+        worker.task = _Task(task.frame_index, layout=layout)
+        try:
+            worker.connection.send((task.frame_index, worker.segment.name, layout))
+        except (OSError, ValueError):
+            pass  # the worker is dead; the next collect finds it, replaces it and counts the frame lost
+        self._update_busy()
+
+    def _collect(self, timeout: float) -> list[tuple[int, np.ndarray]]:
+        """Gathers finished frames, replaces dead workers and starts the waiting frame."""
+        if timeout > 0 and self.busy:
+            waitables = [worker.connection for worker in self._workers]
+            waitables += [worker.process.sentinel for worker in self._workers]
+            wait_for_ready(waitables, timeout)
+        results = []
+        for worker in self._workers:
+            result = self._receive(worker)
+            if result is not None:
+                results.append(result)
+            if not worker.process.is_alive():
+                # What it sent between the read above and its death: a result, or why it could not start.
+                result = self._receive(worker)
+                if result is not None:
+                    results.append(result)
+                if not worker.ready and worker.process.exitcode > 0:
+                    # Not killed but failed on its own before its first frame (an import, a bad
+                    # refiner): a replacement would fail the same way, over and over.
+                    raise CrfWorkerError(
+                        f"a CRF worker exited with code {worker.process.exitcode} before it was ready "
+                        "(its traceback is on stderr)"
+                    )
+                self._replace(worker)
+        if self._next is not None:
+            idle = self._idle_worker()
+            if idle is not None:
+                task, self._next = self._next, None
+                self._dispatch(idle, task)
+        self._update_busy()
+        results.sort(key=lambda result: result[0])
+        return results
+
+    def _receive(self, worker: _Worker) -> tuple[int, np.ndarray] | None:
+        """Reads what ``worker`` has sent: the ready note, a startup failure or a finished frame."""
+        try:
+            while worker.connection.poll():
+                message = worker.connection.recv()
+                if message[0] == "ready":
+                    worker.ready = True
+                elif message[0] == "failed":
+                    raise CrfWorkerError(f"a CRF worker could not start: {message[1]}")
+                else:
+                    return self._finish(worker, *message[1:])
+        except (EOFError, OSError):
+            pass  # it died; _collect replaces it
+        return None
+
+    def _finish(self, worker: _Worker, frame_index: int, seconds: float, error: str | None) -> tuple[int, np.ndarray]:
+        task, worker.task = worker.task, None
+        if error is not None:
+            raise CrfWorkerError(f"CRF worker failed on frame {frame_index}: {error}")
+        labels = np.array(task.layout.labels(worker.segment.buf))  # a copy: the segment is reused
+        self._refined += 1
+        if self.metrics is not None:
+            self.metrics.frames_refined.inc()
+            self.metrics.latency.observe(seconds)
+        return frame_index, labels
+
+    def _replace(self, worker: _Worker) -> None:
+        if worker.task is not None:
+            self._lost += 1
+            if self.metrics is not None:
+                self.metrics.frames_lost.inc()
+            worker.task = None
+        _stop_process(worker.process, 1.0)
+        worker.connection.close()
+        fresh = self._start_worker()  # it inherits the dead one's segment
+        worker.process, worker.connection, worker.ready = fresh.process, fresh.connection, False
+        self._replaced += 1
+        if self.metrics is not None:
+            self.metrics.workers_replaced.inc()
+
+    def _update_busy(self) -> None:
+        if self.metrics is not None:
+            self.metrics.workers_busy.set(self.busy)
+
+
+def _worker_main(connection: Connection, refiner: Refiner) -> None:
+    """A worker's loop: refine the frame in the named segment, reply, until told to stop or orphaned."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    segment: shared_memory.SharedMemory | None = None
+    try:
+        try:
+            _prepare_worker(refiner)
+        except Exception as exc:
+            connection.send(("failed", f"{type(exc).__name__}: {exc}"))
+            return
+        connection.send(("ready",))
+        while True:
+            try:
+                message = connection.recv()
+            except EOFError:
+                return  # the parent is gone
+            if message is _STOP:
+                return
+            frame_index, name, layout = message
+            if segment is None or segment.name != name:
+                if segment is not None:
+                    segment.close()
+                segment = shared_memory.SharedMemory(name=name)
+            started = time.perf_counter()
+            error = None
+            try:
+                labels = refiner.refine(layout.image(segment.buf), layout.probabilities(segment.buf))
+                layout.labels(segment.buf)[...] = labels
+            except Exception as exc:  # reported to the parent, which decides
+                error = f"{type(exc).__name__}: {exc}"
+            connection.send(("done", frame_index, time.perf_counter() - started, error))
+    finally:
+        if segment is not None:
+            segment.close()  # the parent owns and unlinks it
+        connection.close()
+
+
+def _prepare_worker(refiner: Refiner) -> None:
+    """Limits the worker to one thread and refines a tiny frame, so a missing library shows at once."""
+    import cv2
+
+    cv2.setNumThreads(1)  # one frame per process; the workers share the cores between them
+    refiner.refine(np.zeros((8, 8, 3), np.uint8), np.full((2, 8, 8), 0.5, np.float32))
+
+
+def _stop_process(process: multiprocessing.process.BaseProcess, timeout: float) -> None:
+    """Waits ``timeout`` seconds for ``process`` to exit, then terminates it, then kills it."""
+    process.join(timeout)
+    if process.is_alive():
+        process.terminate()
+        process.join(1.0)
+    if process.is_alive():
+        process.kill()
+        process.join(1.0)
+    if not process.is_alive():
+        process.close()
+
+
+def _release(segment: shared_memory.SharedMemory) -> None:
+    """Closes and unlinks a segment this process created; one already gone is fine."""
+    try:
+        segment.close()
+    finally:
+        try:
+            segment.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _aligned(offset: int) -> int:
+    return (offset + _ALIGN - 1) // _ALIGN * _ALIGN

@@ -1,0 +1,202 @@
+"""Sharpens the labels along image edges with a CRF, inline or in worker processes.
+
+Placed after the label stage and before render. ``sync`` refines every frame before
+passing it on (evaluation, offline files). ``async`` hands each frame to an
+``AsyncCrfPool`` and moves on: a frame gets its own refinement if it is ready within
+``delay_budget_s``, otherwise the newest finished refinement of an earlier frame, carried
+forward where the scene has not changed (see ``streamseg.refine.carry``) or along
+``frame.flow`` when a temporal stage provides it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from streamseg.frame import Frame
+from streamseg.pipeline.stage import Stage
+from streamseg.refine.async_pool import AsyncCrfPool, Refiner
+from streamseg.refine.carry import carry_along_flow, carry_static, follow_flow, identity_coordinates
+from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner
+from streamseg.refine.metrics import CrfMetrics
+from streamseg.stages.labels import logits_to_labels
+
+CRF_STAGE_MODES = ("async", "sync")
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities (C, h, w) float32 from logits (C, h, w)."""
+    probabilities = logits.astype(np.float32, copy=True)
+    probabilities -= probabilities.max(axis=0, keepdims=True)  # exp of large logits would overflow
+    np.exp(probabilities, out=probabilities)
+    probabilities /= probabilities.sum(axis=0, keepdims=True)
+    return probabilities
+
+
+@dataclass
+class _Pending:
+    """What the stage keeps of a frame the pool is refining: what is needed to carry its result."""
+
+    raw: np.ndarray  # the frame's unrefined labels (H, W)
+    coordinates: np.ndarray | None  # each current pixel's position in that frame, while flow is known
+
+
+@dataclass
+class _Refined:
+    index: int
+    refined: np.ndarray
+    raw: np.ndarray
+    coordinates: np.ndarray | None
+
+
+class CrfStage(Stage):
+    """CRF refinement of ``frame.labels``; sets ``frame.refined_from`` to the frame whose result is used.
+
+    Args:
+        crf: an ``AsyncCrfPool`` for ``mode="async"``, a refiner (``DenseCRFRefiner``,
+            ``ConvCRFRefiner``) for ``mode="sync"``.
+        mode: ``"async"`` or ``"sync"``.
+        delay_budget_s: async only; how long a frame may wait for its own result. 0 never waits.
+        metrics: where to record lag (and, in sync mode, CRF time and refined frames; in
+            async mode the pool records those, so give it the same ``CrfMetrics``).
+
+    ``close()`` closes the pool. Frames must come in order from one thread, as the pipeline runs stages.
+    """
+
+    name = "crf"
+    takes = frozenset({"logits", "labels", "image"})
+    gives = frozenset({"labels"})
+
+    def __init__(
+        self,
+        crf: AsyncCrfPool | Refiner,
+        mode: str = "async",
+        delay_budget_s: float = 0.0,
+        metrics: CrfMetrics | None = None,
+    ) -> None:
+        if mode not in CRF_STAGE_MODES:
+            raise ValueError(f"mode must be one of {', '.join(CRF_STAGE_MODES)}, not {mode!r}")
+        if mode == "async" and not isinstance(crf, AsyncCrfPool):
+            raise ValueError(f"async mode needs an AsyncCrfPool, got {type(crf).__name__}")
+        if mode == "sync" and (isinstance(crf, AsyncCrfPool) or not callable(getattr(crf, "refine", None))):
+            raise ValueError(f"sync mode needs a refiner with refine(image, probabilities), got {type(crf).__name__}")
+        if not delay_budget_s >= 0:
+            raise ValueError(f"delay_budget_s must be zero or positive, got {delay_budget_s}")
+        self.crf = crf
+        self.mode = mode
+        self.delay_budget_s = float(delay_budget_s)
+        self.metrics = metrics
+        self._pending: dict[int, _Pending] = {}
+        self._newest: _Refined | None = None
+
+    def process(self, frame: Frame) -> None:
+        if frame.labels is None:
+            frame.labels = logits_to_labels(frame.logits, (frame.height, frame.width))
+        probabilities = frame.probabilities if frame.probabilities is not None else softmax(frame.logits)
+        if self.mode == "sync":
+            self._refine_now(frame, probabilities)
+        else:
+            self._refine_in_background(frame, probabilities)
+        if self.metrics is not None and frame.refined_from is not None:
+            self.metrics.lag.set(frame.index - frame.refined_from)
+
+    def close(self) -> None:
+        self._pending.clear()
+        self._newest = None
+        if isinstance(self.crf, AsyncCrfPool):
+            self.crf.close()
+
+    # --- sync ------------------------------------------------------------------------
+
+    def _refine_now(self, frame: Frame, probabilities: np.ndarray) -> None:
+        started = time.perf_counter()
+        frame.labels = self.crf.refine(frame.image, probabilities)
+        frame.refined_from = frame.index
+        if self.metrics is not None:
+            self.metrics.latency.observe(time.perf_counter() - started)
+            self.metrics.frames_refined.inc()
+
+    # --- async -----------------------------------------------------------------------
+
+    def _refine_in_background(self, frame: Frame, probabilities: np.ndarray) -> None:
+        pool: AsyncCrfPool = self.crf
+        self._follow_motion(frame.flow)
+        coordinates = identity_coordinates(frame.flow.shape[:2]) if frame.flow is not None else None
+        self._pending[frame.index] = _Pending(frame.labels, coordinates)
+        pool.submit(frame.index, frame.image, probabilities)
+
+        deadline = time.perf_counter() + self.delay_budget_s
+        own = self._take(pool.poll(), frame.index)
+        while own is None and frame.index in pool.in_flight():
+            remaining = deadline - time.perf_counter()
+            if remaining <= 0:
+                break
+            own = self._take(pool.poll(remaining), frame.index)
+        # Frames the pool skipped or lost will never come back.
+        held = pool.in_flight()
+        for index in [index for index in self._pending if index not in held]:
+            del self._pending[index]
+
+        if own is not None:
+            frame.labels = own
+            frame.refined_from = frame.index
+        elif self._newest is not None:
+            frame.labels = self._carry(self._newest, frame.labels)
+            frame.refined_from = self._newest.index
+
+    def _take(self, results: list[tuple[int, np.ndarray]], own_index: int) -> np.ndarray | None:
+        """Keeps the newest result for later frames; returns this frame's labels if among ``results``."""
+        own = None
+        for index, refined in results:
+            pending = self._pending.pop(index, None)
+            if index == own_index:
+                own = refined
+            if pending is not None and (self._newest is None or index > self._newest.index):
+                self._newest = _Refined(index, refined, pending.raw, pending.coordinates)
+        return own
+
+    def _follow_motion(self, flow: np.ndarray | None) -> None:
+        """Brings every kept coordinate map to the current frame, or forgets them all without flow."""
+        tracked = list(self._pending.values()) + ([self._newest] if self._newest is not None else [])
+        for item in tracked:
+            if flow is None or item.coordinates is None or item.coordinates.shape != flow.shape:
+                item.coordinates = None  # the chain of motion is broken; fall back to static carrying
+            else:
+                item.coordinates = follow_flow(item.coordinates, flow)
+
+    @staticmethod
+    def _carry(result: _Refined, raw_now: np.ndarray) -> np.ndarray:
+        if result.refined.shape != raw_now.shape:
+            return raw_now  # the stream changed size; an old result does not fit
+        if result.coordinates is not None:
+            return carry_along_flow(result.refined, result.raw, raw_now, result.coordinates)
+        return carry_static(result.refined, result.raw, raw_now)
+
+
+def build_crf_stage(
+    mode: str,
+    parameters: CrfParameters | None = None,
+    *,
+    workers: int = 2,
+    delay_budget_s: float = 0.0,
+    registry: CollectorRegistry | None = None,
+    refiner: Refiner | None = None,
+) -> CrfStage:
+    """The CRF stage for ``--crf async|sync``, its metrics registered on ``registry`` when given.
+
+    The refiner is a ``DenseCRFRefiner`` with ``parameters`` (default: ``CrfParameters()``)
+    unless ``refiner`` is given (e.g. a ``ConvCRFRefiner`` on CUDA for sync mode). ``async``
+    starts ``workers`` processes; the stage's ``close()`` stops them.
+    """
+    if mode not in CRF_STAGE_MODES:
+        raise ValueError(f"mode must be one of {', '.join(CRF_STAGE_MODES)}, not {mode!r}")
+    if refiner is None:
+        refiner = DenseCRFRefiner.from_parameters(parameters or CrfParameters())
+    metrics = CrfMetrics(registry) if registry is not None else None
+    if mode == "sync":
+        return CrfStage(refiner, "sync", metrics=metrics)
+    pool = AsyncCrfPool(refiner, workers, metrics=metrics)
+    return CrfStage(pool, "async", delay_budget_s, metrics)
