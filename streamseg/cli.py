@@ -28,6 +28,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="inference threads (default: the library's)")
     parser.add_argument("--queue-size", dest="queue_size", type=int, help="frames each queue holds (default 4)")
     parser.add_argument("--crf", help="off (default), async, sync")
+    parser.add_argument("--crf-parameters", dest="crf_parameters", help="tuned CRF settings (YAML from tools/tune_crf.py)")
+    parser.add_argument("--crf-workers", dest="crf_workers", type=int, help="CRF processes (default 1)")
     parser.add_argument("--flow", help="off (default), dis, flownet")
     parser.add_argument("--max-frames", dest="max_frames", type=int, help="stop after N frames")
     parser.add_argument("--metrics-port", dest="metrics_port", type=int, help="serve /metrics and /healthz on this port")
@@ -37,7 +39,8 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 _RUN_OPTION_NAMES = (
-    "model", "weights", "backend", "precision", "input_size", "threads", "queue_size", "crf", "flow", "max_frames",
+    "model", "weights", "backend", "precision", "input_size", "threads", "queue_size", "crf", "crf_parameters",
+    "crf_workers", "flow", "max_frames",
     "metrics_port", "metrics_host", "engine_dir", "calibration_data",
 )
 

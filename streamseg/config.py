@@ -41,6 +41,9 @@ class RunConfig:
     metrics_host: str = "127.0.0.1"
     serve: str | None = None
     crf: str = "off"
+    crf_parameters: Path | None = None  # YAML written by tools/tune_crf.py
+    crf_workers: int = 1  # CRF processes; they run at the lowest priority
+    crf_delay_ms: float = 0.0  # how long a frame may wait for its own CRF result (async)
     flow: str = "off"
     alpha: float = 0.5
     engine_dir: Path = Path("engines")
@@ -51,6 +54,8 @@ class RunConfig:
         _require(self.flow in FLOW_MODES, f"flow must be one of {', '.join(FLOW_MODES)}, not {self.flow!r}")
         _require(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         _require(self.queue_size >= 1, "queue_size must be at least 1")
+        _require(self.crf_workers >= 1, "crf_workers must be at least 1")
+        _require(self.crf_delay_ms >= 0, "crf_delay_ms must not be negative")
         _require(self.max_frames is None or self.max_frames >= 1, "max_frames must be at least 1")
         _require(0.0 <= self.alpha <= 1.0, "alpha must be between 0 and 1")
         _require(all(v >= 8 for v in self.input_size), "input_size must be at least 8x8")

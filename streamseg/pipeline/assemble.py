@@ -19,6 +19,7 @@ from streamseg.models import load_model
 from streamseg.monitor import MetricsMonitor
 from streamseg.pipeline.runner import Pipeline
 from streamseg.pipeline.stage import Stage
+from streamseg.refine import read_crf_parameters
 from streamseg.render import Renderer
 from streamseg.server import HttpServer, serve_health, serve_metrics
 from streamseg.sinks.base import Sink
@@ -30,6 +31,7 @@ from streamseg.sources.base import Source
 from streamseg.stages.inference import InferenceStage
 from streamseg.stages.labels import LabelStage
 from streamseg.stages.preprocess import PreprocessStage
+from streamseg.stages.refine import build_crf_stage
 from streamseg.stages.rendering import RenderStage
 
 
@@ -73,9 +75,15 @@ def build_backend(config: RunConfig) -> tuple[Backend, str]:
     return backend, origin
 
 
+def build_crf_stage_for(config: RunConfig, monitor: MetricsMonitor) -> Stage:
+    parameters = read_crf_parameters(config.crf_parameters) if config.crf_parameters else None
+    return build_crf_stage(
+        config.crf, parameters, workers=config.crf_workers, delay_budget_s=config.crf_delay_ms / 1000.0,
+        registry=monitor.metrics.registry,
+    )
+
+
 def build_stages(config: RunConfig, backend: Backend, monitor: MetricsMonitor) -> list[Stage]:
-    if config.crf != "off":
-        raise ConfigError("crf refinement is not available in this version yet; use --crf off")
     if config.flow != "off":
         raise ConfigError("temporal smoothing (--flow) is not available in this version yet; use --flow off")
     describe = f"{config.model} / {backend.describe()}"
@@ -89,12 +97,11 @@ def build_stages(config: RunConfig, backend: Backend, monitor: MetricsMonitor) -
             describe,
         ]
 
-    return [
-        PreprocessStage(config.input_size),
-        InferenceStage(backend),
-        LabelStage(),
-        RenderStage(Renderer(alpha=config.alpha), stats_lines),
-    ]
+    stages: list[Stage] = [PreprocessStage(config.input_size), InferenceStage(backend), LabelStage()]
+    if config.crf != "off":
+        stages.append(build_crf_stage_for(config, monitor))
+    stages.append(RenderStage(Renderer(alpha=config.alpha), stats_lines))
+    return stages
 
 
 def build_sinks(config: RunConfig, source: Source) -> list[Sink]:
@@ -123,6 +130,8 @@ def assemble(config: RunConfig, *, log=sys.stderr) -> Iterator[Assembly]:
         backend.warm_up()
         monitor = MetricsMonitor(PipelineMetrics())
         stages = build_stages(config, backend, monitor)
+        for stage in stages:
+            stack.callback(stage.close)  # the pipeline does not own stages: bench runs them twice
         sinks = build_sinks(config, source)
         for sink in sinks:
             stack.callback(sink.close)  # the pipeline closes them too; closing is idempotent

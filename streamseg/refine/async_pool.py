@@ -21,6 +21,7 @@ One thread drives a pool (the CRF stage's); it is not thread-safe.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -367,6 +368,9 @@ class AsyncCrfPool:
 def _worker_main(connection: Connection, refiner: Refiner) -> None:
     """A worker's loop: refine the frame in the named segment, reply, until told to stop or orphaned."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # Refinement uses only the cycles the stream leaves over: on a small CPU an equal-priority
+    # worker would take a core from inference, and "never slows the stream" is the contract.
+    os.nice(19)
     segment: shared_memory.SharedMemory | None = None
     try:
         try:
