@@ -23,7 +23,9 @@ demo: install
 	$(VENV)/bin/streamseg run demo --max-frames 150 --out out/demo.mp4 --stats out/demo.jsonl
 	@echo "overlay video: $(CURDIR)/out/demo.mp4"
 
+# The live tests need real servers (GStreamer RTSP, Prometheus, Chromium, ffmpeg) from Debian's packages.
 test: install
+	bash tools/install_test_deps.sh
 	$(PY) -m pytest -q
 
 bench: install

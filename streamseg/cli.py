@@ -57,7 +57,8 @@ def command_run(args: argparse.Namespace) -> int:
     from streamseg.pipeline.assemble import assemble
     from streamseg.pipeline.signals import stop_on_signals
 
-    config = _run_config(args, out=args.out, stats=args.stats, masks=args.masks, serve=args.serve, alpha=args.alpha)
+    config = _run_config(args, out=args.out, stats=args.stats, masks=args.masks, serve=args.serve, rtsp_out=args.rtsp_out,
+                         alpha=args.alpha)
     with assemble(config) as assembly:
         pipeline = assembly.pipeline()
         with stop_on_signals(lambda: assembly.current):
@@ -154,7 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="write the overlay video here (H.264 MP4)")
     run.add_argument("--stats", help="write per-frame statistics here (JSON lines)")
     run.add_argument("--masks", help="write per-frame label maps (PNG) into this folder")
-    run.add_argument("--serve", help="web preview on HOST:PORT")
+    run.add_argument("--serve", help="web preview on HOST:PORT (e.g. 127.0.0.1:8080)")
+    run.add_argument("--rtsp-out", dest="rtsp_out", help="publish the overlay to this rtsp:// URL (a server that accepts RECORD)")
     run.add_argument("--alpha", type=float, help="overlay opacity (default 0.5)")
     run.set_defaults(handler=command_run)
 

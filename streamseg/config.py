@@ -39,7 +39,8 @@ class RunConfig:
     max_frames: int | None = None
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
-    serve: str | None = None
+    serve: str | None = None  # HOST:PORT of the web preview
+    rtsp_out: str | None = None  # publish the overlay to this rtsp:// URL
     crf: str = "off"
     crf_parameters: Path | None = None  # YAML written by tools/tune_crf.py
     crf_workers: int = 1  # CRF processes; they run at the lowest priority

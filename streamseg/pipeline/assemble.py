@@ -25,9 +25,12 @@ from streamseg.server import HttpServer, serve_health, serve_metrics
 from streamseg.sinks.base import Sink
 from streamseg.sinks.jsonl import JsonLinesStatsSink
 from streamseg.sinks.masks import MaskSink
+from streamseg.sinks.rtsp_out import RtspOutputSink
 from streamseg.sinks.video_file import VideoFileSink
+from streamseg.sinks.web_preview import WebPreviewSink
 from streamseg.sources import open_source
 from streamseg.sources.base import Source
+from streamseg.sources.rtsp import RtspSource, SourceReconnectsCollector
 from streamseg.stages.inference import InferenceStage
 from streamseg.stages.labels import LabelStage
 from streamseg.stages.preprocess import PreprocessStage
@@ -112,7 +115,29 @@ def build_sinks(config: RunConfig, source: Source) -> list[Sink]:
         sinks.append(JsonLinesStatsSink(config.stats))
     if config.masks is not None:
         sinks.append(MaskSink(config.masks))
+    if config.rtsp_out is not None:
+        sinks.append(RtspOutputSink(config.rtsp_out, fps=source.fps))
     return sinks
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    try:
+        return host.strip("[]") or "127.0.0.1", int(port)
+    except ValueError:
+        raise ConfigError(f"--serve needs HOST:PORT, e.g. 127.0.0.1:8080, not {text!r}") from None
+
+
+def add_web_preview(assembly: Assembly, stack: ExitStack, log) -> None:
+    """The preview page and MJPEG stream; it also serves /metrics when no metrics port was asked for."""
+    server = stack.enter_context(HttpServer(*parse_host_port(assembly.config.serve)))
+    if assembly.server is None:
+        serve_metrics(server, assembly.monitor.metrics.registry)
+        serve_health(server, assembly.healthy)
+    preview = WebPreviewSink(server, assembly.monitor.snapshot)
+    stack.callback(preview.close)
+    assembly.sinks.append(preview)
+    print(f"web preview on {server.url}/", file=log)
 
 
 @contextmanager
@@ -120,8 +145,6 @@ def assemble(config: RunConfig, *, log=sys.stderr) -> Iterator[Assembly]:
     """Opens everything a run needs and closes it all when the block ends, however it ends."""
     if config.source is None:
         raise ConfigError("no source given (a video file, an image folder, or 'demo')")
-    if config.serve is not None:
-        raise ConfigError("the web preview (--serve) is not available in this version yet")
     with ExitStack() as stack:
         source = open_source(config.source)
         stack.callback(source.close)
@@ -129,6 +152,9 @@ def assemble(config: RunConfig, *, log=sys.stderr) -> Iterator[Assembly]:
         stack.callback(backend.close)
         backend.warm_up()
         monitor = MetricsMonitor(PipelineMetrics())
+        if isinstance(source, RtspSource):
+            source.on_state = monitor.source_up
+            monitor.metrics.registry.register(SourceReconnectsCollector(source))
         stages = build_stages(config, backend, monitor)
         for stage in stages:
             stack.callback(stage.close)  # the pipeline does not own stages: bench runs them twice
@@ -141,6 +167,8 @@ def assemble(config: RunConfig, *, log=sys.stderr) -> Iterator[Assembly]:
             serve_metrics(assembly.server, monitor.metrics.registry)
             serve_health(assembly.server, assembly.healthy)
             print(f"metrics on {assembly.server.url}/metrics", file=log)
+        if config.serve is not None:
+            add_web_preview(assembly, stack, log)
         monitor.started({"model": config.model, "backend": backend.name, "precision": backend.precision, "source": config.source})
         print(f"model {config.model} ({origin} weights), backend {backend.describe()}", file=log)
         yield assembly

@@ -115,6 +115,8 @@ class Pipeline:
         """Graceful stop: read no more frames, finish and write those already read."""
         if self._transition(PipelineState.STOPPING):
             self._stop_requested.set()
+            if self.source.live:
+                self.source.close()  # a live source may be waiting on a lost stream; close() ends its iteration
 
     def abort(self, reason: str) -> None:
         """Hard stop: queued frames are discarded, the sinks still close."""

@@ -11,16 +11,19 @@ from typing import Callable
 
 from streamseg.errors import InputError
 from streamseg.sources.base import Source
+from streamseg.sources.camera import CameraSource, parse_camera
 from streamseg.sources.demo import DemoSource
 from streamseg.sources.image_folder import ImageFolderSource
+from streamseg.sources.rtsp import RtspSource
 from streamseg.sources.video_file import VideoFileSource
 
-__all__ = ["DemoSource", "ImageFolderSource", "Source", "VideoFileSource", "open_source"]
+__all__ = ["CameraSource", "DemoSource", "ImageFolderSource", "RtspSource", "Source", "VideoFileSource", "open_source"]
 
 _DEMO_SIZE = re.compile(r"demo:(\d+)x(\d+)")
-# Cameras and network streams: recognised, so the user hears why they do not work yet
-# rather than "no such file".
-_LIVE = re.compile(r"camera(:\d+)?|/dev/video\d+|[a-z][a-z0-9+.-]*://.*", re.IGNORECASE)
+_CAMERA = re.compile(r"camera(:\d+)?|/dev/video\d+", re.IGNORECASE)
+_RTSP = re.compile(r"rtsps?://.+", re.IGNORECASE)
+# Other stream schemes are recognised, so the user hears why they do not work rather than "no such file".
+_OTHER_STREAM = re.compile(r"[a-z][a-z0-9+.-]*://.*", re.IGNORECASE)
 
 
 def _open_demo(spec: str, demo_frames: int | None) -> Source:
@@ -32,10 +35,18 @@ def _open_demo(spec: str, demo_frames: int | None) -> Source:
     return DemoSource(width=int(size[1]), height=int(size[2]), frames=demo_frames)
 
 
-def _refuse_live(spec: str, demo_frames: int | None) -> Source:
+def _open_camera(spec: str, demo_frames: int | None) -> Source:
+    return CameraSource(parse_camera(spec))
+
+
+def _open_rtsp(spec: str, demo_frames: int | None) -> Source:
+    return RtspSource(spec)
+
+
+def _refuse_stream(spec: str, demo_frames: int | None) -> Source:
     raise InputError(
-        f"live sources (cameras, network streams) are not supported in this version: {spec}; "
-        "use a video file, an image folder or 'demo'"
+        f"only rtsp:// streams are supported, not {spec}; use a camera, an rtsp:// URL, a video file, "
+        "an image folder or 'demo'"
     )
 
 
@@ -55,14 +66,17 @@ def _is_demo(spec: str) -> bool:
 # paths, so a file called 'demo' is reached as './demo'.
 _OPENERS: tuple[tuple[Callable[[str], bool], Callable[[str, int | None], Source]], ...] = (
     (_is_demo, _open_demo),
-    (lambda spec: _LIVE.fullmatch(spec) is not None, _refuse_live),
+    (lambda spec: _CAMERA.fullmatch(spec) is not None, _open_camera),
+    (lambda spec: _RTSP.fullmatch(spec) is not None, _open_rtsp),
+    (lambda spec: _OTHER_STREAM.fullmatch(spec) is not None, _refuse_stream),
     (lambda spec: Path(spec).expanduser().is_dir(), _open_folder),
     (lambda spec: Path(spec).expanduser().is_file(), _open_file),
 )
 
 
 def open_source(spec: str, *, demo_frames: int | None = None) -> Source:
-    """Opens what ``spec`` names: 'demo' or 'demo:WIDTHxHEIGHT', an image folder, or a video file.
+    """Opens what ``spec`` names: 'demo' or 'demo:WIDTHxHEIGHT', 'camera[:N]' or /dev/videoN, an rtsp:// URL,
+    an image folder, or a video file.
 
     ``demo_frames`` bounds the otherwise endless demo. Anything unusable raises
     ``InputError`` with a one-line reason.

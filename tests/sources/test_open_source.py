@@ -12,7 +12,6 @@ from streamseg.errors import InputError
 from streamseg.sources import DemoSource, ImageFolderSource, VideoFileSource, open_source
 
 
-LIVE = "live sources (cameras, network streams) are not supported in this version: "
 
 
 @pytest.fixture
@@ -55,10 +54,9 @@ def test_demo_frames_bounds_the_demo() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("camera", LIVE + "camera; "),
-        ("camera:1", LIVE + "camera:1; "),
-        ("/dev/video0", LIVE + "/dev/video0; "),
-        ("rtsp://127.0.0.1:8554/cam", LIVE + "rtsp://127.0.0.1:8554/cam; "),
+        ("camera:97", "cannot open camera /dev/video97: "),
+        ("/dev/video98", "cannot open camera /dev/video98: "),
+        ("http://127.0.0.1:1/stream", "only rtsp:// streams are supported, not http://127.0.0.1:1/stream"),
         ("demo:big", "bad demo source 'demo:big': use 'demo' or 'demo:WIDTHxHEIGHT'"),
         ("demo:10x10", "the demo scene needs at least 32x24 pixels"),
         ("{missing}", "no such file or folder: {missing}"),

@@ -1,0 +1,281 @@
+"""The Python API for embedding streamseg in a perception stack: the pipeline as an iterator of results.
+
+    from streamseg.api import Pipeline
+
+    with Pipeline("rtsp://camera.local/stream", model="erfnet", input_size=(360, 480)) as pipeline:
+        for result in pipeline:
+            road = result.labels == 3            # CamVid id 3: Road, at the frame's resolution
+            planner.update(result.timestamp, road)
+            if result.latency > 0.2:
+                log.warning("frame %d is %.0f ms late", result.frame_id, 1000 * result.latency)
+
+Or with a callback, from the pipeline's own thread, while this thread does something else:
+
+    pipeline = Pipeline("camera:0", on_result=lambda result: publish(result.labels))
+    pipeline.start()
+    ...
+    pipeline.close()
+
+The source, stages and threads are the same as ``streamseg run`` uses. Results from a live
+source (camera, RTSP) are dropped when the consumer falls behind, the newest one wins;
+from a file, the pipeline waits for the consumer and nothing is lost. Leaving the ``for``
+loop early, leaving the ``with`` block or calling ``close()`` stops every thread and
+releases the source and the backend.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from streamseg.backends import Backend
+from streamseg.config import RunConfig
+from streamseg.frame import Frame
+from streamseg.metrics import PipelineMetrics
+from streamseg.monitor import MetricsMonitor
+from streamseg.pipeline.assemble import build_backend, build_stages
+from streamseg.pipeline.queues import BufferPolicy, Closed, FrameQueue
+from streamseg.pipeline.runner import Pipeline as _Runner
+from streamseg.pipeline.runner import PipelineResult
+from streamseg.sources import open_source
+from streamseg.sources.base import Source
+from streamseg.stages.rendering import RenderStage
+
+_END = object()  # marks the end of the results in the hand-off queue
+_JOIN_TIMEOUT_S = 30.0  # the longest close() waits for the pipeline's threads (a stage mid-frame)
+
+
+@dataclass
+class Result:
+    """What the pipeline made of one frame.
+
+    Attributes:
+        frame_id: the source's frame index (gaps where a live source dropped frames).
+        timestamp: seconds of source time.
+        labels: (H, W) uint8 class ids at the frame's resolution (``streamseg.classes.CLASS_NAMES``).
+        probabilities: (C, h, w) float32 class probabilities at the network's resolution,
+            only when the pipeline was built with ``probabilities=True``, else ``None``.
+        timings: seconds each stage spent on this frame, by stage name.
+        latency: seconds from capture to this result.
+        image: the RGB frame as decoded.
+        overlay: the rendered RGB overlay, when the pipeline was built with ``render=True``.
+    """
+
+    frame_id: int
+    timestamp: float
+    labels: np.ndarray
+    probabilities: np.ndarray | None
+    timings: dict[str, float]
+    latency: float
+    image: np.ndarray = field(repr=False)
+    overlay: np.ndarray | None = field(default=None, repr=False)
+
+
+class Pipeline:
+    """A running segmentation pipeline, iterated for results or observed through a callback.
+
+    Building one loads the model and the backend and opens the source; the threads start
+    on the first iteration or on ``start()``. A pipeline runs once.
+
+    Args:
+        source: what ``streamseg run`` takes ("demo", a file, a folder, "camera:N",
+            "rtsp://...") or an opened ``Source``, which the pipeline then owns and closes.
+        model: a registered model name (``streamseg models``).
+        backend: "auto", "torch", "onnxruntime", "openvino", ...
+        precision: "auto", "fp32", "bf16", "fp16", "int8".
+        input_size: (height, width) the network sees.
+        probabilities: also hand out softmax probabilities (costs a softmax per frame).
+        on_result: called with every ``Result`` on the pipeline's thread; keep it quick,
+            the next frame waits for it. An exception in it stops the pipeline.
+        weights: a state dict to use instead of the model's bundled weights.
+        threads: inference threads; 0 leaves the library's default.
+        queue_size: frames each queue between stages holds.
+        max_frames: stop after this many frames.
+        render: also draw the overlay (class colours, legend, stats) into ``Result.overlay``.
+    """
+
+    def __init__(
+        self,
+        source: str | Source,
+        *,
+        model: str = "erfnet",
+        backend: str = "auto",
+        precision: str = "auto",
+        input_size: tuple[int, int] = (360, 480),
+        probabilities: bool = False,
+        on_result: Callable[[Result], None] | None = None,
+        weights: str | Path | None = None,
+        threads: int = 0,
+        queue_size: int = 4,
+        max_frames: int | None = None,
+        render: bool = False,
+    ) -> None:
+        self.config = RunConfig(
+            source=source if isinstance(source, str) else type(source).__name__,
+            model=model,
+            backend=backend,
+            precision=precision,
+            input_size=tuple(input_size),
+            weights=Path(weights) if weights is not None else None,
+            threads=threads,
+            queue_size=queue_size,
+            max_frames=max_frames,
+        ).validate()
+        self.probabilities = probabilities
+        self.on_result = on_result
+        self.result: PipelineResult | None = None  # set when the run ends
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._iterating = False
+        self._stopped_by_caller = False  # close() came before the end: a run error then is ours, not news
+        self._backend: Backend | None = None
+        self.source = open_source(source) if isinstance(source, str) else source
+        try:
+            self._backend, self.model_origin = build_backend(self.config)
+            self._backend.warm_up()
+            self.monitor = MetricsMonitor(PipelineMetrics())
+            stages = build_stages(self.config, self._backend, self.monitor)
+            if not render:
+                stages = [stage for stage in stages if not isinstance(stage, RenderStage)]
+            # A live source's results are worth something only while fresh: keep the newest.
+            policy = BufferPolicy.DROP_OLDEST if self.source.live else BufferPolicy.WAIT
+            self._results: FrameQueue = FrameQueue(
+                "results", queue_size, policy, on_drop=lambda _result: self.monitor.frame_dropped("consumer")
+            )
+            self._runner = _Runner(
+                self.source, stages, [], monitor=self.monitor, queue_size=queue_size,
+                max_frames=max_frames, on_frame=self._deliver,
+            )
+            self.monitor.started({
+                "model": model, "backend": self._backend.name, "precision": self._backend.precision,
+                "source": self.config.source,
+            })
+        except BaseException:
+            self._release()
+            raise
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Starts the pipeline's threads, for use with ``on_result`` alone. Iterating starts it too."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this pipeline is closed")
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="streamseg-pipeline", daemon=True)
+            self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> PipelineResult | None:
+        """Blocks until the stream ends (or ``timeout`` passes); returns the run's summary, if over."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return self.result
+
+    def __iter__(self) -> Iterator[Result]:
+        with self._lock:
+            if self._iterating:
+                raise RuntimeError("a pipeline is iterated once, by one consumer")
+            self._iterating = True
+        self.start()
+        return self._results_until_end()
+
+    def _results_until_end(self) -> Iterator[Result]:
+        try:
+            while True:
+                try:
+                    item = self._results.get()
+                except Closed:
+                    return
+                if item is _END:
+                    break
+                yield item
+        finally:
+            self.close()  # also when the consumer leaves the loop early
+        result = self.result
+        if result is not None and result.error and not self._stopped_by_caller:
+            raise RuntimeError(result.error)
+
+    def close(self) -> None:
+        """Stops the pipeline, waits for its threads and releases the source and the backend. Safe to call twice."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._stopped_by_caller = self._thread is not None and self.result is None
+            thread = self._thread
+        self._results.close()  # a pipeline thread waiting to hand over a result wakes up
+        if thread is not None and thread.is_alive():
+            if self.result is None:
+                # Frames still in the queues are of no use to anyone now: discard them.
+                self._runner.abort("closed by the caller")
+                self.source.close()  # ends a source blocked on the network or a device now
+            thread.join(_JOIN_TIMEOUT_S)
+        self._release()
+
+    # --- pipeline thread -----------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self.result = self._runner.run()
+        finally:
+            try:
+                self._results.put(_END, force=True)
+            except Closed:
+                pass
+
+    def _deliver(self, frame: Frame) -> None:
+        result = self._to_result(frame)
+        if self.on_result is not None:
+            self.on_result(result)
+        if self._iterating:
+            try:
+                self._results.put(result)
+            except Closed:
+                pass  # the consumer has gone; the pipeline is being stopped
+
+    def _to_result(self, frame: Frame) -> Result:
+        probabilities = None
+        if self.probabilities:
+            probabilities = frame.probabilities if frame.probabilities is not None else _softmax(frame.logits)
+        return Result(
+            frame_id=frame.index,
+            timestamp=frame.timestamp,
+            labels=frame.labels,
+            probabilities=probabilities,
+            timings=dict(frame.timings),
+            latency=max(0.0, time.perf_counter() - frame.captured_at),
+            image=frame.image,
+            overlay=frame.overlay,
+        )
+
+    def _release(self) -> None:
+        backend, self._backend = self._backend, None
+        try:
+            self.source.close()
+        finally:
+            if backend is not None:
+                backend.close()
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities of (C, h, w) logits, over axis 0, in float32."""
+    shifted = logits - logits.max(axis=0, keepdims=True)  # keeps exp() from overflowing
+    exp = np.exp(shifted, dtype=np.float32)
+    exp /= exp.sum(axis=0, keepdims=True)
+    return exp

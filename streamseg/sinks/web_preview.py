@@ -1,0 +1,242 @@
+"""A web page with the live overlay (MJPEG over HTTP), the class legend and live stats.
+
+Three routes on the pipeline's ``HttpServer``:
+
+- ``GET /``: the page: the overlay as ``<img src="/stream.mjpg">``, the legend, and fps,
+  latency and drop counts refreshed from ``/stats.json`` twice a second.
+- ``GET /stream.mjpg``: ``multipart/x-mixed-replace`` JPEGs of the newest overlay, at most
+  ``max_fps`` a second per client.
+- ``GET /stats.json``: what the ``snapshot`` callable returns (``MetricsMonitor.snapshot``).
+
+The pipeline's ``write`` only keeps a reference to the newest overlay. JPEG encoding runs
+on the viewers' request threads, once per frame however many viewers there are, and only
+while someone watches; a slow viewer skips frames instead of slowing anything down.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import threading
+import time
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from streamseg.classes import CLASS_NAMES, PALETTE
+from streamseg.frame import Frame
+from streamseg.server import HttpServer, Request, Response, StreamWriter
+from streamseg.sinks.base import Sink
+
+_BOUNDARY = "streamsegframe"
+_IDLE_WAKE_S = 0.5  # how often a waiting viewer thread looks whether the sink or server closed
+
+
+class WebPreviewSink(Sink):
+    """Serves the live overlay and stats of a running pipeline on ``server``.
+
+    Args:
+        server: the HTTP server to add the routes to; it stays the caller's to close.
+        snapshot: returns the stats to show, a JSON-serialisable dict with ``fps``,
+            ``latency_s``, ``frames`` and ``dropped`` (reason -> count), as
+            ``MetricsMonitor.snapshot()`` does.
+        max_fps: the most JPEGs a second sent to one viewer.
+        jpeg_quality: 0-100; lower sends smaller frames to slow viewers.
+        title: the page's title and heading.
+    """
+
+    name = "web_preview"
+
+    def __init__(
+        self,
+        server: HttpServer,
+        snapshot: Callable[[], dict[str, Any]],
+        *,
+        max_fps: float = 15.0,
+        jpeg_quality: int = 80,
+        title: str = "streamseg live preview",
+    ) -> None:
+        if not max_fps > 0:
+            raise ValueError(f"max_fps must be positive, got {max_fps}")
+        if not 0 <= jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must be in [0, 100], got {jpeg_quality}")
+        self.server = server
+        self.snapshot = snapshot
+        self.max_fps = float(max_fps)
+        self.jpeg_quality = int(jpeg_quality)
+        self._page = _render_page(title).encode()
+        self._new_frame = threading.Condition()  # guards the fields up to _closed
+        self._latest: np.ndarray | None = None
+        self._sequence = 0  # counts frames written; a viewer compares it to what it sent last
+        self._viewers = 0
+        self._closed = False
+        self._encode_lock = threading.Lock()  # one encode per frame, shared by all viewers
+        self._jpeg = b""
+        self._jpeg_sequence = -1
+        self.jpegs_encoded = 0
+        server.add_route("/", self._serve_page)
+        server.add_route("/stats.json", self._serve_stats)
+        server.add_stream_route("/stream.mjpg", self._serve_stream)
+
+    @property
+    def url(self) -> str:
+        return f"{self.server.url}/"
+
+    @property
+    def viewers(self) -> int:
+        """Clients watching the MJPEG stream now."""
+        with self._new_frame:
+            return self._viewers
+
+    def write(self, frame: Frame) -> None:
+        """Keeps the newest overlay for the viewers; never waits for them."""
+        image = frame.overlay if frame.overlay is not None else frame.image
+        with self._new_frame:
+            self._latest = image
+            self._sequence += 1
+            self._new_frame.notify_all()
+
+    def close(self) -> None:
+        """Ends every open MJPEG stream; the page and stats routes stay until the server closes."""
+        with self._new_frame:
+            self._closed = True
+            self._latest = None
+            self._new_frame.notify_all()
+
+    # --- routes ------------------------------------------------------------------------
+
+    def _serve_page(self, request: Request) -> Response:
+        return 200, "text/html; charset=utf-8", self._page
+
+    def _serve_stats(self, request: Request) -> Response:
+        body = json.dumps(self.snapshot(), default=str).encode()
+        return 200, "application/json", body
+
+    def _serve_stream(self, request: Request, writer: StreamWriter) -> None:
+        with self._new_frame:
+            if self._closed:
+                return  # the server answers 204: nothing more will come
+            self._viewers += 1
+        try:
+            writer.start(200, f"multipart/x-mixed-replace; boundary={_BOUNDARY}", {"Pragma": "no-cache"})
+            sent = -1
+            interval = 1.0 / self.max_fps
+            next_at = 0.0
+            while not writer.closing:
+                with self._new_frame:
+                    self._new_frame.wait_for(
+                        lambda: self._closed or self._sequence != sent, timeout=_IDLE_WAKE_S
+                    )
+                    if self._closed:
+                        return
+                    if self._sequence == sent:
+                        continue
+                wait = next_at - time.monotonic()
+                if wait > 0 and writer.wait_closing(wait):
+                    return
+                jpeg, sequence = self._newest_jpeg()
+                if sequence == sent or not jpeg:
+                    continue
+                next_at = time.monotonic() + interval
+                header = f"--{_BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                writer.write(header.encode() + jpeg + b"\r\n")
+                sent = sequence
+        finally:
+            with self._new_frame:
+                self._viewers -= 1
+
+    def _newest_jpeg(self) -> tuple[bytes, int]:
+        """The newest overlay as JPEG, encoded at most once per frame."""
+        with self._encode_lock:
+            with self._new_frame:
+                image, sequence = self._latest, self._sequence
+            if image is None:
+                return b"", sequence
+            if sequence != self._jpeg_sequence:
+                bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+                ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+                if not ok:
+                    return b"", sequence
+                self._jpeg, self._jpeg_sequence = encoded.tobytes(), sequence
+                self.jpegs_encoded += 1
+            return self._jpeg, self._jpeg_sequence
+
+
+def _legend_rows() -> str:
+    rows = []
+    for name, (red, green, blue) in zip(CLASS_NAMES, PALETTE.tolist()):
+        rows.append(
+            f'<li><span class="swatch" style="background: rgb({red}, {green}, {blue})"></span>'
+            f"{html.escape(name)}</li>"
+        )
+    return "\n        ".join(rows)
+
+
+def _render_page(title: str) -> str:
+    return _PAGE.replace("{title}", html.escape(title)).replace("{legend}", _legend_rows())
+
+
+# Plain HTML, CSS and a few lines of JavaScript: no build step, nothing fetched from elsewhere.
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>{title}</title>
+  <style>
+    body { margin: 0; padding: 16px; background: #111; color: #eee; font: 15px/1.4 system-ui, sans-serif; }
+    h1 { font-size: 18px; margin: 0 0 12px; font-weight: 600; }
+    main { display: flex; gap: 20px; align-items: flex-start; flex-wrap: wrap; }
+    #overlay { max-width: min(960px, 100%); background: #000; display: block; }
+    aside { min-width: 200px; }
+    #stats { font-variant-numeric: tabular-nums; margin: 0 0 16px; padding: 0; list-style: none; }
+    #stats li { margin: 2px 0; }
+    #state.down { color: #f66; }
+    ul.legend { list-style: none; margin: 0; padding: 0; }
+    ul.legend li { display: flex; align-items: center; gap: 8px; margin: 3px 0; }
+    .swatch { width: 16px; height: 16px; border-radius: 3px; display: inline-block; }
+  </style>
+</head>
+<body>
+  <h1>{title}</h1>
+  <main>
+    <img id="overlay" src="/stream.mjpg" alt="live segmentation overlay">
+    <aside>
+      <ul id="stats">
+        <li id="fps">- fps</li>
+        <li id="latency">latency -</li>
+        <li id="dropped">dropped -</li>
+        <li id="frames">frames -</li>
+        <li id="state">waiting for stats</li>
+      </ul>
+      <ul class="legend">
+        {legend}
+      </ul>
+    </aside>
+  </main>
+  <script>
+    const show = (id, text) => { document.getElementById(id).textContent = text; };
+    async function refresh() {
+      try {
+        const response = await fetch("/stats.json", { cache: "no-store" });
+        const stats = await response.json();
+        const dropped = Object.values(stats.dropped || {}).reduce((a, b) => a + b, 0);
+        show("fps", `${(stats.fps || 0).toFixed(1)} fps`);
+        show("latency", stats.latency_s == null ? "latency -" : `latency ${Math.round(stats.latency_s * 1000)} ms`);
+        show("dropped", `dropped ${dropped}`);
+        show("frames", `frames ${stats.frames || 0}`);
+        const info = stats.info || {};
+        show("state", (stats.source_up ? "source up" : "source down") + (info.model ? ` \u00b7 ${info.model} / ${info.backend}` : ""));
+        document.getElementById("state").className = stats.source_up ? "" : "down";
+      } catch (error) {
+        show("state", "pipeline not reachable");
+        document.getElementById("state").className = "down";
+      }
+    }
+    refresh();
+    setInterval(refresh, 500);
+  </script>
+</body>
+</html>
+"""
