@@ -18,29 +18,9 @@ import torch
 
 from streamseg.evaluate_camvid import evaluate_camvid
 from streamseg.models import MODELS
+from streamseg.models.complexity import count_macs, count_parameters
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "streamseg" / "weights"
-
-
-def count_macs(model: torch.nn.Module, size: tuple[int, int]) -> float:
-    """Multiply-accumulates of one forward pass at ``size`` (H, W), counted on convolutions and linear layers."""
-    total = 0
-
-    def hook(module, _inputs, output):
-        nonlocal total
-        if isinstance(module, torch.nn.Conv2d):
-            total += output.numel() * (module.in_channels // module.groups) * module.kernel_size[0] * module.kernel_size[1]
-        elif isinstance(module, torch.nn.ConvTranspose2d):
-            total += _inputs[0].numel() * module.out_channels * module.kernel_size[0] * module.kernel_size[1] // module.groups
-        elif isinstance(module, torch.nn.Linear):
-            total += output.numel() * module.in_features
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))]
-    with torch.no_grad():
-        model.eval()(torch.rand(1, 3, *size))
-    for handle in handles:
-        handle.remove()
-    return total
 
 
 def main() -> None:
@@ -70,7 +50,7 @@ def main() -> None:
         "command": args.command,
         "epochs": int(checkpoint["epoch"]),
         "epochs_run": len(log),
-        "params": sum(p.numel() for p in model.parameters()),
+        "params": count_parameters(model),
         "gmacs_480x360": round(count_macs(model, (360, 480)) / 1e9, 3),
         "val_miou": round(result.mean_iou, 4),
         "val_pixel_accuracy": round(result.pixel_accuracy, 4),
