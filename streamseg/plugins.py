@@ -1,0 +1,287 @@
+"""Plugins: extra flow estimators, refiners, sources and sinks from other installed packages.
+
+A plugin is an installed distribution that declares an entry point in the group
+``streamseg.plugins``, naming a callable ``register(registry)``::
+
+    # the plugin's pyproject.toml
+    [project.entry-points."streamseg.plugins"]
+    my-flow = "my_package.streamseg_plugin:register"
+
+    # my_package/streamseg_plugin.py
+    def register(registry):
+        registry.flow_estimators.add("my-flow", MyFlowEstimator, "what it is, in a few words")
+
+Each table maps a name to a factory: ``flow_estimators`` factories take keyword options and
+return a :class:`~streamseg.temporal.flow.FlowEstimator`; ``sources`` factories take the
+source argument (str) and return a :class:`~streamseg.sources.base.Source`; ``sinks``
+factories take their target (str) and return a :class:`~streamseg.sinks.base.Sink`;
+``refiners`` factories take keyword options and return a refiner.
+
+Nothing registers itself on import: :func:`register_builtins` lists this package's own parts,
+and :class:`Plugins` discovers installed plugins the first time a table is used. A plugin
+that fails to import or to register (or that reuses a taken name) is skipped as a whole,
+reported once with its name and error, and never stops the program.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, TextIO, TypeVar
+
+from streamseg.errors import InputError
+
+if TYPE_CHECKING:
+    from streamseg.temporal.flow import FlowEstimator
+
+ENTRY_POINT_GROUP = "streamseg.plugins"
+BUILT_IN = "built-in"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Registration(Generic[T]):
+    """One named part: how to make it, where it came from, and a line about it."""
+
+    name: str
+    factory: Callable[..., T]
+    description: str
+    origin: str  # "built-in", or "plugin <entry point> (<distribution> <version>)"
+
+
+class FactoryTable(Generic[T]):
+    """Names of one kind of part mapped to their factories; a name can be taken only once.
+
+    ``product`` is the type every factory must return, checked when a part is made, so a
+    plugin returning the wrong thing is named in the error instead of failing later.
+    """
+
+    def __init__(self, kind: str, product: type | None = None) -> None:
+        self.kind = kind
+        self.product = product
+        self._entries: dict[str, Registration[T]] = {}
+
+    def add(self, name: str, factory: Callable[..., T], description: str = "", *, origin: str = BUILT_IN) -> None:
+        """Registers ``factory`` under ``name``; ValueError if the name is taken or unusable."""
+        if not isinstance(name, str) or not name or name != name.strip() or " " in name:
+            raise ValueError(f"{self.kind} name {name!r} must be a non-empty word without spaces")
+        if not callable(factory):
+            raise ValueError(f"{self.kind} {name!r}: factory {factory!r} is not callable")
+        taken = self._entries.get(name)
+        if taken is not None:
+            raise ValueError(f"{self.kind} {name!r} is already registered ({taken.origin})")
+        self._entries[name] = Registration(name, factory, description, origin)
+
+    def get(self, name: str) -> Registration[T]:
+        try:
+            return self._entries[name]
+        except KeyError:
+            known = ", ".join(self._entries) or "none"
+            raise InputError(f"unknown {self.kind} {name!r}; known: {known}") from None
+
+    def create(self, name: str, *args: Any, **options: Any) -> T:
+        """Makes the part called ``name``, checking that the factory returned the right type."""
+        registration = self.get(name)
+        made = registration.factory(*args, **options)
+        if self.product is not None and not isinstance(made, self.product):
+            raise TypeError(
+                f"{self.kind} {name!r} ({registration.origin}) made a {type(made).__name__}, not a {self.product.__name__}"
+            )
+        return made
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Registration[T]]:
+        return iter(list(self._entries.values()))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class PluginRegistry:
+    """The tables a plugin's ``register(registry)`` fills: flow estimators, refiners, sources and sinks."""
+
+    def __init__(self) -> None:
+        # Imported here, not at the top: the base classes are light, and importing them lazily
+        # keeps `import streamseg.plugins` free of the sources' and sinks' own dependencies.
+        from streamseg.sinks.base import Sink
+        from streamseg.sources.base import Source
+        from streamseg.temporal.flow import FlowEstimator
+
+        self.flow_estimators: FactoryTable[FlowEstimator] = FactoryTable("flow estimator", FlowEstimator)
+        self.refiners: FactoryTable[Any] = FactoryTable("refiner")
+        self.sources: FactoryTable[Source] = FactoryTable("source", Source)
+        self.sinks: FactoryTable[Sink] = FactoryTable("sink", Sink)
+
+    def tables(self) -> dict[str, FactoryTable]:
+        return {"flow_estimators": self.flow_estimators, "refiners": self.refiners, "sources": self.sources, "sinks": self.sinks}
+
+    def merge(self, other: "PluginRegistry", origin: str) -> None:
+        """Adds everything ``other`` holds, under ``origin``; all or nothing, so a clash leaves no half-plugin behind."""
+        for kind, table in other.tables().items():
+            mine = self.tables()[kind]
+            for registration in table:
+                if registration.name in mine:
+                    raise ValueError(f"{mine.kind} {registration.name!r} is already registered ({mine.get(registration.name).origin})")
+        for kind, table in other.tables().items():
+            for registration in table:
+                self.tables()[kind].add(registration.name, registration.factory, registration.description, origin=origin)
+
+
+def _dis(preset: str = "fast"):
+    from streamseg.temporal.flow import DISFlowEstimator
+
+    return DISFlowEstimator(preset=preset)
+
+
+def _farneback():
+    from streamseg.temporal.flow import FarnebackFlowEstimator
+
+    return FarnebackFlowEstimator()
+
+
+def _flownet(precision: str = "fp32", weights=None):
+    from streamseg.temporal.flownet_estimator import FlowNetEstimator, load_flownet
+
+    return FlowNetEstimator(load_flownet(weights), precision=precision)
+
+
+def _video_file_source(spec: str):
+    from streamseg.sources.video_file import VideoFileSource
+
+    return VideoFileSource(spec)
+
+
+def _image_folder_source(spec: str):
+    from streamseg.sources.image_folder import ImageFolderSource
+
+    return ImageFolderSource(spec)
+
+
+def _demo_source(spec: str = "demo"):
+    from streamseg.sources import open_source
+
+    return open_source(spec)
+
+
+def _video_file_sink(target: str):
+    from streamseg.sinks.video_file import VideoFileSink
+
+    return VideoFileSink(target)
+
+
+def _jsonl_sink(target: str):
+    from streamseg.sinks.jsonl import JsonLinesStatsSink
+
+    return JsonLinesStatsSink(target)
+
+
+def _mask_sink(target: str):
+    from streamseg.sinks.masks import MaskSink
+
+    return MaskSink(target)
+
+
+def register_builtins(registry: PluginRegistry) -> None:
+    """This package's own parts; factories import their modules only when called."""
+    registry.flow_estimators.add("dis", _dis, "OpenCV Dense Inverse Search (options: preset=ultrafast|fast|medium)")
+    registry.flow_estimators.add("farneback", _farneback, "OpenCV Farnebäck polynomial expansion; slower, used to measure")
+    registry.flow_estimators.add("flownet", _flownet, "FlowNetS-style network trained by this project (options: precision)")
+    registry.sources.add("video-file", _video_file_source, "a video file, decoded with PyAV")
+    registry.sources.add("image-folder", _image_folder_source, "a folder of images, in name order")
+    registry.sources.add("demo", _demo_source, "the built-in synthetic road scene")
+    registry.sinks.add("video-file", _video_file_sink, "the overlay, encoded to a video file")
+    registry.sinks.add("jsonl", _jsonl_sink, "one line of JSON statistics per frame")
+    registry.sinks.add("masks", _mask_sink, "label maps as PNG files")
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that was skipped, and why."""
+
+    entry_point: str
+    target: str  # "module:attribute" the entry point names
+    distribution: str
+    error: str
+
+    def message(self) -> str:
+        return f"plugin {self.entry_point!r} ({self.target}, from {self.distribution}) was not loaded: {self.error}"
+
+
+@dataclass(frozen=True)
+class PluginListing:
+    """What ``streamseg plugins`` shows: every registered part, and the plugins that failed."""
+
+    parts: list[tuple[str, str, str, str]]  # (table, name, origin, description)
+    failures: list[PluginFailure]
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _distribution(entry_point: metadata.EntryPoint) -> str:
+    dist = getattr(entry_point, "dist", None)
+    return f"{dist.name} {dist.version}" if dist is not None else "unknown distribution"
+
+
+class Plugins:
+    """The built-in parts plus installed plugins, discovered the first time the registry is used.
+
+    ``warn`` receives one line per plugin that failed (None: keep quiet, the failures stay
+    in :attr:`failures`). ``discover`` False gives the built-ins only.
+    """
+
+    def __init__(self, *, discover: bool = True, warn: TextIO | None = sys.stderr) -> None:
+        self._registry = PluginRegistry()
+        register_builtins(self._registry)
+        self._pending = discover
+        self._warn = warn
+        self.failures: list[PluginFailure] = []
+
+    @property
+    def registry(self) -> PluginRegistry:
+        if self._pending:
+            self._pending = False
+            self._load(metadata.entry_points(group=ENTRY_POINT_GROUP))
+        return self._registry
+
+    def _load(self, entry_points: Iterable[metadata.EntryPoint]) -> None:
+        for entry_point in sorted(entry_points, key=lambda ep: ep.name):
+            origin = f"plugin {entry_point.name} ({_distribution(entry_point)})"
+            try:
+                register = entry_point.load()
+                if not callable(register):
+                    raise TypeError(f"{entry_point.value} is not callable")
+                staged = PluginRegistry()
+                register(staged)
+                self._registry.merge(staged, origin)
+            except (Exception, SystemExit) as error:  # a plugin's bug must not take the program down with it
+                failure = PluginFailure(entry_point.name, entry_point.value, _distribution(entry_point), _describe(error))
+                self.failures.append(failure)
+                if self._warn is not None:
+                    print(f"warning: {failure.message()}", file=self._warn)
+
+    def flow_estimator(self, name: str, **options: Any) -> "FlowEstimator":
+        """Makes the flow estimator called ``name`` (built-in or from a plugin)."""
+        return self.registry.flow_estimators.create(name, **options)
+
+    def listing(self) -> PluginListing:
+        parts = [
+            (kind, registration.name, registration.origin, registration.description)
+            for kind, table in self.registry.tables().items()
+            for registration in table
+        ]
+        return PluginListing(parts, list(self.failures))
+
+
+def list_plugins(*, warn: TextIO | None = None) -> PluginListing:
+    """Everything registered, built-in and from plugins, and the plugins that failed to load."""
+    return Plugins(warn=warn).listing()

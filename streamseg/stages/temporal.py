@@ -1,0 +1,105 @@
+"""Stages that use optical flow: temporal smoothing of the network's output, and key-frame inference.
+
+Both follow the flow convention of :mod:`streamseg.temporal`: ``frame.flow`` is the backward
+flow of the frame at model resolution, (h, w, 2), pointing from each pixel of this frame to
+where its content was in the previous frame; None on the first frame of a stream.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from streamseg.backends.base import Backend
+from streamseg.errors import ConfigError
+from streamseg.frame import Frame
+from streamseg.pipeline.stage import Stage
+from streamseg.temporal.flow import FlowEstimator
+from streamseg.temporal.smoothing import TemporalSmoother, softmax, to_logits
+from streamseg.temporal.warp import compose, warp_planes
+
+
+def image_at(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """RGB uint8 (H, W, 3) resized to ``size`` (h, w) the way the preprocess stage resizes it."""
+    height, width = size
+    if image.shape[:2] == (height, width):
+        return image
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def model_input_to_rgb(batch: np.ndarray) -> np.ndarray:
+    """The preprocess stage's (1, 3, h, w) float in [0, 1] back to RGB uint8 (h, w, 3), as flow estimators take."""
+    rgb = batch[0].transpose(1, 2, 0) * np.float32(255.0) + np.float32(0.5)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+class TemporalStage(Stage):
+    """Smooths class probabilities along optical flow; sits between inference and the label stage.
+
+    Replaces ``logits`` with the log of the smoothed probabilities, so the label stage's
+    argmax labels the smoothed result, and gives the probabilities and the flow.
+    The flow is estimated on the frame's image shrunk to the logits' resolution.
+    """
+
+    name = "temporal"
+    takes = frozenset({"logits", "image"})
+    gives = frozenset({"logits", "flow", "probabilities"})
+
+    def __init__(self, smoother: TemporalSmoother) -> None:
+        self.smoother = smoother
+
+    def process(self, frame: Frame) -> None:
+        rgb = image_at(frame.image, frame.logits.shape[1:])
+        result = self.smoother.smooth(rgb, softmax(frame.logits))
+        frame.probabilities = result.probabilities
+        frame.logits = to_logits(result.probabilities)
+        frame.flow = result.flow
+
+    def close(self) -> None:
+        self.smoother.estimator.close()
+
+
+class KeyFrameInferenceStage(Stage):
+    """Runs the network on every ``every``-th frame only and moves its logits along flow in between.
+
+    The idea of Deep Feature Flow (Zhu et al., 2017), applied to the output rather than to
+    features: between key frames, the key frame's logits are warped onto the current frame
+    by the flow from the current frame back to the key frame, chained from the flows of
+    consecutive frames (small motions, which estimators get right). Replaces
+    :class:`~streamseg.stages.inference.InferenceStage` in a pipeline; with ``every`` 1 it
+    is that stage plus flow. Flow is estimated on the model input, so at model resolution.
+    """
+
+    name = "infer"
+    takes = frozenset({"model_input"})
+    gives = frozenset({"logits", "flow"})
+
+    def __init__(self, backend: Backend, every: int, estimator: FlowEstimator) -> None:
+        if every < 1:
+            raise ConfigError(f"key frames must come every 1 or more frames, not {every}")
+        self.backend = backend
+        self.every = every
+        self.estimator = estimator
+        self._frames_seen = 0
+        self._previous_rgb: np.ndarray | None = None
+        self._key_logits: np.ndarray | None = None
+        self._to_key: np.ndarray | None = None  # backward flow from the previous frame to the key frame
+
+    def process(self, frame: Frame) -> None:
+        rgb = model_input_to_rgb(frame.model_input)
+        flow = None if self._previous_rgb is None else self.estimator.estimate(self._previous_rgb, rgb)
+        if self._frames_seen % self.every == 0 or flow is None:
+            self._key_logits = self.backend.infer(frame.model_input)[0]
+            self._to_key = None
+            frame.logits = self._key_logits
+        else:
+            self._to_key = flow if self._to_key is None else compose(flow, self._to_key)
+            frame.logits = warp_planes(self._key_logits, self._to_key)
+        frame.flow = flow
+        frame.model_input = None  # no longer needed; keeps queued frames small
+        self._previous_rgb = rgb
+        self._frames_seen += 1
+
+    def close(self) -> None:
+        self.estimator.close()
+        self.backend.close()
