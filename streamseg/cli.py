@@ -1,4 +1,4 @@
-"""The ``streamseg`` command: run, bench, eval, train, models.
+"""The ``streamseg`` command: run, bench, eval, train, models, plugins.
 
 Errors the user can fix (a bad path, an unknown model, a wrong config key) print one line
 and exit with code 2; ``--verbose`` adds the traceback of an internal failure.
@@ -30,7 +30,9 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crf", help="off (default), async, sync")
     parser.add_argument("--crf-parameters", dest="crf_parameters", help="tuned CRF settings (YAML from tools/tune_crf.py)")
     parser.add_argument("--crf-workers", dest="crf_workers", type=int, help="CRF processes (default 1)")
-    parser.add_argument("--flow", help="off (default), dis, flownet")
+    parser.add_argument("--flow", help="temporal smoothing: off (default), dis, farneback, flownet, or a plugin's estimator")
+    parser.add_argument("--flow-weight", dest="flow_weight", type=float, help="share of the warped previous frame (default 0.5)")
+    parser.add_argument("--key-every", dest="key_every", type=int, help="run the network every K frames, flow in between")
     parser.add_argument("--max-frames", dest="max_frames", type=int, help="stop after N frames")
     parser.add_argument("--metrics-port", dest="metrics_port", type=int, help="serve /metrics and /healthz on this port")
     parser.add_argument("--metrics-host", dest="metrics_host", help="address to bind (default 127.0.0.1)")
@@ -40,7 +42,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 _RUN_OPTION_NAMES = (
     "model", "weights", "backend", "precision", "input_size", "threads", "queue_size", "crf", "crf_parameters",
-    "crf_workers", "flow", "max_frames",
+    "crf_workers", "flow", "flow_weight", "key_every", "max_frames",
     "metrics_port", "metrics_host", "engine_dir", "calibration_data",
 )
 
@@ -145,6 +147,17 @@ def command_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_plugins(args: argparse.Namespace) -> int:
+    from streamseg.plugins import list_plugins
+
+    listing = list_plugins()
+    for table, name, origin, description in listing.parts:
+        print(f"{table:<16} {name:<14} {origin:<24} {description}")
+    for failure in listing.failures:
+        print(f"failed to load plugin {failure.entry_point} ({failure.target}, {failure.distribution}): {failure.error}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamseg", description="Real-time semantic segmentation of live video.")
     parser.add_argument("-v", "--verbose", action="store_true", help="tracebacks of internal failures")
@@ -194,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the models, or show one model's card")
     models.add_argument("name", nargs="?")
     models.set_defaults(handler=command_models)
+
+    plugins = commands.add_parser("plugins", help="list flow estimators, refiners, sources and sinks, with plugins")
+    plugins.set_defaults(handler=command_plugins)
     return parser
 
 

@@ -17,7 +17,6 @@ from streamseg.errors import ConfigError
 from streamseg.models.registry import DEFAULT_MODEL
 
 CRF_MODES = ("off", "async", "sync")
-FLOW_MODES = ("off", "dis", "flownet")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 
 
@@ -45,14 +44,17 @@ class RunConfig:
     crf_parameters: Path | None = None  # YAML written by tools/tune_crf.py
     crf_workers: int = 1  # CRF processes; they run at the lowest priority
     crf_delay_ms: float = 0.0  # how long a frame may wait for its own CRF result (async)
-    flow: str = "off"
+    flow: str = "off"  # off, or a flow estimator: dis, farneback, flownet, or one a plugin registers
+    flow_weight: float = 0.5  # share of the previous frame's warped probabilities in the blend
+    key_every: int = 1  # run the network every K frames, propagate labels by flow in between
     alpha: float = 0.5
     engine_dir: Path = Path("engines")
     calibration_data: Path | None = None
 
     def validate(self) -> "RunConfig":
         _require(self.crf in CRF_MODES, f"crf must be one of {', '.join(CRF_MODES)}, not {self.crf!r}")
-        _require(self.flow in FLOW_MODES, f"flow must be one of {', '.join(FLOW_MODES)}, not {self.flow!r}")
+        _require(0.0 <= self.flow_weight < 1.0, "flow_weight must be in [0, 1)")
+        _require(self.key_every >= 1, "key_every must be at least 1")
         _require(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         _require(self.queue_size >= 1, "queue_size must be at least 1")
         _require(self.crf_workers >= 1, "crf_workers must be at least 1")

@@ -187,6 +187,27 @@ def test_bench_writes_the_three_measurements(tmp_path):
     assert {"p50", "p95", "p99"} <= set(results["pipelined"]["end_to_end_ms"])
 
 
+@pytest.mark.parametrize(
+    "options",
+    [["--crf", "async"], ["--crf", "sync"], ["--flow", "dis"], ["--key-every", "3"], ["--flow", "farneback", "--key-every", "2"]],
+)
+def test_refinement_and_temporal_modes_run_end_to_end(tmp_path, options):
+    stats = tmp_path / "s.jsonl"
+    assert main(["run", "demo:320x180", *FAST, *options, "--max-frames", "12", "--stats", str(stats)]) == 0
+    assert len(stats.read_text().splitlines()) == 12
+
+
+def test_unknown_flow_estimator(capsys):
+    assert main(["run", "demo", *FAST, "--flow", "nope"]) == 2
+    assert "unknown flow estimator 'nope'" in capsys.readouterr().err
+
+
+def test_plugins_lists_the_built_in_estimators(capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("dis", "farneback", "flownet"))
+
+
 def test_models_lists_the_default(capsys):
     assert main(["models"]) == 0
     assert "* erfnet" in capsys.readouterr().out

@@ -19,6 +19,7 @@ from streamseg.models import load_model
 from streamseg.monitor import MetricsMonitor
 from streamseg.pipeline.runner import Pipeline
 from streamseg.pipeline.stage import Stage
+from streamseg.plugins import Plugins
 from streamseg.refine import read_crf_parameters
 from streamseg.render import Renderer
 from streamseg.server import HttpServer, serve_health, serve_metrics
@@ -36,6 +37,8 @@ from streamseg.stages.labels import LabelStage
 from streamseg.stages.preprocess import PreprocessStage
 from streamseg.stages.refine import build_crf_stage
 from streamseg.stages.rendering import RenderStage
+from streamseg.stages.temporal import KeyFrameInferenceStage, TemporalStage
+from streamseg.temporal.smoothing import TemporalSmoother
 
 
 @dataclass
@@ -86,9 +89,24 @@ def build_crf_stage_for(config: RunConfig, monitor: MetricsMonitor) -> Stage:
     )
 
 
-def build_stages(config: RunConfig, backend: Backend, monitor: MetricsMonitor) -> list[Stage]:
+def build_inference_stages(config: RunConfig, backend: Backend) -> list[Stage]:
+    """The network, with key-frame propagation and temporal smoothing when asked for.
+
+    Each stage gets its own flow estimator: stages run in separate threads.
+    """
+    plugins = Plugins()
+    estimator_name = config.flow if config.flow != "off" else "dis"
+    if config.key_every > 1:
+        stages: list[Stage] = [KeyFrameInferenceStage(backend, every=config.key_every, estimator=plugins.flow_estimator(estimator_name))]
+    else:
+        stages = [InferenceStage(backend)]
     if config.flow != "off":
-        raise ConfigError("temporal smoothing (--flow) is not available in this version yet; use --flow off")
+        smoother = TemporalSmoother(plugins.flow_estimator(config.flow), weight=config.flow_weight)
+        stages.append(TemporalStage(smoother))
+    return stages
+
+
+def build_stages(config: RunConfig, backend: Backend, monitor: MetricsMonitor) -> list[Stage]:
     describe = f"{config.model} / {backend.describe()}"
 
     def stats_lines() -> list[str]:
@@ -100,7 +118,7 @@ def build_stages(config: RunConfig, backend: Backend, monitor: MetricsMonitor) -
             describe,
         ]
 
-    stages: list[Stage] = [PreprocessStage(config.input_size), InferenceStage(backend), LabelStage()]
+    stages: list[Stage] = [PreprocessStage(config.input_size), *build_inference_stages(config, backend), LabelStage()]
     if config.crf != "off":
         stages.append(build_crf_stage_for(config, monitor))
     stages.append(RenderStage(Renderer(alpha=config.alpha), stats_lines))

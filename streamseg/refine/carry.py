@@ -31,14 +31,13 @@ def follow_flow(coordinates: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Moves a coordinate map one frame on.
 
     ``coordinates`` (h, w, 2) gives, for each pixel of the previous frame, its position
-    (x, y) in some earlier frame; ``flow`` (h, w, 2) is the motion from the previous frame
-    to the current one. The result gives the same for each pixel of the current frame.
-    A current pixel x came from about x - flow(x) (the forward flow read at x stands in
-    for the backward flow, which is not computed); points from outside stay outside.
+    (x, y) in some earlier frame; ``flow`` (h, w, 2) is the backward flow of
+    ``streamseg.temporal``: the current pixel x came from x + flow(x) in the previous frame.
+    The result gives the same for each pixel of the current frame; points from outside stay outside.
     """
     if flow.shape != coordinates.shape:
         raise ValueError(f"flow {flow.shape} must match the coordinate map {coordinates.shape} (h, w, 2)")
-    sample = identity_coordinates(coordinates.shape[:2]) - flow.astype(np.float32, copy=False)
+    sample = identity_coordinates(coordinates.shape[:2]) + flow.astype(np.float32, copy=False)
     return cv2.remap(
         coordinates,
         np.ascontiguousarray(sample[..., 0]),

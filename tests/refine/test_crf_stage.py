@@ -127,7 +127,7 @@ def test_carried_results_follow_the_flow(model_scale):
     shift = 2  # everything moved right by two image pixels
     raw_now = _two_regions(split=6 + shift, size=(height, width))
     flow = np.zeros((height // model_scale, width // model_scale, 2), np.float32)
-    flow[..., 0] = shift / model_scale
+    flow[..., 0] = -shift / model_scale  # backward flow: each pixel came from two to its left
     coordinates = follow_flow(identity_coordinates(flow.shape[:2]), flow)
 
     carried = carry_along_flow(refined_then, raw_then, raw_now, coordinates)
@@ -150,7 +150,7 @@ def test_the_stage_warps_a_carried_result_with_the_frames_flow(tmp_path):
         stage.delay_budget_s = 0.0
         second = _frame(1, _two_regions(split=8, size=(8, 16)))  # everything moved right by 2
         second.flow = np.zeros((8, 16, 2), np.float32)
-        second.flow[..., 0] = 2
+        second.flow[..., 0] = -2  # backward flow
         stage.process(second)  # its gate is closed: frame 0's result, moved along the flow
         assert second.refined_from == 0
         np.testing.assert_array_equal(second.labels, _two_regions(split=7, size=(8, 16)))
