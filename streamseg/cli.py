@@ -1,4 +1,4 @@
-"""The ``streamseg`` command: run, bench, eval, train, models, plugins.
+"""The ``streamseg`` command: run, bench, eval, train, export, models, plugins.
 
 Errors the user can fix (a bad path, an unknown model, a wrong config key) print one line
 and exit with code 2; ``--verbose`` adds the traceback of an internal failure.
@@ -147,6 +147,36 @@ def command_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_export(args: argparse.Namespace) -> int:
+    """Builds the engine-cache entries a backend needs ahead of time, so the first run starts at once."""
+    import shutil
+
+    from streamseg.backends import BackendOptions, create_backend
+    from streamseg.backends.engine_cache import EngineCache
+    from streamseg.backends.export import cached_onnx
+    from streamseg.config import parse_size
+    from streamseg.models import load_model
+
+    model, origin = load_model(args.model, Path(args.weights) if args.weights else None)
+    input_size = parse_size(args.input_size)
+    options = BackendOptions(
+        engine_dir=Path(args.engine_dir), model_name=args.model,
+        calibration_data=Path(args.calibration_data) if args.calibration_data else None,
+    )
+    if args.backend == "onnx":
+        path = cached_onnx(model, input_size, options, EngineCache(options.engine_dir))
+    else:
+        with create_backend(args.backend, model, input_size, args.precision, options) as backend:
+            path = getattr(backend, "engine_path", None)
+            print(f"ready: {backend.describe()} ({origin} weights)", file=sys.stderr)
+    if path is not None:
+        print(f"engine: {path}")
+        if args.out:
+            shutil.copyfile(path, args.out)
+            print(f"copied to {args.out}")
+    return EXIT_OK
+
+
 def command_plugins(args: argparse.Namespace) -> int:
     from streamseg.plugins import list_plugins
 
@@ -203,6 +233,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--threads", type=int, default=0)
     train.add_argument("--eval-every", dest="eval_every", type=int, default=1)
     train.set_defaults(handler=command_train)
+
+    export = commands.add_parser("export", help="build a backend's compiled engine ahead of time (cached in engines/)")
+    export.add_argument("--model", default="erfnet")
+    export.add_argument("--weights")
+    export.add_argument("--backend", required=True, help="onnx, onnxruntime, openvino, tensorrt, cuda")
+    export.add_argument("--precision", default="fp32", help="fp32, bf16, fp16, int8")
+    export.add_argument("--input-size", dest="input_size", default="480x360")
+    export.add_argument("--engine-dir", dest="engine_dir", default="engines")
+    export.add_argument("--calibration-data", dest="calibration_data", help="CamVid folder, for int8")
+    export.add_argument("--out", help="also copy the artifact (e.g. the .onnx file) here")
+    export.set_defaults(handler=command_export)
 
     models = commands.add_parser("models", help="list the models, or show one model's card")
     models.add_argument("name", nargs="?")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from streamseg.models.registry import DEFAULT_MODEL, MODELS, ModelSpec
@@ -18,7 +19,9 @@ def load_model(name: str, weights: Path | None = None, *, warn=sys.stderr) -> tu
     weights at all it says so clearly: the architecture runs, but its labels mean nothing.
     """
     spec = MODELS.get(name)
-    model = spec.build()
+    with torch.random.fork_rng():
+        torch.manual_seed(0)  # untrained models are the same every start, so their cached engines are reused
+        model = spec.build()
     if weights is not None:
         load_state(model, weights)
         origin = str(weights)
