@@ -208,6 +208,16 @@ def test_plugins_lists_the_built_in_estimators(capsys):
     assert all(name in out for name in ("dis", "farneback", "flownet"))
 
 
+def test_export_builds_once_then_reuses_the_engine(tmp_path, capsys):
+    arguments = ["export", "--model", "erfnet-half", "--backend", "onnx", "--input-size", "120x90", "--engine-dir", str(tmp_path)]
+    assert main(arguments) == 0
+    first = capsys.readouterr()
+    assert main(arguments) == 0
+    second = capsys.readouterr()
+    assert "building onnx engine" in first.err and "building" not in second.err
+    assert first.out == second.out and first.out.strip().endswith("model.onnx")
+
+
 def test_models_lists_the_default(capsys):
     assert main(["models"]) == 0
     assert "* erfnet" in capsys.readouterr().out
