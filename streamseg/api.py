@@ -45,6 +45,7 @@ from streamseg.pipeline.runner import PipelineResult
 from streamseg.sources import open_source
 from streamseg.sources.base import Source
 from streamseg.stages.rendering import RenderStage
+from streamseg.scores import softmax
 
 _END = object()  # marks the end of the results in the hand-off queue
 _JOIN_TIMEOUT_S = 30.0  # the longest close() waits for the pipeline's threads (a stage mid-frame)
@@ -252,7 +253,7 @@ class Pipeline:
     def _to_result(self, frame: Frame) -> Result:
         probabilities = None
         if self.probabilities:
-            probabilities = frame.probabilities if frame.probabilities is not None else _softmax(frame.logits)
+            probabilities = frame.probabilities if frame.probabilities is not None else softmax(frame.logits)
         return Result(
             frame_id=frame.index,
             timestamp=frame.timestamp,
@@ -271,11 +272,3 @@ class Pipeline:
         finally:
             if backend is not None:
                 backend.close()
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    """Class probabilities of (C, h, w) logits, over axis 0, in float32."""
-    shifted = logits - logits.max(axis=0, keepdims=True)  # keeps exp() from overflowing
-    exp = np.exp(shifted, dtype=np.float32)
-    exp /= exp.sum(axis=0, keepdims=True)
-    return exp

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from streamseg.errors import StreamsegError
+from streamseg.errors import ConfigError, StreamsegError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -97,10 +97,16 @@ def command_bench(args: argparse.Namespace) -> int:
 
 def command_eval(args: argparse.Namespace) -> int:
     from streamseg.evaluate_camvid import evaluate_camvid
+    from streamseg.refine import CrfParameters, read_crf_parameters
 
+    if args.crf not in ("off", "sync"):
+        raise ConfigError("eval refines every frame: use --crf off or --crf sync")
+    crf = None
+    if args.crf == "sync":
+        crf = read_crf_parameters(Path(args.crf_parameters)) if args.crf_parameters else CrfParameters()
     result = evaluate_camvid(
         Path(args.data_dir), split=args.split, model=args.model, weights=Path(args.weights) if args.weights else None,
-        backend=args.backend, precision=args.precision, scales=tuple(args.scales), max_frames=args.max_frames,
+        backend=args.backend, precision=args.precision, scales=tuple(args.scales), crf=crf, max_frames=args.max_frames,
     )
     print(result.table())
     if args.json:
@@ -216,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--backend", default="torch")
     evaluate.add_argument("--precision", default="fp32")
     evaluate.add_argument("--scales", type=float, nargs="+", default=[1.0], help="multi-scale inference, e.g. 0.75 1 1.25")
+    evaluate.add_argument("--crf", default="off", help="off (default) or sync: refine every frame")
+    evaluate.add_argument("--crf-parameters", dest="crf_parameters", help="tuned CRF settings (YAML)")
     evaluate.add_argument("--max-frames", dest="max_frames", type=int)
     evaluate.add_argument("--json")
     evaluate.set_defaults(handler=command_eval)

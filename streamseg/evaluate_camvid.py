@@ -17,12 +17,69 @@ from streamseg.data.camvid import list_split, read_labels, read_rgb
 from streamseg.errors import InputError
 from streamseg.evaluation import ConfusionMatrix, EvaluationResult
 from streamseg.models import load_model
+from streamseg.refine import CrfParameters, DenseCRFRefiner
+from streamseg.scores import softmax
 from streamseg.stages.preprocess import to_model_input
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=0, keepdims=True))
-    return shifted / shifted.sum(axis=0, keepdims=True)
+class Predictor:
+    """A model on a backend at one or more scales: frame in, class probabilities or labels out.
+
+    Backends run at fixed sizes, so each scale gets its own; ``close()`` releases them all.
+    """
+
+    def __init__(
+        self, model: str, weights: Path | None, backend: str, precision: str, scales: tuple[float, ...],
+        image_size: tuple[int, int], calibration_data: Path | None, refiner: DenseCRFRefiner | None = None,
+    ) -> None:
+        if not scales or any(s <= 0 for s in scales):
+            raise InputError("scales must be positive numbers")
+        network, self.origin = load_model(model, weights)
+        options = BackendOptions(calibration_data=calibration_data, model_name=model)
+        self.image_size = image_size
+        self.refiner = refiner
+        self.backends = []
+        try:
+            height, width = image_size
+            for scale in scales:
+                size = (max(8, round(height * scale)), max(8, round(width * scale)))
+                self.backends.append(create_backend(backend, network, size, precision, options))
+        except BaseException:
+            self.close()
+            raise
+
+    def describe(self) -> str:
+        scales = ", ".join(f"{b.input_size[1]}x{b.input_size[0]}" for b in self.backends)
+        crf = ", CRF" if self.refiner is not None else ""
+        return f"{self.backends[0].name} {self.backends[0].precision} at {scales}{crf} ({self.origin} weights)"
+
+    def probabilities(self, image: np.ndarray) -> np.ndarray:
+        """Class probabilities (C, H, W) at the image's size, averaged over the scales."""
+        height, width = image.shape[:2]
+        total = None
+        for runner in self.backends:
+            logits = runner.infer(to_model_input(image, runner.input_size))[0]
+            if logits.shape[1:] != (height, width):
+                logits = cv2.resize(logits.transpose(1, 2, 0), (width, height), interpolation=cv2.INTER_LINEAR).transpose(2, 0, 1)
+            probabilities = softmax(logits)
+            total = probabilities if total is None else total + probabilities
+        return total / len(self.backends)
+
+    def labels(self, image: np.ndarray) -> np.ndarray:
+        probabilities = self.probabilities(image)
+        if self.refiner is not None:
+            return self.refiner.refine(image, probabilities)
+        return probabilities.argmax(axis=0).astype(np.uint8)
+
+    def close(self) -> None:
+        for runner in self.backends:
+            runner.close()
+
+    def __enter__(self) -> "Predictor":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def evaluate_camvid(
@@ -34,41 +91,21 @@ def evaluate_camvid(
     backend: str = "torch",
     precision: str = "fp32",
     scales: tuple[float, ...] = (1.0,),
+    crf: CrfParameters | None = None,
     max_frames: int | None = None,
     log=sys.stderr,
 ) -> EvaluationResult:
+    """mIoU, per-class IoU and pixel accuracy of a model on a CamVid split; ``crf`` refines every frame (sync)."""
     samples = list_split(data_dir, split)[:max_frames]
-    if not scales or any(s <= 0 for s in scales):
-        raise InputError("scales must be positive numbers")
-    height, width = read_labels(samples[0].label_path).shape
-    network, origin = load_model(model, weights)
-    options = BackendOptions(calibration_data=data_dir.parent if split != "train" else data_dir, model_name=model)
-    backends = []
-    try:
-        for scale in scales:
-            size = (max(8, round(height * scale)), max(8, round(width * scale)))
-            backends.append(create_backend(backend, network, size, precision, options))
-        print(f"evaluating {model} ({origin} weights) on {len(samples)} {split} frames, "
-              f"{backends[0].describe()}, scales {', '.join(map(str, scales))}", file=log)
+    image_size = read_labels(samples[0].label_path).shape
+    refiner = DenseCRFRefiner.from_parameters(crf) if crf is not None else None
+    calibration = data_dir  # int8 backends calibrate on this folder's train split
+    with Predictor(model, weights, backend, precision, scales, image_size, calibration, refiner) as predictor:
+        print(f"evaluating {model} on {len(samples)} {split} frames: {predictor.describe()}", file=log)
         confusion = ConfusionMatrix()
         for index, sample in enumerate(samples):
             image, truth = read_rgb(sample.image_path), read_labels(sample.label_path)
-            scores = None
-            for runner in backends:
-                logits = runner.infer(to_model_input(image, runner.input_size))[0]
-                if len(backends) == 1:
-                    scores = logits  # the argmax of logits is the argmax of their softmax
-                    break
-                resized = cv2.resize(logits.transpose(1, 2, 0), (width, height), interpolation=cv2.INTER_LINEAR)
-                probabilities = softmax(resized.transpose(2, 0, 1))
-                scores = probabilities if scores is None else scores + probabilities
-            prediction = scores.argmax(axis=0)
-            if prediction.shape != truth.shape:
-                prediction = cv2.resize(prediction.astype(np.uint8), (truth.shape[1], truth.shape[0]), interpolation=cv2.INTER_NEAREST)
-            confusion.update(truth, prediction)
+            confusion.update(truth, predictor.labels(image))
             print(f"\r{index + 1}/{len(samples)} frames", end="", file=log, flush=True)
         print(file=log)
-    finally:
-        for runner in backends:
-            runner.close()
     return EvaluationResult.from_confusion(confusion, len(samples))

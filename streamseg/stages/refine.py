@@ -23,17 +23,9 @@ from streamseg.refine.carry import carry_along_flow, carry_static, follow_flow, 
 from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner
 from streamseg.refine.metrics import CrfMetrics
 from streamseg.stages.labels import logits_to_labels
+from streamseg.scores import softmax
 
 CRF_STAGE_MODES = ("async", "sync")
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Class probabilities (C, h, w) float32 from logits (C, h, w)."""
-    probabilities = logits.astype(np.float32, copy=True)
-    probabilities -= probabilities.max(axis=0, keepdims=True)  # exp of large logits would overflow
-    np.exp(probabilities, out=probabilities)
-    probabilities /= probabilities.sum(axis=0, keepdims=True)
-    return probabilities
 
 
 @dataclass

@@ -27,16 +27,10 @@ import numpy as np
 from streamseg.errors import ConfigError
 from streamseg.temporal.flow import FlowEstimator
 from streamseg.temporal.warp import forward_backward_consistent, inside_previous, warp, warp_planes
+from streamseg.scores import softmax
 
 OCCLUSION_CHECKS = ("forward-backward", "photometric", "none")
 _LOG_FLOOR = np.float32(1e-6)  # log(0) would give -inf logits, which argmax tolerates but sums do not
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Class probabilities (C, H, W) float32 from logits (C, H, W)."""
-    exponentials = np.exp(logits - logits.max(axis=0, keepdims=True))
-    exponentials /= exponentials.sum(axis=0, keepdims=True)
-    return exponentials
 
 
 def to_logits(probabilities: np.ndarray) -> np.ndarray:
