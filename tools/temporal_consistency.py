@@ -41,6 +41,11 @@ class Mode:
         self.title = title
         self.meter = TemporalConsistencyMeter()
         self.seconds = 0.0
+        self.agreement: list[float] = []  # per frame, share of pixels labelled as per-frame inference labels them
+
+    def add(self, labels: np.ndarray, flow: np.ndarray | None, per_frame_labels: np.ndarray) -> None:
+        self.meter.add(labels, flow)
+        self.agreement.append(float(np.mean(labels == per_frame_labels)))
 
 
 def main() -> None:
@@ -98,20 +103,21 @@ def run_modes(args: argparse.Namespace, plugins: Plugins, backend: Backend, sour
         rgb = model_input_to_rgb(batch)
         flow = None if previous_rgb is None else measure.estimate(previous_rgb, rgb)
         previous_rgb = rgb
-        plain.meter.add(logits.argmax(axis=0).astype(np.uint8), flow)
+        plain_labels = logits.argmax(axis=0).astype(np.uint8)
+        plain.add(plain_labels, flow, plain_labels)
 
         staged = Frame(frame.index, frame.timestamp, frame.image, logits=logits)
         started = time.perf_counter()
         temporal.process(staged)
         smoothed.seconds += preprocess + inference + time.perf_counter() - started
-        smoothed.meter.add(staged.logits.argmax(axis=0).astype(np.uint8), flow)
+        smoothed.add(staged.logits.argmax(axis=0).astype(np.uint8), flow, plain_labels)
 
         if keyframe is not None:
             staged = Frame(frame.index, frame.timestamp, frame.image, model_input=batch)
             started = time.perf_counter()
             keyframe.process(staged)
             keyed.seconds += preprocess + time.perf_counter() - started
-            keyed.meter.add(staged.logits.argmax(axis=0).astype(np.uint8), flow)
+            keyed.add(staged.logits.argmax(axis=0).astype(np.uint8), flow, plain_labels)
         count += 1
         print(f"\rframe {count}", end="", file=sys.stderr, flush=True)
         if args.frames and count >= args.frames:
@@ -123,13 +129,15 @@ def run_modes(args: argparse.Namespace, plugins: Plugins, backend: Backend, sour
 def _report(args: argparse.Namespace, modes: list[Mode], count: int, origin: str, backend: str) -> None:
     print(f"{count} frames of {args.video.name}; model {args.model} ({origin} weights), {backend}; "
           f"measured with {args.measure_flow} flow at model resolution")
-    print(f"{'mode':40s} {'mean IoU vs warped previous':>28s} {'flicker %':>10s} {'fps':>7s}")
+    print(f"{'mode':40s} {'mean IoU vs warped previous':>28s} {'flicker %':>10s} {'agrees with per-frame %':>24s} {'fps':>7s}")
     results = []
     for mode in modes:
         result = mode.meter.result()
         fps = count / mode.seconds if mode.seconds else float("nan")
-        print(f"{mode.title:40s} {result.mean_iou:28.4f} {100 * result.flicker_rate:10.3f} {fps:7.1f}")
-        results.append({"mode": mode.title, "mean_iou": result.mean_iou, "flicker_rate": result.flicker_rate, "fps": fps})
+        agreement = float(np.mean(mode.agreement)) if mode.agreement else float("nan")
+        print(f"{mode.title:40s} {result.mean_iou:28.4f} {100 * result.flicker_rate:10.3f} {100 * agreement:24.2f} {fps:7.1f}")
+        results.append({"mode": mode.title, "mean_iou": result.mean_iou, "flicker_rate": result.flicker_rate,
+                        "agreement_with_per_frame": agreement, "fps": fps})
     if args.json:
         args.json.write_text(json.dumps({"frames": count, "model": args.model, "weights": origin, "results": results}, indent=2))
 
