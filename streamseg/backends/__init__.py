@@ -19,8 +19,10 @@ BACKENDS: dict[str, str] = {
     "torch": "streamseg.backends.torch_cpu:TorchBackend",
     "onnxruntime": "streamseg.backends.onnxruntime_backend:OnnxRuntimeBackend",
     "openvino": "streamseg.backends.openvino_backend:OpenVinoBackend",
+    "cuda": "streamseg.backends.cuda_backend:CudaBackend",
+    "tensorrt": "streamseg.backends.tensorrt_backend:TensorRtBackend",
 }
-AUTO_ORDER: tuple[str, ...] = ("openvino", "onnxruntime", "torch")
+AUTO_ORDER: tuple[str, ...] = ("tensorrt", "cuda", "openvino", "onnxruntime", "torch")
 
 
 def backend_class(name: str) -> type[Backend]:

@@ -85,6 +85,8 @@ def test_unknown_precision_is_a_user_error(tmp_path: Path) -> None:
         OnnxRuntimeBackend(random_model(), (48, 64), "fp16", options(tmp_path))
 
 
-def test_auto_prefers_openvino_then_onnxruntime() -> None:
+def test_auto_on_a_cpu_prefers_openvino_then_onnxruntime() -> None:
     assert unavailable_reason("onnxruntime") is None
-    assert pick_auto() == ("openvino" if unavailable_reason("openvino") is None else "onnxruntime")
+    gpu = next((name for name in ("tensorrt", "cuda") if unavailable_reason(name) is None), None)
+    cpu = "openvino" if unavailable_reason("openvino") is None else "onnxruntime"
+    assert pick_auto() == (gpu or cpu)
