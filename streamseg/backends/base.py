@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from streamseg.errors import InputError
+
 
 class Backend(ABC):
     """Runs a segmentation model: ``infer(batch) -> logits``.
@@ -28,8 +30,11 @@ class Backend(ABC):
         """The precision ``--precision auto`` means: the fastest that keeps parity on this machine."""
         return "fp32"
 
-    def __init__(self, input_size: tuple[int, int]) -> None:
+    def __init__(self, input_size: tuple[int, int], precision: str) -> None:
+        if precision not in self.precisions:
+            raise InputError(f"{self.name} backend supports precision {', '.join(self.precisions)}, not {precision!r}")
         self.input_size = input_size  # (height, width)
+        self.precision = precision
 
     @abstractmethod
     def infer(self, batch: np.ndarray) -> np.ndarray: ...

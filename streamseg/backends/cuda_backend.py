@@ -125,12 +125,9 @@ class CudaBackend(Backend):
         cuda_graphs: bool = True,
         warm_up_passes: int = DEFAULT_WARM_UP_PASSES,
     ) -> None:
-        super().__init__(input_size)
-        if precision not in self.precisions:
-            raise InputError(f"cuda backend supports precision {' or '.join(self.precisions)}, not {precision!r}")
+        super().__init__(input_size, precision)
         if (reason := self.unavailable_reason()) is not None:
             raise InputError(f"backend cuda cannot run here: {reason}")
-        self.precision = precision
         self.cuda_graphs = cuda_graphs
         self.device = cuda_device(options.device)
         self._dtype = torch.float16 if precision == "fp16" else torch.float32

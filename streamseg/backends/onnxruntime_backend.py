@@ -92,10 +92,7 @@ class OnnxRuntimeBackend(Backend):
         *,
         calibration_frames: int = DEFAULT_CALIBRATION_FRAMES,
     ) -> None:
-        super().__init__(input_size)
-        if precision not in self.precisions:
-            raise InputError(f"onnxruntime backend supports precision {' or '.join(self.precisions)}, not {precision!r}")
-        self.precision = precision
+        super().__init__(input_size, precision)
         self.cache = EngineCache(options.engine_dir)
         if precision == "int8":
             # Checked before exporting, so a missing dataset fails fast.

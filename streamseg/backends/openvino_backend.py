@@ -76,9 +76,7 @@ class OpenVinoBackend(Backend):
         *,
         calibration_frames: int = DEFAULT_CALIBRATION_FRAMES,
     ) -> None:
-        super().__init__(input_size)
-        if precision not in self.precisions:
-            raise InputError(f"openvino backend supports precision {', '.join(self.precisions)}, not {precision!r}")
+        super().__init__(input_size, precision)
         ov = _openvino()
         core = ov.Core()
         if precision == "bf16" and (reason := bf16_unavailable_reason(core)) is not None:
@@ -87,7 +85,6 @@ class OpenVinoBackend(Backend):
             if (reason := nncf_unavailable_reason()) is not None:
                 raise InputError(reason)
             calibration_paths = calibration_frame_paths(options.calibration_data, calibration_frames)
-        self.precision = precision
         self.cache = EngineCache(options.engine_dir)
         onnx_path = cached_onnx(model, input_size, options, self.cache)
         self.engine_path = self._cached_fp32_ir(model, onnx_path, options)

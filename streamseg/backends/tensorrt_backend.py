@@ -407,9 +407,7 @@ class TensorRtBackend(Backend):
         workspace_gib: float = DEFAULT_WORKSPACE_GIB,
         route: str = "onnx-parser",
     ) -> None:
-        super().__init__(input_size)
-        if precision not in self.precisions:
-            raise InputError(f"tensorrt backend supports precision {', '.join(self.precisions)}, not {precision!r}")
+        super().__init__(input_size, precision)
         if route not in ROUTES:
             raise InputError(f"tensorrt route must be one of {', '.join(ROUTES)}, not {route!r}")
         check_batch_profile(batch_profile)
@@ -418,7 +416,6 @@ class TensorRtBackend(Backend):
         trt = _tensorrt()
         if (reason := precision_problem(trt, precision)) is not None:
             raise InputError(reason)
-        self.precision = precision
         self.route = route
         self.batch_profile = tuple(batch_profile) if batch_profile else None
         self.device = cuda_device(options.device)

@@ -19,12 +19,9 @@ class TorchBackend(Backend):
     precisions = ("fp32", "bf16")
 
     def __init__(self, model: nn.Module, input_size: tuple[int, int], precision: str, options: BackendOptions) -> None:
-        super().__init__(input_size)
-        if precision not in self.precisions:
-            raise InputError(f"torch backend supports precision {' or '.join(self.precisions)}, not {precision!r}")
+        super().__init__(input_size, precision)
         if precision == "bf16" and not cpu_has_native_bf16():
             raise InputError("bf16 needs a CPU with native bf16 (avx512_bf16 or AMX); this one would only emulate it")
-        self.precision = precision
         if options.threads:
             torch.set_num_threads(options.threads)
         self.model = model.eval().to(memory_format=torch.channels_last)

@@ -120,7 +120,7 @@ def test_declines_clearly_without_a_gpu() -> None:
 
 
 def test_unknown_precision_is_a_user_error() -> None:
-    with pytest.raises(InputError, match="fp32 or fp16"):
+    with pytest.raises(InputError, match="supports precision fp32, fp16"):
         CudaBackend(random_model("erfnet-half"), (64, 128), "int8", options())
 
 

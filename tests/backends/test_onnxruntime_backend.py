@@ -81,7 +81,7 @@ def test_int8_without_calibration_data_is_a_user_error(calibration_data: Path | 
 
 
 def test_unknown_precision_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="fp32 or int8"):
+    with pytest.raises(InputError, match="supports precision fp32, int8, not .fp16."):
         OnnxRuntimeBackend(random_model(), (48, 64), "fp16", options(tmp_path))
 
 
