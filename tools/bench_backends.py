@@ -16,12 +16,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from streamseg.backends import BackendOptions, create_backend, unavailable_reason
 from streamseg.backends.base import Backend
 from streamseg.errors import StreamsegError
-from streamseg.models.registry import MODELS
+from streamseg.models import MODELS, load_model
 
 CONFIGURATIONS = (
     ("torch", "fp32"),
@@ -68,8 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    torch.manual_seed(0)
-    model = MODELS.get(args.model).build().eval()
+    model, origin = load_model(args.model)  # the shipped weights; seeded random ones when none ship
+    print(f"{args.model} with {origin} weights", file=sys.stderr)
     options = BackendOptions(
         threads=args.threads,
         engine_dir=args.engine_dir,
