@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 import numpy as np
 
 from streamseg.config import RunConfig
+from streamseg.cpu import cpu_model_name
 from streamseg.frame import Frame
 from streamseg.pipeline.assemble import Assembly, assemble
 from streamseg.sources import open_source
@@ -112,7 +113,7 @@ def run_benchmark(config: RunConfig, log=sys.stderr) -> dict:
         backend = assembly.backend.describe()
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {platform.processor() or platform.platform()}, {len(os.sched_getaffinity(0))} CPUs",
+        "machine": f"{cpu_model_name()}, {len(os.sched_getaffinity(0))} CPUs, {platform.platform()}",
         "source": config.source, "model": config.model, "backend": backend,
         "input_size": f"{config.input_size[1]}x{config.input_size[0]}",
         "model_only": model_only, "naive": naive, "pipelined": pipelined,

@@ -97,13 +97,15 @@ def command_bench(args: argparse.Namespace) -> int:
 
 def command_eval(args: argparse.Namespace) -> int:
     from streamseg.evaluate_camvid import evaluate_camvid
+    from streamseg.models.weights import bundled_crf_parameters
     from streamseg.refine import CrfParameters, read_crf_parameters
 
     if args.crf not in ("off", "sync"):
         raise ConfigError("eval refines every frame: use --crf off or --crf sync")
     crf = None
     if args.crf == "sync":
-        crf = read_crf_parameters(Path(args.crf_parameters)) if args.crf_parameters else CrfParameters()
+        path = Path(args.crf_parameters) if args.crf_parameters else bundled_crf_parameters(args.model)
+        crf = read_crf_parameters(path) if path else CrfParameters()
     result = evaluate_camvid(
         Path(args.data_dir), split=args.split, model=args.model, weights=Path(args.weights) if args.weights else None,
         backend=args.backend, precision=args.precision, scales=tuple(args.scales), crf=crf, max_frames=args.max_frames,

@@ -30,15 +30,14 @@ for run in torch:fp32 torch:bf16 onnxruntime:fp32 onnxruntime:int8 openvino:fp32
 done
 
 step "CRF: tuning on val, then sync evaluation with and without it"
-$PY tools/tune_crf.py --model erfnet --frames 25 --out configs/crf-erfnet.yaml \
+$PY tools/tune_crf.py --model erfnet --frames 25 --out streamseg/weights/erfnet-crf.yaml \
     --grid bilateral_sxy=30,60 --grid bilateral_srgb=3,5,10 --grid bilateral_compat=3,5
-$SS eval $DATA/camvid --model erfnet --backend openvino --precision fp32 --crf sync --crf-parameters configs/crf-erfnet.yaml \
+$SS eval $DATA/camvid --model erfnet --backend openvino --precision fp32 --crf sync \
     --json $OUT/eval-erfnet-crf.json
 $PY tools/bench_crf.py --model erfnet --frames 10 | tee $OUT/crf-erfnet.txt
 
 step "optional stages against the plain pipeline, same run"
 $PY tools/bench_modes.py $VIDEO --rounds 2 --json $OUT/modes-erfnet.json \
-    --common "--crf-parameters configs/crf-erfnet.yaml" \
     --mode "" --mode "--crf async" --mode "--flow dis" --mode "--key-every 3"
 
 step "temporal consistency on real video"

@@ -46,6 +46,12 @@ def bundled_weights(model: str) -> Weights | None:
     return Weights(model=model, path=state_path, card=card)
 
 
+def bundled_crf_parameters(model: str) -> Path | None:
+    """The CRF settings tuned for ``model`` by tools/tune_crf.py (``<model>-crf.yaml``), if they ship."""
+    path = Path(str(resources.files(_WEIGHTS_PACKAGE))) / f"{model}-crf.yaml"
+    return path if path.exists() else None
+
+
 def load_state(model: nn.Module, path: Path) -> None:
     """Loads a state dict safely (tensors only, no pickled code) and insists that every key matches."""
     try:

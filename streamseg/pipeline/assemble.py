@@ -16,6 +16,7 @@ from streamseg.config import RunConfig
 from streamseg.errors import ConfigError
 from streamseg.metrics import PipelineMetrics
 from streamseg.models import load_model
+from streamseg.models.weights import bundled_crf_parameters
 from streamseg.monitor import MetricsMonitor
 from streamseg.pipeline.runner import Pipeline
 from streamseg.pipeline.stage import Stage
@@ -82,7 +83,9 @@ def build_backend(config: RunConfig) -> tuple[Backend, str]:
 
 
 def build_crf_stage_for(config: RunConfig, monitor: MetricsMonitor) -> Stage:
-    parameters = read_crf_parameters(config.crf_parameters) if config.crf_parameters else None
+    # Explicit settings win; otherwise those tuned for this model ship beside its weights.
+    path = config.crf_parameters or bundled_crf_parameters(config.model)
+    parameters = read_crf_parameters(path) if path else None
     return build_crf_stage(
         config.crf, parameters, workers=config.crf_workers, delay_budget_s=config.crf_delay_ms / 1000.0,
         registry=monitor.metrics.registry,
