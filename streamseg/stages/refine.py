@@ -21,9 +21,10 @@ from streamseg.pipeline.stage import Stage
 from streamseg.refine.async_pool import AsyncCrfPool, Refiner
 from streamseg.refine.carry import carry_along_flow, carry_static, follow_flow, identity_coordinates
 from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner
+from streamseg.refine.from_logits import FromLogits
 from streamseg.refine.metrics import CrfMetrics
-from streamseg.stages.labels import logits_to_labels
 from streamseg.scores import softmax
+from streamseg.stages.labels import logits_to_labels
 
 CRF_STAGE_MODES = ("async", "sync")
 
@@ -68,6 +69,8 @@ class CrfStage(Stage):
         mode: str = "async",
         delay_budget_s: float = 0.0,
         metrics: CrfMetrics | None = None,
+        *,
+        pool_takes_logits: bool = False,
     ) -> None:
         if mode not in CRF_STAGE_MODES:
             raise ValueError(f"mode must be one of {', '.join(CRF_STAGE_MODES)}, not {mode!r}")
@@ -81,17 +84,21 @@ class CrfStage(Stage):
         self.mode = mode
         self.delay_budget_s = float(delay_budget_s)
         self.metrics = metrics
+        self.pool_takes_logits = pool_takes_logits  # the pool's refiner is wrapped in FromLogits
         self._pending: dict[int, _Pending] = {}
         self._newest: _Refined | None = None
 
     def process(self, frame: Frame) -> None:
         if frame.labels is None:
             frame.labels = logits_to_labels(frame.logits, (frame.height, frame.width))
-        probabilities = frame.probabilities if frame.probabilities is not None else softmax(frame.logits)
-        if self.mode == "sync":
-            self._refine_now(frame, probabilities)
+        if self.mode == "async" and self.pool_takes_logits:
+            self._refine_in_background(frame, frame.logits)  # a temporal stage's logits are log(probabilities)
         else:
-            self._refine_in_background(frame, probabilities)
+            probabilities = frame.probabilities if frame.probabilities is not None else softmax(frame.logits)
+            if self.mode == "sync":
+                self._refine_now(frame, probabilities)
+            else:
+                self._refine_in_background(frame, probabilities)
         if self.metrics is not None and frame.refined_from is not None:
             self.metrics.lag.set(frame.index - frame.refined_from)
 
@@ -113,12 +120,13 @@ class CrfStage(Stage):
 
     # --- async -----------------------------------------------------------------------
 
-    def _refine_in_background(self, frame: Frame, probabilities: np.ndarray) -> None:
+    def _refine_in_background(self, frame: Frame, scores: np.ndarray) -> None:
+        """``scores`` are probabilities, or logits when the pool's refiner takes them."""
         pool: AsyncCrfPool = self.crf
         self._follow_motion(frame.flow)
         coordinates = identity_coordinates(frame.flow.shape[:2]) if frame.flow is not None else None
         self._pending[frame.index] = _Pending(frame.labels, coordinates)
-        pool.submit(frame.index, frame.image, probabilities)
+        pool.submit(frame.index, frame.image, scores)
 
         deadline = time.perf_counter() + self.delay_budget_s
         own = self._take(pool.poll(), frame.index)
@@ -190,5 +198,5 @@ def build_crf_stage(
     metrics = CrfMetrics(registry) if registry is not None else None
     if mode == "sync":
         return CrfStage(refiner, "sync", metrics=metrics)
-    pool = AsyncCrfPool(refiner, workers, metrics=metrics)
-    return CrfStage(pool, "async", delay_budget_s, metrics)
+    pool = AsyncCrfPool(FromLogits(refiner), workers, metrics=metrics)
+    return CrfStage(pool, "async", delay_budget_s, metrics, pool_takes_logits=True)

@@ -86,3 +86,14 @@ def test_bad_settings_files_are_config_errors(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ConfigError, match=message):
         read_crf_parameters(path)
+
+
+def test_from_logits_refines_like_the_refiner_on_their_softmax():
+    from streamseg.refine.from_logits import FromLogits
+    from streamseg.scores import softmax
+
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)
+    logits = rng.normal(size=(4, 24, 32)).astype(np.float32) * 3
+    refiner = DenseCRFRefiner(iterations=3)
+    np.testing.assert_array_equal(FromLogits(refiner).refine(image, logits), refiner.refine(image, softmax(logits)))

@@ -1,0 +1,20 @@
+"""A refiner that takes logits, so the softmax runs in the CRF worker instead of on the stream's hot path."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from streamseg.scores import softmax
+
+
+class FromLogits:
+    """Wraps a refiner: ``refine(image, logits)`` is ``refiner.refine(image, softmax(logits))``.
+
+    Picklable and free of torch, like the refiners it wraps, so it can travel to worker processes.
+    """
+
+    def __init__(self, refiner) -> None:
+        self.refiner = refiner
+
+    def refine(self, image: np.ndarray, logits: np.ndarray) -> np.ndarray:
+        return self.refiner.refine(image, softmax(logits))
