@@ -7,6 +7,7 @@ and exit with code 2; ``--verbose`` adds the traceback of an internal failure.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import sys
 from pathlib import Path
@@ -265,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A native crash (a backend library's segfault) then prints where it happened instead of dying silently.
+    faulthandler.enable()
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

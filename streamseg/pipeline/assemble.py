@@ -191,5 +191,6 @@ def assemble(config: RunConfig, *, log=sys.stderr) -> Iterator[Assembly]:
         if config.serve is not None:
             add_web_preview(assembly, stack, log)
         monitor.started({"model": config.model, "backend": backend.name, "precision": backend.precision, "source": config.source})
-        print(f"model {config.model} ({origin} weights), backend {backend.describe()}", file=log)
+        chosen = f"auto picked {backend.describe()}, the fastest present" if config.backend == "auto" else backend.describe()
+        print(f"model {config.model} ({origin} weights), backend {chosen}", file=log)
         yield assembly
