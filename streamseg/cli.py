@@ -268,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     # A native crash (a backend library's segfault) then prints where it happened instead of dying silently.
     # The original stderr is used: it has a file descriptor even when sys.stderr is redirected.
-    faulthandler.enable(file=sys.__stderr__)
+    if sys.__stderr__ is not None:
+        faulthandler.enable(file=sys.__stderr__)
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
