@@ -134,6 +134,12 @@ class Trainer:
             with self.autocast():
                 logits = self.model(images)
             loss = F.cross_entropy(logits.float(), labels, weight=self.class_weights, ignore_index=IGNORE_INDEX)
+            if not torch.isfinite(loss):
+                # Stop before a non-finite step reaches the weights and the next checkpoint.
+                raise FloatingPointError(
+                    f"the loss is {loss.item()} at epoch {self.epoch + 1}, batch {batch + 1}; "
+                    "lower --lr or train without --bf16 (the last checkpoint is intact)"
+                )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
