@@ -56,3 +56,14 @@ def test_short_training_on_camvid_lowers_the_loss(camvid, tmp_path):
     trainer.batches_per_epoch = 1
     losses = [trainer.train_epoch() for _ in range(15)]
     assert losses[-1] < losses[0] * 0.9
+
+
+def test_training_stops_on_a_non_finite_loss_before_saving(camvid, tmp_path):
+    config = TrainConfig(model="erfnet-half", data=camvid, out=tmp_path, epochs=1, batch_size=2, crop=(64, 64),
+                         learning_rate=1e30, max_batches=3, train_split="val")
+    trainer = Trainer(config)
+    with torch.no_grad():
+        trainer.model.decoder[-1].bias.fill_(float("nan"))  # the same state a diverged step leaves
+    with pytest.raises(FloatingPointError, match="lower --lr"):
+        trainer.run()
+    assert not (tmp_path / "last.pt").exists()
