@@ -18,23 +18,16 @@ from streamseg.backends.cuda_backend import NO_CUDA_REASON, CudaBackend
 from streamseg.backends.gpu_postprocess import AreaResizer, colours_on_gpu, labels_on_gpu, preprocess_on_gpu
 from streamseg.classes import PALETTE
 from streamseg.errors import InputError
-from streamseg.models.registry import MODELS
 from streamseg.stages.labels import logits_to_labels
 from streamseg.stages.preprocess import to_model_input
+
+from backend_models import random_model
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine (CI has no GPU)")
 without_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
 
 GPU_SIZE = (128, 256)  # (H, W): small enough for the CPU reference, large enough for every stride
 
-
-def random_model(name: str, seed: int = 0) -> nn.Module:
-    """A random-init model whose class scores depend on the image (the classifier's bias is zeroed)."""
-    torch.manual_seed(seed)
-    model = MODELS.get(name).build().eval()
-    classifier = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
-    nn.init.zeros_(classifier.bias)
-    return model
 
 
 def smooth_frames(count: int, height: int, width: int, seed: int = 0) -> np.ndarray:

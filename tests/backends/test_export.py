@@ -15,25 +15,11 @@ from streamseg.backends.export import INPUT_NAME, ExportError, export_onnx, onnx
 from streamseg.backends.options import BackendOptions
 from streamseg.models.registry import MODELS
 
+from backend_models import random_model, torch_logits
+
 SIZES = [(72, 96), (75, 100)]  # (H, W); 75x100 is not a multiple of the models' stride of 8
 
 
-def random_model(name: str, seed: int = 0) -> nn.Module:
-    """A random-init model in eval mode whose class scores depend on the image.
-
-    The last layer's random bias otherwise decides the argmax almost everywhere, which would
-    make argmax agreement a test of nothing.
-    """
-    torch.manual_seed(seed)
-    model = MODELS.get(name).build().eval()
-    classifier = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
-    nn.init.zeros_(classifier.bias)
-    return model
-
-
-def torch_logits(model: nn.Module, batch: np.ndarray) -> np.ndarray:
-    with torch.inference_mode():
-        return model(torch.from_numpy(batch)).numpy()
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[1]}x{s[0]}")

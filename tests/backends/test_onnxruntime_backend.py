@@ -6,30 +6,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from streamseg.backends import BackendOptions, create_backend, pick_auto, unavailable_reason
 from streamseg.backends.calibration import calibration_batches
 from streamseg.backends.onnxruntime_backend import OnnxRuntimeBackend
 from streamseg.errors import InputError
-from streamseg.models.registry import MODELS
+
+from backend_models import random_model, torch_logits
 
 MODEL = "erfnet-half"
 INT8_SIZE = (180, 240)  # small, so that calibration stays quick
 
 
-def random_model(seed: int = 0) -> nn.Module:
-    """Random-init half-width model; the classifier bias is zeroed so that the argmax depends on the image."""
-    torch.manual_seed(seed)
-    model = MODELS.get(MODEL).build().eval()
-    nn.init.zeros_(model.decoder[-1].bias)
-    return model
-
-
-def torch_logits(model: nn.Module, batch: np.ndarray) -> np.ndarray:
-    with torch.inference_mode():
-        return model(torch.from_numpy(batch)).numpy()
 
 
 def options(engine_dir: Path, calibration_data: Path | None = None) -> BackendOptions:

@@ -6,17 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from streamseg.backends import BackendOptions, create_backend
 from streamseg.backends.calibration import calibration_batches
 from streamseg.errors import InputError
-from streamseg.models.registry import MODELS
 
 ov = pytest.importorskip("openvino", reason="openvino is not installed (pip install 'streamseg[openvino]')")
 
 from streamseg.backends.openvino_backend import OpenVinoBackend, bf16_unavailable_reason, nncf_unavailable_reason  # noqa: E402
+
+from backend_models import random_model, torch_logits
 
 MODEL = "erfnet-half"
 SIZE = (75, 100)  # not a multiple of the stride of 8
@@ -24,17 +23,6 @@ INT8_SIZE = (180, 240)
 BF16_REASON = bf16_unavailable_reason(ov.Core())
 
 
-def random_model(seed: int = 0) -> nn.Module:
-    """Random-init half-width model; the classifier bias is zeroed so that the argmax depends on the image."""
-    torch.manual_seed(seed)
-    model = MODELS.get(MODEL).build().eval()
-    nn.init.zeros_(model.decoder[-1].bias)
-    return model
-
-
-def torch_logits(model: nn.Module, batch: np.ndarray) -> np.ndarray:
-    with torch.inference_mode():
-        return model(torch.from_numpy(batch)).numpy()
 
 
 def options(engine_dir: Path, calibration_data: Path | None = None) -> BackendOptions:

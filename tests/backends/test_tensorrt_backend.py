@@ -32,6 +32,8 @@ from streamseg.backends.tensorrt_backend import (
 from streamseg.errors import InputError
 from streamseg.models.registry import MODELS
 
+from backend_models import random_model, torch_logits
+
 
 def _tensorrt_importable() -> bool:
     if importlib.util.find_spec("tensorrt") is None:
@@ -76,22 +78,10 @@ SPATIAL_OPS = {"Conv", "ConvTranspose", "MaxPool", "AveragePool"}  # 2-D or 3-D 
 WEIGHTED_OPS = {"Conv", "ConvTranspose"}  # weights must be initializers
 
 
-def random_model(name: str, seed: int = 0) -> nn.Module:
-    """A random-init model whose class scores depend on the image (the classifier's bias is zeroed)."""
-    torch.manual_seed(seed)
-    model = MODELS.get(name).build().eval()
-    classifier = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
-    nn.init.zeros_(classifier.bias)
-    return model
-
 
 def options(engine_dir: Path, name: str, calibration_data: Path | None = None) -> BackendOptions:
     return BackendOptions(engine_dir=engine_dir, calibration_data=calibration_data, model_name=name, device="cuda")
 
-
-def torch_logits(model: nn.Module, batch: np.ndarray) -> np.ndarray:
-    with torch.inference_mode():
-        return model(torch.from_numpy(batch)).numpy()
 
 
 def attributes(node: onnx.NodeProto) -> dict:
