@@ -18,7 +18,7 @@ from streamseg.errors import InputError
 from streamseg.evaluation import ConfusionMatrix, EvaluationResult
 from streamseg.models import load_model
 from streamseg.refine import CrfParameters, DenseCRFRefiner
-from streamseg.scores import softmax
+from streamseg.scores import class_labels, softmax
 from streamseg.stages.preprocess import to_model_input
 
 
@@ -69,7 +69,7 @@ class Predictor:
         probabilities = self.probabilities(image)
         if self.refiner is not None:
             return self.refiner.refine(image, probabilities)
-        return probabilities.argmax(axis=0).astype(np.uint8)
+        return class_labels(probabilities)
 
     def close(self) -> None:
         for runner in self.backends:

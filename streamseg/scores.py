@@ -12,3 +12,22 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     np.exp(probabilities, out=probabilities)
     probabilities /= probabilities.sum(axis=0, keepdims=True)
     return probabilities
+
+
+def class_labels(scores: np.ndarray) -> np.ndarray:
+    """argmax over axis 0 of (C, h, w) scores, as uint8 class ids (the first class wins a tie).
+
+    ``scores.argmax(axis=0)`` takes ~6 ms at 480x360 here because numpy walks the class axis
+    with a stride; a running maximum over the C contiguous planes takes ~0.5 ms. Class ids only
+    grow in the loop, so "take c where this plane beats the best" is a maximum of uint8 planes.
+    """
+    best = scores[0].copy()
+    labels = np.zeros(best.shape, dtype=np.uint8)
+    beats = np.empty(best.shape, dtype=bool)
+    candidate = np.empty(best.shape, dtype=np.uint8)
+    for class_id in range(1, scores.shape[0]):
+        np.greater(scores[class_id], best, out=beats)
+        np.multiply(beats.view(np.uint8), np.uint8(class_id), out=candidate)
+        np.maximum(labels, candidate, out=labels)
+        np.maximum(best, scores[class_id], out=best)
+    return labels

@@ -25,6 +25,7 @@ from streamseg.backends import Backend, BackendOptions, create_backend
 from streamseg.frame import Frame
 from streamseg.models import load_model
 from streamseg.plugins import Plugins
+from streamseg.scores import class_labels
 from streamseg.sources.video_file import VideoFileSource
 from streamseg.stages.preprocess import to_model_input
 from streamseg.stages.temporal import KeyFrameInferenceStage, TemporalStage, model_input_to_rgb
@@ -103,21 +104,21 @@ def run_modes(args: argparse.Namespace, plugins: Plugins, backend: Backend, sour
         rgb = model_input_to_rgb(batch)
         flow = None if previous_rgb is None else measure.estimate(previous_rgb, rgb)
         previous_rgb = rgb
-        plain_labels = logits.argmax(axis=0).astype(np.uint8)
+        plain_labels = class_labels(logits)
         plain.add(plain_labels, flow, plain_labels)
 
         staged = Frame(frame.index, frame.timestamp, frame.image, logits=logits)
         started = time.perf_counter()
         temporal.process(staged)
         smoothed.seconds += preprocess + inference + time.perf_counter() - started
-        smoothed.add(staged.logits.argmax(axis=0).astype(np.uint8), flow, plain_labels)
+        smoothed.add(class_labels(staged.logits), flow, plain_labels)
 
         if keyframe is not None:
             staged = Frame(frame.index, frame.timestamp, frame.image, model_input=batch)
             started = time.perf_counter()
             keyframe.process(staged)
             keyed.seconds += preprocess + time.perf_counter() - started
-            keyed.add(staged.logits.argmax(axis=0).astype(np.uint8), flow, plain_labels)
+            keyed.add(class_labels(staged.logits), flow, plain_labels)
         count += 1
         print(f"\rframe {count}", end="", file=sys.stderr, flush=True)
         if args.frames and count >= args.frames:

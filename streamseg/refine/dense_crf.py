@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from streamseg.errors import ConfigError
+from streamseg.scores import class_labels
 
 # -log(0) is infinite; probabilities are floored here before the log.
 _MIN_PROBABILITY = 1e-8
@@ -205,7 +206,7 @@ class DenseCRFRefiner:
             compat=p.bilateral_compat,
         )
         q = np.asarray(crf.inference(p.iterations), dtype=np.float32)
-        return q.argmax(axis=0).reshape(height, width).astype(np.uint8)
+        return class_labels(q.reshape(classes, height, width))
 
 
 def _describe(value: object) -> str:

@@ -7,11 +7,12 @@ import numpy as np
 
 from streamseg.frame import Frame
 from streamseg.pipeline.stage import Stage
+from streamseg.scores import class_labels
 
 
 def logits_to_labels(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """argmax over classes of (C, h, w) logits, resized with nearest neighbour to ``size`` (H, W)."""
-    labels = logits.argmax(axis=0).astype(np.uint8)
+    labels = class_labels(logits)
     height, width = size
     if labels.shape != (height, width):
         labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
