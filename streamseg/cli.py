@@ -31,6 +31,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crf", help="off (default), async, sync")
     parser.add_argument("--crf-parameters", dest="crf_parameters", help="tuned CRF settings (YAML from tools/tune_crf.py)")
     parser.add_argument("--crf-workers", dest="crf_workers", type=int, help="CRF processes (default 1)")
+    parser.add_argument(
+        "--crf-cpu-share", dest="crf_cpu_share", type=float,
+        help="most of one core each CRF process may use, in (0, 1] (default: no cap)",
+    )
     parser.add_argument("--flow", help="temporal smoothing: off (default), dis, farneback, flownet, or a plugin's estimator")
     parser.add_argument("--flow-weight", dest="flow_weight", type=float, help="share of the warped previous frame (default 0.5)")
     parser.add_argument("--key-every", dest="key_every", type=int, help="run the network every K frames, flow in between")
@@ -43,7 +47,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 _RUN_OPTION_NAMES = (
     "model", "weights", "backend", "precision", "input_size", "threads", "queue_size", "crf", "crf_parameters",
-    "crf_workers", "flow", "flow_weight", "key_every", "max_frames",
+    "crf_workers", "crf_cpu_share", "flow", "flow_weight", "key_every", "max_frames",
     "metrics_port", "metrics_host", "engine_dir", "calibration_data",
 )
 
@@ -124,7 +128,7 @@ def command_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         model=args.model, data=Path(args.data), out=Path(args.out), epochs=args.epochs, batch_size=args.batch_size,
         crop=tuple(args.crop), learning_rate=args.lr, bf16=args.bf16, device=args.device, threads=args.threads,
-        eval_every=args.eval_every,
+        eval_every=args.eval_every, init_from=Path(args.init_from) if args.init_from else None,
     )
     best = Trainer(config).run()
     print(f"best val mIoU {100 * best:.1f} (checkpoints in {args.out})")
@@ -243,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", default="cpu")
     train.add_argument("--threads", type=int, default=0)
     train.add_argument("--eval-every", dest="eval_every", type=int, default=1)
+    train.add_argument(
+        "--init-from", dest="init_from", metavar="WEIGHTS",
+        help="fine-tune: start from these weights (a checkpoint or shipped .pt) with a fresh optimizer and schedule",
+    )
     train.set_defaults(handler=command_train)
 
     export = commands.add_parser("export", help="build a backend's compiled engine ahead of time (cached in engines/)")

@@ -21,6 +21,7 @@ from streamseg.classes import IGNORE_INDEX, NUM_CLASSES
 from streamseg.data.camvid import Augmentation, CamVid
 from streamseg.evaluation import ConfusionMatrix, EvaluationResult
 from streamseg.models.registry import MODELS
+from streamseg.models.weights import load_state
 
 
 @dataclass
@@ -41,6 +42,7 @@ class TrainConfig:
     seed: int = 0
     max_batches: int = 0  # 0: whole epochs; >0 stops early (for tests)
     train_split: str = "train"
+    init_from: Path | None = None  # weights to fine-tune from when the run folder holds no last.pt
     extra: dict = field(default_factory=dict)
 
 
@@ -98,6 +100,10 @@ class Trainer:
     def _resume(self) -> None:
         last = self.config.out / "last.pt"
         if not last.exists():
+            if self.config.init_from is not None:
+                # Fine-tuning: weights only; the optimizer and the schedule start afresh.
+                load_state(self.model, Path(self.config.init_from))
+                print(f"fine-tuning from {self.config.init_from}", file=sys.stderr)
             return
         state = torch.load(last, map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
