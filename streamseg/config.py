@@ -44,6 +44,7 @@ class RunConfig:
     crf_parameters: Path | None = None  # YAML written by tools/tune_crf.py
     crf_workers: int = 1  # CRF processes; they run at the lowest priority
     crf_delay_ms: float = 0.0  # how long a frame may wait for its own CRF result (async)
+    crf_cpu_share: float | None = None  # most of a core each CRF worker may use; None: no cap
     flow: str = "off"  # off, or a flow estimator: dis, farneback, flownet, or one a plugin registers
     flow_weight: float = 0.5  # share of the previous frame's warped probabilities in the blend
     key_every: int = 1  # run the network every K frames, propagate labels by flow in between
@@ -59,6 +60,7 @@ class RunConfig:
         _require(self.queue_size >= 1, "queue_size must be at least 1")
         _require(self.crf_workers >= 1, "crf_workers must be at least 1")
         _require(self.crf_delay_ms >= 0, "crf_delay_ms must not be negative")
+        _require(self.crf_cpu_share is None or 0 < self.crf_cpu_share <= 1, "crf_cpu_share must be in (0, 1]")
         _require(self.max_frames is None or self.max_frames >= 1, "max_frames must be at least 1")
         _require(0.0 <= self.alpha <= 1.0, "alpha must be between 0 and 1")
         _require(all(v >= 8 for v in self.input_size), "input_size must be at least 8x8")
@@ -100,7 +102,7 @@ def _coerce(name: str, value: Any) -> Any:
             return Path(value)
         if kind.startswith("int"):
             return int(value)
-        if kind == "float":
+        if kind.startswith("float"):
             return float(value)
         return str(value)
     except (TypeError, ValueError):

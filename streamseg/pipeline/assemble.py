@@ -88,6 +88,7 @@ def build_crf_stage_for(config: RunConfig, monitor: MetricsMonitor) -> Stage:
     parameters = read_crf_parameters(path) if path else None
     return build_crf_stage(
         config.crf, parameters, workers=config.crf_workers, delay_budget_s=config.crf_delay_ms / 1000.0,
+        cpu_share=config.crf_cpu_share,
         registry=monitor.metrics.registry,
     )
 

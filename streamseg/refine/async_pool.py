@@ -9,6 +9,11 @@ At most one frame per worker is in flight. When all are busy, the newest frame w
 single "next" slot, and a frame already waiting there is dropped (counted as skipped): a
 live stream wants the freshest refinement, not a growing backlog.
 
+Workers run at the lowest scheduling priority, but on a CPU the stream already fills that
+is not enough: their caches and memory traffic still slow inference. ``cpu_share`` caps
+each worker's average CPU use (a fraction of one core): after a frame that took c CPU
+seconds, a worker rests until c / cpu_share seconds have passed since it started it.
+
 Workers are started with the "spawn" method (or "forkserver"), never "fork": the parent
 has threads and torch, and a forked child would inherit their locks in whatever state
 they were. A worker that dies (killed, out of memory) is noticed at the next ``submit``
@@ -95,6 +100,7 @@ class _Worker:
     connection: Connection
     segment: shared_memory.SharedMemory | None = None  # created for its first frame, then reused
     task: _Task | None = None  # the frame it is refining, None while idle
+    rest_until: float = 0.0  # time.monotonic() before which it gets no frame (the CPU share cap)
     ready: bool = False  # it has started and refined a test frame
 
 
@@ -118,6 +124,11 @@ class AsyncCrfPool:
         start_method: ``"spawn"`` (default) or ``"forkserver"``; ``"fork"`` is refused.
         metrics: where to count refined, skipped and lost frames, busy and replaced
             workers, and CRF time per frame; ``None`` records nothing.
+        cpu_share: the most of one core each worker may use on average, in (0, 1];
+            ``None`` (default) sets no cap.
+        ready_timeout: how long to wait for the workers to start. A new Python process takes
+            a second or more of CPU to import its libraries; waiting here keeps that out of
+            the stream's first seconds and reports a worker that cannot start before any frame.
 
     ``close()`` (or leaving a ``with`` block) stops the workers and unlinks every segment.
     """
@@ -129,6 +140,8 @@ class AsyncCrfPool:
         *,
         start_method: str = "spawn",
         metrics: CrfMetrics | None = None,
+        cpu_share: float | None = None,
+        ready_timeout: float = 60.0,
     ) -> None:
         if start_method not in START_METHODS:
             raise ValueError(
@@ -137,6 +150,9 @@ class AsyncCrfPool:
             )
         if int(workers) != workers or workers < 1:
             raise ValueError(f"workers must be a whole number of at least 1, got {workers}")
+        if cpu_share is not None and not 0 < cpu_share <= 1:
+            raise ValueError(f"cpu_share must be in (0, 1] or None, got {cpu_share}")
+        self.cpu_share = cpu_share
         self.refiner = refiner
         self.metrics = metrics
         self._context = multiprocessing.get_context(start_method)
@@ -148,6 +164,7 @@ class AsyncCrfPool:
         try:
             for _ in range(int(workers)):
                 self._workers.append(self._start_worker())
+            self._wait_until_ready(ready_timeout)
         except BaseException:
             self.close()
             raise
@@ -267,8 +284,25 @@ class AsyncCrfPool:
             child_end.close()  # the child has its own copy; ours would hide the child's death from recv()
         return _Worker(process, parent_end)
 
+    def _wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not all(worker.ready for worker in self._workers):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise CrfWorkerError(f"the CRF workers did not start within {timeout:.0f} s")
+            waiting = [worker for worker in self._workers if not worker.ready]
+            wait_for_ready([w.connection for w in waiting] + [w.process.sentinel for w in waiting], remaining)
+            for worker in waiting:
+                self._receive(worker)
+                if not worker.process.is_alive() and not worker.ready:
+                    raise CrfWorkerError(
+                        f"a CRF worker exited with code {worker.process.exitcode} before it was ready "
+                        "(its traceback is on stderr)"
+                    )
+
     def _idle_worker(self) -> _Worker | None:
-        return next((worker for worker in self._workers if worker.task is None), None)
+        now = time.monotonic()
+        return next((worker for worker in self._workers if worker.task is None and worker.rest_until <= now), None)
 
     def _dispatch(self, worker: _Worker, task: _Task) -> None:
         layout = _Layout(tuple(task.image.shape), tuple(task.probabilities.shape))
@@ -335,8 +369,12 @@ class AsyncCrfPool:
             pass  # it died; _collect replaces it
         return None
 
-    def _finish(self, worker: _Worker, frame_index: int, seconds: float, error: str | None) -> tuple[int, np.ndarray]:
+    def _finish(
+        self, worker: _Worker, frame_index: int, seconds: float, cpu_seconds: float, error: str | None
+    ) -> tuple[int, np.ndarray]:
         task, worker.task = worker.task, None
+        if self.cpu_share is not None:
+            worker.rest_until = time.monotonic() + max(0.0, cpu_seconds / self.cpu_share - seconds)
         if error is not None:
             raise CrfWorkerError(f"CRF worker failed on frame {frame_index}: {error}")
         labels = np.array(task.layout.labels(worker.segment.buf))  # a copy: the segment is reused
@@ -368,9 +406,7 @@ class AsyncCrfPool:
 def _worker_main(connection: Connection, refiner: Refiner) -> None:
     """A worker's loop: refine the frame in the named segment, reply, until told to stop or orphaned."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    # Refinement uses only the cycles the stream leaves over: on a small CPU an equal-priority
-    # worker would take a core from inference, and "never slows the stream" is the contract.
-    os.nice(19)
+    _yield_to_the_stream()
     segment: shared_memory.SharedMemory | None = None
     try:
         try:
@@ -391,18 +427,33 @@ def _worker_main(connection: Connection, refiner: Refiner) -> None:
                 if segment is not None:
                     segment.close()
                 segment = shared_memory.SharedMemory(name=name)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             error = None
             try:
                 labels = refiner.refine(layout.image(segment.buf), layout.probabilities(segment.buf))
                 layout.labels(segment.buf)[...] = labels
             except Exception as exc:  # reported to the parent, which decides
                 error = f"{type(exc).__name__}: {exc}"
-            connection.send(("done", frame_index, time.perf_counter() - started, error))
+            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+            connection.send(("done", frame_index, seconds, cpu_seconds, error))
     finally:
         if segment is not None:
             segment.close()  # the parent owns and unlinks it
         connection.close()
+
+
+def _yield_to_the_stream() -> None:
+    """Makes this process run only on cycles the stream leaves over.
+
+    "Never slows the stream" is the contract, and on a small CPU an equal-priority worker takes
+    a core from inference. SCHED_IDLE is Linux's lowest class: a waking stream thread preempts
+    it at once, where a nice-19 task still gets time slices that stall inference's threads at
+    their barriers. Elsewhere, nice 19 is the best there is.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        os.nice(19)
 
 
 def _prepare_worker(refiner: Refiner) -> None:

@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 from streamseg.frame import Frame
 from streamseg.pipeline.stage import Stage
 from streamseg.refine.async_pool import AsyncCrfPool, Refiner
+from streamseg.refine.at_score_resolution import AtScoreResolution
 from streamseg.refine.carry import carry_along_flow, carry_static, follow_flow, identity_coordinates
 from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner
 from streamseg.refine.from_logits import FromLogits
@@ -184,12 +185,17 @@ def build_crf_stage(
     delay_budget_s: float = 0.0,
     registry: CollectorRegistry | None = None,
     refiner: Refiner | None = None,
+    cpu_share: float | None = None,
 ) -> CrfStage:
     """The CRF stage for ``--crf async|sync``, its metrics registered on ``registry`` when given.
 
     The refiner is a ``DenseCRFRefiner`` with ``parameters`` (default: ``CrfParameters()``)
-    unless ``refiner`` is given (e.g. a ``ConvCRFRefiner`` on CUDA for sync mode). ``async``
-    starts ``workers`` processes; the stage's ``close()`` stops them.
+    unless ``refiner`` is given (e.g. a ``ConvCRFRefiner`` on CUDA for sync mode). ``sync``
+    refines at the image's resolution (times the settings' ``scale``): quality first, for
+    evaluation and offline files. ``async`` is for live streams and refines at the network's
+    output resolution (see ``AtScoreResolution``), where a frame costs the CRF less; on
+    CamVid both are the same. It starts ``workers`` processes, which use at most
+    ``cpu_share`` of a core each (``None``: no cap); the stage's ``close()`` stops them.
     """
     if mode not in CRF_STAGE_MODES:
         raise ValueError(f"mode must be one of {', '.join(CRF_STAGE_MODES)}, not {mode!r}")
@@ -198,5 +204,5 @@ def build_crf_stage(
     metrics = CrfMetrics(registry) if registry is not None else None
     if mode == "sync":
         return CrfStage(refiner, "sync", metrics=metrics)
-    pool = AsyncCrfPool(FromLogits(refiner), workers, metrics=metrics)
+    pool = AsyncCrfPool(AtScoreResolution(FromLogits(refiner)), workers, metrics=metrics, cpu_share=cpu_share)
     return CrfStage(pool, "async", delay_budget_s, metrics, pool_takes_logits=True)

@@ -63,6 +63,19 @@ class ArgmaxRefiner:
         return upsampled_argmax(probabilities, image.shape[:2])
 
 
+class BusyRefiner(ArgmaxRefiner):
+    """An argmax that first spins the CPU for ``cpu_seconds``, like a CRF does."""
+
+    def __init__(self, cpu_seconds: float) -> None:
+        self.cpu_seconds = cpu_seconds
+
+    def refine(self, image: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+        started = time.process_time()
+        while time.process_time() - started < self.cpu_seconds:
+            pass
+        return super().refine(image, probabilities)
+
+
 class GatedRefiner(ArgmaxRefiner):
     """Holds each frame until the test opens its gate, so a test decides when workers are busy.
 

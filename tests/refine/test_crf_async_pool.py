@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from crf_test_helpers import ArgmaxRefiner, BrokenRefiner, GatedRefiner, open_gate, shm_entries, upsampled_argmax
+from crf_test_helpers import ArgmaxRefiner, BrokenRefiner, BusyRefiner, GatedRefiner, open_gate, shm_entries, upsampled_argmax
 from streamseg.refine.async_pool import AsyncCrfPool, CrfWorkerError
 from streamseg.refine.metrics import CrfMetrics
 
@@ -123,24 +123,37 @@ def test_workers_ignore_ctrl_c():
         assert pool.counts().workers_replaced == 0
 
 
-def test_a_worker_that_cannot_start_is_an_error_not_a_restart_loop():
+def test_a_worker_that_cannot_start_is_an_error_before_any_frame_not_a_restart_loop():
     before = shm_entries()
-    pool = AsyncCrfPool(BrokenRefiner(), workers=1)
-    try:
-        pool.submit(0, IMAGE, PROBABILITIES)
-        with pytest.raises(CrfWorkerError, match="could not start: ImportError"):
-            give_up = time.monotonic() + LIMIT_S
-            while time.monotonic() < give_up:
-                pool.poll(timeout=0.5)
-        assert pool.counts().workers_replaced == 0
-    finally:
-        pool.close()
+    started = time.monotonic()
+    with pytest.raises(CrfWorkerError, match="could not start: ImportError"):
+        AsyncCrfPool(BrokenRefiner(), workers=1, ready_timeout=LIMIT_S)
+    assert time.monotonic() - started < LIMIT_S
     assert shm_entries() - before == set()
+
+
+def test_a_cpu_share_makes_a_worker_rest_after_each_frame():
+    # 0.2 s of CPU at a share of 0.001 means no new frame for 200 s after it started
+    # (less the time it took, which a busy machine can stretch, but not that far).
+    with AsyncCrfPool(BusyRefiner(cpu_seconds=0.2), workers=1, cpu_share=0.001) as pool:
+        assert pool.submit(0, IMAGE, PROBABILITIES)
+        assert [index for index, _ in drain(pool)] == [0]
+        assert not pool.submit(1, IMAGE, PROBABILITIES), "a resting worker took a frame"
+        assert pool.poll(timeout=0.5) == []
+        assert pool.busy == 0 and pool.in_flight() == {1}  # parked, not refined
+
+
+def test_without_a_cpu_share_an_idle_worker_takes_the_next_frame_at_once():
+    with AsyncCrfPool(BusyRefiner(cpu_seconds=0.2), workers=1) as pool:
+        assert pool.submit(0, IMAGE, PROBABILITIES)
+        drain(pool)
+        assert pool.submit(1, IMAGE, PROBABILITIES)
+        drain(pool)
 
 
 @pytest.mark.parametrize(
     "settings, message",
-    [({"start_method": "fork"}, "fork would copy"), ({"workers": 0}, "workers must be")],
+    [({"start_method": "fork"}, "fork would copy"), ({"workers": 0}, "workers must be"), ({"cpu_share": 0}, "cpu_share must be")],
 )
 def test_bad_settings_are_refused(settings, message):
     with pytest.raises(ValueError, match=message):
