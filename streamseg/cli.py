@@ -37,6 +37,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--flow", help="temporal smoothing: off (default), dis, farneback, flownet, or a plugin's estimator")
     parser.add_argument("--flow-weight", dest="flow_weight", type=float, help="share of the warped previous frame (default 0.5)")
+    parser.add_argument(
+        "--flow-resolution", dest="flow_resolution", type=float,
+        help="smoothing grid as a fraction of the network's input (default 0.5; 1 is exact and slower)",
+    )
     parser.add_argument("--key-every", dest="key_every", type=int, help="run the network every K frames, flow in between")
     parser.add_argument("--max-frames", dest="max_frames", type=int, help="stop after N frames")
     parser.add_argument("--metrics-port", dest="metrics_port", type=int, help="serve /metrics and /healthz on this port")
@@ -47,7 +51,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 _RUN_OPTION_NAMES = (
     "model", "weights", "backend", "precision", "input_size", "threads", "queue_size", "crf", "crf_parameters",
-    "crf_workers", "crf_cpu_share", "flow", "flow_weight", "key_every", "max_frames",
+    "crf_workers", "crf_cpu_share", "flow", "flow_weight", "flow_resolution", "key_every", "max_frames",
     "metrics_port", "metrics_host", "engine_dir", "calibration_data",
 )
 

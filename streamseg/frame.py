@@ -22,6 +22,7 @@ class Frame:
     captured_at: float = field(default_factory=time.perf_counter)  # host clock, for end-to-end latency
     truth: np.ndarray | None = None  # ground-truth label map (H, W) uint8, when the source knows it
     model_input: np.ndarray | None = None  # (1, 3, h, w) float32 RGB in [0, 1]
+    model_image: np.ndarray | None = None  # (h, w, 3) RGB uint8: the image at the network's input size
     logits: np.ndarray | None = None  # (C, h, w) float32 at model resolution
     probabilities: np.ndarray | None = None  # (C, h, w) float32 softmax, when a later stage needs them
     flow: np.ndarray | None = None  # (h, w, 2) float32 backward flow at model resolution: pixel x came from x + flow(x) in the previous frame

@@ -105,7 +105,9 @@ def build_inference_stages(config: RunConfig, backend: Backend) -> list[Stage]:
     else:
         stages = [InferenceStage(backend)]
     if config.flow != "off":
-        smoother = TemporalSmoother(plugins.flow_estimator(config.flow), weight=config.flow_weight)
+        smoother = TemporalSmoother(
+            plugins.flow_estimator(config.flow), weight=config.flow_weight, resolution=config.flow_resolution
+        )
         stages.append(TemporalStage(smoother))
     return stages
 

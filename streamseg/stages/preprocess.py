@@ -9,24 +9,36 @@ from streamseg.frame import Frame
 from streamseg.pipeline.stage import Stage
 
 
-def to_model_input(image: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
-    """RGB uint8 (H, W, 3) -> float32 (1, 3, h, w) in [0, 1] at ``input_size`` (h, w)."""
+def resize_for_model(image: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
+    """RGB uint8 (H, W, 3) at the network's ``input_size`` (h, w); ``image`` itself when it fits."""
     height, width = input_size
-    if image.shape[:2] != (height, width):
-        # INTER_AREA averages when shrinking, which keeps thin structures (poles, lane marks) visible.
-        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-    batch = np.empty((1, 3, height, width), dtype=np.float32)
+    if image.shape[:2] == (height, width):
+        return image
+    # INTER_AREA averages when shrinking, which keeps thin structures (poles, lane marks) visible.
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def batch_of_one(image: np.ndarray) -> np.ndarray:
+    """RGB uint8 (h, w, 3) -> float32 (1, 3, h, w) in [0, 1]."""
+    batch = np.empty((1, 3, *image.shape[:2]), dtype=np.float32)
     np.multiply(image.transpose(2, 0, 1), np.float32(1.0 / 255.0), out=batch[0])
     return batch
+
+
+def to_model_input(image: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
+    """RGB uint8 (H, W, 3) -> float32 (1, 3, h, w) in [0, 1] at ``input_size`` (h, w)."""
+    return batch_of_one(resize_for_model(image, input_size))
 
 
 class PreprocessStage(Stage):
     name = "preprocess"
     takes = frozenset({"image"})
-    gives = frozenset({"model_input"})
+    gives = frozenset({"model_input", "model_image"})
 
     def __init__(self, input_size: tuple[int, int]) -> None:
         self.input_size = input_size
 
     def process(self, frame: Frame) -> None:
-        frame.model_input = to_model_input(frame.image, self.input_size)
+        # The resized RGB stays on the frame: flow stages estimate motion on it.
+        frame.model_image = resize_for_model(frame.image, self.input_size)
+        frame.model_input = batch_of_one(frame.model_image)

@@ -93,7 +93,7 @@ class CrfStage(Stage):
         if frame.labels is None:
             frame.labels = logits_to_labels(frame.logits, (frame.height, frame.width))
         if self.mode == "async" and self.pool_takes_logits:
-            self._refine_in_background(frame, frame.logits)  # a temporal stage's logits are log(probabilities)
+            self._refine_in_background(frame, frame.logits)  # the worker takes their softmax
         else:
             probabilities = frame.probabilities if frame.probabilities is not None else softmax(frame.logits)
             if self.mode == "sync":

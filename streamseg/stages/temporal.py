@@ -15,7 +15,7 @@ from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.pipeline.stage import Stage
 from streamseg.temporal.flow import FlowEstimator
-from streamseg.temporal.smoothing import TemporalSmoother, softmax, to_logits
+from streamseg.temporal.smoothing import TemporalSmoother
 from streamseg.temporal.warp import compose, warp_planes
 
 
@@ -34,25 +34,28 @@ def model_input_to_rgb(batch: np.ndarray) -> np.ndarray:
 
 
 class TemporalStage(Stage):
-    """Smooths class probabilities along optical flow; sits between inference and the label stage.
+    """Smooths the logits along optical flow; sits between inference and the label stage.
 
-    Replaces ``logits`` with the log of the smoothed probabilities, so the label stage's
-    argmax labels the smoothed result, and gives the probabilities and the flow.
-    The flow is estimated on the frame's image shrunk to the logits' resolution.
+    Blends logits (a log-linear pool of the class distributions, see
+    ``streamseg.temporal.smoothing``), which spares a softmax and a log per frame; the label
+    stage's argmax then labels the smoothed result. Also gives the flow. Motion is estimated
+    on the preprocess stage's ``model_image`` when there is one, else on the frame's image
+    shrunk to the logits' resolution.
     """
 
     name = "temporal"
     takes = frozenset({"logits", "image"})
-    gives = frozenset({"logits", "flow", "probabilities"})
+    gives = frozenset({"logits", "flow"})
 
     def __init__(self, smoother: TemporalSmoother) -> None:
         self.smoother = smoother
 
     def process(self, frame: Frame) -> None:
-        rgb = image_at(frame.image, frame.logits.shape[1:])
-        result = self.smoother.smooth(rgb, softmax(frame.logits))
-        frame.probabilities = result.probabilities
-        frame.logits = to_logits(result.probabilities)
+        size = frame.logits.shape[1:]
+        model_image = frame.model_image
+        rgb = model_image if model_image is not None and model_image.shape[:2] == size else image_at(frame.image, size)
+        result = self.smoother.smooth(rgb, frame.logits)
+        frame.logits = result.probabilities
         frame.flow = result.flow
 
     def close(self) -> None:
@@ -86,7 +89,7 @@ class KeyFrameInferenceStage(Stage):
         self._to_key: np.ndarray | None = None  # backward flow from the previous frame to the key frame
 
     def process(self, frame: Frame) -> None:
-        rgb = model_input_to_rgb(frame.model_input)
+        rgb = frame.model_image if frame.model_image is not None else model_input_to_rgb(frame.model_input)
         flow = None if self._previous_rgb is None else self.estimator.estimate(self._previous_rgb, rgb)
         if self._frames_seen % self.every == 0 or flow is None:
             self._key_logits = self.backend.infer(frame.model_input)[0]

@@ -12,14 +12,19 @@ from streamseg.stages.labels import LabelStage
 from streamseg.stages.temporal import TemporalStage
 from streamseg.temporal.flow import DISFlowEstimator, ZeroFlowEstimator
 from streamseg.temporal.measures import TemporalConsistencyMeter
-from streamseg.temporal.smoothing import TemporalSmoother, softmax
+from streamseg.scores import softmax
+from streamseg.temporal.smoothing import TemporalSmoother
 
 HEIGHT, WIDTH, CLASSES = 120, 160, 4
 STEP = (2, 1)  # the camera pans: content moves 2 px left and 1 px up per frame
 
 
-def panning_sequence(frames: int, noise: float, seed: int = 0):
-    """Yields (rgb, true labels, noisy logits, true backward flow) of a textured, labelled scene panning by STEP."""
+def panning_sequence(frames: int, noise: float, seed: int = 0, blob: float = 0.0):
+    """Yields (rgb, true labels, noisy logits, true backward flow) of a textured, labelled scene panning by STEP.
+
+    With ``blob`` > 0 the noise is spatially correlated over about ``blob`` pixels, as a
+    network's mistakes are (a patch of road called pavement), rather than independent per pixel.
+    """
     rng = np.random.default_rng(seed)
     margin = 2 * frames + 10
     scene = texture(HEIGHT + margin, WIDTH + margin, seed)
@@ -30,16 +35,26 @@ def panning_sequence(frames: int, noise: float, seed: int = 0):
         x, y = STEP[0] * t, STEP[1] * t
         labels = scene_labels[y:y + HEIGHT, x:x + WIDTH]
         logits = 2.0 * np.eye(CLASSES, dtype=np.float32)[labels].transpose(2, 0, 1)
-        logits += rng.normal(0.0, noise, logits.shape).astype(np.float32)
+        errors = rng.normal(0.0, 1.0, logits.shape).astype(np.float32)
+        if blob:
+            errors = np.stack([cv2.GaussianBlur(plane, (0, 0), blob) for plane in errors])
+            errors /= errors.std()
+        logits += noise * errors
         yield scene[y:y + HEIGHT, x:x + WIDTH].copy(), labels, np.ascontiguousarray(logits), None if t == 0 else flow
 
 
-def test_smoothing_reduces_flicker_and_errors_on_a_noisy_moving_scene():
-    smoother = TemporalSmoother(DISFlowEstimator("fast"), weight=0.6)
+@pytest.mark.parametrize(
+    "scores, resolution, blob",
+    [(softmax, 1.0, 0.0), (lambda logits: logits, 1.0, 0.0), (softmax, 1.0, 4.0), (lambda logits: logits, 0.5, 4.0)],
+    ids=["probabilities", "logits", "probabilities-blobs", "logits-half-grid-blobs"],
+)
+def test_smoothing_reduces_flicker_and_errors_on_a_noisy_moving_scene(scores, resolution, blob):
+    # A half grid steadies what is coarser than its cells: blobs of error, not single pixels.
+    smoother = TemporalSmoother(DISFlowEstimator("fast"), weight=0.6, resolution=resolution)
     raw, smoothed = TemporalConsistencyMeter(CLASSES), TemporalConsistencyMeter(CLASSES)
     raw_errors, smoothed_errors = [], []
-    for rgb, truth, logits, flow in panning_sequence(16, noise=1.2):
-        result = smoother.smooth(rgb, softmax(logits))
+    for rgb, truth, logits, flow in panning_sequence(16, noise=1.2, blob=blob):
+        result = smoother.smooth(rgb, scores(logits))
         raw_labels, smoothed_labels = logits.argmax(axis=0), result.probabilities.argmax(axis=0)
         raw.add(raw_labels.astype(np.uint8), flow)  # measured with the true flow, not the smoother's
         smoothed.add(smoothed_labels.astype(np.uint8), flow)
@@ -86,6 +101,8 @@ def test_weight_zero_changes_nothing():
         ({"weight": -0.1}, "weight must be in"),
         ({"occlusion_check": "psychic"}, "occlusion check must be one of"),
         ({"consistency_threshold": 0.0}, "thresholds must be positive"),
+        ({"resolution": 0.0}, "resolution must be in"),
+        ({"resolution": 1.5}, "resolution must be in"),
     ],
 )
 def test_bad_settings_are_config_errors(options, message):
@@ -93,18 +110,21 @@ def test_bad_settings_are_config_errors(options, message):
         TemporalSmoother(ZeroFlowEstimator(), **options)
 
 
-def test_the_stage_smooths_logits_and_gives_flow_and_probabilities():
-    stage = TemporalStage(TemporalSmoother(DISFlowEstimator("ultrafast")))
-    frames = []
+@pytest.mark.parametrize("resolution", [1.0, 0.5])
+def test_the_stage_smooths_logits_and_gives_flow_at_model_resolution(resolution):
+    stage = TemporalStage(TemporalSmoother(DISFlowEstimator("ultrafast"), resolution=resolution))
+    frames, raw = [], []
     for index, (rgb, _, logits, _) in enumerate(panning_sequence(3, noise=1.0)):
         image = cv2.resize(rgb, (2 * WIDTH, 2 * HEIGHT))  # the decoded frame is larger than the model's input
-        frame = Frame(index, index / 25, image, logits=logits)
+        frame = Frame(index, index / 25, image, logits=logits.copy())
         stage.process(frame)
         frames.append(frame)
+        raw.append(logits)
     assert frames[0].flow is None
-    for frame in frames:
-        assert frame.probabilities.shape == (CLASSES, HEIGHT, WIDTH)
-        assert np.array_equal(frame.logits.argmax(axis=0), frame.probabilities.argmax(axis=0))
+    np.testing.assert_array_equal(frames[0].logits, raw[0])
+    for frame, logits in zip(frames[1:], raw[1:]):
+        assert frame.logits.shape == (CLASSES, HEIGHT, WIDTH)
+        assert not np.allclose(frame.logits, logits)  # blended with the past
     assert frames[2].flow.shape == (HEIGHT, WIDTH, 2)
     assert np.allclose(np.median(frames[2].flow.reshape(-1, 2), axis=0), STEP, atol=0.3)
     stage.close()
