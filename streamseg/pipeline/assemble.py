@@ -101,7 +101,10 @@ def build_inference_stages(config: RunConfig, backend: Backend) -> list[Stage]:
     plugins = Plugins()
     estimator_name = config.flow if config.flow != "off" else "dis"
     if config.key_every > 1:
-        stages: list[Stage] = [KeyFrameInferenceStage(backend, every=config.key_every, estimator=plugins.flow_estimator(estimator_name))]
+        stages: list[Stage] = [KeyFrameInferenceStage(
+            backend, every=config.key_every, estimator=plugins.flow_estimator(estimator_name),
+            resolution=config.flow_resolution,
+        )]
     else:
         stages = [InferenceStage(backend)]
     if config.flow != "off":

@@ -7,7 +7,6 @@ where its content was in the previous frame; None on the first frame of a stream
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from streamseg.backends.base import Backend
@@ -15,16 +14,9 @@ from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.pipeline.stage import Stage
 from streamseg.temporal.flow import FlowEstimator
+from streamseg.temporal.grid import flow_grid, resize_image, resize_planes, upscale_flow
 from streamseg.temporal.smoothing import TemporalSmoother
 from streamseg.temporal.warp import compose, warp_planes
-
-
-def image_at(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """RGB uint8 (H, W, 3) resized to ``size`` (h, w) the way the preprocess stage resizes it."""
-    height, width = size
-    if image.shape[:2] == (height, width):
-        return image
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
 
 
 def model_input_to_rgb(batch: np.ndarray) -> np.ndarray:
@@ -53,7 +45,7 @@ class TemporalStage(Stage):
     def process(self, frame: Frame) -> None:
         size = frame.logits.shape[1:]
         model_image = frame.model_image
-        rgb = model_image if model_image is not None and model_image.shape[:2] == size else image_at(frame.image, size)
+        rgb = model_image if model_image is not None and model_image.shape[:2] == size else resize_image(frame.image, size)
         result = self.smoother.smooth(rgb, frame.logits)
         frame.logits = result.probabilities
         frame.flow = result.flow
@@ -70,35 +62,42 @@ class KeyFrameInferenceStage(Stage):
     by the flow from the current frame back to the key frame, chained from the flows of
     consecutive frames (small motions, which estimators get right). Replaces
     :class:`~streamseg.stages.inference.InferenceStage` in a pipeline; with ``every`` 1 it
-    is that stage plus flow. Flow is estimated on the model input, so at model resolution.
+    is that stage plus flow. Flow, its chaining and the warp run on a grid ``resolution``
+    times the model's (see ``streamseg.temporal.grid``), and the warped logits are scaled
+    back up; key frames keep the network's own logits.
     """
 
     name = "infer"
     takes = frozenset({"model_input"})
     gives = frozenset({"logits", "flow"})
 
-    def __init__(self, backend: Backend, every: int, estimator: FlowEstimator) -> None:
+    def __init__(self, backend: Backend, every: int, estimator: FlowEstimator, resolution: float = 1.0) -> None:
         if every < 1:
             raise ConfigError(f"key frames must come every 1 or more frames, not {every}")
+        if not 0.0 < resolution <= 1.0:
+            raise ConfigError(f"flow resolution must be in (0, 1], not {resolution}")
+        self.resolution = resolution
         self.backend = backend
         self.every = every
         self.estimator = estimator
         self._frames_seen = 0
         self._previous_rgb: np.ndarray | None = None
-        self._key_logits: np.ndarray | None = None
+        self._key_logits: np.ndarray | None = None  # on the flow grid
         self._to_key: np.ndarray | None = None  # backward flow from the previous frame to the key frame
 
     def process(self, frame: Frame) -> None:
         rgb = frame.model_image if frame.model_image is not None else model_input_to_rgb(frame.model_input)
+        size = rgb.shape[:2]
+        rgb = resize_image(rgb, flow_grid(size, self.resolution))
         flow = None if self._previous_rgb is None else self.estimator.estimate(self._previous_rgb, rgb)
         if self._frames_seen % self.every == 0 or flow is None:
-            self._key_logits = self.backend.infer(frame.model_input)[0]
+            frame.logits = self.backend.infer(frame.model_input)[0]
+            self._key_logits = resize_planes(frame.logits, rgb.shape[:2])
             self._to_key = None
-            frame.logits = self._key_logits
         else:
             self._to_key = flow if self._to_key is None else compose(flow, self._to_key)
-            frame.logits = warp_planes(self._key_logits, self._to_key)
-        frame.flow = flow
+            frame.logits = resize_planes(warp_planes(self._key_logits, self._to_key), size)
+        frame.flow = None if flow is None else upscale_flow(flow, size)
         frame.model_input = None  # no longer needed; keeps queued frames small
         self._previous_rgb = rgb
         self._frames_seen += 1

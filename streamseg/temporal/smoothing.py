@@ -31,54 +31,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from streamseg.errors import ConfigError
 from streamseg.temporal.flow import FlowEstimator
+from streamseg.temporal.grid import resize_image, resize_mask, resize_planes, flow_grid, upscale_flow
 from streamseg.temporal.warp import forward_backward_consistent, inside_previous, warp, warp_planes
 
 OCCLUSION_CHECKS = ("forward-backward", "photometric", "none")
-
-def smoothing_grid(size: tuple[int, int], resolution: float) -> tuple[int, int]:
-    """(h, w) of the grid that smooths data of ``size`` at ``resolution``."""
-    return max(8, round(size[0] * resolution)), max(8, round(size[1] * resolution))
-
-
-def resize_image(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if rgb.shape[:2] == tuple(size):
-        return rgb
-    return cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-
-
-def resize_planes(planes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(C, h, w) float planes to (C, *size), bilinear; ``planes`` itself when the size is right.
-
-    Bilinear halving samples between four pixels, so at the default half grid it averages
-    them as INTER_AREA would, in half the time.
-    """
-    if planes.shape[1:] == tuple(size):
-        return planes
-    resized = np.empty((planes.shape[0], *size), dtype=np.float32)
-    for plane, out in zip(planes, resized):
-        cv2.resize(plane, (size[1], size[0]), dst=out, interpolation=cv2.INTER_LINEAR)
-    return resized
-
-
-def upscale_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Flow of a smaller grid as flow of ``size``: resized, and its vectors scaled with it."""
-    if flow.shape[:2] == tuple(size):
-        return flow
-    scale = (size[1] / flow.shape[1], size[0] / flow.shape[0], 0.0, 0.0)
-    # cv2.multiply scales each channel by its own factor; numpy's broadcast over a last axis of 2 is slow.
-    return cv2.multiply(cv2.resize(flow, (size[1], size[0]), interpolation=cv2.INTER_LINEAR), scale)
-
-
-def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if mask.shape == tuple(size):
-        return mask
-    return cv2.resize(mask.view(np.uint8), (size[1], size[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
-
 
 @dataclass(frozen=True)
 class SmoothedFrame:
@@ -136,7 +96,7 @@ class TemporalSmoother:
         if rgb.shape[:2] != probabilities.shape[1:]:
             raise ValueError(f"frame {rgb.shape[:2]} and probabilities {probabilities.shape[1:]} differ in size")
         size = probabilities.shape[1:]
-        grid = smoothing_grid(size, self.resolution)
+        grid = flow_grid(size, self.resolution)
         rgb_small, scores_small = resize_image(rgb, grid), resize_planes(probabilities, grid)
         if self._previous_rgb is None or self._previous_probabilities.shape != scores_small.shape:
             self._previous_rgb, self._previous_probabilities = rgb_small, scores_small

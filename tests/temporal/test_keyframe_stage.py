@@ -43,15 +43,17 @@ def moving_frames(count: int) -> list[Frame]:
     return frames
 
 
+@pytest.mark.parametrize("resolution", [1.0, 0.5])
 @pytest.mark.parametrize("every, frames, expected_calls", [(1, 5, 5), (3, 7, 3), (4, 8, 2), (10, 4, 1)])
-def test_the_network_runs_only_on_key_frames(model, every, frames, expected_calls):
+def test_the_network_runs_only_on_key_frames(model, every, frames, expected_calls, resolution):
     backend = CountingTorchBackend(model, INPUT_SIZE, "fp32", BackendOptions(threads=2))
-    stage = KeyFrameInferenceStage(backend, every, DISFlowEstimator("ultrafast"))
+    stage = KeyFrameInferenceStage(backend, every, DISFlowEstimator("ultrafast"), resolution=resolution)
     for frame in moving_frames(frames):
         stage.process(frame)
         assert frame.logits.shape == (11, *INPUT_SIZE)
         assert frame.model_input is None
         assert (frame.flow is None) == (frame.index == 0)
+        assert frame.flow is None or frame.flow.shape == (*INPUT_SIZE, 2)
     assert backend.calls == expected_calls
     stage.close()
 
@@ -66,6 +68,19 @@ def test_between_key_frames_the_key_logits_are_warped(model):
     assert np.array_equal(frames[1].logits, frames[0].logits) and np.array_equal(frames[2].logits, frames[0].logits)
     assert not np.array_equal(frames[3].logits, frames[0].logits)
     assert backend.calls == 2
+
+
+def test_on_a_half_grid_the_warped_logits_follow_the_motion(model):
+    backend = CountingTorchBackend(model, INPUT_SIZE, "fp32", BackendOptions(threads=2))
+    stage = KeyFrameInferenceStage(backend, 3, DISFlowEstimator("medium"), resolution=0.5)
+    frames = moving_frames(3)
+    for frame in frames:
+        stage.process(frame)
+    # The scene moves by (1.5, 0.5) px a frame: the flow, scaled back up, says so.
+    assert np.allclose(np.median(frames[2].flow.reshape(-1, 2), axis=0), (-1.5, -0.5), atol=0.5)
+    truth = CountingTorchBackend(model, INPUT_SIZE, "fp32", BackendOptions(threads=2))
+    network_labels = truth.infer(to_model_input(frames[2].image, INPUT_SIZE))[0].argmax(axis=0)
+    assert (frames[2].logits.argmax(axis=0) == network_labels).mean() > 0.7
 
 
 def test_model_input_converts_back_to_the_rgb_it_came_from():
