@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from streamseg.backends import Backend, BackendOptions, create_backend
+from streamseg.config import RunConfig
 from streamseg.frame import Frame
 from streamseg.models import load_model
 from streamseg.plugins import Plugins
@@ -58,7 +59,10 @@ def main() -> None:
     parser.add_argument("--size", type=int, nargs=2, default=(360, 480), metavar=("H", "W"))
     parser.add_argument("--flow", default="dis", help="estimator that smooths (a registered flow estimator)")
     parser.add_argument("--measure-flow", default="farneback", help="estimator that measures; must differ from --flow")
-    parser.add_argument("--weight", type=float, default=0.5, help="share of the warped previous probabilities")
+    parser.add_argument("--weight", type=float, default=RunConfig.flow_weight, help="share of the warped previous logits")
+    parser.add_argument(
+        "--resolution", type=float, default=RunConfig.flow_resolution, help="flow grid as a fraction of the model input"
+    )
     parser.add_argument("--occlusion", default="forward-backward", help="forward-backward, photometric or none")
     parser.add_argument("--keyframe", type=int, default=3, help="also measure key-frame inference every K frames (0: no)")
     parser.add_argument("--frames", type=int, default=0, help="stop after this many frames (0: the whole video)")
@@ -82,12 +86,16 @@ def run_modes(args: argparse.Namespace, plugins: Plugins, backend: Backend, sour
     """Decodes the video once and feeds every frame to each mode; returns the modes and the frame count."""
     size = backend.input_size
     measure = plugins.flow_estimator(args.measure_flow)
-    smoother = TemporalSmoother(plugins.flow_estimator(args.flow), weight=args.weight, occlusion_check=args.occlusion)
+    smoother = TemporalSmoother(
+        plugins.flow_estimator(args.flow), weight=args.weight, occlusion_check=args.occlusion, resolution=args.resolution
+    )
     temporal = TemporalStage(smoother)
     # The key-frame stage shares the backend; it is not closed here, the caller closes the backend.
-    keyframe = KeyFrameInferenceStage(backend, args.keyframe, plugins.flow_estimator(args.flow)) if args.keyframe else None
+    keyframe = KeyFrameInferenceStage(
+        backend, args.keyframe, plugins.flow_estimator(args.flow), resolution=args.resolution
+    ) if args.keyframe else None
     plain = Mode("plain")
-    smoothed = Mode(f"smoothed ({args.flow}, w={args.weight})")
+    smoothed = Mode(f"smoothed ({args.flow}, w={args.weight}, grid {args.resolution})")
     keyed = Mode(f"key frames every {args.keyframe} ({args.flow})")
     previous_rgb = None
     count = 0
