@@ -198,24 +198,26 @@ class AsyncCrfPool:
     def submit(self, frame_index: int, image: np.ndarray, probabilities: np.ndarray) -> bool:
         """Hands a frame to an idle worker (True), or parks it as the next frame to refine (False).
 
-        Parking replaces a frame that was already waiting, which is then skipped for good.
+        A frame already waiting is skipped for good: the new one takes its place, even when a
+        worker frees up during this call.
         The pool keeps references to a parked frame's arrays until it starts: do not modify
         them in place. Raises ValueError on malformed inputs, before anything is sent.
         """
         self._check_open()
         check_refine_inputs(image, probabilities)
         self._submitted += 1
-        results = self._collect(0.0)
-        self._undelivered.extend(results)
+        if self._next is not None:
+            # The new frame supersedes the waiting one before a worker that frees up below can take it.
+            self._next = None
+            self._skipped += 1
+            if self.metrics is not None:
+                self.metrics.frames_skipped.inc()
+        self._undelivered.extend(self._collect(0.0))
         task = _Task(frame_index, image, probabilities)
         idle = self._idle_worker()
         if idle is not None:
             self._dispatch(idle, task)
             return True
-        if self._next is not None:
-            self._skipped += 1
-            if self.metrics is not None:
-                self.metrics.frames_skipped.inc()
         self._next = task
         return False
 
