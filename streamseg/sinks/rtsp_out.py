@@ -13,6 +13,7 @@ import numpy as np
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.sinks.base import Sink
+from streamseg.sinks.encoding import encode_and_mux
 
 TRANSPORTS = ("tcp", "udp")
 _RTP_CLOCK = Fraction(1, 90_000)  # RTP's video clock; any finer stamp would be rounded to it anyway
@@ -110,8 +111,7 @@ class RtspOutputSink(Sink):
         video_frame.pts = self._last_pts = max(pts, self._last_pts + 1)
         video_frame.time_base = _RTP_CLOCK
         try:
-            for packet in self._stream.encode(video_frame):
-                self._container.mux(packet)
+            encode_and_mux(self._container, self._stream, video_frame)
         except (av.error.FFmpegError, OSError) as error:
             self._broken = True
             raise ConnectionError(f"sending to {self.url} failed: {_reason(error)}") from None
@@ -133,8 +133,7 @@ class RtspOutputSink(Sink):
             return
         try:
             if not self._broken:
-                for packet in stream.encode():  # with zerolatency x264 holds none back; flush anyway
-                    container.mux(packet)
+                encode_and_mux(container, stream, None)  # with zerolatency x264 holds none back; flush anyway
         except (av.error.FFmpegError, OSError) as error:
             raise ConnectionError(f"flushing the stream to {self.url} failed: {_reason(error)}") from None
         finally:

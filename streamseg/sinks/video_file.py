@@ -13,6 +13,7 @@ import numpy as np
 from streamseg.errors import ConfigError, InputError
 from streamseg.frame import Frame
 from streamseg.sinks.base import Sink
+from streamseg.sinks.encoding import encode_and_mux
 
 # x264's rate-control options; other encoders (e.g. "mpeg4") do not know them.
 _X264_FAMILY = {"libx264", "h264", "libx265", "hevc"}
@@ -128,8 +129,7 @@ class VideoFileSink(Sink):
         # would put every frame at time zero.
         video_frame.pts = self.frames_written
         video_frame.time_base = self.time_base
-        for packet in self._stream.encode(video_frame):
-            self._container.mux(packet)
+        encode_and_mux(self._container, self._stream, video_frame)
         self.frames_written += 1
 
     def close(self) -> None:
@@ -143,7 +143,6 @@ class VideoFileSink(Sink):
             return
         try:
             # x264 holds back frames for lookahead and B-frames; without this they are lost.
-            for packet in stream.encode():
-                container.mux(packet)
+            encode_and_mux(container, stream, None)
         finally:
             container.close()

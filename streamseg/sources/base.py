@@ -19,6 +19,7 @@ class Source(ABC):
 
     live: bool = False
     damage: str | None = None
+    _iterated: bool = False  # set per instance by _claim_the_only_iteration
 
     @property
     @abstractmethod
@@ -28,6 +29,17 @@ class Source(ABC):
     @abstractmethod
     def __iter__(self) -> Iterator[Frame]:
         """Yields frames with increasing ``index`` from 0."""
+
+    def _claim_the_only_iteration(self, closing: bool) -> bool:
+        """For sources read once: True on the first ``iter()``, False after it or while ``closing``.
+
+        Call it holding the lock that guards ``closing``, so that a ``close()`` from another
+        thread cannot slip between the check and the claim.
+        """
+        if self._iterated or closing:
+            return False
+        self._iterated = True
+        return True
 
     def close(self) -> None:
         """Releases the device, stream or file. Safe to call twice."""

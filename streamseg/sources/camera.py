@@ -101,7 +101,6 @@ class CameraSource(Source):
         self._lock = threading.Lock()
         self._reading = False  # a read is running; releasing now would pull the buffer from under it
         self._close_requested = False
-        self._iterated = False
         self.damage: str | None = None
 
     @property
@@ -110,9 +109,8 @@ class CameraSource(Source):
 
     def __iter__(self) -> Iterator[Frame]:
         with self._lock:
-            if self._iterated or self._close_requested:
+            if not self._claim_the_only_iteration(self._close_requested):
                 return iter(())
-            self._iterated = True
         return self._frames()
 
     def _frames(self) -> Iterator[Frame]:

@@ -105,7 +105,6 @@ class RtspSource(Source):
         self._ready = threading.Condition()  # guards the fields below and wakes the consumer
         self._frames: deque[Frame] = deque()
         self._reader_done = False
-        self._iterated = False
         self._up = False
         self._reader: threading.Thread | None = None
         try:
@@ -124,9 +123,8 @@ class RtspSource(Source):
 
     def __iter__(self) -> Iterator[Frame]:
         with self._ready:
-            if self._iterated or self._stop.is_set():
+            if not self._claim_the_only_iteration(self._stop.is_set()):
                 return iter(())
-            self._iterated = True
         self._reader = threading.Thread(target=self._read, name="rtsp-reader", daemon=True)
         self._reader.start()
         return self._deliver()

@@ -61,7 +61,6 @@ class VideoFileSource(Source):
         self._lock = threading.Lock()
         self._close_requested = False
         self._decoding = False  # a decode call is running; closing now would free its buffers under it
-        self._iterated = False
 
     @property
     def fps(self) -> float:
@@ -69,9 +68,8 @@ class VideoFileSource(Source):
 
     def __iter__(self) -> Iterator[Frame]:
         with self._lock:
-            if self._iterated or self._close_requested:
+            if not self._claim_the_only_iteration(self._close_requested):
                 return iter(())
-            self._iterated = True
         return self._frames()
 
     def _frames(self) -> Iterator[Frame]:
