@@ -39,7 +39,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow-weight", dest="flow_weight", type=float, help="share of the warped previous frame (default 0.5)")
     parser.add_argument(
         "--flow-resolution", dest="flow_resolution", type=float,
-        help="smoothing grid as a fraction of the network's input (default 0.5; 1 is exact and slower)",
+        help="flow grid as a fraction of the network's input (default 0.25 for --flow, 0.5 for --key-every; 1 is exact)",
     )
     parser.add_argument("--key-every", dest="key_every", type=int, help="run the network every K frames, flow in between")
     parser.add_argument("--max-frames", dest="max_frames", type=int, help="stop after N frames")
@@ -133,6 +133,8 @@ def command_train(args: argparse.Namespace) -> int:
         model=args.model, data=Path(args.data), out=Path(args.out), epochs=args.epochs, batch_size=args.batch_size,
         crop=tuple(args.crop), learning_rate=args.lr, bf16=args.bf16, device=args.device, threads=args.threads,
         eval_every=args.eval_every, init_from=Path(args.init_from) if args.init_from else None,
+        init_encoder_from=Path(args.init_encoder_from) if args.init_encoder_from else None,
+        freeze_encoder_epochs=args.freeze_encoder_epochs,
     )
     best = Trainer(config).run()
     print(f"best val mIoU {100 * best:.1f} (checkpoints in {args.out})")
@@ -254,6 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--init-from", dest="init_from", metavar="WEIGHTS",
         help="fine-tune: start from these weights (a checkpoint or shipped .pt) with a fresh optimizer and schedule",
+    )
+    train.add_argument(
+        "--init-encoder-from", dest="init_encoder_from", metavar="WEIGHTS",
+        help="start only the encoder (encoder.* tensors) from another model's weights, e.g. erfnet's for deeplab",
+    )
+    train.add_argument(
+        "--freeze-encoder-epochs", dest="freeze_encoder_epochs", type=int, default=0, metavar="N",
+        help="keep the encoder fixed for the first N epochs, so a new head does not wreck a started encoder",
     )
     train.set_defaults(handler=command_train)
 

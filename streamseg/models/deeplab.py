@@ -1,6 +1,6 @@
 """DeepLab-style atrous network: DeepLabv3 (Chen et al., 2017) with the DeepLabv3+ decoder (Chen et al., 2018).
 
-The figure, top to bottom (channel counts at width 1.0)::
+The figure, top to bottom (channel counts at width 1.0), with the ``resnet`` backbone::
 
     input ─► stem: 3x3 conv /2 (16) ─► 3x3 conv (16) ─► 3x3 conv /2 (32)             stride 4
           ─► stage 1: 2 x BasicBlock(32)                                         stride 4 ───┐
@@ -9,16 +9,26 @@ The figure, top to bottom (channel counts at width 1.0)::
           ─► stage 4: 1 x BasicBlock(256), dilation 4 instead of stride          stride 8    │
           ─► ASPP(128): [1x1 │ 3x3 rate 6 │ 3x3 rate 12 │ 3x3 rate 18 │ image pooling]       │
                  ─► concat ─► 1x1 projection ─► dropout                                      │
-          ─► decoder: x2 bilinear ─► concat with 1x1 conv (24) of the stage-1 features ◄─────┘
+          ─► decoder: x2 bilinear ─► concat with 1x1 conv (24) of the stride-4 features ◄────┘
                  ─► 2 x 3x3 conv (64) ─► 1x1 class scores ─► x4 bilinear to the input size
 
-The atrous 3x3 convolutions of ASPP and the decoder's 3x3 convolutions are depthwise separable,
-as in DeepLabv3+. At width 1.0 and 480x360 the network takes 1.9 M parameters and 5.6 GMACs.
+and with the ``erfnet`` backbone, ERFNet's encoder (factorised residual blocks) in place of the
+ResNet, cut at the same two strides::
 
-The backbone is a narrow ResNet-18 trained from scratch. Replacing the stride of the last two
-stages by dilation keeps the features at 1/8 of the input (60x45 for a 480x360 frame) while the
-receptive field still grows as if they were at 1/32. The decoder brings back the stride-4
-features because CamVid's thin classes (poles, signs, pedestrians) are a few pixels wide.
+    input ─► Downsampler(16) ─► Downsampler(64) ─► 5 x NonBottleneck1d(64)      stride 4 ───┐
+          ─► Downsampler(128) ─► 2 x NonBottleneck1d(128, dilation 2, 4, 8, 16)  stride 8    │
+          ─► ASPP(128) ─► decoder, as above ◄────────────────────────────────────────────────┘
+
+The atrous 3x3 convolutions of ASPP and the decoder's 3x3 convolutions are depthwise separable,
+as in DeepLabv3+. At width 1.0 and 480x360 the ``resnet`` network takes 1.9 M parameters and
+5.6 GMACs (`tools/model_stats.py` gives both for either backbone).
+
+Both backbones keep the features at 1/8 of the input (60x45 for a 480x360 frame) by dilating
+instead of striding, so the receptive field still grows as if they were at 1/32. The decoder
+brings back the stride-4 features because CamVid's thin classes (poles, signs, pedestrians)
+are a few pixels wide. The ``erfnet`` backbone's parameters carry ERFNet's names
+(``encoder.*``), so a trained ERFNet can start it (``streamseg train --init-encoder-from``):
+with 367 training frames and no ImageNet, that is the only pre-training there is.
 """
 
 from __future__ import annotations
@@ -28,8 +38,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from streamseg.models.common import InputNormalization, pad_to_multiple
+from streamseg.models.erfnet import Encoder as ERFNetEncoder
 
-__all__ = ["DeepLab", "deeplab"]
+__all__ = ["BACKBONES", "DeepLab", "deeplab"]
 
 # Two stride-2 convolutions in the stem and one strided stage: inputs are padded to this.
 _SIZE_DIVISOR = 8
@@ -160,17 +171,12 @@ class Decoder(nn.Module):
         return self.classifier(self.fuse(torch.cat([context, self.reduce(low_level)], dim=1)))
 
 
-class DeepLab(nn.Module):
-    """DeepLabv3+-style network. Takes RGB in [0, 1] (N, 3, H, W), any H and W; returns logits (N, C, H, W)."""
+class ResNetBackbone(nn.Module):
+    """A narrow ResNet-18 with dilated late stages: stride-4 and stride-8 features."""
 
-    def __init__(self, num_classes: int, width: float = 1.0, aspp_rates: tuple[int, ...] = DEFAULT_ASPP_RATES) -> None:
+    def __init__(self, width: float) -> None:
         super().__init__()
-
-        def scaled(channels: int) -> int:
-            return max(8, int(round(channels * width)))
-
-        widths = [scaled(c) for c in _STAGE_WIDTHS]
-        self.normalize = InputNormalization()
+        widths = [_scaled(c, width) for c in _STAGE_WIDTHS]
         self.stem = nn.Sequential(
             ConvBNReLU(3, widths[0] // 2, stride=2),
             ConvBNReLU(widths[0] // 2, widths[0] // 2),
@@ -183,17 +189,68 @@ class DeepLab(nn.Module):
             in_channels = channels
         self.low_level = stages[0]
         self.high_level = nn.Sequential(*stages[1:])
-        self.aspp = ASPP(widths[-1], scaled(_ASPP_WIDTH), tuple(aspp_rates))
+        self.channels = (widths[0], widths[-1])
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        low_level = self.low_level(self.stem(x))
+        return low_level, self.high_level(low_level)
+
+
+class ERFNetBackbone(ERFNetEncoder):
+    """ERFNet's encoder, read out after its stride-4 blocks and at its end (stride 8)."""
+
+    _STRIDE_4_END = 7  # two downsamplers and five blocks
+
+    def __init__(self, width: float) -> None:
+        c1, c2, c3 = (_scaled(c, width) for c in (16, 64, 128))
+        super().__init__(c1, c2, c3, dropout=0.3)
+        self.channels = (c2, c3)
+
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        low_level = x
+        for index, layer in enumerate(self):
+            x = layer(x)
+            if index + 1 == self._STRIDE_4_END:
+                low_level = x
+        return low_level, x
+
+
+BACKBONES = {"resnet": ResNetBackbone, "erfnet": ERFNetBackbone}
+
+
+def _scaled(channels: int, width: float) -> int:
+    return max(8, int(round(channels * width)))
+
+
+class DeepLab(nn.Module):
+    """DeepLabv3+-style network. Takes RGB in [0, 1] (N, 3, H, W), any H and W; returns logits (N, C, H, W)."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        width: float = 1.0,
+        aspp_rates: tuple[int, ...] = DEFAULT_ASPP_RATES,
+        backbone: str = "resnet",
+    ) -> None:
+        super().__init__()
+        if backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {backbone!r}; known: {', '.join(BACKBONES)}")
+        self.normalize = InputNormalization()
+        # Named "encoder" whatever the backbone, so an ERFNet's encoder.* weights load into it as they are.
+        self.encoder = BACKBONES[backbone](width)
+        low_level_channels, high_level_channels = self.encoder.channels
+        self.aspp = ASPP(high_level_channels, _scaled(_ASPP_WIDTH, width), tuple(aspp_rates))
         self.decoder = Decoder(
-            widths[0], scaled(_ASPP_WIDTH), scaled(_LOW_LEVEL_WIDTH), scaled(_DECODER_WIDTH), num_classes
+            low_level_channels, _scaled(_ASPP_WIDTH, width), _scaled(_LOW_LEVEL_WIDTH, width),
+            _scaled(_DECODER_WIDTH, width), num_classes,
         )
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         height, width = x.shape[-2:]
         x = pad_to_multiple(self.normalize(x), _SIZE_DIVISOR)
-        low_level = self.low_level(self.stem(x))
-        logits = self.decoder(low_level, self.aspp(self.high_level(low_level)))
+        low_level, high_level = self.encoder.features(x)
+        logits = self.decoder(low_level, self.aspp(high_level))
         logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return logits[..., :height, :width]
 
@@ -212,9 +269,13 @@ def _init_weights(model: DeepLab) -> None:
     nn.init.normal_(model.decoder.classifier.weight, std=0.01)
 
 
-def deeplab(*, num_classes: int = 11, width: float = 1.0, aspp_rates: tuple[int, ...] = DEFAULT_ASPP_RATES) -> DeepLab:
+def deeplab(
+    *, num_classes: int = 11, width: float = 1.0, aspp_rates: tuple[int, ...] = DEFAULT_ASPP_RATES,
+    backbone: str = "resnet",
+) -> DeepLab:
     """Builds the DeepLab-style atrous network.
 
-    ``width`` scales every channel count; ``aspp_rates`` are the dilations of ASPP's atrous branches.
+    ``width`` scales every channel count; ``aspp_rates`` are the dilations of ASPP's atrous
+    branches; ``backbone`` is ``resnet`` or ``erfnet`` (see the module's figure).
     """
-    return DeepLab(num_classes=num_classes, width=width, aspp_rates=aspp_rates)
+    return DeepLab(num_classes=num_classes, width=width, aspp_rates=aspp_rates, backbone=backbone)

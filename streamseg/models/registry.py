@@ -57,8 +57,12 @@ MODELS = ModelRegistry()
 MODELS.add(ModelSpec("erfnet", erfnet, {"width": 1.0}, "real-time dilated network (ERFNet-style), full width"))
 MODELS.add(ModelSpec("erfnet-half", erfnet, {"width": 0.5}, "real-time dilated network (ERFNet-style), half width"))
 MODELS.add(ModelSpec(
-    "deeplab", deeplab, {"width": 1.0},
-    "DeepLab-style atrous network (v3+ layout: ASPP at output stride 8, stride-4 decoder)",
+    "deeplab", deeplab, {"width": 1.0, "backbone": "erfnet"},
+    "DeepLab-style atrous network (v3+ layout: ASPP at output stride 8, stride-4 decoder) on ERFNet's encoder",
+))
+MODELS.add(ModelSpec(
+    "deeplab-resnet", deeplab, {"width": 1.0, "backbone": "resnet"},
+    "DeepLab-style atrous network on a narrow dilated ResNet-18 (no shipped weights)",
 ))
 MODELS.add(ModelSpec(
     "erfnet-context", erfnet_context, {"width": 1.0, "kind": "basic"},

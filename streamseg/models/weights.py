@@ -52,8 +52,8 @@ def bundled_crf_parameters(model: str) -> Path | None:
     return path if path.exists() else None
 
 
-def load_state(model: nn.Module, path: Path) -> None:
-    """Loads a state dict safely (tensors only, no pickled code) and insists that every key matches."""
+def read_state(path: Path) -> dict:
+    """A state dict read safely (tensors only, no pickled code), from a shipped file or a training checkpoint."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -62,7 +62,31 @@ def load_state(model: nn.Module, path: Path) -> None:
         raise InputError(f"cannot load weights {path}: {error}") from None
     if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
         state = state["model"]  # a training checkpoint
+    if not isinstance(state, dict):
+        raise InputError(f"weights {path} hold a {type(state).__name__}, not a state dict")
+    return state
+
+
+def load_state(model: nn.Module, path: Path) -> None:
+    """Loads a state dict and insists that every key matches."""
+    state = read_state(path)
     try:
         model.load_state_dict({k: v.float() for k, v in state.items()})
     except (RuntimeError, AttributeError) as error:
         raise InputError(f"weights {path} do not fit this model: {str(error).splitlines()[0]}") from None
+
+
+def load_encoder_state(model: nn.Module, path: Path, prefix: str = "encoder.") -> int:
+    """Loads only the ``prefix`` tensors (another model's encoder); every one of the model's must be there.
+
+    Returns how many tensors were loaded. The rest of the model keeps its initialisation.
+    """
+    state = read_state(path)
+    wanted = {name: tensor for name, tensor in model.state_dict().items() if name.startswith(prefix)}
+    if not wanted:
+        raise InputError(f"this model has no {prefix}* tensors to start from {path}")
+    unfit = [name for name, tensor in wanted.items() if name not in state or state[name].shape != tensor.shape]
+    if unfit:
+        raise InputError(f"weights {path} do not fit this model's encoder: {len(unfit)} tensors, first {unfit[0]}")
+    model.load_state_dict({name: state[name].float() for name in wanted}, strict=False)
+    return len(wanted)

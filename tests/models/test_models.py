@@ -44,6 +44,35 @@ def test_a_pickled_object_is_not_loaded(tmp_path):
         load_model("erfnet", path, warn=None)
 
 
+def test_an_erfnet_encoder_starts_the_deeplab_erfnet_backbone(tmp_path):
+    from streamseg.models.weights import load_encoder_state
+
+    torch.manual_seed(0)
+    donor = MODELS.get("erfnet").build().eval()
+    path = tmp_path / "erfnet.pt"
+    torch.save(donor.state_dict(), path)
+    model = MODELS.get("deeplab").build().eval()
+    head_before = model.aspp.project[0][0].weight.clone()
+
+    assert load_encoder_state(model, path) == len([k for k in donor.state_dict() if k.startswith("encoder.")])
+    image = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        _, high_level = model.encoder.features(model.normalize(image))
+        torch.testing.assert_close(high_level, donor.encoder(donor.normalize(image)))
+    assert torch.equal(model.aspp.project[0][0].weight, head_before)  # the head keeps its initialisation
+
+
+@pytest.mark.parametrize("model_name, donor_name", [("deeplab-resnet", "erfnet"), ("deeplab", "erfnet-half")])
+def test_an_encoder_that_does_not_fit_is_refused(model_name, donor_name, tmp_path):
+    from streamseg.errors import InputError
+    from streamseg.models.weights import load_encoder_state
+
+    path = tmp_path / "donor.pt"
+    torch.save(MODELS.get(donor_name).build().state_dict(), path)
+    with pytest.raises(InputError, match="do not fit this model's encoder"):
+        load_encoder_state(MODELS.get(model_name).build(), path)
+
+
 def test_short_training_on_camvid_lowers_the_loss(camvid, tmp_path):
     config = TrainConfig(
         model="erfnet-half", data=camvid, out=tmp_path, epochs=1, batch_size=4, crop=(96, 96),
@@ -67,3 +96,21 @@ def test_training_stops_on_a_non_finite_loss_before_saving(camvid, tmp_path):
     with pytest.raises(FloatingPointError, match="lower --lr"):
         trainer.run()
     assert not (tmp_path / "last.pt").exists()
+
+
+def test_a_frozen_encoder_keeps_its_weights_and_statistics_while_the_head_learns(camvid, tmp_path):
+    config = TrainConfig(model="deeplab", data=camvid, out=tmp_path, epochs=2, batch_size=2, crop=(64, 64),
+                         max_batches=2, train_split="val", freeze_encoder_epochs=1)
+    trainer = Trainer(config)
+    encoder_before = {k: v.clone() for k, v in trainer.model.encoder.state_dict().items()}
+    head_before = trainer.model.decoder.classifier.weight.clone()
+
+    trainer.train_epoch()
+    trainer.epoch += 1
+    for name, tensor in trainer.model.encoder.state_dict().items():
+        assert torch.equal(tensor, encoder_before[name]), name
+    assert not torch.equal(trainer.model.decoder.classifier.weight, head_before)
+
+    trainer.train_epoch()  # the second epoch trains the encoder too
+    changed = [k for k, v in trainer.model.encoder.state_dict().items() if not torch.equal(v, encoder_before[k])]
+    assert changed and all(parameter.requires_grad for parameter in trainer.model.encoder.parameters())

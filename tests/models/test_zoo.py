@@ -18,6 +18,7 @@ from streamseg.models.multiscale import MultiScale
 BUILDERS = {
     "deeplab": lambda: deeplab(),
     "deeplab-half-rates-3-6-9": lambda: deeplab(width=0.5, aspp_rates=(3, 6, 9)),
+    "deeplab-half-erfnet-backbone": lambda: deeplab(width=0.5, backbone="erfnet"),
     "erfnet-half-context": lambda: erfnet_context(width=0.5),
     "erfnet-half-context-large-stride-8": lambda: erfnet_context(width=0.5, kind="large", stride=8),
     "multiscale-erfnet-quarter": lambda: MultiScale(erfnet(width=0.25)),
@@ -46,13 +47,20 @@ def test_forward_keeps_the_input_size(name, height, width):
     assert torch.isfinite(scores).all()
 
 
-@pytest.mark.parametrize("name", ["deeplab", "erfnet-context"])
+def test_an_unknown_deeplab_backbone_is_refused():
+    with pytest.raises(ValueError, match="unknown backbone 'vgg'; known: resnet, erfnet"):
+        deeplab(backbone="vgg")
+
+
+@pytest.mark.parametrize("name", ["deeplab", "deeplab-resnet", "erfnet-context"])
 def test_new_models_are_registered(name):
     assert name in MODELS.names()
     assert MODELS.get(name).build()(torch.rand(1, 3, 40, 52)).shape == (1, NUM_CLASSES, 40, 52)
 
 
-@pytest.mark.parametrize("name", ["deeplab", "erfnet-half-context", "multiscale-erfnet-quarter"])
+@pytest.mark.parametrize(
+    "name", ["deeplab", "deeplab-half-erfnet-backbone", "erfnet-half-context", "multiscale-erfnet-quarter"]
+)
 def test_onnx_export_matches_onnxruntime(name, tmp_path):
     torch.manual_seed(0)
     model = settle_batch_norm(BUILDERS[name]())
