@@ -47,7 +47,7 @@ class RunConfig:
     crf_cpu_share: float | None = None  # most of a core each CRF worker may use; None: no cap
     flow: str = "off"  # off, or a flow estimator: dis, farneback, flownet, or one a plugin registers
     flow_weight: float = 0.5  # share of the previous frame's warped scores in the blend
-    flow_resolution: float = 0.5  # smoothing grid as a fraction of the model's input (flow, warp, blend correction)
+    flow_resolution: float | None = None  # flow grid as a fraction of the model's input; None: each mode's own default
     key_every: int = 1  # run the network every K frames, propagate labels by flow in between
     alpha: float = 0.5
     engine_dir: Path = Path("engines")
@@ -56,7 +56,9 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         _require(self.crf in CRF_MODES, f"crf must be one of {', '.join(CRF_MODES)}, not {self.crf!r}")
         _require(0.0 <= self.flow_weight < 1.0, "flow_weight must be in [0, 1)")
-        _require(0.0 < self.flow_resolution <= 1.0, "flow_resolution must be in (0, 1]")
+        _require(
+            self.flow_resolution is None or 0.0 < self.flow_resolution <= 1.0, "flow_resolution must be in (0, 1]"
+        )
         _require(self.key_every >= 1, "key_every must be at least 1")
         _require(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         _require(self.queue_size >= 1, "queue_size must be at least 1")

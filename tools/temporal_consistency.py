@@ -29,7 +29,9 @@ from streamseg.plugins import Plugins
 from streamseg.scores import class_labels
 from streamseg.sources.video_file import VideoFileSource
 from streamseg.stages.preprocess import to_model_input
-from streamseg.stages.temporal import KeyFrameInferenceStage, TemporalStage, model_input_to_rgb
+from streamseg.stages.temporal import (
+    KEYFRAME_RESOLUTION, SMOOTHING_RESOLUTION, KeyFrameInferenceStage, TemporalStage, model_input_to_rgb,
+)
 from streamseg.temporal.measures import TemporalConsistencyMeter
 from streamseg.temporal.smoothing import TemporalSmoother
 
@@ -61,7 +63,7 @@ def main() -> None:
     parser.add_argument("--measure-flow", default="farneback", help="estimator that measures; must differ from --flow")
     parser.add_argument("--weight", type=float, default=RunConfig.flow_weight, help="share of the warped previous logits")
     parser.add_argument(
-        "--resolution", type=float, default=RunConfig.flow_resolution, help="flow grid as a fraction of the model input"
+        "--resolution", type=float, help="flow grid as a fraction of the model input (default: each mode's own)"
     )
     parser.add_argument("--occlusion", default="forward-backward", help="forward-backward, photometric or none")
     parser.add_argument("--keyframe", type=int, default=3, help="also measure key-frame inference every K frames (0: no)")
@@ -87,15 +89,16 @@ def run_modes(args: argparse.Namespace, plugins: Plugins, backend: Backend, sour
     size = backend.input_size
     measure = plugins.flow_estimator(args.measure_flow)
     smoother = TemporalSmoother(
-        plugins.flow_estimator(args.flow), weight=args.weight, occlusion_check=args.occlusion, resolution=args.resolution
+        plugins.flow_estimator(args.flow), weight=args.weight, occlusion_check=args.occlusion,
+        resolution=args.resolution or SMOOTHING_RESOLUTION,
     )
     temporal = TemporalStage(smoother)
     # The key-frame stage shares the backend; it is not closed here, the caller closes the backend.
     keyframe = KeyFrameInferenceStage(
-        backend, args.keyframe, plugins.flow_estimator(args.flow), resolution=args.resolution
+        backend, args.keyframe, plugins.flow_estimator(args.flow), resolution=args.resolution or KEYFRAME_RESOLUTION
     ) if args.keyframe else None
     plain = Mode("plain")
-    smoothed = Mode(f"smoothed ({args.flow}, w={args.weight}, grid {args.resolution})")
+    smoothed = Mode(f"smoothed ({args.flow}, w={args.weight}, grid {smoother.resolution})")
     keyed = Mode(f"key frames every {args.keyframe} ({args.flow})")
     previous_rgb = None
     count = 0

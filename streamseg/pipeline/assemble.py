@@ -38,7 +38,7 @@ from streamseg.stages.labels import LabelStage
 from streamseg.stages.preprocess import PreprocessStage
 from streamseg.stages.refine import build_crf_stage
 from streamseg.stages.rendering import RenderStage
-from streamseg.stages.temporal import KeyFrameInferenceStage, TemporalStage
+from streamseg.stages.temporal import KEYFRAME_RESOLUTION, SMOOTHING_RESOLUTION, KeyFrameInferenceStage, TemporalStage
 from streamseg.temporal.smoothing import TemporalSmoother
 
 
@@ -103,13 +103,14 @@ def build_inference_stages(config: RunConfig, backend: Backend) -> list[Stage]:
     if config.key_every > 1:
         stages: list[Stage] = [KeyFrameInferenceStage(
             backend, every=config.key_every, estimator=plugins.flow_estimator(estimator_name),
-            resolution=config.flow_resolution,
+            resolution=config.flow_resolution or KEYFRAME_RESOLUTION,
         )]
     else:
         stages = [InferenceStage(backend)]
     if config.flow != "off":
         smoother = TemporalSmoother(
-            plugins.flow_estimator(config.flow), weight=config.flow_weight, resolution=config.flow_resolution
+            plugins.flow_estimator(config.flow), weight=config.flow_weight,
+            resolution=config.flow_resolution or SMOOTHING_RESOLUTION,
         )
         stages.append(TemporalStage(smoother))
     return stages

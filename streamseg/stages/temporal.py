@@ -18,6 +18,13 @@ from streamseg.temporal.grid import flow_grid, resize_image, resize_planes, upsc
 from streamseg.temporal.smoothing import TemporalSmoother
 from streamseg.temporal.warp import compose, warp_planes
 
+# Default flow grids, as fractions of the model's input. Smoothing only steadies the coarse
+# layout (each frame keeps its own detail), so a quarter-size grid does: on solidWhiteRight it
+# gave +5.8 points of consistency against +6.9 at half size, for 2.6 ms a frame instead of 6.9.
+# Key frames replace the whole output by warped logits, so their flow needs the finer grid.
+SMOOTHING_RESOLUTION = 0.25
+KEYFRAME_RESOLUTION = 0.5
+
 
 def model_input_to_rgb(batch: np.ndarray) -> np.ndarray:
     """The preprocess stage's (1, 3, h, w) float in [0, 1] back to RGB uint8 (h, w, 3), as flow estimators take."""

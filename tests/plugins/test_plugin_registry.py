@@ -49,3 +49,23 @@ def test_built_in_flow_estimators_are_made_by_name(name, options, expected):
     assert isinstance(estimator, expected) and isinstance(estimator, FlowEstimator)
     frame = np.zeros((32, 48, 3), np.uint8)
     assert estimator.estimate(frame, frame).shape == (32, 48, 2)
+
+
+@pytest.mark.parametrize(
+    "spec, preset", [("dis", "ultrafast"), ("dis:preset=fast", "fast"), ("dis: preset = medium ,", "medium")]
+)
+def test_options_ride_in_the_name(spec, preset):
+    assert Plugins(discover=False).flow_estimator(spec).preset == preset
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("dis:fast", "option 'fast' of 'dis:fast' is not key=value"),
+        ("dis:speed=fast", "flow estimator 'dis': got an unexpected keyword argument 'speed'"),
+        ("dis:preset=warp", "unknown DIS preset 'warp'"),
+    ],
+)
+def test_bad_options_are_clear_errors(spec, message):
+    with pytest.raises(InputError, match=message):
+        Plugins(discover=False).flow_estimator(spec)
