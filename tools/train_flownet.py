@@ -1,7 +1,8 @@
 """Trains the FlowNetS-style flow network on generated pairs, or exports a run's best weights.
 
     .venv/bin/python tools/train_flownet.py --out runs/flownet [--steps 100000] [--bf16] [--threads 2]
-    .venv/bin/python tools/train_flownet.py --out runs/flownet --export streamseg/weights
+    .venv/bin/python tools/train_flownet.py --out runs/flownet --export streamseg/weights \
+        [--command "how it was trained"] [--epe-json benchmarks/flow-epe.json]
 
 Running again with the same --out resumes from its last.pt. Every --eval-every steps the
 end-point error on --eval-pairs held-out pairs is printed and appended to log.jsonl.
@@ -10,6 +11,7 @@ end-point error on --eval-pairs held-out pairs is printed and appended to log.js
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -35,13 +37,16 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--export", type=Path, metavar="FOLDER", help="write flownet.pt and flownet.json from best.pt, then stop")
+    parser.add_argument("--command", default="", help="with --export: the training command, for the model card")
+    parser.add_argument("--epe-json", type=Path, help="with --export: tools/flow_epe.py --json output, for the model card")
     args = parser.parse_args()
 
     if args.export is not None:
         best = args.out / "best.pt"
         if not best.exists():
             sys.exit(f"error: {best} does not exist; train first")
-        print(f"wrote {export_weights(best, args.export)}", file=sys.stderr)
+        measured = json.loads(args.epe_json.read_text()) if args.epe_json else None
+        print(f"wrote {export_weights(best, args.export, args.command, measured)}", file=sys.stderr)
         return
     config = FlowTrainConfig(
         camvid=args.camvid, out=args.out, steps=args.steps, batch_size=args.batch_size, size=tuple(args.size),

@@ -176,8 +176,12 @@ class FlowNetTrainer:
             log.write(json.dumps(record) + "\n")
 
 
-def export_weights(checkpoint: Path, folder: Path) -> Path:
-    """Writes ``flownet.pt`` (fp32 state dict) and its model card ``flownet.json`` into ``folder``."""
+def export_weights(checkpoint: Path, folder: Path, command: str = "", measured: list[dict] | None = None) -> Path:
+    """Writes ``flownet.pt`` (fp32 state dict) and its model card ``flownet.json`` into ``folder``.
+
+    ``command`` is how the run was trained; ``measured`` are tools/flow_epe.py's rows (every
+    estimator, so the card compares ours with the classical ones at the size users run).
+    """
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     config = state["config"]
     weights_path = folder / f"{WEIGHTS_NAME}.pt"
@@ -191,8 +195,10 @@ def export_weights(checkpoint: Path, folder: Path) -> Path:
         "training": {"steps": int(state["step"]), "batch_size": config["batch_size"], "size": config["size"],
                      "learning_rate": config["learning_rate"], "bf16": config["bf16"], "device": config["device"],
                      "loss": f"multi-scale EPE, weights {list(SCALE_WEIGHTS)}"},
+        "command": command,
         "heldout_epe": state.get("heldout_epe", state.get("best_epe")),
-        "heldout_set": "generated from CamVid val frames, seeds from 1e9",
+        "heldout_set": f"generated from CamVid val frames, seeds from 1e9, at the training size {config['size']}",
+        "measured_by_flow_epe": measured or [],
         "sha256": file_sha256(weights_path),
     }
     (folder / f"{WEIGHTS_NAME}.json").write_text(json.dumps(card, indent=2) + "\n")
