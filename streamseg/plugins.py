@@ -157,10 +157,14 @@ def _farneback():
     return FarnebackFlowEstimator()
 
 
-def _flownet(precision: str = "fp32", weights=None):
-    from streamseg.temporal.flownet_estimator import FlowNetEstimator, load_flownet
+def _flownet(precision: str = "fp32", weights=None, height=None):
+    from streamseg.temporal.flownet_estimator import FlowNetEstimator, bundled_training_height, load_flownet
 
-    return FlowNetEstimator(load_flownet(weights), precision=precision)
+    if height is not None:
+        working_height = None if height == "native" else int(height)
+    else:  # the bundled weights' training size; other weights run at the frames' own size
+        working_height = bundled_training_height() if weights is None else None
+    return FlowNetEstimator(load_flownet(weights), precision=precision, working_height=working_height)
 
 
 def _video_file_source(spec: str):
@@ -215,7 +219,7 @@ def register_builtins(registry: PluginRegistry) -> None:
     """This package's own parts; factories import their modules only when called."""
     registry.flow_estimators.add("dis", _dis, "OpenCV Dense Inverse Search (dis:preset=ultrafast|fast|medium; default ultrafast)")
     registry.flow_estimators.add("farneback", _farneback, "OpenCV Farnebäck polynomial expansion; slower, used to measure")
-    registry.flow_estimators.add("flownet", _flownet, "FlowNetS-style network trained by this project (flownet:precision=fp32|bf16)")
+    registry.flow_estimators.add("flownet", _flownet, "FlowNetS-style network trained by this project (flownet:precision=fp32|bf16,height=192|native)")
     registry.sources.add("video-file", _video_file_source, "a video file, decoded with PyAV")
     registry.sources.add("image-folder", _image_folder_source, "a folder of images, in name order")
     registry.sources.add("demo", _demo_source, "the built-in synthetic road scene")

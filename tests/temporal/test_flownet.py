@@ -1,5 +1,6 @@
 """The FlowNetS-style network builds, runs at awkward sizes, learns, and serves as a flow estimator."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -72,3 +73,38 @@ def test_weights_for_another_network_are_refused(tmp_path):
 def test_an_unknown_precision_is_refused():
     with pytest.raises(InputError, match="fp32 or bf16"):
         FlowNetEstimator(flownet_s(), precision="int4")
+
+
+def test_the_shipped_network_beats_no_motion_on_held_out_pairs(camvid):
+    from streamseg.plugins import Plugins
+    from streamseg.temporal.measures import endpoint_error
+    from streamseg.temporal.synthetic_pairs import HELD_OUT_SEEDS, FlowPairGenerator
+
+    pairs = list(FlowPairGenerator.from_camvid(camvid, held_out=True, size=(150, 200)).pairs(HELD_OUT_SEEDS[:4]))
+    estimator = Plugins(discover=False).flow_estimator("flownet")
+    for pair in pairs:
+        flow = estimator.estimate(pair.previous, pair.current)
+        assert flow.shape == pair.flow.shape
+        assert endpoint_error(flow, pair.flow) < 0.7 * endpoint_error(np.zeros_like(pair.flow), pair.flow)
+
+
+@pytest.mark.parametrize("working_height", [64, 128])
+def test_a_working_size_gives_flow_at_the_frames_size_in_their_pixels(working_height):
+    """A uniform shift seen at a smaller working size comes back in the frames' own pixels."""
+    torch.manual_seed(0)
+    model = flownet_s().eval()
+    estimator = FlowNetEstimator(model, working_height=working_height)
+    frame = texture(97, 131)
+    flow = estimator.estimate(frame, shifted(frame, 2, 0))
+    with torch.no_grad():  # what the network says at the working size, by hand
+        small = FlowNetEstimator(model).estimate(
+            *(cv2.resize(image, (round(131 * working_height / 97), working_height), interpolation=cv2.INTER_AREA)
+              for image in (frame, shifted(frame, 2, 0)))
+        )
+    assert flow.shape == (97, 131, 2)
+    assert np.abs(flow).max() == pytest.approx(np.abs(small).max() * 97 / working_height, rel=0.05)
+
+
+def test_a_working_height_below_the_network_stride_is_refused():
+    with pytest.raises(InputError, match="at least 64"):
+        FlowNetEstimator(flownet_s(), working_height=32)
