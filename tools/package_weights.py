@@ -48,7 +48,9 @@ def main() -> None:
         "description": spec.description,
         "data": "CamVid (SegNet tutorial layout) train split, 367 frames at 480x360, 11 classes; trained from scratch",
         "command": args.command,
-        "epochs": int(checkpoint["epoch"]),
+        # An averaged checkpoint (tools/average_weights.py) has no single epoch; it lists its sources.
+        "epochs": int(checkpoint["epoch"]) if "epoch" in checkpoint else None,
+        "averaged_from": checkpoint.get("averaged", []),
         "epochs_run": len(log),
         "params": count_parameters(model),
         "gmacs_480x360": round(count_macs(model, (360, 480)) / 1e9, 3),
