@@ -26,7 +26,6 @@ reported once with its name and error, and never stops the program.
 from __future__ import annotations
 
 import inspect
-
 import sys
 from dataclasses import dataclass
 from importlib import metadata
