@@ -6,6 +6,7 @@ error that lists the known ones, so a typo never passes silently.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -89,6 +90,15 @@ def parse_size(text: str | list | tuple) -> tuple[int, int]:
         return int(height), int(width)
     except ValueError:
         raise ConfigError(f"size must look like WIDTHxHEIGHT (e.g. 480x360), not {text!r}") from None
+
+
+
+def size_argument(text: str) -> tuple[int, int]:
+    """:func:`parse_size` as an argparse ``type=``: a bad size is a usage error, not a traceback."""
+    try:
+        return parse_size(text)
+    except ConfigError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 _FIELD_TYPES = {f.name: f.type for f in fields(RunConfig)}

@@ -52,3 +52,16 @@ def test_shipped_configs_load():
     assert files, "configs/ should hold ready pipelines"
     for config_file in files:
         build_config(config_file, {"source": "demo"})
+
+
+def test_a_bad_size_on_a_tool_command_line_is_a_usage_error(capsys):
+    import argparse
+
+    from streamseg.config import size_argument
+
+    parser = argparse.ArgumentParser(prog="tool")
+    parser.add_argument("--size", type=size_argument)
+    assert parser.parse_args(["--size", "640x480"]).size == (480, 640)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--size", "640by480"])
+    assert "size must look like WIDTHxHEIGHT (e.g. 480x360), not '640by480'" in capsys.readouterr().err

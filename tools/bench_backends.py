@@ -19,6 +19,7 @@ import numpy as np
 
 from streamseg.backends import BackendOptions, create_backend, unavailable_reason
 from streamseg.backends.base import Backend
+from streamseg.config import size_argument
 from streamseg.errors import StreamsegError
 from streamseg.models import MODELS, load_model
 
@@ -34,15 +35,6 @@ CONFIGURATIONS = (
 DEFAULT_CAMVID = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "camvid"
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """"480x360" (W x H, as users write it) -> (360, 480) (H, W, as backends take it)."""
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 480x360, not {text!r}") from None
-    return height, width
-
-
 def time_round(backend: Backend, batch: np.ndarray, seconds: float) -> list[float]:
     latencies = []
     deadline = time.perf_counter() + seconds
@@ -56,7 +48,7 @@ def time_round(backend: Backend, batch: np.ndarray, seconds: float) -> list[floa
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="erfnet", choices=MODELS.names())
-    parser.add_argument("--size", type=parse_size, default=(360, 480), help="W x H (default 480x360)")
+    parser.add_argument("--size", type=size_argument, default=(360, 480), help="W x H (default 480x360)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=4.0, help="timed seconds per backend per round")
     parser.add_argument("--rounds", type=int, default=3)

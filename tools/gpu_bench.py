@@ -42,6 +42,7 @@ from torch import nn
 
 from streamseg.backends.cuda_backend import CudaBackend
 from streamseg.backends.options import BackendOptions
+from streamseg.config import size_argument
 from streamseg.errors import InputError
 from streamseg.models.registry import MODELS
 from streamseg.models.weights import load_state
@@ -51,15 +52,6 @@ from streamseg.stages.preprocess import to_model_input
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = REPO / ".." / "shared" / "data" / "video" / "solidWhiteRight.mp4"
 PARITY_SIZE = (512, 1024)  # (H, W)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """"1024x512" (W x H, as users write it) -> (512, 1024) (H, W, as backends take it)."""
-    try:
-        width, height = (int(part) for part in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 1024x512, not {text!r}") from None
-    return height, width
 
 
 def build_model(name: str) -> tuple[nn.Module, str]:
@@ -253,7 +245,7 @@ def markdown_table(results: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["erfnet", "deeplab"], choices=MODELS.names())
-    parser.add_argument("--sizes", nargs="+", type=parse_size, default=[(512, 1024), (1080, 1920)], help="W x H")
+    parser.add_argument("--sizes", nargs="+", type=size_argument, default=[(512, 1024), (1080, 1920)], help="W x H")
     parser.add_argument("--precisions", nargs="+", default=["fp32", "fp16"], choices=CudaBackend.precisions)
     parser.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     parser.add_argument("--iterations", type=int, default=50, help="graph replays timed for model fps")
