@@ -46,7 +46,17 @@ class SmoothedFrame:
 
     probabilities: np.ndarray  # (C, H, W) float32 scores (probabilities or logits, as given), blended where ``blended`` is True
     flow: np.ndarray | None  # (H, W, 2) backward flow from this frame to the previous one; None on the first frame
-    blended: np.ndarray | None  # (H, W) bool: pixels where the previous probabilities were used
+    blended_on_grid: np.ndarray | None = None  # ``blended`` on the smoothing grid
+
+    @property
+    def blended(self) -> np.ndarray | None:
+        """(H, W) bool: pixels where the previous probabilities were used.
+
+        Scaled up only when asked for: the pipeline never reads it, so it costs nothing per frame.
+        """
+        if self.blended_on_grid is None:
+            return None
+        return resize_mask(self.blended_on_grid, self.probabilities.shape[1:])
 
 
 class TemporalSmoother:
@@ -100,7 +110,7 @@ class TemporalSmoother:
         rgb_small, scores_small = resize_image(rgb, grid), resize_planes(probabilities, grid)
         if self._previous_rgb is None or self._previous_probabilities.shape != scores_small.shape:
             self._previous_rgb, self._previous_probabilities = rgb_small, scores_small
-            return SmoothedFrame(probabilities, None, None)
+            return SmoothedFrame(probabilities, None)
         backward = self.estimator.estimate(self._previous_rgb, rgb_small)
         blended = self._seen_before(rgb_small, backward)
         # s + w_map (s_warped - s) is the blend where w_map = weight and leaves s alone where w_map = 0.
@@ -111,7 +121,7 @@ class TemporalSmoother:
         # The blend on the small grid is the state for the next frame.
         state = smoothed if grid == size else scores_small + correction
         self._previous_rgb, self._previous_probabilities = rgb_small, state
-        return SmoothedFrame(smoothed, upscale_flow(backward, size), resize_mask(blended, size))
+        return SmoothedFrame(smoothed, upscale_flow(backward, size), blended)
 
     def _seen_before(self, rgb: np.ndarray, backward: np.ndarray) -> np.ndarray:
         if self.occlusion_check == "forward-backward":
