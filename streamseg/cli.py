@@ -27,6 +27,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", help="auto (default), fp32, bf16, fp16, int8")
     parser.add_argument("--input-size", dest="input_size", help="network input WIDTHxHEIGHT (default 480x360)")
     parser.add_argument("--threads", type=int, help="inference threads (default: the library's)")
+    parser.add_argument(
+        "--streams", type=int,
+        help="concurrent inferences splitting those threads (default 1: lowest latency; 2: more fps on a small CPU)",
+    )
     parser.add_argument("--queue-size", dest="queue_size", type=int, help="frames each queue holds (default 4)")
     parser.add_argument("--crf", help="off (default), async, sync")
     parser.add_argument("--crf-parameters", dest="crf_parameters", help="tuned CRF settings (YAML from tools/tune_crf.py)")
@@ -50,7 +54,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 _RUN_OPTION_NAMES = (
-    "model", "weights", "backend", "precision", "input_size", "threads", "queue_size", "crf", "crf_parameters",
+    "model", "weights", "backend", "precision", "input_size", "threads", "streams", "queue_size", "crf", "crf_parameters",
     "crf_workers", "crf_cpu_share", "flow", "flow_weight", "flow_resolution", "key_every", "max_frames",
     "metrics_port", "metrics_host", "engine_dir", "calibration_data",
 )
@@ -96,7 +100,7 @@ def command_bench(args: argparse.Namespace) -> int:
     from streamseg.bench import run_benchmark, summary
 
     config = _run_config(args)
-    results = run_benchmark(config)
+    results = run_benchmark(config, rounds=args.rounds)
     print(summary(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
@@ -225,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="model-only, naive-loop and pipelined fps in one run")
     _add_run_options(bench)
     bench.add_argument("--json", help="write the results here")
+    bench.add_argument(
+        "--rounds", type=int, default=1, help="alternate the measurements this many times and report the medians (default 1)"
+    )
     bench.set_defaults(handler=command_bench)
 
     evaluate = commands.add_parser("eval", help="mIoU on a CamVid-layout folder")

@@ -32,6 +32,7 @@ class RunConfig:
     precision: str = "auto"  # auto: the backend's fastest precision that keeps parity on this CPU
     input_size: tuple[int, int] = (360, 480)  # (height, width) the network sees
     threads: int = 0  # inference threads; 0: the library's default
+    streams: int = 1  # concurrent inferences sharing those threads: more frames per second, more latency each
     queue_size: int = 4
     out: Path | None = None
     stats: Path | None = None
@@ -63,6 +64,7 @@ class RunConfig:
         _require(self.key_every >= 1, "key_every must be at least 1")
         _require(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         _require(self.queue_size >= 1, "queue_size must be at least 1")
+        _require(self.streams >= 1, "streams must be at least 1")
         _require(self.crf_workers >= 1, "crf_workers must be at least 1")
         _require(self.crf_delay_ms >= 0, "crf_delay_ms must not be negative")
         _require(self.crf_cpu_share is None or 0 < self.crf_cpu_share <= 1, "crf_cpu_share must be in (0, 1]")

@@ -187,6 +187,19 @@ def test_bench_writes_the_three_measurements(tmp_path):
     assert {"p50", "p95", "p99"} <= set(results["pipelined"]["end_to_end_ms"])
 
 
+def test_bench_with_two_streams_and_rounds_reports_the_median_of_each(tmp_path, capsys):
+    report = tmp_path / "bench.json"
+    assert main(["bench", "demo", *FAST, "--streams", "2", "--rounds", "3", "--max-frames", "10", "--json", str(report)]) == 0
+    results = json.loads(report.read_text())
+    assert results["rounds"] == 3 and "2 streams" in results["backend"]
+    assert results["model_only"]["streams"] == 2
+    for part in ("model_only", "naive", "pipelined"):
+        each = results[part]["fps_each_round"]
+        assert len(each) == 3 and results[part]["fps"] == sorted(each)[1]
+    assert results["pipelined"]["frames"] == 10
+    assert "median of" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "options",
     [["--crf", "async"], ["--crf", "sync"], ["--flow", "dis"], ["--key-every", "3"], ["--flow", "farneback", "--key-every", "2"]],

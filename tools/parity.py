@@ -1,6 +1,6 @@
 """Backend parity and quality on CamVid val, all in one run.
 
-For each backend and precision: argmax agreement with torch fp32 (the reference) over every
+For each backend and precision: argmax agreement with eager torch fp32 (the reference) over every
 pixel of every val frame, and the val mIoU. Writes a markdown table and, with --json, the figures.
 
     python tools/parity.py --model erfnet --json out/parity.json \
@@ -38,7 +38,7 @@ def main() -> None:
         with Predictor(args.model, None, backend, precision, (1.0,), size, args.data) as predictor:
             return [predictor.labels(image) for image in images], predictor.describe()
 
-    reference, _ = labels_of("torch", "fp32")
+    reference, _ = labels_of("torch-eager", "fp32")
     rows = []
     for run in args.runs:
         backend, precision = run.split(":")

@@ -17,6 +17,7 @@ from streamseg.errors import InputError
 # name -> "module:class"; the order is the preference of ``auto`` (fastest first).
 BACKENDS: dict[str, str] = {
     "torch": "streamseg.backends.torch_cpu:TorchBackend",
+    "torch-eager": "streamseg.backends.torch_cpu:TorchEagerBackend",
     "onnxruntime": "streamseg.backends.onnxruntime_backend:OnnxRuntimeBackend",
     "openvino": "streamseg.backends.openvino_backend:OpenVinoBackend",
     "cuda": "streamseg.backends.cuda_backend:CudaBackend",

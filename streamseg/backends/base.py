@@ -14,11 +14,17 @@ class Backend(ABC):
 
     ``batch`` is float32 (N, 3, H, W), RGB in [0, 1], with (H, W) equal to ``input_size``;
     the result is float32 logits (N, C, H, W). Normalisation is part of the model.
+
+    ``streams`` is how many ``infer`` calls may run at once, from as many threads, each on its
+    share of the cores. One stream gives the lowest latency per frame; on a CPU with few cores,
+    two streams of one thread each give more frames per second, because one stream's thread
+    waiting (or preempted by the pipeline's other threads) does not stall the other's.
     """
 
     name: str  # short, for metrics and messages: "torch", "onnxruntime", ...
     precision: str  # "fp32", "bf16", "fp16", "int8"
     precisions: tuple[str, ...] = ("fp32",)
+    max_streams: int | None = 1  # concurrent infer() calls this backend supports; None: any number
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -30,11 +36,16 @@ class Backend(ABC):
         """The precision ``--precision auto`` means: the fastest that keeps parity on this machine."""
         return "fp32"
 
-    def __init__(self, input_size: tuple[int, int], precision: str) -> None:
+    def __init__(self, input_size: tuple[int, int], precision: str, streams: int = 1) -> None:
         if precision not in self.precisions:
             raise InputError(f"{self.name} backend supports precision {', '.join(self.precisions)}, not {precision!r}")
+        if streams < 1:
+            raise InputError(f"streams must be at least 1, not {streams}")
+        if self.max_streams is not None and streams > self.max_streams:
+            raise InputError(f"{self.name} backend runs at most {self.max_streams} stream(s) at once, not {streams}")
         self.input_size = input_size  # (height, width)
         self.precision = precision
+        self.streams = streams
 
     @abstractmethod
     def infer(self, batch: np.ndarray) -> np.ndarray: ...
@@ -47,7 +58,8 @@ class Backend(ABC):
             self.infer(dummy)
 
     def describe(self) -> str:
-        return f"{self.name} {self.precision} at {self.input_size[1]}x{self.input_size[0]}"
+        streams = f", {self.streams} streams" if self.streams > 1 else ""
+        return f"{self.name} {self.precision} at {self.input_size[1]}x{self.input_size[0]}{streams}"
 
     def close(self) -> None:
         """Releases sessions and device memory."""
@@ -57,3 +69,8 @@ class Backend(ABC):
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def threads_per_stream(threads: int, streams: int, cores: int) -> int:
+    """Each stream's share of ``threads`` (0: one per physical core, ``cores``), at least one."""
+    return max(1, (threads or cores) // streams)

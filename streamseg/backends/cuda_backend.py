@@ -125,7 +125,7 @@ class CudaBackend(Backend):
         cuda_graphs: bool = True,
         warm_up_passes: int = DEFAULT_WARM_UP_PASSES,
     ) -> None:
-        super().__init__(input_size, precision)
+        super().__init__(input_size, precision, options.streams)
         if (reason := self.unavailable_reason()) is not None:
             raise InputError(f"backend cuda cannot run here: {reason}")
         self.cuda_graphs = cuda_graphs

@@ -2,7 +2,8 @@
 
 Both artifacts live in the engine cache, so the export and the calibration run once per model,
 weights, input size and library version. The session is tuned for latency on a small CPU: one
-inference at a time, its operators spread over the physical cores, graph optimisations on.
+inference at a time, its operators spread over the physical cores, graph optimisations on. With
+several streams, as many runs share the session at once, the cores split between them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import onnx
 import onnxruntime as ort
 from torch import nn
 
-from streamseg.backends.base import Backend
+from streamseg.backends.base import Backend, threads_per_stream
 from streamseg.backends.calibration import (
     DEFAULT_CALIBRATION_FRAMES,
     OrtCalibrationReader,
@@ -35,10 +36,10 @@ _ACTIVATION_TYPE = "QUInt8"
 _WEIGHT_TYPE = "QInt8"
 
 
-def session_options(threads: int) -> ort.SessionOptions:
-    """Latency-tuned options: ``threads`` intra-op threads (0: one per physical core), nothing run in parallel across operators."""
+def session_options(threads: int, streams: int = 1) -> ort.SessionOptions:
+    """Options for one of ``streams`` concurrent runs: its share of ``threads`` (0: one per physical core), nothing run in parallel across operators."""
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or physical_core_count()
+    options.intra_op_num_threads = threads_per_stream(threads, streams, physical_core_count())
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -82,6 +83,7 @@ class OnnxRuntimeBackend(Backend):
 
     name = "onnxruntime"
     precisions = ("fp32", "int8")
+    max_streams = None  # InferenceSession.run is safe to call from several threads
 
     def __init__(
         self,
@@ -92,7 +94,7 @@ class OnnxRuntimeBackend(Backend):
         *,
         calibration_frames: int = DEFAULT_CALIBRATION_FRAMES,
     ) -> None:
-        super().__init__(input_size, precision)
+        super().__init__(input_size, precision, options.streams)
         self.cache = EngineCache(options.engine_dir)
         if precision == "int8":
             # Checked before exporting, so a missing dataset fails fast.
@@ -103,7 +105,7 @@ class OnnxRuntimeBackend(Backend):
         else:
             self.engine_path = onnx_path
         self._session = ort.InferenceSession(
-            str(self.engine_path), session_options(options.threads), providers=["CPUExecutionProvider"]
+            str(self.engine_path), session_options(options.threads, self.streams), providers=["CPUExecutionProvider"]
         )
         self._output_name = self._session.get_outputs()[0].name
 

@@ -407,7 +407,7 @@ class TensorRtBackend(Backend):
         workspace_gib: float = DEFAULT_WORKSPACE_GIB,
         route: str = "onnx-parser",
     ) -> None:
-        super().__init__(input_size, precision)
+        super().__init__(input_size, precision, options.streams)
         if route not in ROUTES:
             raise InputError(f"tensorrt route must be one of {', '.join(ROUTES)}, not {route!r}")
         check_batch_profile(batch_profile)

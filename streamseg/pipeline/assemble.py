@@ -76,7 +76,8 @@ class Assembly:
 def build_backend(config: RunConfig) -> tuple[Backend, str]:
     model, origin = load_model(config.model, config.weights)
     options = BackendOptions(
-        threads=config.threads, engine_dir=config.engine_dir, calibration_data=config.calibration_data, model_name=config.model
+        threads=config.threads, streams=config.streams, engine_dir=config.engine_dir,
+        calibration_data=config.calibration_data, model_name=config.model,
     )
     backend = create_backend(config.backend, model, config.input_size, config.precision, options)
     return backend, origin

@@ -1,5 +1,8 @@
 """Runs a source, a chain of stages and the sinks concurrently, one thread each, joined by bounded queues.
 
+A stage that is safe to run in parallel may ask for several threads (``Stage.workers``: the
+inference stage with a multi-stream backend); its frames still leave in the order they came.
+
 Shutdown has three doors and each leaves the outputs whole:
 
 - end of stream: the source thread puts an end marker; each stage passes it on after
@@ -44,6 +47,51 @@ _ALLOWED = {
 }
 
 _END = object()  # end-of-stream marker passed down the queues
+
+
+class _InOrder:
+    """Lets a stage run in several threads while its frames leave in the order they came.
+
+    A worker takes a ticket with each frame it takes from the inbox (under one lock, so ticket
+    order is inbox order), and may put its result out only on its ticket's turn.
+    """
+
+    def __init__(self, workers: int) -> None:
+        self.taking = threading.Lock()
+        self._turn_changed = threading.Condition()
+        self._next_ticket = 0
+        self._turn = 0
+        self._workers_left = workers
+        self._aborted = False
+
+    def ticket(self) -> int:
+        """The next ticket; call with ``taking`` held."""
+        self._next_ticket += 1
+        return self._next_ticket - 1
+
+    def wait_turn(self, ticket: int) -> None:
+        with self._turn_changed:
+            while self._turn != ticket:
+                if self._aborted:
+                    raise Closed("stage aborted")
+                self._turn_changed.wait()
+
+    def next_turn(self) -> None:
+        with self._turn_changed:
+            self._turn += 1
+            self._turn_changed.notify_all()
+
+    def abort(self) -> None:
+        """Wakes every worker waiting for a turn that will not come (a sibling failed)."""
+        with self._turn_changed:
+            self._aborted = True
+            self._turn_changed.notify_all()
+
+    def worker_done(self) -> bool:
+        """True for the last worker to finish: it passes the end marker on."""
+        with self._turn_changed:
+            self._workers_left -= 1
+            return self._workers_left == 0
 
 
 @dataclass
@@ -99,6 +147,7 @@ class Pipeline:
         head_policy = BufferPolicy.DROP_OLDEST if source.live else BufferPolicy.WAIT
         self.queues: list[FrameQueue] = [FrameQueue("source", queue_size, head_policy, on_drop=self._count_drop)]
         self.queues += [FrameQueue(stage.name, queue_size, BufferPolicy.WAIT) for stage in stages]
+        self._orders = [_InOrder(stage.workers) for stage in stages]
 
     @property
     def state(self) -> PipelineState:
@@ -141,6 +190,8 @@ class Pipeline:
         self._stop_requested.set()
         for queue in self.queues:
             queue.close()
+        for order in self._orders:
+            order.abort()
 
     # --- threads -------------------------------------------------------------------------
 
@@ -170,22 +221,31 @@ class Pipeline:
             self.source.close()
             self._pass_end(out)
 
-    def _run_stage(self, stage: Stage, inbox: FrameQueue, out: FrameQueue) -> None:
+    def _run_stage(self, stage: Stage, inbox: FrameQueue, out: FrameQueue, order: _InOrder) -> None:
+        """One of the stage's ``workers`` threads."""
         try:
             while True:
-                frame = inbox.get()
-                if frame is _END:
-                    break
+                with order.taking:
+                    frame = inbox.get()
+                    if frame is _END:
+                        inbox.put(_END, force=True)  # the stage's other workers end on it too
+                        break
+                    ticket = order.ticket()
                 started = time.perf_counter()
                 stage.process(frame)
                 frame.timings[stage.name] = time.perf_counter() - started
-                out.put(frame)
+                order.wait_turn(ticket)
+                try:
+                    out.put(frame)
+                finally:
+                    order.next_turn()
         except Closed:
             pass
         except Exception as error:
             self._fail(stage.name, error)
         finally:
-            self._pass_end(out)
+            if order.worker_done():
+                self._pass_end(out)  # after every worker's frames
 
     def _write_sinks(self, inbox: FrameQueue) -> None:
         try:
@@ -240,8 +300,10 @@ class Pipeline:
             raise RuntimeError(f"a pipeline runs once; this one is {self._state.value}")
         started = time.perf_counter()
         threads = [threading.Thread(target=self._read_source, name="source", daemon=True)]
-        for stage, inbox, out in zip(self.stages, self.queues, self.queues[1:]):
-            threads.append(threading.Thread(target=self._run_stage, args=(stage, inbox, out), name=stage.name, daemon=True))
+        for stage, inbox, out, order in zip(self.stages, self.queues, self.queues[1:], self._orders):
+            for worker in range(stage.workers):
+                name = stage.name if stage.workers == 1 else f"{stage.name}-{worker}"
+                threads.append(threading.Thread(target=self._run_stage, args=(stage, inbox, out, order), name=name, daemon=True))
         threads.append(threading.Thread(target=self._write_sinks, args=(self.queues[-1],), name="sinks", daemon=True))
         for thread in threads:
             thread.start()

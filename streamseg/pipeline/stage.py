@@ -17,6 +17,9 @@ class Stage(ABC):
     name: str
     takes: frozenset[str] = frozenset()
     gives: frozenset[str] = frozenset()
+    # Threads the pipeline runs this stage in. More than one only where process() is safe to
+    # call concurrently; the frames still leave in the order they came.
+    workers: int = 1
 
     @abstractmethod
     def process(self, frame: Frame) -> None:

@@ -158,3 +158,48 @@ def test_a_pipeline_runs_once():
     pipeline.run()
     with pytest.raises(RuntimeError):
         pipeline.run()
+
+
+class SlowOnSomeFrames(Doubling):
+    """Thread-safe and uneven: every third frame takes far longer, so workers finish out of order."""
+
+    name = "uneven"
+
+    def __init__(self, workers: int, fail_at: int | None = None) -> None:
+        super().__init__(fail_at=fail_at)
+        self.workers = workers
+        self._lock = threading.Lock()
+        self.running = 0
+        self.most_at_once = 0
+
+    def process(self, frame: Frame) -> None:
+        with self._lock:
+            self.running += 1
+            self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            self.delay = 0.03 if frame.index % 3 == 0 else 0.001
+            super().process(frame)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def test_a_stage_with_several_workers_runs_them_at_once_and_keeps_the_order():
+    stage, sink = SlowOnSomeFrames(workers=3), CollectingSink()
+    result = Pipeline(CountingSource(40), [stage, Doubling()], [sink], queue_size=4).run()
+    assert result.state is PipelineState.FINISHED and result.error is None
+    assert sink.indices == list(range(40))
+    assert stage.most_at_once >= 2  # the slow frames overlapped with the quick ones after them
+    assert sink.closed == 1
+
+
+def test_a_worker_failing_stops_its_siblings_and_nothing_hangs():
+    source, sink = CountingSource(1000), CollectingSink()
+    pipeline = Pipeline(source, [SlowOnSomeFrames(workers=3, fail_at=7)], [sink], queue_size=2)
+    thread, result = run_in_thread(pipeline)
+    thread.join(timeout=10)
+    assert not thread.is_alive(), "the pipeline hung after a worker failed"
+    assert result["r"].state is PipelineState.FAILED
+    assert "broken frame" in result["r"].error
+    assert sink.indices == list(range(len(sink.indices))) and len(sink.indices) <= 7  # in order, none after the failure
+    assert sink.closed >= 1 and source.closed
