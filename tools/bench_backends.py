@@ -24,6 +24,7 @@ from streamseg.errors import StreamsegError
 from streamseg.models import MODELS, load_model
 
 CONFIGURATIONS = (
+    ("torch-eager", "fp32"),
     ("torch", "fp32"),
     ("torch", "bf16"),
     ("onnxruntime", "fp32"),
