@@ -49,7 +49,7 @@ def test_two_streams_called_at_once_return_each_callers_own_logits(name: str, tm
 
 def test_a_backend_with_one_stream_refuses_more() -> None:
     options = BackendOptions(streams=2, model_name=MODEL)
-    with pytest.raises(InputError, match="at most 1 stream\(s\) at once, not 2"):
+    with pytest.raises(InputError, match=r"at most 1 stream\(s\) at once, not 2"):
         CudaBackend(random_model(MODEL), SIZE, "fp32", options)
 
 
