@@ -94,7 +94,6 @@ def parse_size(text: str | list | tuple) -> tuple[int, int]:
         raise ConfigError(f"size must look like WIDTHxHEIGHT (e.g. 480x360), not {text!r}") from None
 
 
-
 def size_argument(text: str) -> tuple[int, int]:
     """:func:`parse_size` as an argparse ``type=``: a bad size is a usage error, not a traceback."""
     try:

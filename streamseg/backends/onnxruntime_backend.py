@@ -27,7 +27,6 @@ from streamseg.backends.engine_cache import EngineCache, EngineKey
 from streamseg.backends.export import INPUT_NAME, cached_onnx, model_cache_name, state_dict_sha256
 from streamseg.backends.options import BackendOptions
 from streamseg.cpu import cpu_model_name, physical_core_count
-from streamseg.errors import InputError
 
 QUANTISED_FILE_NAME = "model-int8.onnx"
 # Unsigned activations with signed weights (U8S8) use the VNNI/AVX2 integer kernels directly;

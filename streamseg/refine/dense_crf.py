@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from streamseg.errors import ConfigError
+from streamseg.resize import resize_rgb
 from streamseg.scores import class_labels
 
 # -log(0) is infinite; probabilities are floored here before the log.
@@ -133,11 +134,8 @@ def resize_probabilities(probabilities: np.ndarray, size: tuple[int, int]) -> np
 
 
 def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    height, width = size
-    if image.shape[:2] == (height, width):
-        return np.ascontiguousarray(image)
-    # INTER_AREA averages colours when shrinking, so edges stay where the eye sees them.
-    return np.ascontiguousarray(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA))
+    """``resize_rgb`` made contiguous, as pydensecrf requires."""
+    return np.ascontiguousarray(resize_rgb(image, size))
 
 
 def labels_to_image_size(labels: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:

@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from streamseg.frame import Frame
 from streamseg.pipeline.stage import Stage
-
-
-def resize_for_model(image: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
-    """RGB uint8 (H, W, 3) at the network's ``input_size`` (h, w); ``image`` itself when it fits."""
-    height, width = input_size
-    if image.shape[:2] == (height, width):
-        return image
-    # INTER_AREA averages when shrinking, which keeps thin structures (poles, lane marks) visible.
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+from streamseg.resize import resize_rgb
 
 
 def batch_of_one(image: np.ndarray) -> np.ndarray:
@@ -27,7 +18,7 @@ def batch_of_one(image: np.ndarray) -> np.ndarray:
 
 def to_model_input(image: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
     """RGB uint8 (H, W, 3) -> float32 (1, 3, h, w) in [0, 1] at ``input_size`` (h, w)."""
-    return batch_of_one(resize_for_model(image, input_size))
+    return batch_of_one(resize_rgb(image, input_size))
 
 
 class PreprocessStage(Stage):
@@ -40,5 +31,5 @@ class PreprocessStage(Stage):
 
     def process(self, frame: Frame) -> None:
         # The resized RGB stays on the frame: flow stages estimate motion on it.
-        frame.model_image = resize_for_model(frame.image, self.input_size)
+        frame.model_image = resize_rgb(frame.image, self.input_size)
         frame.model_input = batch_of_one(frame.model_image)

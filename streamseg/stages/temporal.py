@@ -13,8 +13,9 @@ from streamseg.backends.base import Backend
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.pipeline.stage import Stage
+from streamseg.resize import resize_rgb
 from streamseg.temporal.flow import FlowEstimator
-from streamseg.temporal.grid import flow_grid, resize_image, resize_planes, upscale_flow
+from streamseg.temporal.grid import flow_grid, resize_planes, upscale_flow
 from streamseg.temporal.smoothing import TemporalSmoother
 from streamseg.temporal.warp import compose, warp_planes
 
@@ -53,7 +54,7 @@ class TemporalStage(Stage):
     def process(self, frame: Frame) -> None:
         size = frame.logits.shape[1:]
         model_image = frame.model_image
-        rgb = model_image if model_image is not None and model_image.shape[:2] == size else resize_image(frame.image, size)
+        rgb = model_image if model_image is not None and model_image.shape[:2] == size else resize_rgb(frame.image, size)
         result = self.smoother.smooth(rgb, frame.logits)
         frame.logits = result.probabilities
         frame.flow = result.flow
@@ -96,7 +97,7 @@ class KeyFrameInferenceStage(Stage):
     def process(self, frame: Frame) -> None:
         rgb = frame.model_image if frame.model_image is not None else model_input_to_rgb(frame.model_input)
         size = rgb.shape[:2]
-        rgb = resize_image(rgb, flow_grid(size, self.resolution))
+        rgb = resize_rgb(rgb, flow_grid(size, self.resolution))
         flow = None if self._previous_rgb is None else self.estimator.estimate(self._previous_rgb, rgb)
         if self._frames_seen % self.every == 0 or flow is None:
             frame.logits = self.backend.infer(frame.model_input)[0]

@@ -16,12 +16,6 @@ def flow_grid(size: tuple[int, int], resolution: float) -> tuple[int, int]:
     return max(8, round(size[0] * resolution)), max(8, round(size[1] * resolution))
 
 
-def resize_image(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    if rgb.shape[:2] == tuple(size):
-        return rgb
-    return cv2.resize(rgb, (size[1], size[0]), interpolation=cv2.INTER_AREA)
-
-
 def resize_planes(planes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(C, h, w) float planes to (C, *size), bilinear; ``planes`` itself when the size is right.
 

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamseg.errors import ConfigError
+from streamseg.resize import resize_rgb
 from streamseg.temporal.flow import FlowEstimator
-from streamseg.temporal.grid import resize_image, resize_mask, resize_planes, flow_grid, upscale_flow
+from streamseg.temporal.grid import flow_grid, resize_mask, resize_planes, upscale_flow
 from streamseg.temporal.warp import forward_backward_consistent, inside_previous, warp, warp_planes
 
 OCCLUSION_CHECKS = ("forward-backward", "photometric", "none")
@@ -107,7 +108,7 @@ class TemporalSmoother:
             raise ValueError(f"frame {rgb.shape[:2]} and probabilities {probabilities.shape[1:]} differ in size")
         size = probabilities.shape[1:]
         grid = flow_grid(size, self.resolution)
-        rgb_small, scores_small = resize_image(rgb, grid), resize_planes(probabilities, grid)
+        rgb_small, scores_small = resize_rgb(rgb, grid), resize_planes(probabilities, grid)
         if self._previous_rgb is None or self._previous_probabilities.shape != scores_small.shape:
             self._previous_rgb, self._previous_probabilities = rgb_small, scores_small
             return SmoothedFrame(probabilities, None)
