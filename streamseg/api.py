@@ -141,7 +141,7 @@ class Pipeline:
             self._backend, self.model_origin = build_backend(self.config)
             self._backend.warm_up()
             self.monitor = MetricsMonitor(PipelineMetrics())
-            stages = build_stages(self.config, self._backend, self.monitor)
+            stages = build_stages(self.config, self._backend, self.monitor, keep_scores=self.probabilities)
             if not render:
                 stages = [stage for stage in stages if not isinstance(stage, RenderStage)]
             # A live source's results are worth something only while fresh: keep the newest.

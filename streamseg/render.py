@@ -15,6 +15,7 @@ import numpy as np
 
 from streamseg.classes import CLASS_NAMES, PALETTE
 from streamseg.frame import Frame
+from streamseg.resize import resize_labels
 
 Corner = Literal["top_left", "top_right", "bottom_left", "bottom_right"]
 CORNERS: tuple[Corner, ...] = ("top_left", "top_right", "bottom_left", "bottom_right")
@@ -90,9 +91,7 @@ class MaskAnnotator:
             return scene
         if labels.ndim != 2 or labels.dtype != np.uint8:
             raise ValueError(f"labels must be a (H, W) uint8 array, got {labels.dtype} {labels.shape}")
-        height, width = scene.shape[:2]
-        if labels.shape != (height, width):
-            labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
+        labels = resize_labels(labels, scene.shape[:2])
         # OpenCV's colour-map lookup is 3x faster than np.take and 10x faster than lut[labels].
         colours = cv2.applyColorMap(labels, self._lut_image)
         no_colour = labels >= self.num_colours

@@ -1,4 +1,4 @@
-"""The one way frames are shrunk for a network, a flow estimator or the CRF."""
+"""The one way frames are shrunk for a network, a flow estimator or the CRF, and class ids scaled back to the frame."""
 
 from __future__ import annotations
 
@@ -13,3 +13,11 @@ def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return image
     # INTER_AREA averages when shrinking, which keeps thin structures (poles, lane marks) visible.
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Class ids (h, w) uint8 at ``size`` (H, W), by nearest neighbour so ids are never mixed; ``labels`` itself when already that size."""
+    height, width = size
+    if labels.shape == (height, width):
+        return labels
+    return cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)

@@ -7,6 +7,9 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from streamseg.errors import InputError
+from streamseg.resize import resize_labels, resize_rgb
+from streamseg.scores import class_labels
+from streamseg.stages.preprocess import images_to_batch
 
 
 class Backend(ABC):
@@ -25,6 +28,8 @@ class Backend(ABC):
     precision: str  # "fp32", "bf16", "fp16", "int8"
     precisions: tuple[str, ...] = ("fp32",)
     max_streams: int | None = 1  # concurrent infer() calls this backend supports; None: any number
+    # True where infer_labels resizes frames on the device: the pipeline then hands it full frames.
+    resizes_on_device: bool = False
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -49,6 +54,28 @@ class Backend(ABC):
 
     @abstractmethod
     def infer(self, batch: np.ndarray) -> np.ndarray: ...
+
+    def infer_labels(self, images: np.ndarray, out_size: tuple[int, int] | None = None) -> np.ndarray:
+        """Segments RGB uint8 images (N, H, W, 3) of any size: -> uint8 class ids (N, H', W').
+
+        The images are resized to ``input_size`` as the preprocess stage does, and the class
+        ids back to ``out_size`` (H', W'), by default the images' own size, as the label stage
+        does; ``model_labels`` runs in between. For pipelines where no stage needs the scores.
+        """
+        images = np.asarray(images)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
+            raise ValueError(f"expected RGB uint8 images shaped (N, H, W, 3), not {images.dtype} {images.shape}")
+        out_size = out_size or images.shape[1:3]
+        labels = self.model_labels(np.stack([resize_rgb(image, self.input_size) for image in images]))
+        return np.stack([resize_labels(one, out_size) for one in labels])
+
+    def model_labels(self, images: np.ndarray) -> np.ndarray:
+        """RGB uint8 images (N, h, w, 3) at ``input_size`` -> uint8 class ids (N, h, w).
+
+        Here: scaled to float on the host, ``infer``, and the argmax on the host. A backend
+        whose engine can take uint8 and give class ids overrides this, sparing both float copies.
+        """
+        return np.stack([class_labels(logits) for logits in self.infer(images_to_batch(images))])
 
     def warm_up(self, iterations: int = 2) -> None:
         """Runs a few inferences so that one-off costs stay out of the first frames' latency."""

@@ -114,6 +114,7 @@ class CudaBackend(Backend):
 
     name = "cuda"
     precisions = ("fp32", "fp16")
+    resizes_on_device = True  # infer_labels takes whole frames and resizes them on the GPU
 
     def __init__(
         self,

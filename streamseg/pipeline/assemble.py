@@ -33,7 +33,7 @@ from streamseg.sinks.web_preview import WebPreviewSink
 from streamseg.sources import open_source
 from streamseg.sources.base import Source
 from streamseg.sources.rtsp import RtspSource, SourceReconnectsCollector
-from streamseg.stages.inference import InferenceStage
+from streamseg.stages.inference import InferenceStage, LabelInferenceStage
 from streamseg.stages.labels import LabelStage
 from streamseg.stages.preprocess import PreprocessStage
 from streamseg.stages.refine import build_crf_stage
@@ -117,7 +117,13 @@ def build_inference_stages(config: RunConfig, backend: Backend) -> list[Stage]:
     return stages
 
 
-def build_stages(config: RunConfig, backend: Backend, monitor: MetricsMonitor) -> list[Stage]:
+def needs_scores(config: RunConfig) -> bool:
+    """Whether a stage after the network needs its class scores, not only the class ids."""
+    return config.crf != "off" or config.flow != "off" or config.key_every > 1
+
+
+def build_stages(config: RunConfig, backend: Backend, monitor: MetricsMonitor, *, keep_scores: bool = False) -> list[Stage]:
+    """The stages for ``config``; ``keep_scores`` leaves the network's logits on each frame for the caller."""
     describe = f"{config.model} / {backend.describe()}"
 
     def stats_lines() -> list[str]:
@@ -129,7 +135,12 @@ def build_stages(config: RunConfig, backend: Backend, monitor: MetricsMonitor) -
             describe,
         ]
 
-    stages: list[Stage] = [PreprocessStage(config.input_size), *build_inference_stages(config, backend), LabelStage()]
+    if keep_scores or needs_scores(config):
+        stages: list[Stage] = [PreprocessStage(config.input_size), *build_inference_stages(config, backend), LabelStage()]
+    else:
+        # Labels are all the rest needs: the backend goes from pixels to class ids in one call.
+        stages = [] if backend.resizes_on_device else [PreprocessStage(config.input_size, float_input=False)]
+        stages.append(LabelInferenceStage(backend))
     if config.crf != "off":
         stages.append(build_crf_stage_for(config, monitor))
     stages.append(RenderStage(Renderer(alpha=config.alpha), stats_lines))

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from streamseg.errors import ConfigError
-from streamseg.resize import resize_rgb
+from streamseg.resize import resize_labels, resize_rgb
 from streamseg.scores import class_labels
 
 # -log(0) is infinite; probabilities are floored here before the log.
@@ -139,11 +139,7 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def labels_to_image_size(labels: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
-    height, width = image_shape[:2]
-    labels = labels.astype(np.uint8, copy=False)
-    if labels.shape != (height, width):
-        labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
-    return labels
+    return resize_labels(labels.astype(np.uint8, copy=False), image_shape[:2])
 
 
 class DenseCRFRefiner:

@@ -1,4 +1,4 @@
-"""Runs the segmentation network through a backend."""
+"""Runs the segmentation network through a backend: to class scores, or straight to class ids."""
 
 from __future__ import annotations
 
@@ -19,6 +19,31 @@ class InferenceStage(Stage):
     def process(self, frame: Frame) -> None:
         frame.logits = self.backend.infer(frame.model_input)[0]
         frame.model_input = None  # no longer needed; keeps queued frames small
+
+    def close(self) -> None:
+        self.backend.close()
+
+
+class LabelInferenceStage(Stage):
+    """The network straight from pixels to class ids, for pipelines where no later stage needs the scores.
+
+    Replaces the inference and label stages: ``Backend.infer_labels`` lets a backend keep the
+    scaling and the argmax inside its engine (OpenVINO) or on its device (CUDA) instead of
+    passing float32 both ways. Takes the preprocess stage's ``model_image`` when there is one,
+    else the whole frame (backends that resize on the device).
+    """
+
+    name = "infer"
+    takes = frozenset({"image"})
+    gives = frozenset({"labels"})
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.workers = backend.streams
+
+    def process(self, frame: Frame) -> None:
+        image = frame.model_image if frame.model_image is not None else frame.image
+        frame.labels = self.backend.infer_labels(image[None], (frame.height, frame.width))[0]
 
     def close(self) -> None:
         self.backend.close()

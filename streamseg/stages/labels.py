@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from streamseg.frame import Frame
 from streamseg.pipeline.stage import Stage
+from streamseg.resize import resize_labels
 from streamseg.scores import class_labels
 
 
 def logits_to_labels(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """argmax over classes of (C, h, w) logits, resized with nearest neighbour to ``size`` (H, W)."""
-    labels = class_labels(logits)
-    height, width = size
-    if labels.shape != (height, width):
-        labels = cv2.resize(labels, (width, height), interpolation=cv2.INTER_NEAREST)
-    return labels
+    return resize_labels(class_labels(logits), size)
 
 
 class LabelStage(Stage):

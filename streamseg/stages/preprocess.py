@@ -9,11 +9,16 @@ from streamseg.pipeline.stage import Stage
 from streamseg.resize import resize_rgb
 
 
+def images_to_batch(images: np.ndarray) -> np.ndarray:
+    """RGB uint8 (N, h, w, 3) -> float32 (N, 3, h, w) in [0, 1]."""
+    batch = np.empty((len(images), 3, *images.shape[1:3]), dtype=np.float32)
+    np.multiply(images.transpose(0, 3, 1, 2), np.float32(1.0 / 255.0), out=batch)
+    return batch
+
+
 def batch_of_one(image: np.ndarray) -> np.ndarray:
     """RGB uint8 (h, w, 3) -> float32 (1, 3, h, w) in [0, 1]."""
-    batch = np.empty((1, 3, *image.shape[:2]), dtype=np.float32)
-    np.multiply(image.transpose(2, 0, 1), np.float32(1.0 / 255.0), out=batch[0])
-    return batch
+    return images_to_batch(image[None])
 
 
 def to_model_input(image: np.ndarray, input_size: tuple[int, int]) -> np.ndarray:
@@ -22,14 +27,18 @@ def to_model_input(image: np.ndarray, input_size: tuple[int, int]) -> np.ndarray
 
 
 class PreprocessStage(Stage):
+    """Gives the frame at the network's input size, and (``float_input``) as the float batch ``Backend.infer`` takes."""
+
     name = "preprocess"
     takes = frozenset({"image"})
-    gives = frozenset({"model_input", "model_image"})
 
-    def __init__(self, input_size: tuple[int, int]) -> None:
+    def __init__(self, input_size: tuple[int, int], *, float_input: bool = True) -> None:
         self.input_size = input_size
+        self.float_input = float_input
+        self.gives = frozenset({"model_input", "model_image"} if float_input else {"model_image"})
 
     def process(self, frame: Frame) -> None:
         # The resized RGB stays on the frame: flow stages estimate motion on it.
         frame.model_image = resize_rgb(frame.image, self.input_size)
-        frame.model_input = batch_of_one(frame.model_image)
+        if self.float_input:
+            frame.model_input = batch_of_one(frame.model_image)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from streamseg.backends import BackendOptions, create_backend
 from streamseg.backends.calibration import calibration_batches
 from streamseg.errors import InputError
+from streamseg.stages.preprocess import images_to_batch
 
 ov = pytest.importorskip("openvino", reason="openvino is not installed (pip install 'streamseg[openvino]')")
 
@@ -51,6 +53,19 @@ def test_f32_matches_torch_and_caches_the_ir(engine_dir: Path) -> None:
     assert logits.shape == expected.shape == (2, 11, *SIZE)
     assert np.abs(logits - expected).max() < 1e-4
     assert (logits.argmax(1) == expected.argmax(1)).mean() >= 0.995
+
+
+def test_the_fused_graph_gives_the_class_ids_of_the_logits(engine_dir: Path) -> None:
+    # uint8 pixels in and class ids out of the engine must label as infer() and a host argmax do.
+    model = random_model()
+    frames = np.random.default_rng(3).integers(0, 256, (2, *SIZE, 3), dtype=np.uint8)
+    with OpenVinoBackend(model, SIZE, "fp32", options(engine_dir)) as backend:
+        labels = backend.model_labels(frames)
+        logits = backend.infer(images_to_batch(frames))
+        resized = backend.infer_labels(np.stack([cv2.resize(frame, (2 * SIZE[1], 2 * SIZE[0])) for frame in frames]))
+    assert labels.shape == (2, *SIZE) and labels.dtype == np.uint8
+    assert (labels == logits.argmax(1)).mean() >= 0.999
+    assert resized.shape == (2, 2 * SIZE[0], 2 * SIZE[1])
 
 
 @pytest.mark.skipif(BF16_REASON is not None, reason=f"no native bf16: {BF16_REASON}")

@@ -9,6 +9,8 @@ import torch
 from streamseg.backends import BackendOptions
 from streamseg.backends.torch_cpu import TorchBackend, TorchEagerBackend
 from streamseg.cpu import cpu_has_native_bf16
+from streamseg.stages.labels import logits_to_labels
+from streamseg.stages.preprocess import to_model_input
 
 from backend_models import random_model, torch_logits
 
@@ -42,3 +44,22 @@ def test_tracing_under_bf16_autocast_loses_nothing_against_eager_bf16() -> None:
         agreement[frozen] = (logits.argmax(1) == reference).mean()
     assert agreement[True] >= agreement[False] - 0.01
     assert agreement[True] >= 0.9
+
+
+def test_infer_labels_resizes_in_and_out_as_the_preprocess_and_label_stages_do() -> None:
+    # The host path every backend without fused ends takes: LabelInferenceStage relies on it.
+    model = random_model()
+    frames = np.random.default_rng(2).integers(0, 256, (2, 150, 200, 3), dtype=np.uint8)
+    backend = TorchBackend(model, SIZE, "fp32", BackendOptions(threads=2))
+    labels = backend.infer_labels(frames, out_size=(120, 160))
+    assert labels.shape == (2, 120, 160) and labels.dtype == np.uint8
+    for frame, own in zip(frames, labels):
+        expected = logits_to_labels(backend.infer(to_model_input(frame, SIZE))[0], (120, 160))
+        np.testing.assert_array_equal(own, expected)
+    assert backend.infer_labels(frames[:1]).shape == (1, 150, 200)  # by default, the frames' own size
+
+
+def test_infer_labels_refuses_float_frames() -> None:
+    backend = TorchBackend(random_model(), SIZE, "fp32", BackendOptions(threads=2))
+    with pytest.raises(ValueError, match="uint8"):
+        backend.infer_labels(np.zeros((1, *SIZE, 3), dtype=np.float32))

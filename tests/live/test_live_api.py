@@ -35,7 +35,9 @@ def test_iterates_results_and_stops_cleanly_on_break(fast_model, probabilities: 
     assert first.labels.shape == (540, 960) and first.labels.dtype == np.uint8
     assert first.labels.max() < NUM_CLASSES
     assert first.image.shape == (540, 960, 3)
-    assert {"preprocess", "infer", "labels"} <= first.timings.keys()
+    # Without probabilities the network goes from pixels to class ids in one stage.
+    assert {"preprocess", "infer"} <= first.timings.keys()
+    assert ("labels" in first.timings) == probabilities
     assert "render" not in first.timings and first.overlay is None
     assert first.latency > 0
     if probabilities:
