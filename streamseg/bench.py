@@ -42,6 +42,11 @@ def stage_table(frames: list[tuple[dict[str, float], float]]) -> tuple[dict[str,
     return stages, percentiles_ms([latency for _, latency in frames])
 
 
+def cpu_ms_per_frame(cpu_seconds: float, frames: int) -> float | None:
+    """The whole process's CPU time (every thread: the backend's, the decoder's, the stages') per frame."""
+    return round(1000.0 * cpu_seconds / frames, 2) if frames else None
+
+
 def call_concurrently(backend, batch: np.ndarray, seconds: float) -> tuple[list[float], float]:
     """``backend.infer(batch)`` repeated for ``seconds`` from one thread per stream: each call's time, and the wall time."""
     times: list[list[float]] = [[] for _ in range(backend.streams)]
@@ -83,15 +88,16 @@ def measure_model_only(assembly: Assembly, seconds: float = 3.0, settle_seconds:
         image = next(iter(source)).image
     batch = to_model_input(image, assembly.config.input_size)
     call_concurrently(assembly.backend, batch, settle_seconds)
+    cpu_started = time.process_time()
     times, elapsed = call_concurrently(assembly.backend, batch, seconds)
     return {"fps": round(len(times) / elapsed, 2), "latency_ms": percentiles_ms(times), "iterations": len(times),
-            "streams": assembly.backend.streams}
+            "streams": assembly.backend.streams, "cpu_ms_per_frame": cpu_ms_per_frame(time.process_time() - cpu_started, len(times))}
 
 
 def measure_naive(assembly: Assembly, max_frames: int | None) -> dict:
     """Decode, preprocess, infer, label and render one frame after another in this thread."""
     records = []
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with open_source(assembly.config.source) as source:
         frames = iter(source)
         while max_frames is None or len(records) < max_frames:
@@ -108,9 +114,10 @@ def measure_naive(assembly: Assembly, max_frames: int | None) -> dict:
         close = getattr(frames, "close", None)
         if close is not None:
             close()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     stages, end_to_end = stage_table(records)
     return {"frames": len(records), "seconds": round(elapsed, 3), "fps": round(len(records) / elapsed, 2),
+            "cpu_ms_per_frame": cpu_ms_per_frame(cpu_seconds, len(records)),
             "stage_latency_ms": stages, "end_to_end_ms": end_to_end}
 
 
@@ -122,7 +129,9 @@ def measure_pipelined(assembly: Assembly, *, fresh_source: bool = False) -> dict
         records.append((dict(frame.timings), time.perf_counter() - frame.captured_at))
 
     source = open_source(assembly.config.source) if fresh_source else None  # the pipeline closes it
+    cpu_started = time.process_time()
     result = assembly.pipeline(source=source, on_frame=record).run()
+    cpu_seconds = time.process_time() - cpu_started
     if result.error:
         raise RuntimeError(result.error)
     stages, end_to_end = stage_table(records)
@@ -130,6 +139,7 @@ def measure_pipelined(assembly: Assembly, *, fresh_source: bool = False) -> dict
     bound = 1000.0 / stages[slowest]["mean"] if slowest else 0.0
     return {
         "frames": result.frames, "seconds": round(result.seconds, 3), "fps": round(result.fps, 2), "dropped": result.dropped,
+        "cpu_ms_per_frame": cpu_ms_per_frame(cpu_seconds, result.frames),
         "stage_latency_ms": stages, "end_to_end_ms": end_to_end,
         "slowest_stage": slowest, "slowest_stage_bound_fps": round(bound, 2),
         "efficiency_vs_slowest_stage": round(result.fps / bound, 3) if bound else None,
@@ -181,10 +191,10 @@ def summary(results: dict) -> str:
     pipe, naive, model = results["pipelined"], results["naive"], results["model_only"]
     lines = [
         f"{results['model']} on {results['backend']}, source {results['source']}",
-        f"model only   {model['fps']:7.2f} fps" + _rounds(model),
-        f"naive loop   {naive['fps']:7.2f} fps  ({naive['frames']} frames)" + _rounds(naive),
-        f"pipelined    {pipe['fps']:7.2f} fps  ({pipe['frames']} frames, {pipe['dropped']} dropped)  "
-        f"= {results['pipelined_over_naive']:.2f}x naive, {results['pipelined_over_model_only']:.2f}x model only" + _rounds(pipe),
+        f"model only   {model['fps']:7.2f} fps" + _cpu(model) + _rounds(model),
+        f"naive loop   {naive['fps']:7.2f} fps  ({naive['frames']} frames)" + _cpu(naive) + _rounds(naive),
+        f"pipelined    {pipe['fps']:7.2f} fps  ({pipe['frames']} frames, {pipe['dropped']} dropped)" + _cpu(pipe)
+        + f"  = {results['pipelined_over_naive']:.2f}x naive, {results['pipelined_over_model_only']:.2f}x model only" + _rounds(pipe),
         f"slowest stage {pipe['slowest_stage']} bounds it at {pipe['slowest_stage_bound_fps']:.2f} fps; "
         f"pipeline reaches {pipe['efficiency_vs_slowest_stage']:.2f} of that",
         "stage latency ms (pipelined): " + ", ".join(
@@ -193,6 +203,11 @@ def summary(results: dict) -> str:
         f"p99 {pipe['end_to_end_ms'].get('p99', 0):.1f}",
     ]
     return "\n".join(lines)
+
+
+def _cpu(run: dict) -> str:
+    cpu = run.get("cpu_ms_per_frame")
+    return f"  cpu {cpu:.1f} ms/frame" if cpu is not None else ""
 
 
 def _rounds(run: dict) -> str:
