@@ -42,6 +42,11 @@ def session_options(threads: int, streams: int = 1) -> ort.SessionOptions:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle workers sleep instead of spinning. Spinning shaves a wake-up off each operator, but
+    # in a pipeline the spinning threads take the cores the decoder and the renderer need: int8
+    # at 480x360 ran at 0.87 of model-only with spinning and 0.98-1.00 without, model-only
+    # itself no slower (three-round medians, session 5; BENCHMARKS.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 

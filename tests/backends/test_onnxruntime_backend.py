@@ -9,7 +9,7 @@ import pytest
 
 from streamseg.backends import BackendOptions, create_backend, pick_auto, unavailable_reason
 from streamseg.backends.calibration import calibration_batches
-from streamseg.backends.onnxruntime_backend import OnnxRuntimeBackend
+from streamseg.backends.onnxruntime_backend import OnnxRuntimeBackend, session_options
 from streamseg.errors import InputError
 
 from backend_models import random_model, torch_logits
@@ -66,6 +66,14 @@ def test_int8_without_calibration_data_is_a_user_error(calibration_data: Path | 
     with pytest.raises(InputError, match="--calibration-data"):
         OnnxRuntimeBackend(random_model(), (48, 64), "int8", options(tmp_path / "engines", calibration_data))
     assert not (tmp_path / "engines").exists()  # refused before exporting anything
+
+
+@pytest.mark.parametrize("streams", [1, 2])
+def test_sessions_split_the_threads_and_do_not_spin(streams: int) -> None:
+    # Spinning workers took the decoder's and renderer's cores in the pipeline (BENCHMARKS.md, session 5).
+    options = session_options(threads=2, streams=streams)
+    assert options.intra_op_num_threads == 2 // streams
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_unknown_precision_is_a_user_error(tmp_path: Path) -> None:
