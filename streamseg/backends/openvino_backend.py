@@ -63,15 +63,14 @@ def uint8_to_class_ids(model):
 
     The scaling to [0, 1] and the layout change become part of the first layer, and a TopK over
     the classes replaces the host's argmax. Per frame that spares converting 0.5 MB of pixels to
-    2 MB of floats and copying out 7.6 MB of logits (11 classes at 480x360), which on a 2-core
-    machine is CPU the rest of the pipeline needs.
+    2 MB of floats and copying out 7.6 MB of logits (11 classes at 480x360): int8 took 16.0 ms
+    from pixels to class ids against 17.0 the other way (BENCHMARKS.md, session 5).
     """
     ov = _openvino()
     from openvino import opset13 as ops
     from openvino.preprocess import PrePostProcessor
 
-    logits = model.output(0)
-    if logits.get_partial_shape()[1].get_length() > 256:
+    if model.output(0).get_partial_shape()[1].get_length() > 256:
         raise ValueError("uint8 class ids hold at most 256 classes")
     steps = PrePostProcessor(model)
     steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
