@@ -65,8 +65,12 @@ class Backend(ABC):
         images = np.asarray(images)
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
             raise ValueError(f"expected RGB uint8 images shaped (N, H, W, 3), not {images.dtype} {images.shape}")
-        out_size = out_size or images.shape[1:3]
-        labels = self.model_labels(np.stack([resize_rgb(image, self.input_size) for image in images]))
+        out_size = tuple(out_size or images.shape[1:3])
+        if images.shape[1:3] != tuple(self.input_size):  # the pipeline's preprocess stage has resized them already
+            images = np.stack([resize_rgb(image, self.input_size) for image in images])
+        labels = self.model_labels(images)
+        if labels.shape[1:] == out_size:
+            return labels
         return np.stack([resize_labels(one, out_size) for one in labels])
 
     def model_labels(self, images: np.ndarray) -> np.ndarray:

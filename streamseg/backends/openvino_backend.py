@@ -221,5 +221,12 @@ class OpenVinoBackend(Backend):
     def model_labels(self, images: np.ndarray) -> np.ndarray:
         return self._class_ids.run_each(np.ascontiguousarray(images, dtype=np.uint8))
 
+    def warm_up(self, iterations: int = 2) -> None:
+        super().warm_up(iterations)
+        # The pipeline may run the fused graph instead, whose first inference is as slow (int8: 54 ms, then ~20).
+        images = np.random.default_rng(0).integers(0, 256, (1, *self.input_size, 3), dtype=np.uint8)
+        for _ in range(iterations):
+            self.model_labels(images)
+
     def close(self) -> None:
         self._logits = self._class_ids = None

@@ -24,7 +24,7 @@ class InferenceStage(Stage):
         self.backend.close()
 
 
-class LabelInferenceStage(Stage):
+class LabelInferenceStage(InferenceStage):
     """The network straight from pixels to class ids, for pipelines where no later stage needs the scores.
 
     Replaces the inference and label stages: ``Backend.infer_labels`` lets a backend keep the
@@ -37,13 +37,6 @@ class LabelInferenceStage(Stage):
     takes = frozenset({"image"})
     gives = frozenset({"labels"})
 
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-        self.workers = backend.streams
-
     def process(self, frame: Frame) -> None:
         image = frame.model_image if frame.model_image is not None else frame.image
         frame.labels = self.backend.infer_labels(image[None], (frame.height, frame.width))[0]
-
-    def close(self) -> None:
-        self.backend.close()
