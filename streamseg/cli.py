@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from streamseg.errors import ConfigError, StreamsegError
+from streamseg.logs import configure_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -300,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     if sys.__stderr__ is not None:
         faulthandler.enable(file=sys.__stderr__)
     args = build_parser().parse_args(argv)
+    configure_logging(verbose=args.verbose)
     try:
         return args.handler(args)
     except StreamsegError as error:

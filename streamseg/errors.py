@@ -11,3 +11,7 @@ class InputError(StreamsegError):
 
 class ConfigError(StreamsegError):
     """A configuration file or flag is wrong: unknown key, bad value."""
+
+
+class OutputError(StreamsegError):
+    """An output the user named cannot be written: it is an input, it collides with another output, or it is unwritable."""

@@ -1,0 +1,36 @@
+"""One logging policy: modules log through ``logging.getLogger(__name__)``; the CLI installs the one handler.
+
+Diagnostics read as ``streamseg: warning: …`` lines on stderr, the same one-line form as
+errors, so a user sees a sink failure or a reconnect the moment it happens. A program that
+embeds streamseg keeps its own logging configuration: nothing here runs on import.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+_PREFIX = {logging.DEBUG: "debug: ", logging.INFO: "", logging.WARNING: "warning: ", logging.ERROR: "error: "}
+
+
+class _OneLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = _PREFIX.get(record.levelno, "error: ")
+        text = f"streamseg: {prefix}{record.getMessage()}"
+        if record.exc_info and record.levelno <= logging.DEBUG:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def configure_logging(*, verbose: bool = False) -> None:
+    """Sends the ``streamseg`` loggers' records to stderr, one line each; ``verbose`` adds debug records."""
+    logger = logging.getLogger("streamseg")
+    for handler in list(logger.handlers):
+        if getattr(handler, "_streamseg_cli", False):
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._streamseg_cli = True  # type: ignore[attr-defined]
+    handler.setFormatter(_OneLineFormatter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
