@@ -5,6 +5,9 @@ pixel of every val frame, and the val mIoU. Writes a markdown table and, with --
 
     python tools/parity.py --model erfnet --json out/parity.json \
         --runs torch:fp32 torch:bf16 onnxruntime:fp32 onnxruntime:int8 openvino:fp32 openvino:bf16 openvino:int8
+
+A run ``BACKEND:int8:shipped`` uses the int8 model shipped in the package (tools/package_int8.py)
+instead of calibrating one from --data.
 """
 
 from __future__ import annotations
@@ -34,21 +37,21 @@ def main() -> None:
     truths = [read_labels(s.label_path) for s in samples]
     size = truths[0].shape
 
-    def labels_of(backend: str, precision: str) -> tuple[list[np.ndarray], str]:
-        with Predictor(args.model, None, backend, precision, (1.0,), size, args.data) as predictor:
+    def labels_of(backend: str, precision: str, calibration_data: Path | None = args.data) -> tuple[list[np.ndarray], str]:
+        with Predictor(args.model, None, backend, precision, (1.0,), size, calibration_data) as predictor:
             return [predictor.labels(image) for image in images], predictor.describe()
 
     reference, _ = labels_of("torch-eager", "fp32")
     rows = []
     for run in args.runs:
-        backend, precision = run.split(":")
-        labels, described = labels_of(backend, precision)
+        backend, precision, *shipped = run.split(":")  # "openvino:int8:shipped": the int8 model that ships
+        labels, described = labels_of(backend, precision, None if shipped == ["shipped"] else args.data)
         agreement = float(np.mean([np.mean(a == b) for a, b in zip(labels, reference)]))
         confusion = ConfusionMatrix()
         for truth, prediction in zip(truths, labels):
             confusion.update(truth, prediction)
         result = EvaluationResult.from_confusion(confusion, len(samples))
-        rows.append({"backend": backend, "precision": precision, "described": described,
+        rows.append({"backend": backend, "precision": ":".join([precision, *shipped]), "described": described,
                      "agreement_with_torch_fp32": agreement, "val_miou": result.mean_iou,
                      "val_class_iou": result.class_iou})
         print(f"| {backend} | {precision} | {100 * agreement:.2f}% | {100 * result.mean_iou:.2f} |", flush=True)

@@ -59,7 +59,7 @@ def create_backend(name: str, model: nn.Module, input_size: tuple[int, int], pre
         raise InputError(f"backend {name} cannot run here: {reason}")
     cls = backend_class(name)
     if precision == "auto":
-        precision = cls.auto_precision()
+        precision = cls.auto_precision(model, input_size, options)
     if precision not in cls.precisions:
         raise InputError(f"backend {name} offers precision {', '.join(cls.precisions)}, not {precision}")
     return cls(model, input_size, precision, options)

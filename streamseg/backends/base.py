@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -10,6 +11,11 @@ from streamseg.errors import InputError
 from streamseg.resize import resize_labels, resize_rgb
 from streamseg.scores import class_labels
 from streamseg.stages.preprocess import images_to_batch
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from streamseg.backends.options import BackendOptions
 
 
 class Backend(ABC):
@@ -37,8 +43,8 @@ class Backend(ABC):
         return None
 
     @classmethod
-    def auto_precision(cls) -> str:
-        """The precision ``--precision auto`` means: the fastest that keeps parity on this machine."""
+    def auto_precision(cls, model: nn.Module, input_size: tuple[int, int], options: BackendOptions) -> str:
+        """The precision ``--precision auto`` means for ``model``: the fastest that keeps parity on this machine."""
         return "fp32"
 
     def __init__(self, input_size: tuple[int, int], precision: str, streams: int = 1) -> None:

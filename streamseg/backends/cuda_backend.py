@@ -146,7 +146,7 @@ class CudaBackend(Backend):
         return None if torch.cuda.is_available() else NO_CUDA_REASON
 
     @classmethod
-    def auto_precision(cls) -> str:
+    def auto_precision(cls, model, input_size, options) -> str:
         return "fp16"
 
     def describe(self) -> str:

@@ -26,7 +26,9 @@ from streamseg.backends.calibration import (
 from streamseg.backends.engine_cache import EngineCache, EngineKey
 from streamseg.backends.export import INPUT_NAME, cached_onnx, model_cache_name, state_dict_sha256
 from streamseg.backends.options import BackendOptions
-from streamseg.cpu import cpu_model_name, physical_core_count
+from streamseg.backends.shipped import ORIGIN as SHIPPED_ORIGIN
+from streamseg.backends.shipped import find_shipped_int8
+from streamseg.cpu import cpu_has_vnni, cpu_model_name, physical_core_count
 
 QUANTISED_FILE_NAME = "model-int8.onnx"
 # Unsigned activations with signed weights (U8S8) use the VNNI/AVX2 integer kernels directly;
@@ -100,18 +102,32 @@ class OnnxRuntimeBackend(Backend):
     ) -> None:
         super().__init__(input_size, precision, options.streams)
         self.cache = EngineCache(options.engine_dir)
-        if precision == "int8":
-            # Checked before exporting, so a missing dataset fails fast.
-            calibration_paths = calibration_frame_paths(options.calibration_data, calibration_frames)
-        onnx_path = cached_onnx(model, input_size, options, self.cache)
-        if precision == "int8":
-            self.engine_path = self._cached_int8(model, onnx_path, calibration_paths, options)
+        self.shipped = None  # the shipped int8 entry in use, if any
+        if precision == "int8" and options.calibration_data is None:
+            self.shipped = find_shipped_int8("ort-int8", model, input_size, options)
+        if self.shipped is not None:
+            self.engine_path = self.shipped / QUANTISED_FILE_NAME
         else:
-            self.engine_path = onnx_path
+            if precision == "int8":
+                # Checked before exporting, so a missing dataset fails fast.
+                calibration_paths = calibration_frame_paths(options.calibration_data, calibration_frames)
+            onnx_path = cached_onnx(model, input_size, options, self.cache)
+            if precision == "int8":
+                self.engine_path = self._cached_int8(model, onnx_path, calibration_paths, options)
+            else:
+                self.engine_path = onnx_path
         self._session = ort.InferenceSession(
             str(self.engine_path), session_options(options.threads, self.streams), providers=["CPUExecutionProvider"]
         )
         self._output_name = self._session.get_outputs()[0].name
+
+    @classmethod
+    def auto_precision(cls, model: nn.Module, input_size: tuple[int, int], options: BackendOptions) -> str:
+        # int8 where it shipped for these weights and this size and the CPU has VNNI to run it natively.
+        return "int8" if cpu_has_vnni() and find_shipped_int8("ort-int8", model, input_size, options) is not None else "fp32"
+
+    def describe(self) -> str:
+        return f"{super().describe()} ({SHIPPED_ORIGIN})" if self.shipped is not None else super().describe()
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -27,7 +27,9 @@ from streamseg.backends.calibration import (
 from streamseg.backends.engine_cache import EngineCache, EngineKey
 from streamseg.backends.export import cached_onnx, model_cache_name, state_dict_sha256
 from streamseg.backends.options import BackendOptions
-from streamseg.cpu import cpu_has_native_bf16, cpu_model_name
+from streamseg.backends.shipped import ORIGIN as SHIPPED_ORIGIN
+from streamseg.backends.shipped import find_shipped_int8
+from streamseg.cpu import cpu_has_native_bf16, cpu_has_vnni, cpu_model_name
 from streamseg.errors import InputError
 
 IR_FILE_NAME = "model.xml"  # its weights are model.bin beside it
@@ -116,8 +118,11 @@ class OpenVinoBackend(Backend):
     max_streams = None  # each stream has its own infer request
 
     @classmethod
-    def auto_precision(cls) -> str:
-        # int8 needs calibration frames, so auto stops at bf16, and only where the CPU has it natively.
+    def auto_precision(cls, model: nn.Module, input_size: tuple[int, int], options: BackendOptions) -> str:
+        # int8 where it shipped for these weights and this size and the CPU has integer dot products
+        # (VNNI); else bf16 where the CPU has it natively. int8 from the user's own frames is asked for.
+        if cpu_has_vnni() and find_shipped_int8("openvino-int8", model, input_size, options) is not None:
+            return "int8"
         return "bf16" if cpu_has_native_bf16() else "fp32"
 
     def __init__(
@@ -134,15 +139,21 @@ class OpenVinoBackend(Backend):
         core = ov.Core()
         if precision == "bf16" and (reason := bf16_unavailable_reason(core)) is not None:
             raise InputError(f"openvino bf16 cannot run here: {reason}")
-        if precision == "int8":
-            if (reason := nncf_unavailable_reason()) is not None:
-                raise InputError(reason)
-            calibration_paths = calibration_frame_paths(options.calibration_data, calibration_frames)
         self.cache = EngineCache(options.engine_dir)
-        onnx_path = cached_onnx(model, input_size, options, self.cache)
-        self.engine_path = self._cached_fp32_ir(model, onnx_path, options)
-        if precision == "int8":
-            self.engine_path = self._cached_int8_ir(model, self.engine_path, calibration_paths, options)
+        self.shipped = None  # the shipped int8 entry in use, if any
+        if precision == "int8" and options.calibration_data is None:
+            self.shipped = find_shipped_int8("openvino-int8", model, input_size, options)
+        if self.shipped is not None:
+            self.engine_path = self.shipped / IR_FILE_NAME
+        else:
+            if precision == "int8":
+                if (reason := nncf_unavailable_reason()) is not None:
+                    raise InputError(reason)
+                calibration_paths = calibration_frame_paths(options.calibration_data, calibration_frames)
+            onnx_path = cached_onnx(model, input_size, options, self.cache)
+            self.engine_path = self._cached_fp32_ir(model, onnx_path, options)
+            if precision == "int8":
+                self.engine_path = self._cached_int8_ir(model, self.engine_path, calibration_paths, options)
         properties = {
             # THROUGHPUT with NUM_STREAMS splits the cores between that many concurrent requests.
             "PERFORMANCE_HINT": "LATENCY" if self.streams == 1 else "THROUGHPUT",
@@ -177,6 +188,9 @@ class OpenVinoBackend(Backend):
             device=device,
             recipe=recipe,
         )
+
+    def describe(self) -> str:
+        return f"{super().describe()} ({SHIPPED_ORIGIN})" if self.shipped is not None else super().describe()
 
     def _cached_fp32_ir(self, model: nn.Module, onnx_path: Path, options: BackendOptions) -> Path:
         ov = _openvino()

@@ -458,8 +458,8 @@ class TensorRtBackend(Backend):
         return None
 
     @classmethod
-    def auto_precision(cls) -> str:
-        # int8 needs calibration frames, so auto stops at fp16.
+    def auto_precision(cls, model, input_size, options) -> str:
+        # int8 needs calibration frames (none ship for TensorRT), so auto stops at fp16.
         return "fp16"
 
     def plan_key(

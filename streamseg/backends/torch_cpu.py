@@ -34,7 +34,7 @@ class TorchBackend(Backend):
             self.model = self._trace_and_freeze(self.model)
 
     @classmethod
-    def auto_precision(cls) -> str:
+    def auto_precision(cls, model, input_size, options) -> str:
         return "bf16" if cpu_has_native_bf16() else "fp32"
 
     def _trace_and_freeze(self, model: nn.Module) -> torch.jit.ScriptModule:
