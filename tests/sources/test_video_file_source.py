@@ -1,7 +1,9 @@
-"""VideoFileSource decodes real files in order, reports damage instead of failing, and never leaks the file."""
+"""VideoFileSource decodes real files in order and upright, reports damage instead of failing, and never leaks the file."""
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -221,3 +223,72 @@ def test_close_between_iter_and_the_first_frame_yields_nothing(write_video, open
     source.close()
     assert list(frames) == []
     assert open_handles(path) == 0
+
+
+# --- rotation metadata (phone video) is applied ----------------------------------------
+
+# Where the top-left marker of the stored picture lands once the file's rotation is applied
+# (degrees counter-clockwise, FFmpeg's convention). A phone held upright stores -90.
+MARKER_CORNER = {0: "top-left", -90: "top-right", 90: "bottom-left", 180: "bottom-right"}
+
+
+def brightest_corner(image: np.ndarray) -> str:
+    height, width = image.shape[:2]
+    quadrants = {
+        "top-left": image[: height // 2, : width // 2],
+        "top-right": image[: height // 2, width // 2 :],
+        "bottom-left": image[height // 2 :, : width // 2],
+        "bottom-right": image[height // 2 :, width // 2 :],
+    }
+    return max(quadrants, key=lambda name: float(quadrants[name].mean()))
+
+
+def ffmpeg_first_frame(path: Path, width: int, height: int) -> np.ndarray:
+    """The first frame as the ffmpeg command line shows it (it applies rotation by default)."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not on PATH")
+    result = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True, timeout=60, check=True,
+    )
+    return np.frombuffer(result.stdout, np.uint8).reshape(height, width, 3)
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+@pytest.mark.parametrize("rotation", MARKER_CORNER, ids=lambda degrees: f"rotate{degrees}")
+def test_rotation_in_the_file_is_applied(write_marked_video, rotation, threaded) -> None:
+    path = write_marked_video(rotation=rotation)
+    upright_size = (180, 320) if rotation in (90, -90) else (320, 180)
+    with VideoFileSource(path, threaded=threaded) as source:
+        frames = list(source)
+        assert (source.width, source.height) == upright_size
+        assert source.damage is None
+    assert len(frames) == 12
+    for frame in frames:
+        assert frame.image.shape == (upright_size[1], upright_size[0], 3)
+        assert frame.image.flags.c_contiguous
+        assert brightest_corner(frame.image) == MARKER_CORNER[rotation]
+
+
+@pytest.mark.parametrize("rotation", [-90, 90, 180])
+def test_rotated_frames_look_as_ffmpeg_shows_them(write_marked_video, rotation) -> None:
+    path = write_marked_video(rotation=rotation)
+    with VideoFileSource(path) as source:
+        first = next(iter(source)).image
+        expected = ffmpeg_first_frame(path, source.width, source.height)
+    assert np.abs(first.astype(int) - expected).mean() < 3
+
+
+def test_rotate_tag_written_by_the_ffmpeg_command_line_is_honoured(write_marked_video, tmp_path) -> None:
+    """The phone recipe: tag a stream copy with rotate=90 (the legacy tag; FFmpeg 6 and later may ignore it)."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not on PATH")
+    tagged = tmp_path / "tagged.mp4"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(write_marked_video()), "-c", "copy", "-metadata:s:v", "rotate=90", str(tagged)],
+        check=True, timeout=60,
+    )
+    with VideoFileSource(tagged) as source:
+        first = next(iter(source)).image
+        expected = ffmpeg_first_frame(tagged, source.width, source.height)
+    assert np.abs(first.astype(int) - expected).mean() < 3
