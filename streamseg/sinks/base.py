@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 
 from streamseg.frame import Frame
 
 
 class Sink(ABC):
-    """Takes frames after rendering. ``close`` flushes and releases; it is safe to call twice."""
+    """Takes frames after rendering. ``close`` flushes and releases; it is safe to call twice.
+
+    A sink that fails raises from ``write`` or ``close``; the pipeline then reports it and
+    drops it. A sink that writes files keeps ``frames_written`` as the number of frames its
+    output holds (so the pipeline can say what was lost) and names the finished file in
+    ``completed_output``.
+    """
 
     name: str = "sink"
 
@@ -17,6 +24,11 @@ class Sink(ABC):
 
     def close(self) -> None:
         """Flushes and releases what the sink holds."""
+
+    @property
+    def completed_output(self) -> Path | None:
+        """The file or folder this sink completely wrote and put in place, once closed without error; else None."""
+        return None
 
     def __enter__(self) -> "Sink":
         return self

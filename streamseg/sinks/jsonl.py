@@ -11,9 +11,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from streamseg.classes import CLASS_NAMES
-from streamseg.errors import InputError
+from streamseg.errors import OutputError
 from streamseg.frame import Frame
 from streamseg.sinks.base import Sink
+from streamseg.sinks.partial_file import create_partial, discard, put_in_place, real_target
 
 
 def frame_stats(frame: Frame, class_names: Sequence[str] = CLASS_NAMES, now: float | None = None) -> dict[str, Any]:
@@ -39,10 +40,15 @@ def frame_stats(frame: Frame, class_names: Sequence[str] = CLASS_NAMES, now: flo
 
 
 class JsonLinesStatsSink(Sink):
-    """Appends one JSON object per frame to a file (see ``frame_stats`` for the fields).
+    """Writes one JSON object per frame to a file (see ``frame_stats`` for the fields).
 
-    The file is line-buffered, so each record reaches the OS when it is written and a
-    crash leaves only complete lines. An existing file is replaced.
+    The lines go to a temporary file beside the target, ``.NAME.partial-XXXXXXXX``, which
+    ``close`` renames onto the target once every line is written and synced; until then a
+    file already at the target stays as it was (tail the ``.partial`` file to follow a run).
+    The temporary file is line-buffered, so each record reaches the OS when it is written
+    and a killed process leaves only complete lines in it. When a write fails (a full disk,
+    a record that is not JSON) or no frame was written, ``close`` removes the temporary file
+    and leaves the target alone.
     """
 
     name = "jsonl_stats"
@@ -50,22 +56,59 @@ class JsonLinesStatsSink(Sink):
     def __init__(self, path: str | os.PathLike[str], class_names: Sequence[str] = CLASS_NAMES) -> None:
         self.path = Path(path)
         self.class_names = tuple(class_names)
-        self.frames_written = 0
+        self.frames_written = 0  # lines the finished file holds: back to 0 when the file is discarded
+        self._target = real_target(self.path)
+        self._failed = False
+        self._completed = False
+        if self._target.is_dir():
+            raise OutputError(f"cannot write stats to {self.path}: it is a folder")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "w", buffering=1, encoding="utf-8")
+            self._target.parent.mkdir(parents=True, exist_ok=True)
+            self.partial_path, descriptor = create_partial(self._target)
         except OSError as error:
-            raise InputError(f"cannot write stats to {self.path}: {error.strerror or error}") from error
+            raise OutputError(f"cannot write stats to {self.path}: {error.strerror or error}") from error
+        self._file = os.fdopen(descriptor, "w", buffering=1, encoding="utf-8")
+
+    @property
+    def completed_output(self) -> Path | None:
+        """The stats file, once it was completely written and put in place."""
+        return self.path if self._completed else None
 
     def write(self, frame: Frame) -> None:
         """Writes the frame's record as one line."""
         if self._file.closed:
             raise ValueError(f"{self.path}: write after close")
-        record = frame_stats(frame, self.class_names)
-        # allow_nan=False: NaN is not JSON; a bad timestamp should fail here, not in the reader.
-        self._file.write(json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n")
+        try:
+            record = frame_stats(frame, self.class_names)
+            # allow_nan=False: NaN is not JSON; a bad timestamp should fail here, not in the reader.
+            self._file.write(json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n")
+        except OSError as error:
+            self._failed = True
+            raise OutputError(f"cannot write stats to {self.path}: {error.strerror or error}") from None
+        except BaseException:
+            self._failed = True  # the file would lack this frame's line: it is not complete
+            raise
         self.frames_written += 1
 
     def close(self) -> None:
-        """Closes the file. Safe to call twice."""
-        self._file.close()
+        """Closes the file and renames it onto the target (or removes it, see the class). Safe to call twice."""
+        if self._file.closed:
+            return
+        if self._failed or self.frames_written == 0:
+            try:
+                self._file.close()
+            except OSError:
+                pass  # a write already failed and was reported; the file is given up either way
+            self._discard()
+            return
+        try:
+            self._file.close()  # flushes the last line: a full disk may fail here
+            put_in_place(self.partial_path, self._target)
+        except OSError as error:
+            self._discard()
+            raise OutputError(f"cannot finish stats {self.path}: {error.strerror or error}") from None
+        self._completed = True
+
+    def _discard(self) -> None:
+        discard(self.partial_path)
+        self.frames_written = 0

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from streamseg.classes import CLASS_NAMES, IGNORE_INDEX
-from streamseg.errors import InputError
+from streamseg.errors import OutputError
 from streamseg.frame import Frame
 from streamseg.sinks import JsonLinesStatsSink
 
@@ -58,8 +58,8 @@ def test_lines_are_complete_before_close(tmp_path: Path) -> None:
     try:
         sink.write(make_frame(0, None))
         sink.write(make_frame(1, None))
-        # Read by another handle while the sink is still open, as after a crash.
-        assert [r["index"] for r in read_lines(path)] == [0, 1]
+        # Read by another handle while the sink is still open, as after a crash: the lines are in the partial file.
+        assert [r["index"] for r in read_lines(sink.partial_path)] == [0, 1]
     finally:
         sink.close()
     sink.close()  # twice is fine
@@ -75,12 +75,60 @@ def test_missing_folders_are_created(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("layout", ["parent-is-a-file", "path-is-a-folder"])
-def test_unwritable_paths_are_input_errors(tmp_path: Path, layout: str) -> None:
+def test_unwritable_paths_are_output_errors(tmp_path: Path, layout: str) -> None:
     if layout == "parent-is-a-file":
         (tmp_path / "file").write_text("not a folder")
         path = tmp_path / "file" / "stats.jsonl"
     else:
         path = tmp_path / "folder.jsonl"
         path.mkdir()
-    with pytest.raises(InputError):
+    with pytest.raises(OutputError):
         JsonLinesStatsSink(path)
+
+
+def test_the_file_appears_on_close_and_an_earlier_one_stays_until_then(tmp_path: Path) -> None:
+    path = tmp_path / "stats.jsonl"
+    path.write_text("the user's earlier file\n")
+    sink = JsonLinesStatsSink(path)
+    sink.write(make_frame(0, None))
+
+    assert path.read_text() == "the user's earlier file\n"
+    sink.close()
+
+    assert [r["index"] for r in read_lines(path)] == [0]
+    assert not sink.partial_path.exists()
+    assert sink.completed_output == path
+
+
+@pytest.mark.parametrize("frames", ["none", "a-record-that-is-not-json"])
+def test_an_incomplete_file_is_discarded_and_the_target_left_alone(tmp_path: Path, frames: str) -> None:
+    path = tmp_path / "stats.jsonl"
+    path.write_text("the user's earlier file\n")
+    sink = JsonLinesStatsSink(path)
+    if frames == "a-record-that-is-not-json":
+        sink.write(make_frame(0, None))
+        broken = make_frame(1, None)
+        broken.timestamp = float("nan")
+        with pytest.raises(ValueError):
+            sink.write(broken)
+    sink.close()
+
+    assert path.read_text() == "the user's earlier file\n"
+    assert not sink.partial_path.exists()
+    assert sink.completed_output is None
+
+
+def test_a_full_disk_fails_the_write_and_leaves_the_earlier_file(small_tmpfs: Path) -> None:
+    path = small_tmpfs / "stats.jsonl"
+    path.write_text("the user's earlier file\n")
+    labels = np.zeros((4, 8), np.uint8)
+    sink = JsonLinesStatsSink(path)
+
+    with pytest.raises(OutputError, match="No space left on device"):
+        for index in range(100_000):  # a line is ~300 bytes: the 200 KiB disk fills long before
+            sink.write(make_frame(index, labels))
+    sink.close()
+
+    assert path.read_text() == "the user's earlier file\n"
+    assert list(small_tmpfs.glob(".*.partial-*")) == []
+    assert sink.completed_output is None

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from streamseg.errors import InputError
+from streamseg.errors import OutputError
 from streamseg.frame import Frame
 from streamseg.sinks import MaskSink
 
@@ -44,7 +44,34 @@ def test_frames_without_labels_are_skipped(tmp_path: Path) -> None:
     assert sink.frames_written == 1
 
 
-def test_folder_that_is_a_file_is_an_input_error(tmp_path: Path) -> None:
+def test_folder_that_is_a_file_is_an_output_error(tmp_path: Path) -> None:
     (tmp_path / "masks").write_text("not a folder")
-    with pytest.raises(InputError):
+    with pytest.raises(OutputError):
         MaskSink(tmp_path / "masks")
+
+
+def test_an_existing_mask_is_replaced_whole_and_no_partial_file_is_left(tmp_path: Path) -> None:
+    (tmp_path / "000000.png").write_bytes(b"an older mask")
+    labels = random_labels(8, 8, seed=1)
+    with MaskSink(tmp_path) as sink:
+        sink.write(Frame(index=0, timestamp=0.0, image=np.zeros((8, 8, 3), np.uint8), labels=labels))
+
+    assert [p.name for p in tmp_path.iterdir()] == ["000000.png"]
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "000000.png"), cv2.IMREAD_UNCHANGED), labels)
+    assert sink.completed_output == tmp_path
+
+
+def test_a_full_disk_leaves_only_whole_masks_and_no_partial_file(small_tmpfs: Path) -> None:
+    image = np.zeros((64, 64, 3), np.uint8)
+    sink = MaskSink(small_tmpfs, compression=0)  # 4 KiB a mask: the 200 KiB disk fills after about 50
+
+    with pytest.raises(OutputError, match="No space left on device"):
+        for index in range(1000):
+            sink.write(Frame(index=index, timestamp=0.0, image=image, labels=random_labels(64, 64, index)))
+    sink.close()
+
+    assert list(small_tmpfs.glob(".*.partial-*")) == []
+    for path in small_tmpfs.glob("*.png"):
+        index = int(path.stem)
+        np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), random_labels(64, 64, index))
+    assert sink.completed_output is None

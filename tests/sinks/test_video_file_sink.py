@@ -13,7 +13,7 @@ import av
 import numpy as np
 import pytest
 
-from streamseg.errors import ConfigError, InputError
+from streamseg.errors import ConfigError, OutputError
 from streamseg.frame import Frame
 from streamseg.sinks import VideoFileSink
 
@@ -54,10 +54,11 @@ def test_round_trip_keeps_count_size_and_order(tmp_path: Path, count: int, heigh
     sink = write_all(path, [make_frame(i, height, width) for i in range(count)])
 
     assert sink.frames_written == count
-    images, _ = decode(path)
+    images, stream = decode(path)
+    assert stream.codec_context.pix_fmt == "yuv420p"  # 4:2:0 at every size: odd sides are padded, not 4:4:4
     assert len(images) == count
     for i, image in enumerate(images):
-        assert image.shape == (height, width, 3)
+        assert image.shape == (height + height % 2, width + width % 2, 3)
         assert abs(float(image.mean()) - shade(i)) < 4, f"frame {i} is out of order or damaged"
 
 
@@ -84,12 +85,12 @@ def test_ffprobe_counts_the_frames(tmp_path: Path) -> None:
 
     result = subprocess.run(
         [ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0",
-         "-show_entries", "stream=nb_read_frames,width,height,codec_name", "-of", "json", str(path)],
+         "-show_entries", "stream=nb_read_frames,width,height,codec_name,pix_fmt", "-of", "json", str(path)],
         capture_output=True, text=True, check=True, timeout=60,
     )
 
     stream = json.loads(result.stdout)["streams"][0]
-    assert (stream["codec_name"], stream["width"], stream["height"]) == ("h264", 99, 67)
+    assert (stream["codec_name"], stream["width"], stream["height"], stream["pix_fmt"]) == ("h264", 100, 68, "yuv420p")
     assert int(stream["nb_read_frames"]) == 7
 
 
@@ -144,7 +145,7 @@ def test_missing_parent_folders_are_created(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("layout", ["parent-is-a-file", "path-is-a-folder"])
-def test_unwritable_paths_are_input_errors(tmp_path: Path, layout: str) -> None:
+def test_unwritable_paths_are_output_errors(tmp_path: Path, layout: str) -> None:
     if layout == "parent-is-a-file":
         (tmp_path / "file").write_text("not a folder")
         path = tmp_path / "file" / "out.mp4"
@@ -152,17 +153,17 @@ def test_unwritable_paths_are_input_errors(tmp_path: Path, layout: str) -> None:
         path = tmp_path / "folder.mp4"
         path.mkdir()
 
-    with pytest.raises(InputError):
+    with pytest.raises(OutputError):
         VideoFileSink(path, fps=25)
 
 
 @pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores folder permissions")
-def test_read_only_folder_is_an_input_error(tmp_path: Path) -> None:
+def test_read_only_folder_is_an_output_error(tmp_path: Path) -> None:
     folder = tmp_path / "read-only"
     folder.mkdir()
     folder.chmod(0o500)
     try:
-        with pytest.raises(InputError):
+        with pytest.raises(OutputError):
             VideoFileSink(folder / "out.mp4", fps=25)
     finally:
         folder.chmod(0o700)
@@ -172,3 +173,80 @@ def test_read_only_folder_is_an_input_error(tmp_path: Path) -> None:
 def test_bad_settings_are_refused_up_front(tmp_path: Path, codec: str, fps: float, error: type[Exception]) -> None:
     with pytest.raises(error):
         VideoFileSink(tmp_path / "out.mp4", fps=fps, codec=codec)
+
+
+def partial_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob(".*.partial-*"))
+
+
+def test_the_video_goes_to_a_partial_file_renamed_onto_the_target_on_close(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"the user's earlier file")
+    sink = VideoFileSink(path, fps=25)
+    for i in range(3):
+        sink.write(make_frame(i, 48, 64))
+
+    assert path.read_bytes() == b"the user's earlier file"  # untouched while the run goes on
+    assert partial_files(tmp_path) == [sink.partial_path]
+    sink.close()
+
+    assert partial_files(tmp_path) == []
+    assert len(decode(path)[0]) == 3
+    assert sink.completed_output == path
+
+
+def test_a_failed_write_leaves_the_target_as_it_was_and_no_partial_file(tmp_path: Path) -> None:
+    path = tmp_path / "out.mp4"
+    path.write_bytes(b"the user's earlier file")
+    sink = VideoFileSink(path, fps=25)
+    sink.write(make_frame(0, 48, 64))
+    not_an_image = Frame(index=1, timestamp=0.04, image=np.zeros((48, 64), np.float32))
+
+    with pytest.raises(ValueError):
+        sink.write(not_an_image)
+    sink.close()
+
+    assert path.read_bytes() == b"the user's earlier file"
+    assert partial_files(tmp_path) == []
+    assert sink.frames_written == 0 and sink.completed_output is None
+
+
+def test_a_file_cut_off_mid_run_plays_up_to_its_last_fragment(tmp_path: Path) -> None:
+    sink = VideoFileSink(tmp_path / "out.mp4", fps=25)
+    try:
+        for i in range(100):  # 4 s: a key frame, so a fragment, every second
+            sink.write(make_frame(i, 48, 64))
+        cut = tmp_path / "cut.mp4"
+        shutil.copyfile(sink.partial_path, cut)  # what a SIGKILL or a power cut now would leave
+    finally:
+        sink.close()
+
+    images, _ = decode(cut)
+
+    assert 50 <= len(images) < 100  # at least two whole fragments; the encoder still held the newest frames
+    for i, image in enumerate(images):
+        assert abs(float(image.mean()) - shade(i)) < 4, f"frame {i} is out of order or damaged"
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.m4v", "out.mov", "out.mkv"])
+def test_every_accepted_container_plays_back(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    write_all(path, [make_frame(i, 48, 64) for i in range(3)])
+    assert len(decode(path)[0]) == 3
+
+
+@pytest.mark.parametrize("name", ["out.txt", "out", "-"])
+def test_a_name_without_a_video_extension_is_refused_up_front(tmp_path: Path, name: str) -> None:
+    with pytest.raises(OutputError, match=r"use \.mp4"):
+        VideoFileSink(tmp_path / name, fps=25)
+
+
+def test_a_symlinked_target_keeps_its_link_and_gets_the_video(tmp_path: Path) -> None:
+    real, link = tmp_path / "real.mp4", tmp_path / "link.mp4"
+    real.write_bytes(b"old")
+    link.symlink_to(real)
+
+    write_all(link, [make_frame(i, 48, 64) for i in range(3)])
+
+    assert link.is_symlink()
+    assert len(decode(real)[0]) == 3

@@ -1,0 +1,163 @@
+"""Checks every output path of a run before anything is opened, so no run can write over its input.
+
+Paths are compared as the file system sees them: symlinks are resolved, and existing
+files are compared by device and inode, so a hard link to the input is the input. An
+output that is an input, an output inside an input image folder, two outputs that are the
+same file, a path that is not a regular file (``-``, ``/dev/stdout``, a FIFO, a device,
+a folder) and a video name whose extension no muxer writes are refused with one line
+(``OutputError``), before the first frame and before the input is even opened.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from streamseg.config import RunConfig
+from streamseg.errors import OutputError
+from streamseg.sinks.video_file import container_format
+
+# Outputs are files the run creates; these folders hold the system's devices and processes, never such files.
+# (/dev/stdout is refused here even when the shell redirected it to a regular file.) /dev/shm is a real file system.
+_SYSTEM_FOLDERS = (Path("/dev"), Path("/proc"), Path("/sys"))
+_FILE_SYSTEMS_UNDER_DEV = (Path("/dev/shm"),)
+
+
+@dataclass(frozen=True)
+class Output:
+    """One output the user named: the option that named it, the path, and whether it is a file or a folder."""
+
+    option: str  # "--out", as the user knows it
+    path: Path
+    is_folder: bool = False
+
+
+def check_run_outputs(config: RunConfig) -> None:
+    """Refuses, with one line, a run whose outputs collide with its input or with each other (see the module)."""
+    outputs = [
+        Output(option, path, is_folder=option == "--masks")
+        for option, path in (("--out", config.out), ("--stats", config.stats), ("--masks", config.masks))
+        if path is not None
+    ]
+    check_outputs(outputs, input_paths(config.source))
+    if config.out is not None:
+        container_format(config.out)  # after the path checks, which name the problem of '-' or a FIFO more exactly
+
+
+def input_paths(source: str | None) -> list[Path]:
+    """The file or folder a source reads, when it reads one (not 'demo', a camera or an rtsp:// stream)."""
+    if not source:
+        return []
+    path = Path(source).expanduser()
+    return [path] if path.exists() else []
+
+
+def check_outputs(outputs: Sequence[Output], inputs: Sequence[Path]) -> None:
+    """Raises ``OutputError`` for the first output that cannot be written safely."""
+    for output in outputs:
+        _check_kind(output)
+    for index, output in enumerate(outputs):
+        for other in outputs[index + 1:]:
+            if _same_path(output.path, other.path):
+                raise OutputError(
+                    f"{output.option} and {other.option} name the same file ({output.path}): give each output its own"
+                )
+    for output in outputs:
+        for source in inputs:
+            _check_against_input(output, source)
+
+
+def _check_kind(output: Output) -> None:
+    """A file output must be a regular file (or not exist yet); a folder output a folder."""
+    path = output.path
+    if str(path) == "-":
+        raise OutputError(f"{output.option} -: writing to standard output is not supported; name a file")
+    if _is_system_path(Path(os.path.abspath(path))):
+        raise OutputError(f"{output.option} {path}: a system path (a device or process file), not a file to write")
+    try:
+        mode = os.stat(path).st_mode  # stat never opens the file: a FIFO without a reader cannot block here
+    except FileNotFoundError:
+        return
+    except OSError as error:
+        raise OutputError(f"{output.option} {path}: cannot be used ({error.strerror or error})") from None
+    if output.is_folder:
+        if not stat.S_ISDIR(mode):
+            raise OutputError(f"{output.option} {path} is not a folder")
+    elif not stat.S_ISREG(mode):
+        raise OutputError(f"{output.option} {path} is {_kind_name(mode)}, not a regular file; name a file to write")
+
+
+def _is_system_path(absolute: Path) -> bool:
+    def under(folder: Path) -> bool:
+        return absolute == folder or folder in absolute.parents
+
+    return any(under(folder) for folder in _SYSTEM_FOLDERS) and not any(under(f) for f in _FILE_SYSTEMS_UNDER_DEV)
+
+
+def _kind_name(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def _check_against_input(output: Output, source: Path) -> None:
+    if source.is_dir():
+        if _inside(output.path, source) or _hard_link_into(output.path, source):
+            raise OutputError(
+                f"{output.option} {output.path} is inside the input folder {source}: refusing to write into an input; "
+                "choose a place outside it"
+            )
+    elif _same_path(output.path, source):
+        raise OutputError(
+            f"{output.option} {output.path} is the input {source} (the same file): refusing to write over an input; "
+            "name another file"
+        )
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(os.path.expanduser(path)))
+
+
+def _same_path(first: Path, second: Path) -> bool:
+    """True when both name one file: by inode when both exist (hard links, symlinks), else by resolved path."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return _real(first) == _real(second)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """True when ``path`` resolves to ``folder`` itself or to something under it."""
+    real_path, real_folder = _real(path), _real(folder)
+    return real_path == real_folder or real_folder in real_path.parents
+
+
+def _hard_link_into(path: Path, folder: Path) -> bool:
+    """True when ``path`` is an existing file with another name (a hard link) directly in ``folder``."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink < 2:
+        return False
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return False
+    for entry in entries:
+        try:
+            other = entry.stat()
+        except OSError:
+            continue
+        if (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino):
+            return True
+    return False

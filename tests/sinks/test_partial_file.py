@@ -1,0 +1,55 @@
+"""Files are written under a temporary name beside the target and renamed onto it whole."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from streamseg.sinks.partial_file import create_partial, discard, put_in_place, real_target
+
+
+def test_the_partial_file_is_hidden_beside_its_target_and_unique(tmp_path: Path) -> None:
+    target = tmp_path / "out.mp4"
+    first, first_fd = create_partial(target)
+    second, second_fd = create_partial(target)
+    os.close(first_fd)
+    os.close(second_fd)
+
+    assert first != second
+    for partial in (first, second):
+        assert partial.parent == tmp_path
+        assert partial.name.startswith(".out.mp4.partial-")
+
+
+def test_put_in_place_replaces_the_target_in_one_step_with_the_usual_mode(tmp_path: Path) -> None:
+    target = tmp_path / "stats.jsonl"
+    target.write_text("old\n")
+    partial, descriptor = create_partial(target)
+    with os.fdopen(descriptor, "w") as file:
+        file.write("new\n")
+
+    assert target.read_text() == "old\n"
+    put_in_place(partial, target)
+
+    assert target.read_text() == "new\n"
+    assert not partial.exists()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask  # as open(target, "w") would have made it
+
+
+def test_discard_removes_the_partial_file_and_tolerates_a_missing_one(tmp_path: Path) -> None:
+    partial, descriptor = create_partial(tmp_path / "out.mp4")
+    os.close(descriptor)
+
+    discard(partial)
+    discard(partial)
+
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_real_target_of_a_symlink_is_the_file_it_names(tmp_path: Path) -> None:
+    (tmp_path / "real.mp4").write_bytes(b"")
+    (tmp_path / "link.mp4").symlink_to(tmp_path / "real.mp4")
+    assert real_target(tmp_path / "link.mp4") == (tmp_path / "real.mp4").resolve()
