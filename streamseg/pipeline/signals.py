@@ -1,4 +1,11 @@
-"""SIGINT and SIGTERM mean 'finish what is in flight and close the outputs'; a second one aborts."""
+"""SIGINT and SIGTERM mean 'finish what is in flight and close the outputs'; a second one aborts.
+
+Before the pipeline runs (loading the model, building an engine, opening outputs) and after
+it has finished there are no frames in flight: a signal then unwinds the program at once, as
+Ctrl-C does by default, so everything opened so far closes (an engine build discards its
+temporary directory). SIGTERM gets the same treatment as SIGINT everywhere, rather than the
+default of dying on the spot with nothing cleaned up.
+"""
 
 from __future__ import annotations
 
@@ -8,37 +15,64 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-from streamseg.pipeline.runner import Pipeline
+from streamseg.pipeline.runner import Pipeline, PipelineState
+
+HANDLED = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal arrived while no pipeline was running: the program unwinds and cleans up.
+
+    A ``KeyboardInterrupt``, so code that already handles Ctrl-C handles SIGTERM the same way.
+    """
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+class SignalGuard:
+    """What ``stop_on_signals`` yields: set ``pipeline`` once it exists, so signals stop it gracefully."""
+
+    def __init__(self, log) -> None:
+        self.pipeline: Pipeline | None = None
+        self.log = log
+        self.received = 0  # signals that reached a running pipeline
+
+    def handle(self, signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        pipeline = self.pipeline
+        if pipeline is None or pipeline.state not in (PipelineState.RUNNING, PipelineState.STOPPING):
+            raise Interrupted(name)
+        self.received += 1
+        if self.received == 1:
+            print(f"\n{name}: finishing the frames in flight and closing outputs (send it again to abort)", file=self.log)
+            pipeline.stop()
+        else:
+            print("streamseg: interrupted again: aborting", file=self.log)
+            pipeline.abort(f"{name} received twice")
 
 
 @contextmanager
-def stop_on_signals(get_pipeline, log=sys.stderr) -> Iterator[None]:
-    """While the block runs, the first SIGINT/SIGTERM stops ``get_pipeline()`` gracefully, the second aborts it.
+def stop_on_signals(log=sys.stderr) -> Iterator[SignalGuard]:
+    """While the block runs, SIGINT and SIGTERM raise ``Interrupted`` until ``guard.pipeline`` runs;
+    then the first stops it gracefully and the second aborts it.
+
+        with stop_on_signals() as guard:
+            with assemble(config) as assembly:       # a signal here unwinds assemble
+                guard.pipeline = assembly.pipeline()
+                result = guard.pipeline.run()        # a signal here stops the run
 
     Signal handlers can only be installed from the main thread; elsewhere (an embedding
-    application's worker thread) this does nothing and the application owns its signals.
+    application's worker thread) this installs nothing and the application owns its signals.
     """
+    guard = SignalGuard(log)
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield guard
         return
-    received = 0
-
-    def handle(signum: int, _frame: object) -> None:
-        nonlocal received
-        received += 1
-        pipeline: Pipeline | None = get_pipeline()
-        if pipeline is None:
-            raise KeyboardInterrupt
-        if received == 1:
-            print(f"\n{signal.Signals(signum).name}: finishing the frames in flight and closing outputs "
-                  "(send it again to abort)", file=log)
-            pipeline.stop()
-        else:
-            pipeline.abort(f"{signal.Signals(signum).name} received twice")
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, guard.handle) for sig in HANDLED}
     try:
-        yield
+        yield guard
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -25,6 +25,7 @@ One thread drives a pool (the CRF stage's); it is not thread-safe.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -41,6 +42,8 @@ from streamseg.refine.dense_crf import check_refine_inputs
 
 if TYPE_CHECKING:  # workers import this module; they need no prometheus
     from streamseg.refine.metrics import CrfMetrics
+
+log = logging.getLogger(__name__)
 
 START_METHODS = ("spawn", "forkserver")
 _ALIGN = 64  # byte alignment of each array inside a segment
@@ -387,6 +390,10 @@ class AsyncCrfPool:
         return frame_index, labels
 
     def _replace(self, worker: _Worker) -> None:
+        log.warning(
+            "a CRF worker (pid %s) %s; starting a replacement%s", worker.process.pid, _how_it_ended(worker.process.exitcode),
+            f", frame {worker.task.frame_index} is lost" if worker.task is not None else "",
+        )
         if worker.task is not None:
             self._lost += 1
             if self.metrics is not None:
@@ -403,6 +410,16 @@ class AsyncCrfPool:
     def _update_busy(self) -> None:
         if self.metrics is not None:
             self.metrics.workers_busy.set(self.busy)
+
+
+def _how_it_ended(exitcode: int | None) -> str:
+    """'was killed by SIGKILL', 'exited with code 3': how a worker process ended, for a log line."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"exited with code {exitcode}"
 
 
 def _worker_main(connection: Connection, refiner: Refiner) -> None:

@@ -202,3 +202,38 @@ def test_digest_is_stable_and_covers_every_field() -> None:
         "batch": 2, "precision": "int8", "library_version": "x", "device": "AMD EPYC", "recipe": "8 frames",
     }.items()]
     assert len({key.digest() for key in changed} | {KEY.digest()}) == len(changed) + 1
+
+
+def test_leftovers_of_killed_builds_are_cleaned_on_next_use(tmp_path: Path, exported_onnx: Path) -> None:
+    """A SIGKILLed build leaves its staging directory; the next use removes it, but never a live build's."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from streamseg.backends.engine_cache import STALE_AFTER_S
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(finished.stdout)  # a process that has exited
+    host = socket.gethostname()
+
+    def leftover(name: str, age_s: float = 0.0) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        (path / ARTIFACT).write_bytes(b"half an engine")
+        if age_s:
+            stamp = time.time() - age_s
+            os.utime(path, (stamp, stamp))
+        return path
+
+    leftover(f".tmp-onnx-erfnet-half-0123456789abcdef-pid{dead_pid}@{host}-k2j4_9x")  # its builder is gone
+    leftover(".tmp-onnx-erfnet-half-0123456789abcdef-a8b7c6d5", age_s=STALE_AFTER_S + 60)  # old-style name, old
+    leftover(".trash-onnx-erfnet-half-0123456789abcdef-1a2b3c4d", age_s=STALE_AFTER_S + 60)  # a killed discard
+    live = leftover(f".tmp-onnx-erfnet-half-fedcba9876543210-pid{os.getpid()}@{host}-q1w2e3r4")  # building now
+    recent = leftover(".tmp-onnx-erfnet-half-0011223344556677-z9y8x7w6")  # no owner known, not old: maybe building
+    elsewhere = leftover(f".tmp-onnx-erfnet-half-8899aabbccddeeff-pid{dead_pid}@another-machine-m3n4b5v6")
+
+    EngineCache(tmp_path).get_or_build(KEY, CountingBuild(exported_onnx))
+
+    assert leftovers(tmp_path) == sorted(path.name for path in (live, recent, elsewhere))

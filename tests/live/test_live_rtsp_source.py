@@ -19,13 +19,14 @@ RESUME_DEADLINE_S = 5.0  # the brief: frames flow again within 5 s of the server
 def test_reads_frames_of_the_stream(rtsp_server, transport: str) -> None:
     source = RtspSource(rtsp_server.url, transport=transport)
     assert source.live
-    assert (source.width, source.height) == (960, 540)
-    assert source.fps == pytest.approx(25.0, abs=0.5)
+    assert source.width is None  # nothing is opened before iteration
     frames = []
     for frame in source:
         frames.append(frame)
         if len(frames) == 10:
             break
+    assert (source.width, source.height) == (960, 540)
+    assert source.fps == pytest.approx(25.0, abs=0.5)
     assert [frame.index for frame in frames] == list(range(10))
     assert all(frame.image.shape == (540, 960, 3) for frame in frames)
     assert frames[-1].image.std() > 10  # a real picture, not a grey placeholder
@@ -33,10 +34,22 @@ def test_reads_frames_of_the_stream(rtsp_server, transport: str) -> None:
     assert source.reconnects == 0
 
 
-def test_refused_connection_is_an_input_error(free_port) -> None:
+def test_a_refused_connection_is_retried_until_give_up_after(free_port, caplog) -> None:
     port = free_port()  # nothing listens there
-    with pytest.raises(InputError, match=f"cannot open rtsp://127.0.0.1:{port}/nothing"):
-        RtspSource(f"rtsp://127.0.0.1:{port}/nothing", open_timeout=2.0)
+    source = RtspSource(f"rtsp://127.0.0.1:{port}/nothing", give_up_after=1.0, backoff_initial=0.2, backoff_max=0.4)
+    with caplog.at_level("WARNING", logger="streamseg.sources.rtsp"):
+        assert list(source) == []
+    assert source.reconnects >= 2
+    assert source.damage == f"rtsp://127.0.0.1:{port}/nothing: could not connect within 1 s (Connection refused)"
+    down = [record.getMessage() for record in caplog.records if "is down" in record.getMessage()]
+    assert down == [f"rtsp://127.0.0.1:{port}/nothing is down (Connection refused); retrying in 0.2 s"]
+
+
+def test_bad_settings_are_input_errors() -> None:
+    with pytest.raises(InputError, match="give_up_after must be positive"):
+        RtspSource("rtsp://127.0.0.1:1/x", give_up_after=0)
+    with pytest.raises(InputError, match="not an RTSP address"):
+        RtspSource("http://127.0.0.1:1/x")
 
 
 def test_close_from_another_thread_ends_iteration(rtsp_server, wait_until) -> None:
@@ -134,3 +147,26 @@ def test_stop_during_an_outage_ends_the_run(rtsp_server, wait_until) -> None:
         source.close()  # lets a run that stop() could not end finish, so no thread outlives the test
         thread.join(timeout=10)
     assert outcome[0].frames > 0 and outcome[0].error is None
+
+
+def test_close_does_not_wait_for_a_connection_attempt_to_time_out() -> None:
+    """A port that accepts and never answers: close() abandons the attempt instead of sitting out open_timeout."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.settimeout(30)
+        source = RtspSource(f"rtsp://127.0.0.1:{listener.getsockname()[1]}/cam", open_timeout=60, read_timeout=60)
+        ended = threading.Event()
+        consumer = threading.Thread(target=lambda: (list(source), ended.set()), daemon=True)
+        consumer.start()
+        connection, _ = listener.accept()  # the reader is now inside av.open, waiting for an answer
+        with connection:
+            source.close()
+            assert ended.wait(timeout=30), "iteration did not end after close()"
+            reader = source._reader
+            assert reader is not None and reader.is_alive(), "close() waited for the attempt instead of abandoning it"
+    # The connection is gone: the abandoned attempt fails now and its thread ends without a frame.
+    reader.join(timeout=30)
+    assert not reader.is_alive() and source.reconnects == 0
