@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Callable, Union
+
 import av
 import cv2
 import numpy as np
+
+# A rate, or how to read it when the first frame comes: a live source knows its rate only once connected.
+FrameRate = Union[float, Callable[[], float]]
+
+
+def resolve_rate(fps: FrameRate) -> float:
+    """The frame rate ``fps`` gives now; ValueError unless positive."""
+    value = float(fps() if callable(fps) else fps)
+    if not value > 0:
+        raise ValueError(f"fps must be positive, got {value}")
+    return value
 
 
 def encode_and_mux(container: av.container.OutputContainer, stream: av.VideoStream, frame: av.VideoFrame | None) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.sinks.base import Sink
-from streamseg.sinks.encoding import encode_and_mux
+from streamseg.sinks.encoding import FrameRate, encode_and_mux, resolve_rate
 
 TRANSPORTS = ("tcp", "udp")
 _RTP_CLOCK = Fraction(1, 90_000)  # RTP's video clock; any finer stamp would be rounded to it anyway
@@ -43,11 +43,11 @@ class RtspOutputSink(Sink):
     name = "rtsp_out"
 
     def __init__(
-        self, url: str, *, fps: float, codec: str = "libx264", transport: str = "tcp", timeout: float = 5.0
+        self, url: str, *, fps: FrameRate, codec: str = "libx264", transport: str = "tcp", timeout: float = 5.0
     ) -> None:
         if not url.lower().startswith("rtsp://"):
             raise ConfigError(f"not an RTSP address: {url} (expected rtsp://host[:port]/path)")
-        if not fps > 0:
+        if not callable(fps) and not fps > 0:
             raise ConfigError(f"the RTSP output frame rate must be positive, not {fps}")
         if transport not in TRANSPORTS:
             raise ConfigError(f"RTSP transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
@@ -56,7 +56,8 @@ class RtspOutputSink(Sink):
         except av.codec.codec.UnknownCodecError:
             raise ConfigError(f"unknown video encoder {codec!r} (this FFmpeg build lacks it)") from None
         self.url = url
-        self.fps = float(fps)
+        self._fps = fps
+        self.fps: float | None = None  # read when the first frame opens the session
         self.codec = codec
         self.transport = transport
         self.timeout = float(timeout)
@@ -70,6 +71,7 @@ class RtspOutputSink(Sink):
         self._closed = False
 
     def _open(self, width: int, height: int) -> None:
+        self.fps = resolve_rate(self._fps)
         options = {"rtsp_transport": self.transport, "timeout": str(int(self.timeout * 1_000_000))}
         try:
             container = av.open(self.url, mode="w", format="rtsp", options=options, timeout=self.timeout)

@@ -14,7 +14,7 @@ import numpy as np
 from streamseg.errors import ConfigError, OutputError
 from streamseg.frame import Frame
 from streamseg.sinks.base import Sink
-from streamseg.sinks.encoding import encode_and_mux, even_size, pad_to_even
+from streamseg.sinks.encoding import FrameRate, encode_and_mux, even_size, pad_to_even, resolve_rate
 from streamseg.sinks.partial_file import create_partial, discard, put_in_place, real_target
 
 # x264's rate-control options; other encoders (e.g. "mpeg4") do not know them.
@@ -86,21 +86,22 @@ class VideoFileSink(Sink):
         self,
         path: str | os.PathLike[str],
         *,
-        fps: float,
+        fps: FrameRate,
         codec: str = "libx264",
         crf: int = 23,
         preset: str = "veryfast",
     ) -> None:
-        if not fps > 0:
-            raise ValueError(f"fps must be positive, got {fps}")
+        if not callable(fps):
+            resolve_rate(fps)  # a bad fixed rate fails here, before any frame
         try:
             av.codec.Codec(codec, "w")
         except av.codec.codec.UnknownCodecError as error:
             raise ConfigError(f"unknown video encoder {codec!r} (this FFmpeg build lacks it)") from error
         self.path = Path(path)
         self.format = container_format(self.path)
-        self.rate = _frame_rate(fps)
-        self.time_base = 1 / self.rate  # frame n is shown at n / fps
+        self._fps = fps
+        self.rate: Fraction | None = None  # read when the first frame opens the file
+        self.time_base: Fraction | None = None  # frame n is shown at n / fps
         self.codec = codec
         self.crf = crf
         self.preset = preset  # 'veryfast' keeps 960x540 encoding well ahead of real time on 2 cores
@@ -138,6 +139,8 @@ class VideoFileSink(Sink):
             raise OutputError(f"cannot write video to {self.path}: {_reason(error)}") from None
         os.close(descriptor)  # PyAV opens the file by name
         self.partial_path = partial
+        self.rate = _frame_rate(resolve_rate(self._fps))
+        self.time_base = 1 / self.rate
         try:
             container = av.open(str(partial), mode="w", format=self.format, options=dict(_MUXER_OPTIONS[self.format]))
         except (av.error.FFmpegError, OSError) as error:
@@ -183,6 +186,8 @@ class VideoFileSink(Sink):
 
     def _encode(self, frame: Frame) -> None:
         image = frame.overlay if frame.overlay is not None else frame.image
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"{self.path}: expected an RGB uint8 frame (H, W, 3), not {image.dtype} {image.shape}")
         if self._container is None:
             self._open(image.shape[1], image.shape[0])
         width, height = self._size

@@ -19,6 +19,10 @@ class Source(ABC):
 
     live: bool = False
     damage: str | None = None
+    # The network's input size (height, width), set by whoever builds the run before iterating.
+    # A source that decodes with FFmpeg then also gives each frame ``model_image`` at that size,
+    # scaled by swscale straight from the decoder's YUV; others leave it to the preprocess stage.
+    model_size: tuple[int, int] | None = None
     _iterated: bool = False  # set per instance by _claim_the_only_iteration
 
     @property

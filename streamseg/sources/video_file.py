@@ -21,6 +21,8 @@ from streamseg.sources.base import Source
 log = logging.getLogger(__name__)
 
 DEFAULT_FPS = 25.0  # when the container does not say; the commonest rate of the clips we meet
+# swscale's area averaging, like the preprocess stage's INTER_AREA: thin lane marks and poles survive the shrink.
+MODEL_SIZE_INTERPOLATION = "AREA"
 # A file is called truncated only when more frames than this are missing: containers whose
 # frame count or duration is off by one or two (edit lists, B-frame delay) are not damaged.
 _TRUNCATION_SLACK_FRAMES = 2
@@ -115,7 +117,10 @@ class VideoFileSource(Source):
                     self._record_damage(index)
                     return
                 timestamp = av_frame.time if av_frame.time is not None else index / self._fps
-                yield Frame(index=index, timestamp=timestamp, image=self._upright_rgb(av_frame))
+                yield Frame(
+                    index=index, timestamp=timestamp, image=self._upright_rgb(av_frame),
+                    model_image=self._scaled_rgb(av_frame),
+                )
                 index += 1
         finally:
             with self._lock:
@@ -180,6 +185,17 @@ class VideoFileSource(Source):
         if self._quarter_turns:
             return cv2.rotate(image, _COUNTER_CLOCKWISE[self._quarter_turns])
         return image
+
+    def _scaled_rgb(self, av_frame: av.VideoFrame) -> np.ndarray | None:
+        """The frame at ``model_size``, scaled and converted from the decoder's YUV by swscale in one pass.
+
+        That is cheaper than scaling the full-size RGB frame afterwards (BENCHMARKS.md, CPU per
+        piece). A rotated file is left to the preprocess stage, which scales the upright frame.
+        """
+        if self.model_size is None or self._quarter_turns:
+            return None
+        height, width = self.model_size
+        return av_frame.reformat(width=width, height=height, format="rgb24", interpolation=MODEL_SIZE_INTERPOLATION).to_ndarray()
 
     def _record_damage(self, delivered: int) -> None:
         """Sets ``damage`` when packets were skipped or the file ended before the length its header promises.

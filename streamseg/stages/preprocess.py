@@ -38,7 +38,9 @@ class PreprocessStage(Stage):
         self.gives = frozenset({"model_input", "model_image"} if float_input else {"model_image"})
 
     def process(self, frame: Frame) -> None:
-        # The resized RGB stays on the frame: flow stages estimate motion on it.
-        frame.model_image = resize_rgb(frame.image, self.input_size)
+        # The resized RGB stays on the frame: flow stages estimate motion on it. A source that
+        # scales in its decoder (``Source.model_size``) has given it already.
+        if frame.model_image is None or frame.model_image.shape[:2] != tuple(self.input_size):
+            frame.model_image = resize_rgb(frame.image, self.input_size)
         if self.float_input:
             frame.model_input = batch_of_one(frame.model_image)
