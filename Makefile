@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install test-deps bench clean
+.PHONY: demo test install test-deps bench clean gpu-wheels
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,20 @@ test: install
 
 bench: install
 	$(VENV)/bin/streamseg bench ../shared/data/video/solidWhiteRight.mp4 --json out/bench.json
+
+# What tools/gpu_proof.sh installs on the GPU machine (Python 3.12, no network there), in the git-ignored .whl/:
+# Cython 0.29.36 (pydensecrf2's setup.py pins it) and pydensecrf2's source (PyPI has no wheel of it), plus the
+# data the proof reads (CamVid val as JPEG q90 with PNG labels, the road video) when ../shared/data has them.
+# PyAV is left out: its wheel (35 MB) does not fit in what a device run may carry; the proof decodes with OpenCV.
+GPU_WHEEL_FLAGS := --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	--platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64
+
+gpu-wheels: install
+	rm -rf .whl
+	$(PY) -m pip download -q $(GPU_WHEEL_FLAGS) -d .whl Cython==0.29.36
+	$(PY) -m pip download -q --no-deps --no-binary=:all: --no-build-isolation -d .whl pydensecrf2==1.1
+	$(PY) tools/gpu_proof.py --pack-into .whl
+	du -sh .whl
 
 clean:
 	rm -rf out .pytest_cache

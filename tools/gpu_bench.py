@@ -2,6 +2,10 @@
 
     PYTHONPATH=. python tools/gpu_bench.py --json out/gpu_bench.json --video path/to/solidWhiteRight.mp4
 
+The full sweep, for when GPU time is plentiful. The one-command proof that fits a short GPU lease
+(tests, parity on CamVid val, fp16 fps, end to end at 1920x1080, ConvCRF against pydensecrf, one
+JSON, a CPU dry run in ``make test``) is ``tools/gpu_proof.sh``, which reuses ``infer_fps`` from here.
+
 For every model, input size, precision and batch size it measures:
 
 - model fps: the captured CUDA graph replayed on a batch already on the GPU, timed with CUDA
