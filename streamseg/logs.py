@@ -34,3 +34,23 @@ def configure_logging(*, verbose: bool = False) -> None:
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
+
+
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is when written to, not when a default argument was evaluated.
+
+    ``def f(log=sys.stderr)`` binds the stream of import time; a test harness or a caller that
+    swaps ``sys.stderr`` later (and closes the old one) would leave such defaults writing to a closed file.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+STDERR = _CurrentStderr()

@@ -26,12 +26,21 @@ reported once with its name and error, and never stops the program.
 from __future__ import annotations
 
 import inspect
-import sys
 from dataclasses import dataclass
 from importlib import metadata
-from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Iterator, TextIO, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Generic,
+    Iterable,
+    Iterator,
+    TextIO,
+    TypeVar,
+)
 
 from streamseg.errors import InputError
+from streamseg.logs import STDERR
 
 if TYPE_CHECKING:
     from streamseg.temporal.flow import FlowEstimator
@@ -157,7 +166,11 @@ def _farneback():
 
 
 def _flownet(precision: str = "fp32", weights=None, height=None):
-    from streamseg.temporal.flownet_estimator import FlowNetEstimator, bundled_training_height, load_flownet
+    from streamseg.temporal.flownet_estimator import (
+        FlowNetEstimator,
+        bundled_training_height,
+        load_flownet,
+    )
 
     if height is not None:
         working_height = None if height == "native" else int(height)
@@ -265,7 +278,7 @@ class Plugins:
     in :attr:`failures`). ``discover`` False gives the built-ins only.
     """
 
-    def __init__(self, *, discover: bool = True, warn: TextIO | None = sys.stderr) -> None:
+    def __init__(self, *, discover: bool = True, warn: TextIO | None = STDERR) -> None:
         self._registry = PluginRegistry()
         register_builtins(self._registry)
         self._pending = discover

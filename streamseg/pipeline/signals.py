@@ -10,11 +10,11 @@ default of dying on the spot with nothing cleaned up.
 from __future__ import annotations
 
 import signal
-import sys
 import threading
 from contextlib import contextmanager
 from typing import Iterator
 
+from streamseg.logs import STDERR
 from streamseg.pipeline.runner import Pipeline, PipelineState
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
@@ -54,7 +54,7 @@ class SignalGuard:
 
 
 @contextmanager
-def stop_on_signals(log=sys.stderr) -> Iterator[SignalGuard]:
+def stop_on_signals(log=STDERR) -> Iterator[SignalGuard]:
     """While the block runs, SIGINT and SIGTERM raise ``Interrupted`` until ``guard.pipeline`` runs;
     then the first stops it gracefully and the second aborts it.
 

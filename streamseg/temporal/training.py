@@ -9,7 +9,6 @@ exactly the pairs an uninterrupted one would have.
 from __future__ import annotations
 
 import json
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -19,11 +18,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from streamseg.logs import STDERR
 from streamseg.models.weights import file_sha256
-from streamseg.temporal.flownet import SCALE_WEIGHTS, FlowNetS, flownet_s, multiscale_epe
+from streamseg.progress import Progress
+from streamseg.temporal.flownet import (
+    SCALE_WEIGHTS,
+    FlowNetS,
+    flownet_s,
+    multiscale_epe,
+)
 from streamseg.temporal.flownet_estimator import WEIGHTS_NAME, stack_pair
 from streamseg.temporal.measures import endpoint_error
-from streamseg.temporal.synthetic_pairs import HELD_OUT_SEEDS, TRAIN_SEEDS, FlowPair, FlowPairGenerator
+from streamseg.temporal.synthetic_pairs import (
+    HELD_OUT_SEEDS,
+    TRAIN_SEEDS,
+    FlowPair,
+    FlowPairGenerator,
+)
 from streamseg.training.trainer import poly_learning_rate
 
 _SEEDS_PER_RUN_SEED = 100_000_000  # runs with different --seed draw disjoint pairs
@@ -69,7 +80,7 @@ def held_out_epe(model: FlowNetS, pairs: list[FlowPair], device: str, autocast) 
 
 
 class FlowNetTrainer:
-    def __init__(self, config: FlowTrainConfig, *, log=sys.stderr) -> None:
+    def __init__(self, config: FlowTrainConfig, *, log=STDERR) -> None:
         self.config = config
         self.log = log
         if config.threads:
@@ -141,6 +152,7 @@ class FlowNetTrainer:
         started = time.perf_counter()
         first_step = self.step
         # The next batch is generated on a second thread while this one trains (OpenCV releases the GIL).
+        self._progress = progress = Progress(config.steps, "steps", stream=self.log)
         with ThreadPoolExecutor(max_workers=1) as prefetch:
             upcoming = prefetch.submit(self._batch, self.step) if self.step < config.steps else None
             while upcoming is not None:
@@ -148,16 +160,13 @@ class FlowNetTrainer:
                 upcoming = prefetch.submit(self._batch, self.step + 1) if self.step + 1 < config.steps else None
                 losses.append(self.train_step(pairs))
                 rate = (self.step - first_step) * config.batch_size / (time.perf_counter() - started)
-                print(
-                    f"\rstep {self.step}/{config.steps} loss {np.mean(losses[-20:]):.2f} ({rate:.1f} pairs/s)",
-                    end="", file=self.log, flush=True,
-                )
+                progress.update(self.step, f"loss {np.mean(losses[-20:]):.2f} ({rate:.1f} pairs/s)")
                 if self.step % config.checkpoint_every == 0:
                     self._checkpoint()
                 if self.step % config.eval_every == 0 or self.step == config.steps:
                     self._log_evaluation(losses, started)
                     losses = []
-        print(file=self.log)
+        progress.close()
         self._checkpoint()
         with open(config.out / "config.json", "w") as handle:
             json.dump(asdict(config), handle, default=str, indent=2)
@@ -167,7 +176,8 @@ class FlowNetTrainer:
         epe = self.evaluate()
         record = {"step": self.step, "loss": float(np.mean(losses)) if losses else None, "heldout_epe": epe,
                   "seconds": round(time.perf_counter() - started, 1)}
-        print(f"\nstep {self.step}: loss {record['loss']:.2f}, held-out EPE {epe:.3f} px", file=self.log)
+        self._progress.close()  # the evaluation's line starts on a line of its own
+        print(f"step {self.step}: loss {record['loss']:.2f}, held-out EPE {epe:.3f} px", file=self.log)
         if epe < self.best_epe:
             self.best_epe = epe
             self._save(self.config.out / "best.pt", heldout_epe=epe)
