@@ -6,20 +6,24 @@ scales, and the class probabilities, resized back to the frame, are averaged.
 
 from __future__ import annotations
 
-import sys
+import math
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from streamseg.backends import BackendOptions, create_backend
-from streamseg.data.camvid import list_split, read_labels, read_rgb
+from streamseg.data.camvid import check_labels, list_split, read_labels, read_rgb
 from streamseg.errors import InputError
 from streamseg.evaluation import ConfusionMatrix, EvaluationResult
+from streamseg.logs import STDERR
 from streamseg.models import load_model
+from streamseg.progress import Progress
 from streamseg.refine import CrfParameters, DenseCRFRefiner
 from streamseg.scores import class_labels, softmax
 from streamseg.stages.preprocess import to_model_input
+
+MAX_SCALE = 4.0  # CamVid at 4x is 3840x2880: beyond that a scale is a typo, not an experiment
 
 
 class Predictor:
@@ -32,8 +36,8 @@ class Predictor:
         self, model: str, weights: Path | None, backend: str, precision: str, scales: tuple[float, ...],
         image_size: tuple[int, int], calibration_data: Path | None, refiner: DenseCRFRefiner | None = None,
     ) -> None:
-        if not scales or any(s <= 0 for s in scales):
-            raise InputError("scales must be positive numbers")
+        if not scales or not all(math.isfinite(s) and 0 < s <= MAX_SCALE for s in scales):
+            raise InputError(f"scales must be numbers in (0, {MAX_SCALE:g}], not {', '.join(f'{s:g}' for s in scales)}")
         network, self.origin = load_model(model, weights)
         options = BackendOptions(calibration_data=calibration_data, model_name=model)
         self.image_size = image_size
@@ -93,9 +97,11 @@ def evaluate_camvid(
     scales: tuple[float, ...] = (1.0,),
     crf: CrfParameters | None = None,
     max_frames: int | None = None,
-    log=sys.stderr,
+    log=STDERR,
 ) -> EvaluationResult:
     """mIoU, per-class IoU and pixel accuracy of a model on a CamVid split; ``crf`` refines every frame (sync)."""
+    if max_frames is not None and max_frames < 1:
+        raise InputError(f"max_frames must be at least 1, not {max_frames}")
     samples = list_split(data_dir, split)[:max_frames]
     image_size = read_labels(samples[0].label_path).shape
     refiner = DenseCRFRefiner.from_parameters(crf) if crf is not None else None
@@ -103,9 +109,10 @@ def evaluate_camvid(
     with Predictor(model, weights, backend, precision, scales, image_size, calibration, refiner) as predictor:
         print(f"evaluating {model} on {len(samples)} {split} frames: {predictor.describe()}", file=log)
         confusion = ConfusionMatrix()
-        for index, sample in enumerate(samples):
-            image, truth = read_rgb(sample.image_path), read_labels(sample.label_path)
-            confusion.update(truth, predictor.labels(image))
-            print(f"\r{index + 1}/{len(samples)} frames", end="", file=log, flush=True)
-        print(file=log)
+        with Progress(len(samples), "frames", stream=log) as progress:
+            for index, sample in enumerate(samples):
+                image = read_rgb(sample.image_path)
+                truth = check_labels(read_labels(sample.label_path), image.shape, sample.label_path)
+                confusion.update(truth, predictor.labels(image))
+                progress.update(index + 1)
     return EvaluationResult.from_confusion(confusion, len(samples))

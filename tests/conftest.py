@@ -9,6 +9,14 @@ CAMVID = SHARED_DATA / "camvid"
 ROAD_VIDEO = SHARED_DATA / "video" / "solidWhiteRight.mp4"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _engine_cache_outside_home(tmp_path_factory):
+    """The default engine cache ($XDG_CACHE_HOME/streamseg) of every test, and of the processes it starts, is a temporary folder."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+        yield
+
+
 @pytest.fixture
 def camvid() -> Path:
     if not (CAMVID / "train").is_dir():
@@ -21,3 +29,29 @@ def road_video() -> Path:
     if not ROAD_VIDEO.is_file():
         pytest.skip(f"{ROAD_VIDEO} is absent (../shared/data is absent in a fresh clone)")
     return ROAD_VIDEO
+
+
+TINY_CAMVID_SIZE = (48, 64)  # (height, width) of every frame in ``tiny_camvid``
+
+
+@pytest.fixture
+def tiny_camvid(tmp_path_factory) -> Path:
+    """A CamVid-layout folder with four 64x48 train frames and two val frames, labels 0..11, made here.
+
+    For tests of eval and train that need a real data folder but not real data.
+    """
+    import cv2
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("camvid")
+    rng = np.random.default_rng(0)
+    height, width = TINY_CAMVID_SIZE
+    for split, count in (("train", 4), ("val", 2), ("test", 2)):
+        (root / split).mkdir()
+        (root / f"{split}annot").mkdir()
+        for index in range(count):
+            image = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+            labels = rng.integers(0, 12, size=(height, width), dtype=np.uint8)
+            cv2.imwrite(str(root / split / f"f{index:03d}.png"), image)
+            cv2.imwrite(str(root / f"{split}annot" / f"f{index:03d}.png"), labels)
+    return root

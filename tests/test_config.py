@@ -1,5 +1,6 @@
 """Config files and flags: flags override YAML, unknown keys and bad values are clear errors."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -65,3 +66,58 @@ def test_a_bad_size_on_a_tool_command_line_is_a_usage_error(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["--size", "640by480"])
     assert "size must look like WIDTHxHEIGHT (e.g. 480x360), not '640by480'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("max_frames: true\n", "max_frames: cannot use True"),
+        ("max_frames: 12.7\n", "max_frames: cannot use 12.7"),
+        ("max_frames: yes\n", "max_frames: cannot use 'yes'"),
+        ("threads: -1\n", "threads must be in 0..1024"),
+        ("alpha: .nan\n", "alpha: cannot use nan"),
+        ("model: 7\n", "model: cannot use 7 (text expected)"),
+        ("model:\n", "model needs a value"),
+        ("weights: ''\n", "weights: cannot use ''"),
+        ("metrics_port: 70000\n", "metrics_port must be in 0..65535"),
+        ("input_size: [true, 480]\n", "WIDTHxHEIGHT"),
+        ("input_size: 4000x4000\n", "too large"),
+        ("input_size: 4096x4096\n", "too large"),
+        ("crf_workers: 100000\n", "crf_workers must be at most 64"),
+    ],
+)
+def test_values_must_have_the_field_type(tmp_path, text, message):
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text(text)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        build_config(config_file, {})
+
+
+def test_whole_numbers_and_yaml_1_2_words_are_accepted(tmp_path):
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("max_frames: 12.0\nthreads: '2'\ncrf: off\nflow: off\nflow_weight: 1e-1\ninput_size: [640, 480]\n")
+    config = build_config(config_file, {})
+    assert (config.max_frames, config.threads, config.crf, config.flow) == (12, 2, "off", "off")
+    assert config.flow_weight == 0.1 and config.input_size == (480, 640)
+
+
+def test_a_config_folder_or_a_huge_file_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder"):
+        build_config(tmp_path, {})
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("# padding\n" * 200_000)
+    with pytest.raises(ConfigError, match="over 1024 KiB"):
+        build_config(huge, {})
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00model")
+    with pytest.raises(ConfigError, match="not a text file"):
+        build_config(binary, {})
+
+
+def test_the_default_engine_cache_follows_xdg(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert build_config(None, {}).engine_dir == tmp_path / "streamseg"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # the XDG spec: ignore a relative path
+    assert build_config(None, {}).engine_dir == Path.home() / ".cache" / "streamseg"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert build_config(None, {}).engine_dir == Path.home() / ".cache" / "streamseg"

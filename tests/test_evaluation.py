@@ -1,8 +1,13 @@
 """The confusion-matrix arithmetic on cases small enough to compute by hand."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from streamseg.classes import IGNORE_INDEX
+from streamseg.data.camvid import check_labels
+from streamseg.errors import InputError
 from streamseg.evaluation import ConfusionMatrix
 
 
@@ -42,3 +47,13 @@ def test_accumulates_over_frames():
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError):
         ConfusionMatrix(2).update(np.zeros((2, 2)), np.zeros((2, 3)))
+
+
+def test_label_maps_must_fit_their_frame_and_hold_camvid_ids():
+    labels = np.full((4, 6), IGNORE_INDEX, dtype=np.uint8)
+    assert check_labels(labels, (4, 6, 3), Path("a.png")) is labels
+    with pytest.raises(InputError, match=r"label map b\.png is 6x4 but its frame is 6x5"):
+        check_labels(labels, (5, 6, 3), Path("b.png"))
+    labels[0, :3] = (12, 42, 42)
+    with pytest.raises(InputError, match=r"label map c\.png holds ids 12, 42 \(12% of its pixels\)"):
+        check_labels(labels, (4, 6, 3), Path("c.png"))

@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -23,6 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from streamseg.backends.options import default_engine_dir
+from streamseg.errors import OutputError
 from streamseg.models.weights import file_sha256
 
 log = logging.getLogger(__name__)
@@ -31,6 +35,12 @@ MANIFEST_NAME = "manifest.json"
 _MANIFEST_FORMAT = 1
 # Renames can lose to another process more than once when a broken entry is replaced concurrently.
 _INSTALL_ATTEMPTS = 5
+_CHOOSE_ANOTHER = "choose another folder with --engine-dir (or engine_dir: in a config file)"
+# Leftovers of a build or a discard that was killed (SIGKILL, power loss) are deleted when the cache is
+# next used: at once when the process named in a build directory's name is gone, else after this long
+# (a build's files are written continuously, so an hour without a change is not a build in progress).
+STALE_AFTER_S = 3600.0
+_STAGING_OWNER = re.compile(r"-pid(\d+)@(.+)-[^-]*$")  # mkdtemp's random suffix has no hyphen
 
 
 @dataclass(frozen=True)
@@ -77,8 +87,8 @@ class EngineCache:
     ``hits`` and ``builds`` count what this instance did, for tests and logs.
     """
 
-    def __init__(self, root: Path = Path("engines")) -> None:
-        self.root = Path(root)
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_engine_dir()
         self.hits = 0
         self.builds = 0
 
@@ -92,6 +102,7 @@ class EngineCache:
         keep a reference to that directory, which is renamed afterwards.
         """
         entry = self.entry_dir(key)
+        self.clean_leftovers()
         problem = verify_entry(entry, key)
         if problem is None:
             self.hits += 1
@@ -99,14 +110,46 @@ class EngineCache:
             return entry
         if entry.exists():
             log.warning("cached %s at %s is unusable (%s); rebuilding", key.describe(), entry, problem)
-        self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.name}-", dir=self.root))
+        self._make_writable_root()
+        staging = Path(tempfile.mkdtemp(prefix=f".tmp-{entry.name}-{_owner_tag()}-", dir=self.root))
         try:
             self._build_into(key, build, staging)
             return self._install(key, staging, entry)
         finally:
             # Still there when the build failed or another process installed first.
             shutil.rmtree(staging, ignore_errors=True)
+
+    def _make_writable_root(self) -> None:
+        """Creates the cache folder, or says in one line why it cannot hold a new entry (only builds need to write)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:
+            raise OutputError(f"engine cache {self.root} is a file, not a folder; {_CHOOSE_ANOTHER}") from None
+        except OSError as error:
+            raise OutputError(f"cannot create engine cache {self.root}: {error.strerror or error}; {_CHOOSE_ANOTHER}") from None
+        # access() also answers for root: a read-only mount is EROFS whoever asks.
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise OutputError(f"engine cache {self.root} is not writable; {_CHOOSE_ANOTHER}")
+
+    def clean_leftovers(self) -> list[str]:
+        """Deletes the staging (``.tmp-*``) and trash (``.trash-*``) directories of killed builds; returns their names.
+
+        A staging directory whose builder process is gone is stale at once; anything else only
+        after ``STALE_AFTER_S`` without a change, so a concurrent build is never touched.
+        """
+        try:
+            candidates = [path for path in self.root.iterdir() if path.name.startswith((".tmp-", ".trash-"))]
+        except OSError:
+            return []  # no cache yet, or one we cannot list: nothing to clean
+        removed = []
+        for path in candidates:
+            if _is_stale(path):
+                shutil.rmtree(path, ignore_errors=True)
+                if not path.exists():
+                    removed.append(path.name)
+        if removed:
+            log.info("removed %d leftover(s) of interrupted engine builds in %s", len(removed), self.root)
+        return removed
 
     def _build_into(self, key: EngineKey, build: Callable[[Path], None], staging: Path) -> None:
         print(f"building {key.describe()} (first start only) ...", file=sys.stderr, flush=True)
@@ -142,6 +185,35 @@ class EngineCache:
             shutil.rmtree(trash, ignore_errors=True)
         else:
             trash.unlink(missing_ok=True)
+
+
+def _is_stale(path: Path) -> bool:
+    """Whether a leftover directory belongs to nobody: its builder is dead, or nothing changed it for an hour."""
+    owner = _STAGING_OWNER.search(path.name) if path.name.startswith(".tmp-") else None
+    # A process id means something only on the machine that wrote it (a cache may be shared).
+    if owner is not None and owner[2] == _safe_name(socket.gethostname()) and not _process_exists(int(owner[1])):
+        return True
+    try:
+        return time.time() - path.stat().st_mtime > STALE_AFTER_S
+    except OSError:
+        return False  # gone already
+
+
+def _owner_tag() -> str:
+    """'pid<PID>@<host>': who builds in a staging directory, so a later run can tell when its builder died."""
+    return f"pid{os.getpid()}@{_safe_name(socket.gethostname())}"
+
+
+def _process_exists(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only checks that the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # someone else's process (or an odd name): leave it to the age rule
+    return True
 
 
 def write_manifest(directory: Path, key: EngineKey) -> None:

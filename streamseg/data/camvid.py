@@ -29,6 +29,27 @@ def read_labels(path: Path) -> np.ndarray:
     return labels
 
 
+def check_labels(labels: np.ndarray, image_shape: tuple[int, ...], path: Path) -> np.ndarray:
+    """``labels`` if they fit their frame and hold only CamVid ids (0..10 classes, 11 unlabelled); else one line naming ``path``.
+
+    Ids above 11 used to be ignored silently, which scored a model on part of the frame.
+    """
+    height, width = image_shape[:2]
+    if labels.shape != (height, width):
+        raise InputError(
+            f"label map {path} is {labels.shape[1]}x{labels.shape[0]} but its frame is {width}x{height}"
+        )
+    if labels.size and int(labels.max()) > IGNORE_INDEX:
+        ids = np.unique(labels[labels > IGNORE_INDEX])
+        shown = ", ".join(str(i) for i in ids[:8]) + (", ..." if len(ids) > 8 else "")
+        share = 100.0 * np.count_nonzero(labels > IGNORE_INDEX) / labels.size
+        raise InputError(
+            f"label map {path} holds ids {shown} ({share:.0f}% of its pixels); CamVid ids are 0..{IGNORE_INDEX - 1} "
+            f"for classes and {IGNORE_INDEX} for unlabelled"
+        )
+    return labels
+
+
 @dataclass(frozen=True)
 class CamVidSample:
     image_path: Path
@@ -95,7 +116,9 @@ class CamVid:
     def __init__(self, root: Path | str, split: str, augmentation: Augmentation | None = None, seed: int = 0) -> None:
         self.samples = list_split(root, split)
         self.images = [read_rgb(s.image_path) for s in self.samples]
-        self.labels = [read_labels(s.label_path) for s in self.samples]
+        self.labels = [
+            check_labels(read_labels(s.label_path), image.shape, s.label_path) for s, image in zip(self.samples, self.images)
+        ]
         self.augmentation = augmentation
         self.rng = np.random.default_rng(seed)
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from streamseg.logs import STDERR
 from streamseg.models.registry import DEFAULT_MODEL, MODELS, ModelSpec
 from streamseg.models.weights import Weights, load_state
 
 
-def load_model(name: str, weights: Path | None = None, *, warn=sys.stderr) -> tuple[nn.Module, str]:
+def load_model(name: str, weights: Path | None = None, *, warn=STDERR) -> tuple[nn.Module, str]:
     """Builds model ``name`` with ``weights`` (a file) or its bundled weights.
 
     Returns the model in eval mode and where its weights came from. With no trained
@@ -23,10 +23,10 @@ def load_model(name: str, weights: Path | None = None, *, warn=sys.stderr) -> tu
         torch.manual_seed(0)  # untrained models are the same every start, so their cached engines are reused
         model = spec.build()
     if weights is not None:
-        load_state(model, weights)
+        load_state(model, weights, model_name=name)
         origin = str(weights)
     elif spec.weights is not None:
-        load_state(model, spec.weights.path)
+        load_state(model, spec.weights.path, model_name=name)
         origin = f"bundled {spec.weights.path.name}"
     else:
         origin = "untrained"

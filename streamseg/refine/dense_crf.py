@@ -72,8 +72,12 @@ def read_crf_parameters(path: Path | str) -> CrfParameters:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"CRF settings file {path} does not exist") from None
+    except OSError as error:  # a folder, a path under a file, no permission
+        raise ConfigError(f"cannot read CRF settings file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"CRF settings file {path} is not a text file") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"CRF settings file {path} is not valid YAML: {error}") from None
+        raise ConfigError(f"CRF settings file {path} is not valid YAML: {str(error).splitlines()[0]}") from None
     return crf_parameters_from_mapping(data or {}, where=str(path))
 
 

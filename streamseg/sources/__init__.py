@@ -35,6 +35,11 @@ def _open_demo(spec: str, demo_frames: int | None) -> Source:
     return DemoSource(width=int(size[1]), height=int(size[2]), frames=demo_frames)
 
 
+def _refuse_empty(spec: str, demo_frames: int | None) -> Source:
+    # An empty path would otherwise name the working directory, opened as an image folder.
+    raise InputError("the source is empty: give a video file, an image folder, camera[:N], an rtsp:// URL or 'demo'")
+
+
 def _open_camera(spec: str, demo_frames: int | None) -> Source:
     return CameraSource(parse_camera(spec))
 
@@ -65,6 +70,7 @@ def _is_demo(spec: str) -> bool:
 # Tried in order; the first whose test accepts the spec opens it. Keywords come before
 # paths, so a file called 'demo' is reached as './demo'.
 _OPENERS: tuple[tuple[Callable[[str], bool], Callable[[str, int | None], Source]], ...] = (
+    (lambda spec: not spec.strip(), _refuse_empty),
     (_is_demo, _open_demo),
     (lambda spec: _CAMERA.fullmatch(spec) is not None, _open_camera),
     (lambda spec: _RTSP.fullmatch(spec) is not None, _open_rtsp),

@@ -25,6 +25,9 @@ from streamseg.sources.base import Source
 
 _RGB = tuple[int, int, int]
 
+# Frames up to DCI 4K: a bigger scene is a typo (demo:100000x100000 asked for 30 GB a frame).
+MAX_SIDE, MAX_PIXELS = 4096, 4096 * 2160
+
 # CamVid class ids (streamseg.classes.CLASS_NAMES).
 SKY, BUILDING, POLE, ROAD, PAVEMENT, TREE, SIGN, CAR = 0, 1, 2, 3, 4, 5, 6, 8
 
@@ -151,6 +154,10 @@ class DemoSource(Source):
     ) -> None:
         if width < 32 or height < 24:
             raise InputError(f"the demo scene needs at least 32x24 pixels, not {width}x{height}")
+        if max(width, height) > MAX_SIDE or width * height > MAX_PIXELS:
+            raise InputError(
+                f"the demo scene is at most {MAX_SIDE} pixels a side and 4096x2160 in all, not {width}x{height}"
+            )
         if not fps > 0:
             raise InputError(f"the demo frame rate must be positive, not {fps}")
         if frames is not None and frames < 0:

@@ -7,6 +7,7 @@ and ``log.jsonl`` with one line per epoch. Starting a run in a folder that holds
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from contextlib import nullcontext
@@ -19,9 +20,16 @@ from torch.nn import functional as F
 
 from streamseg.classes import IGNORE_INDEX, NUM_CLASSES
 from streamseg.data.camvid import Augmentation, CamVid
+from streamseg.errors import ConfigError, InputError, OutputError
 from streamseg.evaluation import ConfusionMatrix, EvaluationResult
 from streamseg.models.registry import MODELS
-from streamseg.models.weights import load_encoder_state, load_state
+from streamseg.models.weights import (
+    describe_mismatch,
+    load_encoder_state,
+    load_state,
+    read_state_file,
+)
+from streamseg.progress import Progress
 
 
 @dataclass
@@ -46,6 +54,63 @@ class TrainConfig:
     init_encoder_from: Path | None = None  # another model's weights to start only the encoder from
     freeze_encoder_epochs: int = 0  # the first epochs train everything but the encoder (a started one)
     extra: dict = field(default_factory=dict)
+
+    def validate(self) -> "TrainConfig":
+        """Refuses settings that would crash later or train nothing (``--epochs 0`` reported mIoU -100)."""
+        _require(self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}")
+        _require(self.batch_size >= 1, f"batch size must be at least 1, not {self.batch_size}")
+        _require(self.eval_every >= 1, f"eval_every must be at least 1, not {self.eval_every}")
+        _require(self.threads >= 0, f"threads must be 0 (torch's default) or more, not {self.threads}")
+        _require(self.freeze_encoder_epochs >= 0, f"freeze_encoder_epochs cannot be negative, not {self.freeze_encoder_epochs}")
+        _require(self.max_batches >= 0, f"max_batches cannot be negative, not {self.max_batches}")
+        _require(
+            math.isfinite(self.learning_rate) and self.learning_rate > 0,
+            f"the learning rate must be a positive number, not {self.learning_rate}",
+        )
+        _require(all(8 <= side <= 4096 for side in self.crop), f"crop sides must be in 8..4096, not {self.crop}")
+        _check_device(self.device)
+        return self
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _check_device(device: str) -> None:
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ConfigError(f"unknown device {device!r}: use cpu or cuda (cuda:N for one of several GPUs)") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device} needs a CUDA GPU, and torch sees none here")
+    _require(kind in ("cpu", "cuda"), f"training runs on cpu or cuda, not {device}")
+
+
+def _make_run_folder(out: Path) -> None:
+    """Creates the run folder, refusing before any work a path that cannot be one (an existing file, a read-only place)."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"--out {out} is a file; training writes a folder of checkpoints there")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OutputError(f"cannot create the run folder {out}: {error.strerror or error}") from None
+
+
+_CHECKPOINT_KEYS = ("model", "optimizer", "epoch", "best_miou")
+
+
+def _read_checkpoint(path: Path, advice: str) -> dict:
+    """``last.pt`` read safely (tensors only), with the keys a resume needs."""
+    try:
+        state = read_state_file(path)
+    except InputError as error:
+        raise InputError(f"cannot resume: {error}; {advice}") from None
+    if not isinstance(state, dict) or any(key not in state for key in _CHECKPOINT_KEYS):
+        raise InputError(f"cannot resume from {path}: it is not a checkpoint of `streamseg train`; {advice}")
+    if not isinstance(state["model"], dict):
+        raise InputError(f"cannot resume from {path}: its model entry is not a state dict; {advice}")
+    return state
 
 
 def enet_class_weights(dataset: CamVid, c: float = 1.02) -> torch.Tensor:
@@ -76,21 +141,27 @@ def evaluate_model(model: torch.nn.Module, dataset: CamVid, device: str, autocas
 
 class Trainer:
     def __init__(self, config: TrainConfig) -> None:
-        self.config = config
+        self.config = config.validate()
+        spec = MODELS.get(config.model)
+        _make_run_folder(config.out)
         if config.threads:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         self.device = config.device
-        self.model = MODELS.get(config.model).build().to(self.device).to(memory_format=torch.channels_last)
+        self.model = spec.build().to(self.device).to(memory_format=torch.channels_last)
+        checkpoint = self._checkpoint_to_resume()
         self.train_set = CamVid(config.data, config.train_split, Augmentation(crop=tuple(config.crop)), seed=config.seed)
         self.val_set = CamVid(config.data, "val")
         self.class_weights = enet_class_weights(self.train_set).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         self.batches_per_epoch = len(self.train_set) // config.batch_size
+        if self.batches_per_epoch == 0:
+            raise ConfigError(
+                f"the batch size {config.batch_size} is larger than the {len(self.train_set)} {config.train_split} frames"
+            )
         self.epoch = 0
         self.best_miou = -1.0
-        config.out.mkdir(parents=True, exist_ok=True)
-        self._resume()
+        self._resume(checkpoint)
 
     def autocast(self):
         if self.device.startswith("cuda") and self.config.amp:
@@ -99,22 +170,45 @@ class Trainer:
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return nullcontext()
 
-    def _resume(self) -> None:
+    def _checkpoint_to_resume(self) -> dict | None:
+        """``last.pt`` of the run folder, checked against the model; None for a new run.
+
+        Read before the data set loads, so a truncated or foreign file is refused at once.
+        """
         last = self.config.out / "last.pt"
         if not last.exists():
+            return None
+        advice = "delete it (or choose another --out) to start afresh"
+        state = _read_checkpoint(last, advice)
+        problem = describe_mismatch(self.model, state["model"])
+        if problem is not None:
+            raise InputError(f"cannot resume from {last}: it is not a checkpoint of model {self.config.model} ({problem}); {advice}")
+        try:
+            state["epoch"], state["best_miou"] = int(state["epoch"]), float(state["best_miou"])
+        except (ValueError, TypeError, RuntimeError):
+            raise InputError(f"cannot resume from {last}: its epoch or best mIoU is not a number; {advice}") from None
+        return state
+
+    def _resume(self, checkpoint: dict | None) -> None:
+        if checkpoint is None:
             if self.config.init_from is not None:
                 # Fine-tuning: weights only; the optimizer and the schedule start afresh.
-                load_state(self.model, Path(self.config.init_from))
+                load_state(self.model, Path(self.config.init_from), model_name=self.config.model)
                 print(f"fine-tuning from {self.config.init_from}", file=sys.stderr)
             if self.config.init_encoder_from is not None:
                 loaded = load_encoder_state(self.model, Path(self.config.init_encoder_from))
                 print(f"encoder ({loaded} tensors) starts from {self.config.init_encoder_from}", file=sys.stderr)
             return
-        state = torch.load(last, map_location=self.device, weights_only=True)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.epoch = int(state["epoch"])
-        self.best_miou = float(state["best_miou"])
+        last = self.config.out / "last.pt"
+        try:
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+        except (ValueError, TypeError, KeyError):
+            raise InputError(
+                f"cannot resume from {last}: its optimizer state does not fit model {self.config.model}; "
+                "delete it (or choose another --out) to start afresh"
+            ) from None
+        self.model.load_state_dict(checkpoint["model"])
+        self.epoch, self.best_miou = checkpoint["epoch"], checkpoint["best_miou"]
         self.train_set.rng = np.random.default_rng(self.config.seed + self.epoch)
         print(f"resuming {last} at epoch {self.epoch} (best val mIoU {100 * self.best_miou:.1f})", file=sys.stderr)
 
@@ -148,6 +242,7 @@ class Trainer:
         total_steps = config.epochs * self.batches_per_epoch
         losses = []
         started = time.perf_counter()
+        progress = Progress(batches, f"batches of epoch {self.epoch + 1}/{config.epochs}")
         for batch in range(batches):
             step = self.epoch * self.batches_per_epoch + batch
             for group in self.optimizer.param_groups:
@@ -170,12 +265,8 @@ class Trainer:
             self.optimizer.step()
             losses.append(loss.item())
             elapsed = time.perf_counter() - started
-            print(
-                f"\repoch {self.epoch + 1}/{config.epochs} batch {batch + 1}/{batches} loss {np.mean(losses[-20:]):.3f} "
-                f"({(batch + 1) * config.batch_size / elapsed:.1f} img/s)",
-                end="", file=sys.stderr, flush=True,
-            )
-        print(file=sys.stderr)
+            progress.update(batch + 1, f"loss {np.mean(losses[-20:]):.3f} ({(batch + 1) * config.batch_size / elapsed:.1f} img/s)")
+        progress.close()
         return float(np.mean(losses))
 
     def run(self) -> float:
