@@ -25,6 +25,7 @@ releases the source and the backend.
 
 from __future__ import annotations
 
+import numbers
 import threading
 import time
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from streamseg.backends import Backend
-from streamseg.config import RunConfig
+from streamseg.config import RunConfig, parse_size
+from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.metrics import PipelineMetrics
 from streamseg.monitor import MetricsMonitor
@@ -42,10 +44,20 @@ from streamseg.pipeline.assemble import build_backend, build_stages
 from streamseg.pipeline.queues import BufferPolicy, Closed, FrameQueue
 from streamseg.pipeline.runner import Pipeline as _Runner
 from streamseg.pipeline.runner import PipelineResult
+from streamseg.scores import softmax
 from streamseg.sources import open_source
 from streamseg.sources.base import Source
-from streamseg.stages.rendering import RenderStage
-from streamseg.scores import softmax
+from streamseg.stages.preprocess import PreprocessStage
+
+
+def _input_size(value: tuple[int, int] | str) -> tuple[int, int]:
+    """(height, width) from a tuple in that order or from a "WIDTHxHEIGHT" string (the CLI's form)."""
+    if isinstance(value, str):
+        return parse_size(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value):
+        return int(value[0]), int(value[1])
+    raise ConfigError(f'input_size must be (height, width) or "WIDTHxHEIGHT" (e.g. "480x360"), not {value!r}')
+
 
 _END = object()  # marks the end of the results in the hand-off queue
 _JOIN_TIMEOUT_S = 30.0  # the longest close() waits for the pipeline's threads (a stage mid-frame)
@@ -89,7 +101,8 @@ class Pipeline:
         model: a registered model name (``streamseg models``).
         backend: "auto", "torch", "onnxruntime", "openvino", ...
         precision: "auto", "fp32", "bf16", "fp16", "int8".
-        input_size: (height, width) the network sees.
+        input_size: the size the network sees: a (height, width) tuple, or "WIDTHxHEIGHT" as
+            the command line writes it ("480x360" is the same as (360, 480)).
         probabilities: also hand out softmax probabilities (costs a softmax per frame).
         on_result: called with every ``Result`` on the pipeline's thread; keep it quick,
             the next frame waits for it. An exception in it stops the pipeline.
@@ -107,7 +120,7 @@ class Pipeline:
         model: str = "erfnet",
         backend: str = "auto",
         precision: str = "auto",
-        input_size: tuple[int, int] = (360, 480),
+        input_size: tuple[int, int] | str = (360, 480),
         probabilities: bool = False,
         on_result: Callable[[Result], None] | None = None,
         weights: str | Path | None = None,
@@ -121,7 +134,7 @@ class Pipeline:
             model=model,
             backend=backend,
             precision=precision,
-            input_size=tuple(input_size),
+            input_size=_input_size(input_size),
             weights=Path(weights) if weights is not None else None,
             threads=threads,
             queue_size=queue_size,
@@ -141,9 +154,9 @@ class Pipeline:
             self._backend, self.model_origin = build_backend(self.config)
             self._backend.warm_up()
             self.monitor = MetricsMonitor(PipelineMetrics())
-            stages = build_stages(self.config, self._backend, self.monitor, keep_scores=self.probabilities)
-            if not render:
-                stages = [stage for stage in stages if not isinstance(stage, RenderStage)]
+            stages = build_stages(self.config, self._backend, self.monitor, keep_scores=self.probabilities, render=render)
+            if any(isinstance(stage, PreprocessStage) for stage in stages):
+                self.source.model_size = self.config.input_size  # as assemble() does: scaled in the decoder
             # A live source's results are worth something only while fresh: keep the newest.
             policy = BufferPolicy.DROP_OLDEST if self.source.live else BufferPolicy.WAIT
             self._results: FrameQueue = FrameQueue(

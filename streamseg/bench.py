@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 import threading
 import time
 from datetime import datetime, timezone
@@ -17,8 +16,10 @@ import numpy as np
 
 from streamseg.config import RunConfig
 from streamseg.cpu import cpu_model_name
+from streamseg.errors import ConfigError
 from streamseg.frame import Frame
-from streamseg.pipeline.assemble import Assembly, assemble
+from streamseg.logs import STDERR
+from streamseg.pipeline.assemble import Assembly, assemble, build_sinks
 from streamseg.sources import open_source
 from streamseg.stages.preprocess import to_model_input
 
@@ -128,9 +129,13 @@ def measure_pipelined(assembly: Assembly, *, fresh_source: bool = False) -> dict
     def record(frame: Frame) -> None:
         records.append((dict(frame.timings), time.perf_counter() - frame.captured_at))
 
-    source = open_source(assembly.config.source) if fresh_source else None  # the pipeline closes it
+    source, sinks = None, None
+    if fresh_source:  # the pipeline closes what it ran with, so a later round needs its own
+        source = open_source(assembly.config.source)
+        source.model_size = assembly.source.model_size
+        sinks = build_sinks(assembly.config, source)
     cpu_started = time.process_time()
-    result = assembly.pipeline(source=source, on_frame=record).run()
+    result = assembly.pipeline(source=source, sinks=sinks, on_frame=record).run()
     cpu_seconds = time.process_time() - cpu_started
     if result.error:
         raise RuntimeError(result.error)
@@ -156,14 +161,14 @@ def median_run(runs: list[dict]) -> dict:
     return chosen
 
 
-def run_benchmark(config: RunConfig, log=sys.stderr, rounds: int = 1) -> dict:
+def run_benchmark(config: RunConfig, log=STDERR, rounds: int = 1) -> dict:
     """Runs the three measurements; returns what ``--json`` writes.
 
     With several rounds the measurements alternate and each figure is the median run: the
     speed of a shared machine drifts over seconds, and only interleaved runs see the same drift.
     """
     if rounds < 1:
-        raise ValueError("rounds must be at least 1")
+        raise ConfigError(f"rounds must be at least 1, not {rounds}")
     runs: dict[str, list[dict]] = {name: [] for name in MEASUREMENTS}
     with assemble(config, log=log) as assembly:
         for number in range(1, rounds + 1):

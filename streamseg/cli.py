@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import faulthandler
 import json
+import os
 import sys
 from pathlib import Path
 
-from streamseg.errors import ConfigError, StreamsegError
+from streamseg.errors import ConfigError, OutputError, StreamsegError
 from streamseg.logs import configure_logging
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -50,14 +51,20 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-frames", dest="max_frames", type=int, help="stop after N frames")
     parser.add_argument("--metrics-port", dest="metrics_port", type=int, help="serve /metrics and /healthz on this port")
     parser.add_argument("--metrics-host", dest="metrics_host", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--engine-dir", dest="engine_dir", help="compiled engine cache (default ./engines)")
+    parser.add_argument(
+        "--engine-dir", dest="engine_dir", help="compiled engine cache (default $XDG_CACHE_HOME/streamseg, else ~/.cache/streamseg)",
+    )
     parser.add_argument("--calibration-data", dest="calibration_data", help="CamVid folder for int8 calibration")
+    parser.add_argument(
+        "--rtsp-give-up-after", dest="rtsp_give_up_after", type=float, metavar="SECONDS",
+        help="end the run when an rtsp:// source stays down this long, at start or later (default: keep retrying)",
+    )
 
 
 _RUN_OPTION_NAMES = (
     "model", "weights", "backend", "precision", "input_size", "threads", "streams", "queue_size", "crf", "crf_parameters",
     "crf_workers", "crf_cpu_share", "flow", "flow_weight", "flow_resolution", "key_every", "max_frames",
-    "metrics_port", "metrics_host", "engine_dir", "calibration_data",
+    "metrics_port", "metrics_host", "engine_dir", "calibration_data", "rtsp_give_up_after",
 )
 
 
@@ -69,26 +76,36 @@ def _run_config(args: argparse.Namespace, **extra):
     return build_config(args.config, overrides)
 
 
+def _run_summary(result) -> str:
+    """'120 frames in 4.0 s (30.0 fps), 0 dropped, video_file lost 80 frames': what each failed output lacks."""
+    losses = "".join(f", {name} lost {count} frame{'s' * (count != 1)}" for name, count in result.sink_losses.items())
+    return f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps), {result.dropped} dropped{losses}"
+
+
 def command_run(args: argparse.Namespace) -> int:
-    from streamseg.pipeline.assemble import assemble
     from streamseg.pipeline.signals import stop_on_signals
 
-    config = _run_config(args, out=args.out, stats=args.stats, masks=args.masks, serve=args.serve, rtsp_out=args.rtsp_out,
-                         alpha=args.alpha)
-    with assemble(config) as assembly:
-        pipeline = assembly.pipeline()
-        with stop_on_signals(lambda: assembly.current):
+    # Installed before anything is opened: a signal during start-up (loading a model, building an
+    # engine) unwinds what was opened so far, SIGTERM as well as SIGINT; then it stops the run.
+    with stop_on_signals() as signals:
+        from streamseg.pipeline.assemble import assemble
+
+        config = _run_config(args, out=args.out, stats=args.stats, masks=args.masks, serve=args.serve,
+                             rtsp_out=args.rtsp_out, alpha=args.alpha)
+        with assemble(config) as assembly:
+            pipeline = signals.pipeline = assembly.pipeline()
             result = pipeline.run()
-    print(f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps), {result.dropped} dropped", file=sys.stderr)
-    if config.out is not None and result.frames:
-        print(f"wrote {config.out}", file=sys.stderr)
-    for problem in result.sink_errors:
-        print(f"streamseg: output failed: {problem}", file=sys.stderr)
+    print(_run_summary(result), file=sys.stderr)
+    for sink in assembly.sinks:  # each failed output said why when it failed; only finished files are named here
+        if sink.completed_output is not None:
+            print(f"wrote {sink.completed_output}", file=sys.stderr)
+    if result.aborted:  # a second signal; its handler has said so
+        return EXIT_INTERRUPTED
     if result.error:
         print(f"streamseg: error: {result.error}", file=sys.stderr)
         if args.verbose and pipeline.error_trace:
             print(pipeline.error_trace, file=sys.stderr)
-        return EXIT_INTERRUPTED if "received twice" in result.error else EXIT_FAILED
+        return EXIT_FAILED
     if result.damage:
         print(f"streamseg: error: {result.damage}", file=sys.stderr)
         return EXIT_USAGE
@@ -100,13 +117,38 @@ def command_run(args: argparse.Namespace) -> int:
 def command_bench(args: argparse.Namespace) -> int:
     from streamseg.bench import run_benchmark, summary
 
-    config = _run_config(args)
+    if args.rounds < 1:
+        raise ConfigError(f"--rounds must be at least 1, not {args.rounds}")
+    report = _output_file(args.json, "--json") if args.json is not None else None
+    config = _run_config(args, out=args.out)
     results = run_benchmark(config, rounds=args.rounds)
     print(summary(results))
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.json}", file=sys.stderr)
+    if report is not None:
+        _write_report(report, results)
     return EXIT_OK
+
+
+def _output_file(text: str, option: str) -> Path:
+    """The file an option names, checked before any work: a report that cannot be written should not cost a whole run."""
+    path = Path(text).expanduser()
+    if not text.strip():
+        raise OutputError(f"{option} needs a file name")
+    if path.is_dir():
+        raise OutputError(f"{option} {path} is a folder; give a file name")
+    parent = path.parent
+    if not parent.is_dir():
+        raise OutputError(f"{option} {path}: {parent} is not an existing folder")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise OutputError(f"{option} {path} is not writable")
+    return path
+
+
+def _write_report(path: Path, record: dict) -> None:
+    try:
+        path.write_text(json.dumps(record, indent=2) + "\n")
+    except OSError as error:
+        raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
+    print(f"wrote {path}", file=sys.stderr)
 
 
 def command_eval(args: argparse.Namespace) -> int:
@@ -116,18 +158,19 @@ def command_eval(args: argparse.Namespace) -> int:
 
     if args.crf not in ("off", "sync"):
         raise ConfigError("eval refines every frame: use --crf off or --crf sync")
+    report = _output_file(args.json, "--json") if args.json is not None else None
     crf = None
     if args.crf == "sync":
-        path = Path(args.crf_parameters) if args.crf_parameters else bundled_crf_parameters(args.model)
+        path = _input_path(args.crf_parameters, "--crf-parameters") or bundled_crf_parameters(args.model)
         crf = read_crf_parameters(path) if path else CrfParameters()
     result = evaluate_camvid(
-        Path(args.data_dir), split=args.split, model=args.model, weights=Path(args.weights) if args.weights else None,
+        _input_path(args.data_dir, "DATA_DIR"), split=args.split, model=args.model,
+        weights=_input_path(args.weights, "--weights"),
         backend=args.backend, precision=args.precision, scales=tuple(args.scales), crf=crf, max_frames=args.max_frames,
     )
     print(result.table())
-    if args.json:
-        Path(args.json).write_text(json.dumps(result.as_dict(), indent=2) + "\n")
-        print(f"wrote {args.json}", file=sys.stderr)
+    if report is not None:
+        _write_report(report, result.as_dict())
     return EXIT_OK
 
 
@@ -135,10 +178,11 @@ def command_train(args: argparse.Namespace) -> int:
     from streamseg.training.trainer import TrainConfig, Trainer
 
     config = TrainConfig(
-        model=args.model, data=Path(args.data), out=Path(args.out), epochs=args.epochs, batch_size=args.batch_size,
+        model=args.model, data=_input_path(args.data, "--data"), out=_input_path(args.out, "--out"), epochs=args.epochs,
+        batch_size=args.batch_size,
         crop=tuple(args.crop), learning_rate=args.lr, bf16=args.bf16, device=args.device, threads=args.threads,
-        eval_every=args.eval_every, init_from=Path(args.init_from) if args.init_from else None,
-        init_encoder_from=Path(args.init_encoder_from) if args.init_encoder_from else None,
+        eval_every=args.eval_every, init_from=_input_path(args.init_from, "--init-from"),
+        init_encoder_from=_input_path(args.init_encoder_from, "--init-encoder-from"),
         freeze_encoder_epochs=args.freeze_encoder_epochs,
     )
     best = Trainer(config).run()
@@ -178,14 +222,18 @@ def command_export(args: argparse.Namespace) -> int:
     from streamseg.backends import BackendOptions, create_backend
     from streamseg.backends.engine_cache import EngineCache
     from streamseg.backends.export import cached_onnx
-    from streamseg.config import parse_size
+    from streamseg.backends.options import default_engine_dir
+    from streamseg.config import PRECISIONS, check_input_size, parse_size
     from streamseg.models import load_model
 
-    model, origin = load_model(args.model, Path(args.weights) if args.weights else None)
-    input_size = parse_size(args.input_size)
+    if args.precision not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {args.precision!r}")
+    input_size = check_input_size(parse_size(args.input_size))
+    copy_to = _output_file(args.out, "--out") if args.out is not None else None
+    model, origin = load_model(args.model, _input_path(args.weights, "--weights"))
     options = BackendOptions(
-        engine_dir=Path(args.engine_dir), model_name=args.model,
-        calibration_data=Path(args.calibration_data) if args.calibration_data else None,
+        engine_dir=_input_path(args.engine_dir, "--engine-dir") or default_engine_dir(), model_name=args.model,
+        calibration_data=_input_path(args.calibration_data, "--calibration-data"),
     )
     if args.backend == "onnx":
         path = cached_onnx(model, input_size, options, EngineCache(options.engine_dir))
@@ -195,10 +243,19 @@ def command_export(args: argparse.Namespace) -> int:
             print(f"ready: {backend.describe()} ({origin} weights)", file=sys.stderr)
     if path is not None:
         print(f"engine: {path}")
-        if args.out:
-            shutil.copyfile(path, args.out)
-            print(f"copied to {args.out}")
+        if copy_to is not None:
+            shutil.copyfile(path, copy_to)
+            print(f"copied to {copy_to}")
     return EXIT_OK
+
+
+def _input_path(text: str | None, option: str) -> Path | None:
+    """An optional path option; an empty one is refused rather than read as the working directory."""
+    if text is None:
+        return None
+    if not text.strip():
+        raise ConfigError(f"{option} needs a path")
+    return Path(text).expanduser()
 
 
 def command_plugins(args: argparse.Namespace) -> int:
@@ -230,6 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="model-only, naive-loop and pipelined fps in one run")
     _add_run_options(bench)
     bench.add_argument("--json", help="write the results here")
+    bench.add_argument("--out", help="the pipelined run also writes the overlay video here, as `run --out` does")
     bench.add_argument(
         "--rounds", type=int, default=1, help="alternate the measurements this many times and report the medians (default 1)"
     )
@@ -275,13 +333,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(handler=command_train)
 
-    export = commands.add_parser("export", help="build a backend's compiled engine ahead of time (cached in engines/)")
+    export = commands.add_parser("export", help="build a backend's compiled engine ahead of time (into the engine cache)")
     export.add_argument("--model", default="erfnet")
     export.add_argument("--weights")
     export.add_argument("--backend", required=True, help="onnx, onnxruntime, openvino, tensorrt, cuda")
     export.add_argument("--precision", default="fp32", help="fp32, bf16, fp16, int8")
     export.add_argument("--input-size", dest="input_size", default="480x360")
-    export.add_argument("--engine-dir", dest="engine_dir", default="engines")
+    export.add_argument(
+        "--engine-dir", dest="engine_dir", help="compiled engine cache (default $XDG_CACHE_HOME/streamseg, else ~/.cache/streamseg)"
+    )
     export.add_argument("--calibration-data", dest="calibration_data", help="CamVid folder, for int8")
     export.add_argument("--out", help="also copy the artifact (e.g. the .onnx file) here")
     export.set_defaults(handler=command_export)
@@ -307,8 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     except StreamsegError as error:
         print(f"streamseg: error: {error}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("streamseg: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:  # before or after a run: nothing was in flight
+        name = getattr(interrupt, "signal_name", None)
+        print(f"streamseg: interrupted{f' ({name})' if name else ''}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -6,7 +6,6 @@ assembly (a bad path after the backend was built, a port in use) still closes wh
 
 from __future__ import annotations
 
-import sys
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -14,11 +13,13 @@ from typing import Iterator
 from streamseg.backends import Backend, BackendOptions, create_backend
 from streamseg.config import RunConfig
 from streamseg.errors import ConfigError
+from streamseg.logs import STDERR
 from streamseg.metrics import PipelineMetrics
 from streamseg.models import load_model
 from streamseg.models.weights import bundled_crf_parameters
 from streamseg.monitor import MetricsMonitor
-from streamseg.pipeline.runner import Pipeline
+from streamseg.outputs import check_run_outputs
+from streamseg.pipeline.runner import Pipeline, PipelineState
 from streamseg.pipeline.stage import Stage
 from streamseg.plugins import Plugins
 from streamseg.refine import read_crf_parameters
@@ -38,7 +39,12 @@ from streamseg.stages.labels import LabelStage
 from streamseg.stages.preprocess import PreprocessStage
 from streamseg.stages.refine import build_crf_stage
 from streamseg.stages.rendering import RenderStage
-from streamseg.stages.temporal import KEYFRAME_RESOLUTION, SMOOTHING_RESOLUTION, KeyFrameInferenceStage, TemporalStage
+from streamseg.stages.temporal import (
+    KEYFRAME_RESOLUTION,
+    SMOOTHING_RESOLUTION,
+    KeyFrameInferenceStage,
+    TemporalStage,
+)
 from streamseg.temporal.smoothing import TemporalSmoother
 
 
@@ -69,8 +75,19 @@ class Assembly:
         return self.current
 
     def healthy(self) -> tuple[bool, str]:
-        state = self.current.state.value if self.current is not None else "starting"
-        return state not in ("failed",), state
+        """For /healthz: unhealthy while the run has failed, a live source is down or a sink has failed."""
+        if self.current is None:
+            return True, "starting"
+        state = self.current.state
+        if state is PipelineState.FAILED:
+            return False, "failed"
+        snapshot = self.monitor.snapshot()
+        failed_sinks = sorted(stage.removeprefix("sink:") for stage in snapshot["stage_errors"] if stage.startswith("sink:"))
+        if failed_sinks:
+            return False, f"degraded: sink {', '.join(failed_sinks)} failed"
+        if state is PipelineState.RUNNING and self.source.live and not snapshot["source_up"]:
+            return False, "degraded: source down"
+        return True, "ok"
 
 
 def build_backend(config: RunConfig) -> tuple[Backend, str]:
@@ -122,8 +139,16 @@ def needs_scores(config: RunConfig) -> bool:
     return config.crf != "off" or config.flow != "off" or config.key_every > 1
 
 
-def build_stages(config: RunConfig, backend: Backend, monitor: MetricsMonitor, *, keep_scores: bool = False) -> list[Stage]:
-    """The stages for ``config``; ``keep_scores`` leaves the network's logits on each frame for the caller."""
+def reads_overlay(config: RunConfig) -> bool:
+    """Whether an output of ``config`` shows the rendered overlay (a video file, RTSP out, the web preview)."""
+    return config.out is not None or config.rtsp_out is not None or config.serve is not None
+
+
+def build_stages(
+    config: RunConfig, backend: Backend, monitor: MetricsMonitor, *, keep_scores: bool = False, render: bool = True
+) -> list[Stage]:
+    """The stages for ``config``; ``keep_scores`` leaves the network's logits on each frame for the caller, and
+    ``render`` False leaves out the overlay, which costs a full-size blend per frame that nothing might read."""
     describe = f"{config.model} / {backend.describe()}"
 
     def stats_lines() -> list[str]:
@@ -143,20 +168,21 @@ def build_stages(config: RunConfig, backend: Backend, monitor: MetricsMonitor, *
         stages.append(LabelInferenceStage(backend))
     if config.crf != "off":
         stages.append(build_crf_stage_for(config, monitor))
-    stages.append(RenderStage(Renderer(alpha=config.alpha), stats_lines))
+    if render:
+        stages.append(RenderStage(Renderer(alpha=config.alpha), stats_lines))
     return stages
 
 
 def build_sinks(config: RunConfig, source: Source) -> list[Sink]:
     sinks: list[Sink] = []
     if config.out is not None:
-        sinks.append(VideoFileSink(config.out, fps=source.fps))
+        sinks.append(VideoFileSink(config.out, fps=lambda: source.fps))  # a live source knows its rate once connected
     if config.stats is not None:
         sinks.append(JsonLinesStatsSink(config.stats))
     if config.masks is not None:
         sinks.append(MaskSink(config.masks))
     if config.rtsp_out is not None:
-        sinks.append(RtspOutputSink(config.rtsp_out, fps=source.fps))
+        sinks.append(RtspOutputSink(config.rtsp_out, fps=lambda: source.fps))
     return sinks
 
 
@@ -169,11 +195,10 @@ def parse_host_port(text: str) -> tuple[str, int]:
 
 
 def add_web_preview(assembly: Assembly, stack: ExitStack, log) -> None:
-    """The preview page and MJPEG stream; it also serves /metrics when no metrics port was asked for."""
+    """The preview page and MJPEG stream; like every port of a run, it also serves /metrics and /healthz."""
     server = stack.enter_context(HttpServer(*parse_host_port(assembly.config.serve)))
-    if assembly.server is None:
-        serve_metrics(server, assembly.monitor.metrics.registry)
-        serve_health(server, assembly.healthy)
+    serve_metrics(server, assembly.monitor.metrics.registry)
+    serve_health(server, assembly.healthy)
     preview = WebPreviewSink(server, assembly.monitor.snapshot)
     stack.callback(preview.close)
     assembly.sinks.append(preview)
@@ -181,10 +206,11 @@ def add_web_preview(assembly: Assembly, stack: ExitStack, log) -> None:
 
 
 @contextmanager
-def assemble(config: RunConfig, *, log=sys.stderr) -> Iterator[Assembly]:
+def assemble(config: RunConfig, *, log=STDERR) -> Iterator[Assembly]:
     """Opens everything a run needs and closes it all when the block ends, however it ends."""
     if config.source is None:
         raise ConfigError("no source given (a video file, an image folder, or 'demo')")
+    check_run_outputs(config)  # before anything opens: an output that is the input is refused untouched
     with ExitStack() as stack:
         source = open_source(config.source)
         stack.callback(source.close)
@@ -193,9 +219,12 @@ def assemble(config: RunConfig, *, log=sys.stderr) -> Iterator[Assembly]:
         backend.warm_up()
         monitor = MetricsMonitor(PipelineMetrics())
         if isinstance(source, RtspSource):
+            source.give_up_after = config.rtsp_give_up_after
             source.on_state = monitor.source_up
             monitor.metrics.registry.register(SourceReconnectsCollector(source))
-        stages = build_stages(config, backend, monitor)
+        stages = build_stages(config, backend, monitor, render=reads_overlay(config))
+        if any(isinstance(stage, PreprocessStage) for stage in stages):
+            source.model_size = config.input_size  # a decoder that can scales to it in the same pass
         for stage in stages:
             stack.callback(stage.close)  # the pipeline does not own stages: bench runs them twice
         sinks = build_sinks(config, source)

@@ -15,6 +15,7 @@ Shutdown has three doors and each leaves the outputs whole:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
@@ -22,12 +23,15 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Callable
 
+from streamseg.errors import StreamsegError
 from streamseg.frame import Frame
 from streamseg.monitor import Monitor
 from streamseg.pipeline.queues import BufferPolicy, Closed, FrameQueue
 from streamseg.pipeline.stage import Stage, check_chain
 from streamseg.sinks.base import Sink
 from streamseg.sources.base import Source
+
+log = logging.getLogger(__name__)
 
 
 class PipelineState(Enum):
@@ -47,6 +51,10 @@ _ALLOWED = {
 }
 
 _END = object()  # end-of-stream marker passed down the queues
+
+
+class Aborted(RuntimeError):
+    """``abort()`` was called: the run was cut short on purpose (a second Ctrl-C), not by a fault."""
 
 
 class _InOrder:
@@ -103,7 +111,9 @@ class PipelineResult:
     error: str | None = None  # the first stage failure, one line
     damage: str | None = None  # the source's report of a truncated or corrupt input
     sink_errors: list[str] = field(default_factory=list)
+    sink_losses: dict[str, int] = field(default_factory=dict)  # per failed sink: frames its output lacks
     stopped_early: bool = False  # stop() was called before the end of the stream
+    aborted: bool = False  # abort() was called: queued frames were discarded on purpose
 
     @property
     def fps(self) -> float:
@@ -140,7 +150,10 @@ class Pipeline:
         self._stop_requested = threading.Event()
         self._error: str | None = None
         self._error_trace: str | None = None
+        self._aborted = False
         self._sink_errors: list[str] = []
+        self._failed_sinks: list[Sink] = []
+        self._frames_delivered: dict[int, int] = {}  # id(sink) -> frames it took without raising
         self._frames_done = 0
         self._dropped = 0
         # A live source's first queue keeps only the newest frames; every other queue waits.
@@ -168,8 +181,9 @@ class Pipeline:
                 self.source.close()  # a live source may be waiting on a lost stream; close() ends its iteration
 
     def abort(self, reason: str) -> None:
-        """Hard stop: queued frames are discarded, the sinks still close."""
-        self._fail("pipeline", RuntimeError(reason))
+        """Hard stop: queued frames are discarded, the sinks still close. The result says ``aborted``."""
+        self._aborted = True
+        self._fail("pipeline", Aborted(reason))
 
     @property
     def error_trace(self) -> str | None:
@@ -200,12 +214,13 @@ class Pipeline:
         frames = iter(self.source)
         count = 0
         try:
-            self.monitor.source_up(True)
             while not self._stop_requested.is_set() and (self.max_frames is None or count < self.max_frames):
                 started = time.perf_counter()
                 frame = next(frames, None)
                 if frame is None:
                     break
+                if count == 0:
+                    self.monitor.source_up(True)  # on its first frame: a live source may take a while to connect
                 frame.timings["source"] = time.perf_counter() - started
                 out.put(frame)
                 count += 1
@@ -258,6 +273,8 @@ class Pipeline:
                         sink.write(frame)
                     except Exception as error:  # a broken sink is reported and dropped; the stream goes on
                         self._drop_sink(sink, error)
+                    else:
+                        self._frames_delivered[id(sink)] = self._frames_delivered.get(id(sink), 0) + 1
                 self._frames_done += 1
                 self.monitor.frame_done(frame)
                 for queue in self.queues:
@@ -273,18 +290,42 @@ class Pipeline:
                 try:
                     sink.close()
                 except Exception as error:
-                    self._sink_errors.append(f"{sink.name}: closing failed: {error}")
-                    self.monitor.stage_error(f"sink:{sink.name}", error)
+                    self._sink_failed(sink, error, closing=True)
 
     def _drop_sink(self, sink: Sink, error: Exception) -> None:
-        self._sink_errors.append(f"{sink.name}: {type(error).__name__}: {error}")
-        self.monitor.stage_error(f"sink:{sink.name}", error)
+        self._sink_failed(sink, error)
         self.monitor.frame_dropped("sink_error")
         self.sinks.remove(sink)
         try:
             sink.close()
         except Exception:
             pass  # already reported; the sink is gone either way
+
+    def _sink_failed(self, sink: Sink, error: Exception, *, closing: bool = False) -> None:
+        """Says so at once, on one line naming the sink and the cause, and keeps it for the result."""
+        cause = _one_line(error)
+        if closing:
+            log.warning("output %s failed while closing: %s", sink.name, cause)
+        else:
+            log.warning("output %s failed: %s; the run goes on without it", sink.name, cause)
+        self._sink_errors.append(f"{sink.name}: {'closing failed: ' if closing else ''}{cause}")
+        if sink not in self._failed_sinks:
+            self._failed_sinks.append(sink)
+        self.monitor.stage_error(f"sink:{sink.name}", error)
+
+    def _sink_losses(self) -> dict[str, int]:
+        """Frames that reached the sinks but are not in each failed sink's output.
+
+        A sink that keeps ``frames_written`` says what its output holds (a discarded file
+        holds none); for others, the frames it took before it failed are counted as kept.
+        """
+        losses: dict[str, int] = {}
+        for sink in self._failed_sinks:
+            kept = getattr(sink, "frames_written", None)
+            if not isinstance(kept, int):
+                kept = self._frames_delivered.get(id(sink), 0)
+            losses[sink.name] = losses.get(sink.name, 0) + max(0, self._frames_done - kept)
+        return losses
 
     @staticmethod
     def _pass_end(out: FrameQueue) -> None:
@@ -323,5 +364,13 @@ class Pipeline:
             error=self._error,
             damage=self.source.damage,
             sink_errors=list(self._sink_errors),
+            sink_losses=self._sink_losses(),
             stopped_early=stopped_early,
+            aborted=self._aborted,
         )
+
+
+def _one_line(error: BaseException) -> str:
+    """The error as one line; a user-fixable one (an ``OutputError``) by its message alone."""
+    text = " ".join(str(error).split())
+    return text if isinstance(error, StreamsegError) and text else f"{type(error).__name__}: {text}"

@@ -1,5 +1,6 @@
 """The pipeline runner with small real stages: ordering, back-pressure, drops, stop, failures."""
 
+import logging
 import threading
 import time
 
@@ -137,6 +138,70 @@ def test_a_failing_sink_is_reported_and_the_others_go_on():
     assert bad.indices == [0, 1, 2]
     assert result.sink_errors and "disk full" in result.sink_errors[0]
     assert result.state is PipelineState.FINISHED
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+@pytest.fixture
+def runner_warnings():
+    """The runner's warning lines (its own handler: the CLI's logging setup may stop propagation to caplog's)."""
+    handler, logger = _Records(), logging.getLogger("streamseg.pipeline.runner")
+    logger.addHandler(handler)
+    try:
+        yield handler.lines
+    finally:
+        logger.removeHandler(handler)
+
+
+class DiscardingSink(CollectingSink):
+    """Like a file sink whose finishing fails: its output then holds no frame."""
+
+    name = "discarding"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames_written = 0
+
+    def write(self, frame: Frame) -> None:
+        super().write(frame)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        super().close()
+        self.frames_written = 0
+        raise OSError("No space left on device")
+
+
+def test_a_failing_sink_is_said_at_once_on_one_line_and_its_lost_frames_are_counted(runner_warnings):
+    bad = CollectingSink(fail_at=3)
+    bad.name = "bad"
+    seen_during_run: dict[int, list[str]] = {}
+    pipeline = Pipeline(
+        CountingSource(10), [Doubling()], [bad, CollectingSink()],
+        on_frame=lambda frame: seen_during_run.setdefault(frame.index, list(runner_warnings)),
+    )
+
+    result = pipeline.run()
+
+    assert seen_during_run[2] == []
+    assert seen_during_run[3] == ["output bad failed: OSError: disk full; the run goes on without it"]
+    assert runner_warnings == seen_during_run[3]  # one line, not repeated at the end
+    assert result.sink_losses == {"bad": 7}  # frames 3..9
+
+
+def test_a_sink_that_fails_while_closing_loses_what_its_output_no_longer_holds(runner_warnings):
+    result = Pipeline(CountingSource(10), [Doubling()], [DiscardingSink()]).run()
+
+    assert runner_warnings == ["output discarding failed while closing: OSError: No space left on device"]
+    assert result.sink_losses == {"discarding": 10}
+    assert result.sink_errors == ["discarding: closing failed: OSError: No space left on device"]
 
 
 def test_max_frames_stops_reading():

@@ -1,7 +1,5 @@
 """The CRF stage: sync refines every frame; async never waits past its budget and carries results forward."""
 
-import time
-
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry

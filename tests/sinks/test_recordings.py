@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import av
-import pytest
 
 FAST = ["--model", "erfnet-half", "--backend", "torch", "--input-size", "160x120"]
 

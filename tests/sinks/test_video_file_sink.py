@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-from fractions import Fraction
 from pathlib import Path
 
 import av
