@@ -43,7 +43,7 @@ from streamseg.monitor import MetricsMonitor
 from streamseg.pipeline.assemble import build_backend, build_stages
 from streamseg.pipeline.queues import BufferPolicy, Closed, FrameQueue
 from streamseg.pipeline.runner import Pipeline as _Runner
-from streamseg.pipeline.runner import PipelineResult
+from streamseg.pipeline.runner import PipelineResult, default_queue_size
 from streamseg.scores import softmax
 from streamseg.sources import open_source
 from streamseg.sources.base import Source
@@ -108,7 +108,7 @@ class Pipeline:
             the next frame waits for it. An exception in it stops the pipeline.
         weights: a state dict to use instead of the model's bundled weights.
         threads: inference threads; 0 leaves the library's default.
-        queue_size: frames each queue between stages holds.
+        queue_size: frames each queue between stages holds; None: 1 for a live source, 4 for a file.
         max_frames: stop after this many frames.
         render: also draw the overlay (class colours, legend, stats) into ``Result.overlay``.
     """
@@ -125,7 +125,7 @@ class Pipeline:
         on_result: Callable[[Result], None] | None = None,
         weights: str | Path | None = None,
         threads: int = 0,
-        queue_size: int = 4,
+        queue_size: int | None = None,
         max_frames: int | None = None,
         render: bool = False,
     ) -> None:
@@ -160,7 +160,7 @@ class Pipeline:
             # A live source's results are worth something only while fresh: keep the newest.
             policy = BufferPolicy.DROP_OLDEST if self.source.live else BufferPolicy.WAIT
             self._results: FrameQueue = FrameQueue(
-                "results", queue_size, policy, on_drop=lambda _result: self.monitor.frame_dropped("consumer")
+                "results", queue_size or default_queue_size(self.source), policy, on_drop=lambda _result: self.monitor.frame_dropped("consumer")
             )
             self._runner = _Runner(
                 self.source, stages, [], monitor=self.monitor, queue_size=queue_size,

@@ -33,7 +33,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--streams", type=int,
         help="concurrent inferences splitting those threads (default 1: lowest latency; 2: more fps on a small CPU)",
     )
-    parser.add_argument("--queue-size", dest="queue_size", type=int, help="frames each queue holds (default 4)")
+    parser.add_argument("--queue-size", dest="queue_size", type=int, help="frames each queue holds (default: 1 for a live source, 4 for a file)")
     parser.add_argument("--crf", help="off (default), async, sync")
     parser.add_argument("--crf-parameters", dest="crf_parameters", help="tuned CRF settings (YAML from tools/tune_crf.py)")
     parser.add_argument("--crf-workers", dest="crf_workers", type=int, help="CRF processes (default 1)")
@@ -59,12 +59,16 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--rtsp-give-up-after", dest="rtsp_give_up_after", type=float, metavar="SECONDS",
         help="end the run when an rtsp:// source stays down this long, at start or later (default: keep retrying)",
     )
+    parser.add_argument(
+        "--out-preset", dest="out_preset",
+        help="x264 speed preset of the --out video: ultrafast (default: least CPU, larger file) ... veryslow",
+    )
 
 
 _RUN_OPTION_NAMES = (
     "model", "weights", "backend", "precision", "input_size", "threads", "streams", "queue_size", "crf", "crf_parameters",
     "crf_workers", "crf_cpu_share", "flow", "flow_weight", "flow_resolution", "key_every", "max_frames",
-    "metrics_port", "metrics_host", "engine_dir", "calibration_data", "rtsp_give_up_after",
+    "metrics_port", "metrics_host", "engine_dir", "calibration_data", "rtsp_give_up_after", "out_preset",
 )
 
 

@@ -23,6 +23,7 @@ from streamseg.errors import ConfigError
 from streamseg.models.registry import DEFAULT_MODEL
 
 CRF_MODES = ("off", "async", "sync")
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 # A config file is a few dozen lines; anything much larger is the wrong file, read whole into memory.
 MAX_CONFIG_BYTES = 1 << 20
@@ -45,8 +46,11 @@ class RunConfig:
     input_size: tuple[int, int] = (360, 480)  # (height, width) the network sees
     threads: int = 0  # inference threads; 0: the library's default
     streams: int = 1  # concurrent inferences sharing those threads: more frames per second, more latency each
-    queue_size: int = 4
+    queue_size: int | None = None  # frames each queue holds; None: 1 for a live source, 4 for a file (runner.default_queue_size)
     out: Path | None = None
+    # x264's speed preset for --out: ultrafast costs about a third of veryfast's CPU per frame for a file about
+    # twice the size (BENCHMARKS.md); on a small CPU the encoder otherwise takes the network's cores.
+    out_preset: str = "ultrafast"
     stats: Path | None = None
     masks: Path | None = None
     max_frames: int | None = None
@@ -69,6 +73,7 @@ class RunConfig:
     calibration_data: Path | None = None
 
     def validate(self) -> "RunConfig":
+        _require(self.out_preset in X264_PRESETS, f"out_preset must be one of {', '.join(X264_PRESETS)}, not {self.out_preset!r}")
         _require(self.crf in CRF_MODES, f"crf must be one of {', '.join(CRF_MODES)}, not {self.crf!r}")
         _require(0.0 <= self.flow_weight < 1.0, "flow_weight must be in [0, 1)")
         _require(
@@ -76,7 +81,7 @@ class RunConfig:
         )
         _require(self.key_every >= 1, "key_every must be at least 1")
         _require(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        _require(self.queue_size >= 1, "queue_size must be at least 1")
+        _require(self.queue_size is None or self.queue_size >= 1, "queue_size must be at least 1")
         _require(self.streams >= 1, "streams must be at least 1")
         _require(self.crf_workers >= 1, "crf_workers must be at least 1")
         _require(self.crf_delay_ms >= 0, "crf_delay_ms must not be negative")

@@ -176,7 +176,7 @@ def build_stages(
 def build_sinks(config: RunConfig, source: Source) -> list[Sink]:
     sinks: list[Sink] = []
     if config.out is not None:
-        sinks.append(VideoFileSink(config.out, fps=lambda: source.fps))  # a live source knows its rate once connected
+        sinks.append(VideoFileSink(config.out, fps=lambda: source.fps, preset=config.out_preset))  # a live source knows its rate once connected
     if config.stats is not None:
         sinks.append(JsonLinesStatsSink(config.stats))
     if config.masks is not None:

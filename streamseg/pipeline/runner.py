@@ -102,6 +102,15 @@ class _InOrder:
             return self._workers_left == 0
 
 
+FILE_QUEUE_SIZE = 4  # a file waits for the pipeline: room to absorb one slow frame without idling the others
+LIVE_QUEUE_SIZE = 1  # a live frame only ages in a queue (bf16 over RTSP: p95 0.19 s with 1, 0.47 s with 4; BENCHMARKS.md)
+
+
+def default_queue_size(source: Source) -> int:
+    """How many frames each queue holds when not told: as few as keep the stages busy for a live source."""
+    return LIVE_QUEUE_SIZE if source.live else FILE_QUEUE_SIZE
+
+
 @dataclass
 class PipelineResult:
     frames: int  # frames that reached the sinks
@@ -134,7 +143,7 @@ class Pipeline:
         sinks: list[Sink],
         *,
         monitor: Monitor | None = None,
-        queue_size: int = 4,
+        queue_size: int | None = None,
         max_frames: int | None = None,
         on_frame: Callable[[Frame], None] | None = None,
     ) -> None:
@@ -158,6 +167,7 @@ class Pipeline:
         self._dropped = 0
         # A live source's first queue keeps only the newest frames; every other queue waits.
         head_policy = BufferPolicy.DROP_OLDEST if source.live else BufferPolicy.WAIT
+        queue_size = queue_size or default_queue_size(source)
         self.queues: list[FrameQueue] = [FrameQueue("source", queue_size, head_policy, on_drop=self._count_drop)]
         self.queues += [FrameQueue(stage.name, queue_size, BufferPolicy.WAIT) for stage in stages]
         self._orders = [_InOrder(stage.workers) for stage in stages]

@@ -89,7 +89,7 @@ class VideoFileSink(Sink):
         fps: FrameRate,
         codec: str = "libx264",
         crf: int = 23,
-        preset: str = "veryfast",
+        preset: str = "ultrafast",
     ) -> None:
         if not callable(fps):
             resolve_rate(fps)  # a bad fixed rate fails here, before any frame
@@ -104,7 +104,7 @@ class VideoFileSink(Sink):
         self.time_base: Fraction | None = None  # frame n is shown at n / fps
         self.codec = codec
         self.crf = crf
-        self.preset = preset  # 'veryfast' keeps 960x540 encoding well ahead of real time on 2 cores
+        self.preset = preset  # x264 speed preset: RunConfig.out_preset says why ultrafast is the default
         self.frames_written = 0  # frames the finished file holds: back to 0 when the file is discarded
         self.partial_path: Path | None = None  # the temporary file, while it exists
         self._target = real_target(self.path)

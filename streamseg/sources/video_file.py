@@ -50,7 +50,7 @@ class VideoFileSource(Source):
 
     live = False
 
-    def __init__(self, path: str | Path, *, threaded: bool = True) -> None:
+    def __init__(self, path: str | Path, *, threaded: bool = False) -> None:
         self.path = Path(path)
         self.damage: str | None = None
         self.damaged_packets = 0  # rejected by the decoder or marked corrupt by the demuxer; counted as decoding goes
@@ -66,7 +66,10 @@ class VideoFileSource(Source):
         self._container = container
         self._stream = container.streams.video[0]
         if threaded:
-            # Frame and slice threads: several times the throughput, a few frames more latency.
+            # Frame and slice threads: several times the decoder's throughput, a few frames more
+            # latency, and more CPU per frame. Off by default: in a pipeline the decoder has a
+            # thread of its own, and FFmpeg's extra threads took the network's cores (on 2 cores,
+            # pipelined/model-only 0.70-0.74 with them, 0.81-0.82 without; BENCHMARKS.md).
             self._stream.thread_type = "AUTO"
         rate = self._stream.average_rate
         self._fps = float(rate) if rate else DEFAULT_FPS

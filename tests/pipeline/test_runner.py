@@ -268,3 +268,11 @@ def test_a_worker_failing_stops_its_siblings_and_nothing_hangs():
     assert "broken frame" in result["r"].error
     assert sink.indices == list(range(len(sink.indices))) and len(sink.indices) <= 7  # in order, none after the failure
     assert sink.closed >= 1 and source.closed
+
+
+@pytest.mark.parametrize("live, expected", [(True, 1), (False, 4)])
+def test_queues_are_one_frame_deep_for_a_live_source_unless_told(live: bool, expected: int) -> None:
+    """A live frame only ages in a queue; a file's frames wait, so a little room keeps every stage busy."""
+    assert {queue.maxsize for queue in Pipeline(CountingSource(3, live=live), [Doubling()], []).queues} == {expected}
+    told = Pipeline(CountingSource(3, live=live), [Doubling()], [], queue_size=3)
+    assert {queue.maxsize for queue in told.queues} == {3}
