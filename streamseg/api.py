@@ -266,7 +266,7 @@ class Pipeline:
     def _to_result(self, frame: Frame) -> Result:
         probabilities = None
         if self.probabilities:
-            probabilities = frame.probabilities if frame.probabilities is not None else softmax(frame.logits)
+            probabilities = softmax(frame.logits)
         return Result(
             frame_id=frame.index,
             timestamp=frame.timestamp,

@@ -21,7 +21,7 @@ from streamseg.frame import Frame
 from streamseg.logs import STDERR
 from streamseg.pipeline.assemble import Assembly, assemble, build_sinks
 from streamseg.sources import open_source
-from streamseg.stages.preprocess import to_model_input
+from streamseg.preprocessing import to_model_input
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:

@@ -21,7 +21,7 @@ from streamseg.models import load_model
 from streamseg.progress import Progress
 from streamseg.refine import CrfParameters, DenseCRFRefiner
 from streamseg.scores import class_labels, softmax
-from streamseg.stages.preprocess import to_model_input
+from streamseg.preprocessing import to_model_input
 
 MAX_SCALE = 4.0  # CamVid at 4x is 3840x2880: beyond that a scale is a typo, not an experiment
 

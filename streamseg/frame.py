@@ -24,7 +24,6 @@ class Frame:
     model_input: np.ndarray | None = None  # (1, 3, h, w) float32 RGB in [0, 1]
     model_image: np.ndarray | None = None  # (h, w, 3) RGB uint8: the image at the network's input size
     logits: np.ndarray | None = None  # (C, h, w) float32 at model resolution
-    probabilities: np.ndarray | None = None  # (C, h, w) float32 softmax, when a later stage needs them
     flow: np.ndarray | None = None  # (h, w, 2) float32 backward flow at model resolution: pixel x came from x + flow(x) in the previous frame
     labels: np.ndarray | None = None  # (H, W) uint8 class ids at image resolution (refined in place by later stages)
     refined_from: int | None = None  # index of the frame whose CRF result the labels carry, if any

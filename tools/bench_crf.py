@@ -36,7 +36,7 @@ from streamseg.models.registry import MODELS
 from streamseg.refine.conv_crf import ConvCRFRefiner
 from streamseg.refine.dense_crf import DenseCRFRefiner
 from streamseg.stages.labels import logits_to_labels
-from streamseg.stages.preprocess import to_model_input
+from streamseg.preprocessing import to_model_input
 from streamseg.stages.refine import softmax
 
 DEFAULT_CAMVID = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "camvid"

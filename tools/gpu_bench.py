@@ -51,7 +51,7 @@ from streamseg.errors import InputError
 from streamseg.models.registry import MODELS
 from streamseg.models.weights import load_state
 from streamseg.stages.labels import logits_to_labels
-from streamseg.stages.preprocess import to_model_input
+from streamseg.preprocessing import to_model_input
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = REPO / ".." / "shared" / "data" / "video" / "solidWhiteRight.mp4"

@@ -296,7 +296,7 @@ def torch_cpu_labeller(network, input_size: tuple[int, int]) -> Callable[[np.nda
     import torch
 
     from streamseg.stages.labels import logits_to_labels
-    from streamseg.stages.preprocess import to_model_input
+    from streamseg.preprocessing import to_model_input
 
     def labels(frames: np.ndarray) -> np.ndarray:
         batch = np.concatenate([to_model_input(frame, input_size) for frame in frames])

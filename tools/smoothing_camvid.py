@@ -36,7 +36,7 @@ from streamseg.evaluation import ConfusionMatrix, EvaluationResult
 from streamseg.models import load_model
 from streamseg.plugins import Plugins
 from streamseg.scores import class_labels
-from streamseg.stages.preprocess import to_model_input
+from streamseg.preprocessing import to_model_input
 from streamseg.stages.temporal import SMOOTHING_RESOLUTION
 from streamseg.temporal.smoothing import TemporalSmoother
 
@@ -93,7 +93,7 @@ def main() -> None:
                 logits = backend.infer(to_model_input(frame, size))[0]
                 result = smoother.smooth(frame, logits)
             plain.update(truth, class_labels(logits))
-            smoothed.update(truth, class_labels(result.probabilities))
+            smoothed.update(truth, class_labels(result.scores))
             print(f"\r{index + 1}/{len(samples)} frames", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
     finally:

@@ -28,7 +28,7 @@ from streamseg.models import load_model
 from streamseg.plugins import Plugins
 from streamseg.scores import class_labels
 from streamseg.sources.video_file import VideoFileSource
-from streamseg.stages.preprocess import to_model_input
+from streamseg.preprocessing import to_model_input
 from streamseg.stages.temporal import (
     KEYFRAME_RESOLUTION, SMOOTHING_RESOLUTION, KeyFrameInferenceStage, TemporalStage, model_input_to_rgb,
 )

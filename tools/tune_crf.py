@@ -29,7 +29,7 @@ from streamseg.models import load_model
 from streamseg.models.registry import MODELS
 from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner
 from streamseg.stages.labels import logits_to_labels
-from streamseg.stages.preprocess import to_model_input
+from streamseg.preprocessing import to_model_input
 from streamseg.stages.refine import softmax
 
 DEFAULT_CAMVID = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "camvid"

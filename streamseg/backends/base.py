@@ -10,7 +10,7 @@ import numpy as np
 from streamseg.errors import InputError
 from streamseg.resize import resize_labels, resize_rgb
 from streamseg.scores import class_labels
-from streamseg.stages.preprocess import images_to_batch
+from streamseg.preprocessing import images_to_batch
 
 if TYPE_CHECKING:
     from torch import nn

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import cv2
 import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
 from streamseg.data.camvid import read_rgb
 from streamseg.errors import InputError
+from streamseg.preprocessing import to_model_input
 
 DEFAULT_CALIBRATION_FRAMES = 48
 
@@ -38,13 +38,8 @@ def calibration_frame_paths(calibration_data: Path | None, count: int = DEFAULT_
 
 
 def calibration_batches(paths: list[Path], input_size: tuple[int, int]) -> list[np.ndarray]:
-    """Each frame as the model's input: float32 (1, 3, H, W), RGB in [0, 1], resized to ``input_size`` (H, W)."""
-    height, width = input_size
-    batches = []
-    for path in paths:
-        image = cv2.resize(read_rgb(path), (width, height), interpolation=cv2.INTER_AREA)
-        batches.append(np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0)
-    return batches
+    """Each frame as the model's input at ``input_size`` (H, W), made by the function inference uses."""
+    return [to_model_input(read_rgb(path), input_size) for path in paths]
 
 
 def calibration_fingerprint(paths: list[Path]) -> str:

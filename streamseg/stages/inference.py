@@ -8,6 +8,8 @@ from streamseg.pipeline.stage import Stage
 
 
 class InferenceStage(Stage):
+    """The network through ``backend``, which stays its creator's to close (the stage may serve several runs)."""
+
     name = "infer"
     takes = frozenset({"model_input"})
     gives = frozenset({"logits"})
@@ -19,9 +21,6 @@ class InferenceStage(Stage):
     def process(self, frame: Frame) -> None:
         frame.logits = self.backend.infer(frame.model_input)[0]
         frame.model_input = None  # no longer needed; keeps queued frames small
-
-    def close(self) -> None:
-        self.backend.close()
 
 
 class LabelInferenceStage(InferenceStage):

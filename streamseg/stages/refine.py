@@ -95,7 +95,7 @@ class CrfStage(Stage):
         if self.mode == "async" and self.pool_takes_logits:
             self._refine_in_background(frame, frame.logits)  # the worker takes their softmax
         else:
-            probabilities = frame.probabilities if frame.probabilities is not None else softmax(frame.logits)
+            probabilities = softmax(frame.logits)
             if self.mode == "sync":
                 self._refine_now(frame, probabilities)
             else:

@@ -56,7 +56,7 @@ class TemporalStage(Stage):
         model_image = frame.model_image
         rgb = model_image if model_image is not None and model_image.shape[:2] == size else resize_rgb(frame.image, size)
         result = self.smoother.smooth(rgb, frame.logits)
-        frame.logits = result.probabilities
+        frame.logits = result.scores
         frame.flow = result.flow
 
     def close(self) -> None:
@@ -112,5 +112,4 @@ class KeyFrameInferenceStage(Stage):
         self._frames_seen += 1
 
     def close(self) -> None:
-        self.estimator.close()
-        self.backend.close()
+        self.estimator.close()  # made for this stage alone; the backend is its creator's to close

@@ -45,23 +45,23 @@ OCCLUSION_CHECKS = ("forward-backward", "photometric", "none")
 class SmoothedFrame:
     """The smoother's answer for one frame."""
 
-    probabilities: np.ndarray  # (C, H, W) float32 scores (probabilities or logits, as given), blended where ``blended`` is True
+    scores: np.ndarray  # (C, H, W) float32 class scores (probabilities or logits, as given), blended where ``blended`` is True
     flow: np.ndarray | None  # (H, W, 2) backward flow from this frame to the previous one; None on the first frame
     blended_on_grid: np.ndarray | None = None  # ``blended`` on the smoothing grid
 
     @property
     def blended(self) -> np.ndarray | None:
-        """(H, W) bool: pixels where the previous probabilities were used.
+        """(H, W) bool: pixels where the previous scores were used.
 
         Scaled up only when asked for: the pipeline never reads it, so it costs nothing per frame.
         """
         if self.blended_on_grid is None:
             return None
-        return resize_mask(self.blended_on_grid, self.probabilities.shape[1:])
+        return resize_mask(self.blended_on_grid, self.scores.shape[1:])
 
 
 class TemporalSmoother:
-    """Blends each frame's class probabilities with the previous frame's, warped along optical flow.
+    """Blends each frame's class scores (probabilities or logits) with the previous frame's, warped along optical flow.
 
     ``weight`` is the share of the warped previous scores (0 turns smoothing off);
     ``consistency_threshold`` is the forward-backward round-trip error, in pixels of the
@@ -95,33 +95,33 @@ class TemporalSmoother:
         self.occlusion_check = occlusion_check
         self.photometric_threshold = photometric_threshold
         self._previous_rgb: np.ndarray | None = None
-        self._previous_probabilities: np.ndarray | None = None
+        self._previous_scores: np.ndarray | None = None
 
     def reset(self) -> None:
         """Forgets the previous frame, e.g. at a cut or when a new video starts."""
         self._previous_rgb = None
-        self._previous_probabilities = None
+        self._previous_scores = None
 
-    def smooth(self, rgb: np.ndarray, probabilities: np.ndarray) -> SmoothedFrame:
+    def smooth(self, rgb: np.ndarray, scores: np.ndarray) -> SmoothedFrame:
         """Takes the frame's RGB uint8 (H, W, 3) and its scores (C, H, W) at the same size."""
-        if rgb.shape[:2] != probabilities.shape[1:]:
-            raise ValueError(f"frame {rgb.shape[:2]} and probabilities {probabilities.shape[1:]} differ in size")
-        size = probabilities.shape[1:]
+        if rgb.shape[:2] != scores.shape[1:]:
+            raise ValueError(f"frame {rgb.shape[:2]} and scores {scores.shape[1:]} differ in size")
+        size = scores.shape[1:]
         grid = flow_grid(size, self.resolution)
-        rgb_small, scores_small = resize_rgb(rgb, grid), resize_planes(probabilities, grid)
-        if self._previous_rgb is None or self._previous_probabilities.shape != scores_small.shape:
-            self._previous_rgb, self._previous_probabilities = rgb_small, scores_small
-            return SmoothedFrame(probabilities, None)
+        rgb_small, scores_small = resize_rgb(rgb, grid), resize_planes(scores, grid)
+        if self._previous_rgb is None or self._previous_scores.shape != scores_small.shape:
+            self._previous_rgb, self._previous_scores = rgb_small, scores_small
+            return SmoothedFrame(scores, None)
         backward = self.estimator.estimate(self._previous_rgb, rgb_small)
         blended = self._seen_before(rgb_small, backward)
         # s + w_map (s_warped - s) is the blend where w_map = weight and leaves s alone where w_map = 0.
-        correction = warp_planes(self._previous_probabilities, backward)
+        correction = warp_planes(self._previous_scores, backward)
         correction -= scores_small
         correction *= (blended * np.float32(self.weight)).astype(np.float32)
-        smoothed = probabilities + resize_planes(correction, size)
+        smoothed = scores + resize_planes(correction, size)
         # The blend on the small grid is the state for the next frame.
         state = smoothed if grid == size else scores_small + correction
-        self._previous_rgb, self._previous_probabilities = rgb_small, state
+        self._previous_rgb, self._previous_scores = rgb_small, state
         return SmoothedFrame(smoothed, upscale_flow(backward, size), blended)
 
     def _seen_before(self, rgb: np.ndarray, backward: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from streamseg.backends.gpu_postprocess import AreaResizer, colours_on_gpu, labe
 from streamseg.classes import PALETTE
 from streamseg.errors import InputError
 from streamseg.stages.labels import logits_to_labels
-from streamseg.stages.preprocess import to_model_input
+from streamseg.preprocessing import to_model_input
 
 from backend_models import random_model
 

@@ -11,7 +11,7 @@ import pytest
 from streamseg.backends import BackendOptions, create_backend
 from streamseg.backends.calibration import calibration_batches
 from streamseg.errors import InputError
-from streamseg.stages.preprocess import images_to_batch
+from streamseg.preprocessing import images_to_batch
 
 ov = pytest.importorskip("openvino", reason="openvino is not installed (pip install 'streamseg[openvino]')")
 

@@ -10,7 +10,7 @@ from streamseg.backends import BackendOptions
 from streamseg.backends.torch_cpu import TorchBackend, TorchEagerBackend
 from streamseg.cpu import cpu_has_native_bf16
 from streamseg.stages.labels import logits_to_labels
-from streamseg.stages.preprocess import to_model_input
+from streamseg.preprocessing import to_model_input
 
 from backend_models import random_model, torch_logits
 

@@ -55,7 +55,7 @@ def test_smoothing_reduces_flicker_and_errors_on_a_noisy_moving_scene(scores, re
     raw_errors, smoothed_errors = [], []
     for rgb, truth, logits, flow in panning_sequence(16, noise=1.2, blob=blob):
         result = smoother.smooth(rgb, scores(logits))
-        raw_labels, smoothed_labels = logits.argmax(axis=0), result.probabilities.argmax(axis=0)
+        raw_labels, smoothed_labels = logits.argmax(axis=0), result.scores.argmax(axis=0)
         raw.add(raw_labels.astype(np.uint8), flow)  # measured with the true flow, not the smoother's
         smoothed.add(smoothed_labels.astype(np.uint8), flow)
         raw_errors.append((raw_labels != truth).mean())
@@ -71,11 +71,11 @@ def test_the_first_frame_passes_unchanged_and_later_ones_stay_distributions():
     rgb, _, logits, _ = next(sequence)
     probabilities = softmax(logits)
     first = smoother.smooth(rgb, probabilities)
-    assert first.probabilities is probabilities and first.flow is None and first.blended is None
+    assert first.scores is probabilities and first.flow is None and first.blended is None
     for rgb, _, logits, _ in sequence:
         result = smoother.smooth(rgb, softmax(logits))
         assert result.flow.shape == (HEIGHT, WIDTH, 2) and result.blended.dtype == bool
-        assert np.allclose(result.probabilities.sum(axis=0), 1.0, atol=1e-5)
+        assert np.allclose(result.scores.sum(axis=0), 1.0, atol=1e-5)
 
 
 @pytest.mark.parametrize("check", ["forward-backward", "photometric", "none"])
@@ -91,7 +91,7 @@ def test_weight_zero_changes_nothing():
     smoother = TemporalSmoother(ZeroFlowEstimator(), weight=0.0)
     outputs = [smoother.smooth(rgb, softmax(logits)) for rgb, _, logits, _ in panning_sequence(3, noise=1.0)]
     for output, (_, _, logits, _) in zip(outputs, panning_sequence(3, noise=1.0)):
-        assert np.allclose(output.probabilities, softmax(logits), atol=1e-6)
+        assert np.allclose(output.scores, softmax(logits), atol=1e-6)
 
 
 @pytest.mark.parametrize(
