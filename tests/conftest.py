@@ -1,5 +1,9 @@
 """Where the shared, third-party data lives; tests that need it skip when it is absent."""
 
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +59,59 @@ def tiny_camvid(tmp_path_factory) -> Path:
             cv2.imwrite(str(root / split / f"f{index:03d}.png"), image)
             cv2.imwrite(str(root / f"{split}annot" / f"f{index:03d}.png"), labels)
     return root
+
+
+class StreamsegProcess:
+    """``streamseg run …`` in a subprocess, its stderr collected line by line on a thread as it comes."""
+
+    WAIT_S = 120.0  # generous bounds on waits that usually end in seconds
+
+    def __init__(self, args: list[str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamseg", "run", *args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+
+    def _collect(self) -> None:
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+
+    def said(self, text: str) -> list[str]:
+        return [line for line in self.lines if text in line]
+
+    def wait_for(self, condition, timeout: float = WAIT_S) -> bool:
+        """True as soon as ``condition()`` is, while the process runs; its last value once it has ended."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if condition():
+                return True
+            time.sleep(0.05)
+        return condition()
+
+    def finish(self, timeout: float = WAIT_S) -> tuple[int, str]:
+        """Waits for the exit; (exit code, all of stderr)."""
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=10)
+        return code, "\n".join(self.lines)
+
+    def end(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def streamseg_process():
+    """Starts ``streamseg run ARGS`` processes; any still running when the test ends is killed."""
+    started: list[StreamsegProcess] = []
+
+    def start(args: list[str]) -> StreamsegProcess:
+        started.append(StreamsegProcess(args))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.end()

@@ -9,50 +9,15 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
 import urllib.error
 import urllib.request
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
 # Small and quick: the tests check connection handling, not segmentation.
 FAST = ["--model", "erfnet-half", "--backend", "torch", "--input-size", "160x120"]
-RUN_TIMEOUT_S = 120
-
-
-class Run:
-    """``streamseg run …`` in a subprocess, its stderr collected line by line on a thread."""
-
-    def __init__(self, spawn: Callable[..., subprocess.Popen], args: list[str]) -> None:
-        self.process = spawn(
-            [sys.executable, "-m", "streamseg", "run", *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._collect, daemon=True)
-        self._reader.start()
-
-    def _collect(self) -> None:
-        for line in self.process.stderr:
-            self.lines.append(line.rstrip("\n"))
-
-    def said(self, text: str) -> list[str]:
-        return [line for line in self.lines if text in line]
-
-    def finish(self, timeout: float = RUN_TIMEOUT_S) -> tuple[int, str]:
-        """Waits for the exit; (exit code, all of stderr)."""
-        code = self.process.wait(timeout=timeout)
-        self._reader.join(timeout=10)
-        return code, "\n".join(self.lines)
-
-
-@pytest.fixture
-def run_streamseg(spawn) -> Callable[[list[str]], Run]:
-    return lambda args: Run(spawn, args)
 
 
 @pytest.fixture
@@ -80,11 +45,11 @@ def metrics(port: int) -> str:
         return response.read().decode()
 
 
-def test_a_server_that_starts_after_the_run_is_connected_to(rtsp_server, run_streamseg, wait_until) -> None:
+def test_a_server_that_starts_after_the_run_is_connected_to(rtsp_server, streamseg_process, wait_until) -> None:
     """A camera that boots after the computer: the run waits for it, then processes frames."""
     rtsp_server.stop()  # the fixture started it; this test starts it later
     started = time.monotonic()
-    run = run_streamseg([rtsp_server.url, *FAST, "--max-frames", "20"])
+    run = streamseg_process([rtsp_server.url, *FAST, "--max-frames", "20"])
     assert wait_until(lambda: run.said(" is down ("), timeout=60), "\n".join(run.lines)
     time.sleep(max(0.0, 5.0 - (time.monotonic() - started)))  # the server comes up 5 s after the run
     rtsp_server.start()
@@ -96,18 +61,18 @@ def test_a_server_that_starts_after_the_run_is_connected_to(rtsp_server, run_str
     assert "Traceback" not in stderr
 
 
-def test_give_up_after_ends_a_run_whose_camera_never_comes(free_port, run_streamseg) -> None:
+def test_give_up_after_ends_a_run_whose_camera_never_comes(free_port, streamseg_process) -> None:
     url = f"rtsp://127.0.0.1:{free_port()}/cam"
-    run = run_streamseg([url, *FAST, "--rtsp-give-up-after", "1"])
+    run = streamseg_process([url, *FAST, "--rtsp-give-up-after", "1"])
     code, stderr = run.finish()
     assert code == 2, stderr
     assert run.said(f"streamseg: error: {url}: could not connect within 1 s (Connection refused)"), stderr
     assert "Traceback" not in stderr
 
 
-def test_ctrl_c_while_connecting_to_a_silent_port_ends_the_run(silent_port, run_streamseg, wait_until) -> None:
+def test_ctrl_c_while_connecting_to_a_silent_port_ends_the_run(silent_port, streamseg_process, wait_until) -> None:
     """The connection attempt cannot be cut short inside FFmpeg; the run abandons it instead of waiting it out."""
-    run = run_streamseg([f"rtsp://127.0.0.1:{silent_port}/cam", *FAST])
+    run = streamseg_process([f"rtsp://127.0.0.1:{silent_port}/cam", *FAST])
     # The summary of the model is the last line before the run starts connecting.
     assert wait_until(lambda: run.said("backend torch"), timeout=90), "\n".join(run.lines)
     run.process.send_signal(signal.SIGINT)
@@ -117,10 +82,10 @@ def test_ctrl_c_while_connecting_to_a_silent_port_ends_the_run(silent_port, run_
     assert "Traceback" not in stderr and "error" not in stderr
 
 
-def test_healthz_follows_the_source_and_every_port_serves_it(rtsp_server, run_streamseg, free_port, wait_until) -> None:
+def test_healthz_follows_the_source_and_every_port_serves_it(rtsp_server, streamseg_process, free_port, wait_until) -> None:
     """/healthz and /metrics on both the preview port and the metrics port; 503 while the camera is away."""
     preview_port, metrics_port = free_port(), free_port()
-    run = run_streamseg([
+    run = streamseg_process([
         rtsp_server.url, *FAST, "--serve", f"127.0.0.1:{preview_port}", "--metrics-port", str(metrics_port),
     ])
     ports = (preview_port, metrics_port)
