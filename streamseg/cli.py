@@ -41,6 +41,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--crf-cpu-share", dest="crf_cpu_share", type=float,
         help="most of one core each CRF process may use, in (0, 1] (default: no cap)",
     )
+    parser.add_argument(
+        "--refiner", metavar="NAME[:K=V,...]",
+        help="what --crf runs: dense-crf (default; e.g. dense-crf:iterations=3) or a plugin's refiner (`streamseg plugins`)",
+    )
     parser.add_argument("--flow", help="temporal smoothing: off (default), dis, farneback, flownet, or a plugin's estimator")
     parser.add_argument("--flow-weight", dest="flow_weight", type=float, help="share of the warped previous frame (default 0.5)")
     parser.add_argument(
@@ -63,12 +67,16 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--out-preset", dest="out_preset",
         help="x264 speed preset of the --out video: ultrafast (default: least CPU, larger file) ... veryslow",
     )
+    parser.add_argument(
+        "--sink", dest="sinks", action="append", metavar="NAME:TARGET",
+        help="one more output from the sinks table, built in or a plugin's (`streamseg plugins`), e.g. jsonl:stats.jsonl; repeatable",
+    )
 
 
 _RUN_OPTION_NAMES = (
     "model", "weights", "backend", "precision", "input_size", "threads", "streams", "queue_size", "crf", "crf_parameters",
     "crf_workers", "crf_cpu_share", "flow", "flow_weight", "flow_resolution", "key_every", "max_frames",
-    "metrics_port", "metrics_host", "engine_dir", "calibration_data", "rtsp_give_up_after", "out_preset",
+    "metrics_port", "metrics_host", "engine_dir", "calibration_data", "rtsp_give_up_after", "out_preset", "refiner", "sinks",
 )
 
 

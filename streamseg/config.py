@@ -64,11 +64,13 @@ class RunConfig:
     crf_workers: int = 1  # CRF processes; they run at the lowest priority
     crf_delay_ms: float = 0.0  # how long a frame may wait for its own CRF result (async)
     crf_cpu_share: float | None = None  # most of a core each CRF worker may use; None: no cap
+    refiner: str = "dense-crf"  # what --crf runs: NAME[:key=value,...] from the refiners table (`streamseg plugins`)
     flow: str = "off"  # off, or a flow estimator: dis, farneback, flownet, or one a plugin registers
     flow_weight: float = 0.5  # share of the previous frame's warped scores in the blend
     flow_resolution: float | None = None  # flow grid as a fraction of the model's input; None: each mode's own default
     key_every: int = 1  # run the network every K frames, propagate labels by flow in between
     alpha: float = 0.5
+    sinks: list[str] = field(default_factory=list)  # more outputs, each NAME:TARGET from the sinks table, after the flags' own
     engine_dir: Path = field(default_factory=default_engine_dir)  # $XDG_CACHE_HOME/streamseg, never the working directory
     calibration_data: Path | None = None
 
@@ -80,6 +82,8 @@ class RunConfig:
             self.flow_resolution is None or 0.0 < self.flow_resolution <= 1.0, "flow_resolution must be in (0, 1]"
         )
         _require(self.key_every >= 1, "key_every must be at least 1")
+        for spec in self.sinks:  # checked here, before a model loads; the sinks table checks the name when it makes one
+            _require(":" in spec, f"each sink must be NAME:TARGET, e.g. jsonl:stats.jsonl, not {spec!r}")
         _require(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         _require(self.queue_size is None or self.queue_size >= 1, "queue_size must be at least 1")
         _require(self.streams >= 1, "streams must be at least 1")
@@ -217,8 +221,18 @@ def _to_bool(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-_CONVERTERS = {int: _to_int, float: _to_float, str: _to_str, Path: _to_path, bool: _to_bool}
-_TYPE_NAMES = {int: "a whole number", float: "a finite number", str: "text", Path: "a path", bool: "true or false"}
+def _to_str_list(value: Any) -> list[str] | None:
+    # A lone string is refused, not wrapped: `sinks: jsonl:x` in YAML is most likely a missing dash.
+    if isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        return list(value)
+    return None
+
+
+_CONVERTERS = {int: _to_int, float: _to_float, str: _to_str, Path: _to_path, bool: _to_bool, list[str]: _to_str_list}
+_TYPE_NAMES = {
+    int: "a whole number", float: "a finite number", str: "text", Path: "a path", bool: "true or false",
+    list[str]: "a list of text",
+}
 
 
 class _StrictLoader(yaml.SafeLoader):

@@ -37,14 +37,29 @@ class Output:
 
 def check_run_outputs(config: RunConfig) -> None:
     """Refuses, with one line, a run whose outputs collide with its input or with each other (see the module)."""
-    outputs = [
-        Output(option, path, is_folder=option == "--masks")
-        for option, path in (("--out", config.out), ("--stats", config.stats), ("--masks", config.masks))
-        if path is not None
-    ]
+    named = [("--out", config.out), ("--stats", config.stats), ("--masks", config.masks)]
+    outputs = [Output(option, path, is_folder=option == "--masks") for option, path in named if path is not None]
+    outputs += built_in_file_sinks(config.sinks)
     check_outputs(outputs, input_paths(config.source))
-    if config.out is not None:
-        container_format(config.out)  # after the path checks, which name the problem of '-' or a FIFO more exactly
+    # After the path checks, which name the problem of '-' or a FIFO more exactly.
+    for output in outputs:
+        if output.option == "--out" or output.option == f"--sink {VIDEO_FILE_SINK}":
+            container_format(output.path)
+
+
+# The built-in sinks that write files, by table name; a plugin's sink says nothing about what its target is.
+VIDEO_FILE_SINK = "video-file"
+_FILE_SINKS = {VIDEO_FILE_SINK: False, "jsonl": False, "masks": True}  # name -> whether the target is a folder
+
+
+def built_in_file_sinks(specs: Sequence[str]) -> list[Output]:
+    """The outputs of ``--sink NAME:TARGET`` entries that name a built-in file sink, checked like ``--out``."""
+    outputs = []
+    for spec in specs:
+        name, _, target = spec.partition(":")
+        if name in _FILE_SINKS and target:
+            outputs.append(Output(f"--sink {name}", Path(target), is_folder=_FILE_SINKS[name]))
+    return outputs
 
 
 def input_paths(source: str | None) -> list[Path]:

@@ -11,11 +11,26 @@ A plugin is an installed distribution that declares an entry point in the group
     def register(registry):
         registry.flow_estimators.add("my-flow", MyFlowEstimator, "what it is, in a few words")
 
-Each table maps a name to a factory: ``flow_estimators`` factories take keyword options and
-return a :class:`~streamseg.temporal.flow.FlowEstimator`; ``sources`` factories take the
-source argument (str) and return a :class:`~streamseg.sources.base.Source`; ``sinks``
-factories take their target (str) and return a :class:`~streamseg.sinks.base.Sink`;
-``refiners`` factories take keyword options and return a refiner.
+The built-in parts sit in the same tables as the plugins' and are made the same way, so a
+plugin's part is chosen by name exactly as a built-in one is. What each table's factories take:
+
+- ``flow_estimators`` (``--flow NAME:key=value,...``): ``factory(**options)``, the options as
+  text, returning a :class:`~streamseg.temporal.flow.FlowEstimator`.
+- ``refiners`` (``--refiner NAME:key=value,...``, run by ``--crf sync|async``):
+  ``factory(context, **options)`` with a :class:`RefinerContext`, returning an object with
+  ``refine(image, probabilities) -> labels`` (see :class:`~streamseg.refine.async_pool.Refiner`).
+  For ``--crf async`` it is pickled into worker processes, so it must be an instance of a
+  module-level class of an importable module, and must refine a tiny test frame at start-up.
+- ``sources`` (the SOURCE argument): ``factory(spec, context)`` with the whole SOURCE text and
+  a :class:`SourceContext`, returning a :class:`~streamseg.sources.base.Source`. Which SOURCE
+  texts a source opens is its ``accepts(spec) -> bool`` predicate, by default "the name, or
+  the name then ``:``" (``my-source:camera-7``). See :meth:`SourceTable.find` for the order.
+- ``sinks`` (``--sink NAME:TARGET``): ``factory(target, context)`` with the text after the
+  first colon and a :class:`SinkContext`, returning a :class:`~streamseg.sinks.base.Sink`.
+
+Sources and sinks open something the user named, so they take that name and a context object
+holding what the run knows (the source's frame rate, the encoder preset). A context is an
+object rather than keywords so that adding a field later breaks no plugin's factory.
 
 Nothing registers itself on import: :func:`register_builtins` lists this package's own parts,
 and :class:`Plugins` discovers installed plugins the first time a table is used. A plugin
@@ -26,8 +41,9 @@ reported once with its name and error, and never stops the program.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import metadata
+from pathlib import Path
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -39,16 +55,42 @@ from typing import (
     TypeVar,
 )
 
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError, InputError
 from streamseg.logs import STDERR
 
 if TYPE_CHECKING:
+    from streamseg.refine.async_pool import Refiner
+    from streamseg.refine.dense_crf import CrfParameters
+    from streamseg.sinks.base import Sink
+    from streamseg.sources.base import Source
     from streamseg.temporal.flow import FlowEstimator
 
 ENTRY_POINT_GROUP = "streamseg.plugins"
 BUILT_IN = "built-in"
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What a source factory is told besides the SOURCE text."""
+
+    demo_frames: int | None = None  # a bound on an otherwise endless synthetic source; None: no bound
+
+
+@dataclass(frozen=True)
+class SinkContext:
+    """What a sink factory is told besides its target."""
+
+    fps: Callable[[], float]  # the source's frame rate; call it at the first frame: a live source knows it once connected
+    video_preset: str = "ultrafast"  # x264 speed preset for an encoded video (RunConfig.out_preset)
+
+
+@dataclass(frozen=True)
+class RefinerContext:
+    """What a refiner factory is told besides its options."""
+
+    crf_parameters: CrfParameters | None = None  # --crf-parameters, else the model's tuned settings; None: neither
 
 
 @dataclass(frozen=True)
@@ -59,6 +101,19 @@ class Registration(Generic[T]):
     factory: Callable[..., T]
     description: str
     origin: str  # "built-in", or "plugin <entry point> (<distribution> <version>)"
+
+
+@dataclass(frozen=True)
+class SourceRegistration(Registration[T]):
+    """A source, and which SOURCE texts it opens."""
+
+    accepts: Callable[[str], bool] | None = None  # None: its name, or its name followed by ':'
+    opens_paths: bool = False  # it takes any existing path of its kind: tried after every other source
+
+    def opens(self, spec: str) -> bool:
+        if self.accepts is None:
+            return spec == self.name or spec.startswith(f"{self.name}:")
+        return bool(self.accepts(spec))
 
 
 class FactoryTable(Generic[T]):
@@ -75,14 +130,19 @@ class FactoryTable(Generic[T]):
 
     def add(self, name: str, factory: Callable[..., T], description: str = "", *, origin: str = BUILT_IN) -> None:
         """Registers ``factory`` under ``name``; ValueError if the name is taken or unusable."""
+        self.add_registration(Registration(name, factory, description, origin))
+
+    def add_registration(self, registration: Registration[T]) -> None:
+        """Adds a registration as it is (``add`` builds one); ValueError if its name is taken or unusable."""
+        name = registration.name
         if not isinstance(name, str) or not name or name != name.strip() or " " in name:
             raise ValueError(f"{self.kind} name {name!r} must be a non-empty word without spaces")
-        if not callable(factory):
-            raise ValueError(f"{self.kind} {name!r}: factory {factory!r} is not callable")
+        if not callable(registration.factory):
+            raise ValueError(f"{self.kind} {name!r}: factory {registration.factory!r} is not callable")
         taken = self._entries.get(name)
         if taken is not None:
             raise ValueError(f"{self.kind} {name!r} is already registered ({taken.origin})")
-        self._entries[name] = Registration(name, factory, description, origin)
+        self._entries[name] = registration
 
     def get(self, name: str) -> Registration[T]:
         try:
@@ -120,19 +180,53 @@ class FactoryTable(Generic[T]):
         return len(self._entries)
 
 
+class SourceTable(FactoryTable[T]):
+    """The sources: each registration also says which SOURCE texts it opens (see :meth:`find`)."""
+
+    def add(
+        self,
+        name: str,
+        factory: Callable[..., T],
+        description: str = "",
+        *,
+        accepts: Callable[[str], bool] | None = None,
+        opens_paths: bool = False,
+        origin: str = BUILT_IN,
+    ) -> None:
+        """Registers a source; ``accepts`` and ``opens_paths`` as in :class:`SourceRegistration`."""
+        self.add_registration(SourceRegistration(name, factory, description, origin, accepts, opens_paths))
+
+    def add_registration(self, registration: Registration[T]) -> None:
+        if not isinstance(registration, SourceRegistration):  # merged from a plain table entry: the default predicate
+            registration = SourceRegistration(registration.name, registration.factory, registration.description, registration.origin)
+        super().add_registration(registration)
+
+    def find(self, spec: str) -> SourceRegistration[T] | None:
+        """The first source that opens ``spec``, or None.
+
+        Sources are tried in the order they were registered (built-ins first, then plugins by
+        entry-point name), except that those with ``opens_paths`` come after all the others:
+        keywords and URL schemes, built-in or a plugin's, are never taken for file names, and a
+        file named like one is reached as ``./NAME``.
+        """
+        ordered = [r for r in self if not r.opens_paths] + [r for r in self if r.opens_paths]
+        return next((registration for registration in ordered if registration.opens(spec)), None)
+
+
 class PluginRegistry:
     """The tables a plugin's ``register(registry)`` fills: flow estimators, refiners, sources and sinks."""
 
     def __init__(self) -> None:
         # Imported here, not at the top: the base classes are light, and importing them lazily
         # keeps `import streamseg.plugins` free of the sources' and sinks' own dependencies.
+        from streamseg.refine.async_pool import Refiner
         from streamseg.sinks.base import Sink
         from streamseg.sources.base import Source
         from streamseg.temporal.flow import FlowEstimator
 
         self.flow_estimators: FactoryTable[FlowEstimator] = FactoryTable("flow estimator", FlowEstimator)
-        self.refiners: FactoryTable[Any] = FactoryTable("refiner")
-        self.sources: FactoryTable[Source] = FactoryTable("source", Source)
+        self.refiners: FactoryTable[Refiner] = FactoryTable("refiner", Refiner)
+        self.sources: SourceTable[Source] = SourceTable("source", Source)
         self.sinks: FactoryTable[Sink] = FactoryTable("sink", Sink)
 
     def tables(self) -> dict[str, FactoryTable]:
@@ -147,7 +241,7 @@ class PluginRegistry:
                     raise ValueError(f"{mine.kind} {registration.name!r} is already registered ({mine.get(registration.name).origin})")
         for kind, table in other.tables().items():
             for registration in table:
-                self.tables()[kind].add(registration.name, registration.factory, registration.description, origin=origin)
+                self.tables()[kind].add_registration(replace(registration, origin=origin))
 
 
 # Ultrafast by default: in the pipeline flow runs on small grids, where it measured the same
@@ -179,40 +273,56 @@ def _flownet(precision: str = "fp32", weights=None, height=None):
     return FlowNetEstimator(load_flownet(weights), precision=precision, working_height=working_height)
 
 
-def _video_file_source(spec: str):
-    from streamseg.sources.video_file import VideoFileSource
+def _dense_crf(context: RefinerContext, **settings: str):
+    """The tuned settings of the run (or the defaults), each option given replacing one of them."""
+    from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner, crf_parameters_from_mapping
 
-    return VideoFileSource(spec)
-
-
-def _image_folder_source(spec: str):
-    from streamseg.sources.image_folder import ImageFolderSource
-
-    return ImageFolderSource(spec)
+    base = (context.crf_parameters or CrfParameters()).as_dict()
+    given = {key: _number(key, value) for key, value in settings.items()}
+    return DenseCRFRefiner.from_parameters(crf_parameters_from_mapping({**base, **given}, where="refiner dense-crf"))
 
 
-def _demo_source(spec: str = "demo"):
-    from streamseg.sources import open_source
+def _number(key: str, text: str) -> int | float:
+    """A refiner option's text as a number: whole numbers stay whole, so ``iterations=3`` is an int."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"refiner option {key}={text!r} is not a number") from None
 
-    return open_source(spec)
 
-
-def _video_file_sink(target: str):
+def _video_file_sink(target: str, context: SinkContext):
     from streamseg.sinks.video_file import VideoFileSink
 
-    return VideoFileSink(target)
+    return VideoFileSink(_path(target), fps=context.fps, preset=context.video_preset)
 
 
-def _jsonl_sink(target: str):
+def _jsonl_sink(target: str, context: SinkContext):
     from streamseg.sinks.jsonl import JsonLinesStatsSink
 
-    return JsonLinesStatsSink(target)
+    return JsonLinesStatsSink(_path(target))
 
 
-def _mask_sink(target: str):
+def _mask_sink(target: str, context: SinkContext):
     from streamseg.sinks.masks import MaskSink
 
-    return MaskSink(target)
+    return MaskSink(_path(target))
+
+
+def _rtsp_out_sink(target: str, context: SinkContext):
+    from streamseg.sinks.rtsp_out import RtspOutputSink
+
+    return RtspOutputSink(target, fps=context.fps)
+
+
+def _path(target: str) -> Path:
+    """A sink's target as a path; an empty one is refused rather than read as the working directory."""
+    if not target.strip():
+        raise ConfigError("a sink needs a target: give --sink NAME:TARGET, e.g. jsonl:stats.jsonl")
+    return Path(target).expanduser()
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
@@ -229,15 +339,19 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
 
 def register_builtins(registry: PluginRegistry) -> None:
     """This package's own parts; factories import their modules only when called."""
+    from streamseg.sources import register_sources
+
     registry.flow_estimators.add("dis", _dis, "OpenCV Dense Inverse Search (dis:preset=ultrafast|fast|medium; default ultrafast)")
     registry.flow_estimators.add("farneback", _farneback, "OpenCV Farnebäck polynomial expansion; slower, used to measure")
     registry.flow_estimators.add("flownet", _flownet, "FlowNetS-style network trained by this project (flownet:precision=fp32|bf16,height=192|native)")
-    registry.sources.add("video-file", _video_file_source, "a video file, decoded with PyAV")
-    registry.sources.add("image-folder", _image_folder_source, "a folder of images, in name order")
-    registry.sources.add("demo", _demo_source, "the built-in synthetic road scene")
-    registry.sinks.add("video-file", _video_file_sink, "the overlay, encoded to a video file")
-    registry.sinks.add("jsonl", _jsonl_sink, "one line of JSON statistics per frame")
-    registry.sinks.add("masks", _mask_sink, "label maps as PNG files")
+    registry.refiners.add(
+        "dense-crf", _dense_crf, "fully connected CRF, pydensecrf (dense-crf:iterations=5,scale=1,...: the CrfParameters)"
+    )
+    register_sources(registry.sources)
+    registry.sinks.add("video-file", _video_file_sink, "the overlay, encoded to a video file (as --out)")
+    registry.sinks.add("jsonl", _jsonl_sink, "one line of JSON statistics per frame (as --stats)")
+    registry.sinks.add("masks", _mask_sink, "label maps as PNG files in a folder (as --masks)")
+    registry.sinks.add("rtsp-out", _rtsp_out_sink, "the overlay, published to an rtsp:// server (as --rtsp-out)")
 
 
 @dataclass(frozen=True)
@@ -308,11 +422,23 @@ class Plugins:
                 if self._warn is not None:
                     print(f"warning: {failure.message()}", file=self._warn)
 
-    def flow_estimator(self, spec: str, **options: Any) -> "FlowEstimator":
+    def flow_estimator(self, spec: str, **options: Any) -> FlowEstimator:
         """Makes the flow estimator ``spec`` names (built-in or from a plugin): ``NAME`` or
         ``NAME:key=value,...``, e.g. ``dis:preset=fast``."""
         name, spec_options = parse_spec(spec)
         return self.registry.flow_estimators.create(name, **spec_options, **options)
+
+    def refiner(self, spec: str, context: RefinerContext) -> Refiner:
+        """Makes the refiner ``spec`` names: ``NAME`` or ``NAME:key=value,...``, e.g. ``dense-crf:iterations=3``."""
+        name, options = parse_spec(spec)
+        return self.registry.refiners.create(name, context, **options)
+
+    def sink(self, spec: str, context: SinkContext) -> Sink:
+        """Makes the sink ``spec`` names: ``NAME:TARGET``, e.g. ``jsonl:stats.jsonl``; the target is the rest, colons and all."""
+        name, colon, target = spec.partition(":")
+        if not colon:
+            raise ConfigError(f"--sink needs NAME:TARGET, e.g. jsonl:stats.jsonl, not {spec!r}")
+        return self.registry.sinks.create(name.strip(), target, context)
 
     def listing(self) -> PluginListing:
         parts = [

@@ -84,6 +84,9 @@ def test_a_bad_size_on_a_tool_command_line_is_a_usage_error(capsys):
         ("input_size: 4000x4000\n", "too large"),
         ("input_size: 4096x4096\n", "too large"),
         ("crf_workers: 100000\n", "crf_workers must be at most 64"),
+        ("sinks: jsonl:stats.jsonl\n", "sinks: cannot use 'jsonl:stats.jsonl' (a list of text expected)"),
+        ("sinks: [7]\n", "sinks: cannot use [7] (a list of text expected)"),
+        ("sinks: [stats.jsonl]\n", "each sink must be NAME:TARGET, e.g. jsonl:stats.jsonl, not 'stats.jsonl'"),
     ],
 )
 def test_values_must_have_the_field_type(tmp_path, text, message):
@@ -121,3 +124,12 @@ def test_the_default_engine_cache_follows_xdg(tmp_path, monkeypatch):
     assert build_config(None, {}).engine_dir == Path.home() / ".cache" / "streamseg"
     monkeypatch.delenv("XDG_CACHE_HOME")
     assert build_config(None, {}).engine_dir == Path.home() / ".cache" / "streamseg"
+
+
+def test_sinks_and_the_refiner_come_from_the_file_or_the_flags(tmp_path):
+    config_file = tmp_path / "c.yaml"
+    config_file.write_text("sinks: [jsonl:a.jsonl, 'masks:m']\nrefiner: dense-crf:iterations=2\n")
+    assert build_config(config_file, {}).sinks == ["jsonl:a.jsonl", "masks:m"]
+    assert build_config(config_file, {}).refiner == "dense-crf:iterations=2"
+    assert build_config(config_file, {"sinks": ["video-file:v.mp4"]}).sinks == ["video-file:v.mp4"]  # flags replace the list
+    assert (build_config(None, {}).sinks, build_config(None, {}).refiner) == ([], "dense-crf")

@@ -174,3 +174,19 @@ def test_dev_stdout_is_refused_when_stdout_is_a_pipe(tmp_path: Path) -> None:
     )
     assert_refused_with_one_line(result.returncode, result.stderr, "--stats", "/dev/stdout")
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("sink", ["video-file", "jsonl"])
+def test_a_built_in_sink_named_with_sink_is_checked_like_out(video: Path, capsys, sink: str) -> None:
+    before = checksum(video)
+
+    code = main(["run", str(video), "--sink", f"{sink}:{video}", *FAST])
+
+    assert_refused_with_one_line(code, capsys.readouterr().err, f"--sink {sink}", "input")
+    assert checksum(video) == before
+
+
+def test_a_sink_video_file_with_a_foreign_extension_is_refused_at_start(video: Path, tmp_path: Path, capsys) -> None:
+    code = main(["run", str(video), "--sink", f"video-file:{tmp_path / 'x.txt'}", *FAST])
+
+    assert_refused_with_one_line(code, capsys.readouterr().err, "x.txt")

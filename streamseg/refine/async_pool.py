@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from multiprocessing import shared_memory
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for_ready
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -50,6 +50,7 @@ _ALIGN = 64  # byte alignment of each array inside a segment
 _STOP = None  # sent to a worker to make it exit
 
 
+@runtime_checkable  # the refiners table checks that a plugin's factory made one
 class Refiner(Protocol):
     """What a worker runs: ``DenseCRFRefiner`` or anything picklable with the same method."""
 

@@ -1,13 +1,15 @@
-"""Where frames come from: video files, image folders and the built-in demo scene.
+"""Where frames come from: video files, image folders, cameras, rtsp:// streams and the built-in demo scene.
 
-:func:`open_source` turns the SOURCE argument of the command line into a :class:`Source`.
+:func:`open_source` turns the SOURCE argument of the command line into a :class:`Source`,
+through the registry's source table (:class:`streamseg.plugins.SourceTable`), which holds
+the built-in sources registered by :func:`register_sources` and those of installed plugins.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 from streamseg.errors import InputError
 from streamseg.sources.base import Source
@@ -17,7 +19,13 @@ from streamseg.sources.image_folder import ImageFolderSource
 from streamseg.sources.rtsp import RtspSource
 from streamseg.sources.video_file import VideoFileSource
 
-__all__ = ["CameraSource", "DemoSource", "ImageFolderSource", "RtspSource", "Source", "VideoFileSource", "open_source"]
+if TYPE_CHECKING:
+    from streamseg.plugins import SourceContext, SourceTable
+
+__all__ = [
+    "CameraSource", "DemoSource", "ImageFolderSource", "RtspSource", "Source", "VideoFileSource", "open_source",
+    "register_sources",
+]
 
 _DEMO_SIZE = re.compile(r"demo:(\d+)x(\d+)")
 _CAMERA = re.compile(r"camera(:\d+)?|/dev/video\d+", re.IGNORECASE)
@@ -26,40 +34,28 @@ _RTSP = re.compile(r"rtsps?://.+", re.IGNORECASE)
 _OTHER_STREAM = re.compile(r"[a-z][a-z0-9+.-]*://.*", re.IGNORECASE)
 
 
-def _open_demo(spec: str, demo_frames: int | None) -> Source:
+def _open_demo(spec: str, context: SourceContext) -> Source:
     if spec == "demo":
-        return DemoSource(frames=demo_frames)
+        return DemoSource(frames=context.demo_frames)
     size = _DEMO_SIZE.fullmatch(spec)
     if size is None:
         raise InputError(f"bad demo source {spec!r}: use 'demo' or 'demo:WIDTHxHEIGHT', e.g. demo:960x540")
-    return DemoSource(width=int(size[1]), height=int(size[2]), frames=demo_frames)
+    return DemoSource(width=int(size[1]), height=int(size[2]), frames=context.demo_frames)
 
 
-def _refuse_empty(spec: str, demo_frames: int | None) -> Source:
-    # An empty path would otherwise name the working directory, opened as an image folder.
-    raise InputError("the source is empty: give a video file, an image folder, camera[:N], an rtsp:// URL or 'demo'")
-
-
-def _open_camera(spec: str, demo_frames: int | None) -> Source:
+def _open_camera(spec: str, context: SourceContext) -> Source:
     return CameraSource(parse_camera(spec))
 
 
-def _open_rtsp(spec: str, demo_frames: int | None) -> Source:
+def _open_rtsp(spec: str, context: SourceContext) -> Source:
     return RtspSource(spec)
 
 
-def _refuse_stream(spec: str, demo_frames: int | None) -> Source:
-    raise InputError(
-        f"only rtsp:// streams are supported, not {spec}; use a camera, an rtsp:// URL, a video file, "
-        "an image folder or 'demo'"
-    )
-
-
-def _open_folder(spec: str, demo_frames: int | None) -> Source:
+def _open_folder(spec: str, context: SourceContext) -> Source:
     return ImageFolderSource(Path(spec).expanduser())
 
 
-def _open_file(spec: str, demo_frames: int | None) -> Source:
+def _open_file(spec: str, context: SourceContext) -> Source:
     return VideoFileSource(Path(spec).expanduser())
 
 
@@ -67,27 +63,48 @@ def _is_demo(spec: str) -> bool:
     return spec == "demo" or spec.startswith("demo:")
 
 
-# Tried in order; the first whose test accepts the spec opens it. Keywords come before
-# paths, so a file called 'demo' is reached as './demo'.
-_OPENERS: tuple[tuple[Callable[[str], bool], Callable[[str, int | None], Source]], ...] = (
-    (lambda spec: not spec.strip(), _refuse_empty),
-    (_is_demo, _open_demo),
-    (lambda spec: _CAMERA.fullmatch(spec) is not None, _open_camera),
-    (lambda spec: _RTSP.fullmatch(spec) is not None, _open_rtsp),
-    (lambda spec: _OTHER_STREAM.fullmatch(spec) is not None, _refuse_stream),
-    (lambda spec: Path(spec).expanduser().is_dir(), _open_folder),
-    (lambda spec: Path(spec).expanduser().is_file(), _open_file),
-)
+def register_sources(table: SourceTable) -> None:
+    """The built-in sources, keywords first, then the paths: the table tries them in this order."""
+    table.add("demo", _open_demo, "the built-in synthetic road scene (demo, demo:WIDTHxHEIGHT)", accepts=_is_demo)
+    table.add(
+        "camera", _open_camera, "a V4L2 camera (camera, camera:N, /dev/videoN)",
+        accepts=lambda spec: _CAMERA.fullmatch(spec) is not None,
+    )
+    table.add(
+        "rtsp", _open_rtsp, "an rtsp:// or rtsps:// stream, reconnecting when it drops",
+        accepts=lambda spec: _RTSP.fullmatch(spec) is not None,
+    )
+    table.add(
+        "image-folder", _open_folder, "a folder of images, in name order",
+        accepts=lambda spec: Path(spec).expanduser().is_dir(), opens_paths=True,
+    )
+    table.add(
+        "video-file", _open_file, "a video file, decoded with PyAV",
+        accepts=lambda spec: Path(spec).expanduser().is_file(), opens_paths=True,
+    )
 
 
-def open_source(spec: str, *, demo_frames: int | None = None) -> Source:
+def open_source(spec: str, *, demo_frames: int | None = None, sources: SourceTable | None = None) -> Source:
     """Opens what ``spec`` names: 'demo' or 'demo:WIDTHxHEIGHT', 'camera[:N]' or /dev/videoN, an rtsp:// URL,
-    an image folder, or a video file.
+    a plugin's source, an image folder, or a video file.
 
-    ``demo_frames`` bounds the otherwise endless demo. Anything unusable raises
+    ``demo_frames`` bounds the otherwise endless demo. ``sources`` is the table to choose
+    from; None: the built-ins and every installed plugin's. Anything unusable raises
     ``InputError`` with a one-line reason.
     """
-    for accepts, opener in _OPENERS:
-        if accepts(spec):
-            return opener(spec, demo_frames)
+    # The registry lists every kind of part, so it sits above this package: imported when a source is opened.
+    from streamseg.plugins import Plugins, SourceContext
+
+    if not spec.strip():
+        # An empty path would otherwise name the working directory, opened as an image folder.
+        raise InputError("the source is empty: give a video file, an image folder, camera[:N], an rtsp:// URL or 'demo'")
+    table = sources if sources is not None else Plugins().registry.sources
+    registration = table.find(spec)
+    if registration is not None:
+        return table.create(registration.name, spec, SourceContext(demo_frames=demo_frames))
+    if _OTHER_STREAM.fullmatch(spec):
+        raise InputError(
+            f"only rtsp:// streams are supported, not {spec}; use a camera, an rtsp:// URL, a video file, "
+            "an image folder or 'demo'"
+        )
     raise InputError(f"no such file or folder: {spec}")

@@ -1,9 +1,6 @@
 """A real plugin package, pip-installed into a temporary folder, is found through its entry points."""
 
 import io
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,26 +8,11 @@ import pytest
 
 from streamseg.plugins import ENTRY_POINT_GROUP, Plugins, list_plugins
 
-PLUGIN_SOURCE = Path(__file__).resolve().parent / "tiny_flow_plugin"
-
 
 @pytest.fixture(scope="module")
-def installed_plugin(tmp_path_factory) -> Path:
-    """Builds and installs tests/plugins/tiny_flow_plugin with pip; returns the folder to put on sys.path."""
-    pytest.importorskip("setuptools", reason="building the test plugin without network needs setuptools in this environment")
-    work = tmp_path_factory.mktemp("plugin")
-    source = work / "source"
-    # Built from a copy: setuptools writes build/ and *.egg-info next to the sources it builds.
-    shutil.copytree(PLUGIN_SOURCE, source)
-    target = work / "site"
-    completed = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-         "--target", str(target), str(source)],
-        capture_output=True, text=True, timeout=120,
-    )
-    if completed.returncode != 0:
-        pytest.fail(f"pip could not install the test plugin:\n{completed.stderr}")
-    return target
+def installed_plugin(install_plugin) -> Path:
+    """tests/plugins/tiny_flow_plugin, installed with pip; the folder to put on sys.path."""
+    return install_plugin("tiny_flow_plugin")
 
 
 @pytest.fixture

@@ -1,10 +1,16 @@
 """The registry's tables: explicit built-ins, duplicate names refused, clear errors."""
 
+import re
+
+import av
 import numpy as np
 import pytest
 
-from streamseg.errors import InputError
-from streamseg.plugins import FactoryTable, Plugins, PluginRegistry, register_builtins
+from streamseg.errors import ConfigError, InputError
+from streamseg.frame import Frame
+from streamseg.plugins import FactoryTable, Plugins, PluginRegistry, RefinerContext, SinkContext, register_builtins
+from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner
+from streamseg.sources import DemoSource, open_source
 from streamseg.temporal.flow import DISFlowEstimator, FarnebackFlowEstimator, FlowEstimator, ZeroFlowEstimator
 
 
@@ -69,3 +75,105 @@ def test_options_ride_in_the_name(spec, preset):
 def test_bad_options_are_clear_errors(spec, message):
     with pytest.raises(InputError, match=message):
         Plugins(discover=False).flow_estimator(spec)
+
+
+# --- sources, sinks and refiners: built-ins and plugins from the same tables ---------------------------
+
+
+def registry_with(*parts: tuple[str, object, dict]) -> PluginRegistry:
+    """The built-ins, then ``(name, factory, add-keywords)`` sources added as a plugin would add them."""
+    registry = PluginRegistry()
+    register_builtins(registry)
+    for name, factory, keywords in parts:
+        registry.sources.add(name, factory, origin="plugin test (test 1.0)", **keywords)
+    return registry
+
+
+def one_frame_demo(spec, context):
+    return DemoSource(width=64, height=48, frames=1)
+
+
+def test_built_in_sources_keep_their_order_keywords_before_paths():
+    assert Plugins(discover=False).registry.sources.names() == ["demo", "camera", "rtsp", "image-folder", "video-file"]
+
+
+@pytest.mark.parametrize(
+    "keywords, spec, chosen",
+    [
+        ({}, "tiny", "tiny"),  # by default a plugin's source opens its name ...
+        ({}, "tiny:camera-7", "tiny"),  # ... and its name followed by a colon
+        ({}, "tinyx", None),
+        ({"accepts": lambda spec: spec.startswith("http://")}, "http://127.0.0.1:1/feed", "tiny"),  # before the refusal
+        ({"accepts": lambda spec: True}, "demo", "demo"),  # a built-in keyword comes first
+        ({"accepts": lambda spec: True}, "{folder}", "tiny"),  # a keyword, built-in or not, comes before paths
+        ({"accepts": lambda spec: True, "opens_paths": True}, "{folder}", "image-folder"),  # a path source after the built-ins
+    ],
+)
+def test_a_plugins_source_is_found_by_its_predicate_in_order(tmp_path, keywords, spec, chosen):
+    sources = registry_with(("tiny", one_frame_demo, keywords)).sources
+    found = sources.find(spec.format(folder=tmp_path))
+    assert (found.name if found else None) == chosen
+
+
+def test_open_source_opens_a_plugins_source_from_the_table():
+    sources = registry_with(("tiny", one_frame_demo, {})).sources
+    with open_source("tiny:anything", sources=sources) as source:
+        assert [frame.width for frame in source] == [64]
+
+
+def test_a_url_no_source_takes_is_still_refused_in_one_line():
+    with pytest.raises(InputError, match="only rtsp:// streams are supported, not http://127.0.0.1:1/feed"):
+        open_source("http://127.0.0.1:1/feed", sources=registry_with().sources)
+
+
+def test_the_built_in_video_file_sink_is_made_with_the_runs_frame_rate(tmp_path):
+    path = tmp_path / "out.mp4"
+    sink = Plugins(discover=False).sink(f"video-file:{path}", SinkContext(fps=lambda: 10.0))
+    with sink:
+        for index in range(3):
+            sink.write(Frame(index=index, timestamp=index / 10, image=np.full((48, 64, 3), 90, np.uint8)))
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.average_rate == 10 and sum(1 for _ in container.decode(stream)) == 3
+
+
+@pytest.mark.parametrize(
+    "spec, error, message",
+    [
+        ("jsonl", ConfigError, "--sink needs NAME:TARGET, e.g. jsonl:stats.jsonl, not 'jsonl'"),
+        ("jsonl:", ConfigError, "a sink needs a target"),
+        ("nope:x", InputError, "unknown sink 'nope'; known: video-file, jsonl, masks, rtsp-out"),
+        ("rtsp-out:http://x", ConfigError, "not an RTSP address: http://x"),
+    ],
+)
+def test_bad_sink_specs_are_clear_errors(spec, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        Plugins(discover=False).sink(spec, SinkContext(fps=lambda: 10.0))
+
+
+def test_dense_crf_starts_from_the_runs_settings_and_takes_options():
+    context = RefinerContext(crf_parameters=CrfParameters(scale=0.5, bilateral_srgb=7.0))
+    refiner = Plugins(discover=False).refiner("dense-crf:iterations=2,gaussian_sxy=1.5", context)
+    assert isinstance(refiner, DenseCRFRefiner)
+    assert refiner.parameters == CrfParameters(scale=0.5, bilateral_srgb=7.0, iterations=2, gaussian_sxy=1.5)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("dense-crf:iterations=many", "refiner option iterations='many' is not a number"),
+        ("dense-crf:iterations=2.5", "iterations must be a whole number"),
+        ("dense-crf:speed=3", "unknown CRF settings ['speed']"),
+        ("tiny-crf", "unknown refiner 'tiny-crf'; known: dense-crf"),
+    ],
+)
+def test_bad_refiner_specs_are_clear_errors(spec, message):
+    with pytest.raises((ConfigError, InputError), match=re.escape(message)):
+        Plugins(discover=False).refiner(spec, RefinerContext())
+
+
+def test_a_refiner_factory_must_make_a_refiner():
+    registry = PluginRegistry()
+    registry.refiners.add("not-a-refiner", lambda context: object(), origin="plugin bad (bad 1.0)")
+    with pytest.raises(TypeError, match=r"refiner 'not-a-refiner' \(plugin bad \(bad 1.0\)\) made a object, not a Refiner"):
+        registry.refiners.create("not-a-refiner", RefinerContext())
