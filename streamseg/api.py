@@ -21,6 +21,10 @@ source (camera, RTSP) are dropped when the consumer falls behind, the newest one
 from a file, the pipeline waits for the consumer and nothing is lost. Leaving the ``for``
 loop early, leaving the ``with`` block or calling ``close()`` stops every thread and
 releases the source and the backend.
+
+A pipeline is built by the same ``assemble()`` as ``streamseg run``, from a ``RunConfig``
+whose fields the keyword arguments name: the same frames give the same labels, and with
+``metrics_port`` the same /metrics (and /healthz) as the command line's ``--metrics-port``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import numbers
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -38,16 +43,12 @@ from streamseg.backends import Backend
 from streamseg.config import RunConfig, parse_size
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
-from streamseg.metrics import PipelineMetrics
 from streamseg.monitor import MetricsMonitor
-from streamseg.pipeline.assemble import build_backend, build_stages
+from streamseg.pipeline.assemble import Assembly, assemble
 from streamseg.pipeline.queues import BufferPolicy, Closed, FrameQueue
-from streamseg.pipeline.runner import Pipeline as _Runner
 from streamseg.pipeline.runner import PipelineResult, default_queue_size
 from streamseg.scores import softmax
-from streamseg.sources import open_source
 from streamseg.sources.base import Source
-from streamseg.stages.preprocess import PreprocessStage
 
 
 def _input_size(value: tuple[int, int] | str) -> tuple[int, int]:
@@ -59,6 +60,7 @@ def _input_size(value: tuple[int, int] | str) -> tuple[int, int]:
     raise ConfigError(f'input_size must be (height, width) or "WIDTHxHEIGHT" (e.g. "480x360"), not {value!r}')
 
 
+_DEFAULTS = RunConfig()  # the keywords' defaults are the run's: declared once, in RunConfig
 _END = object()  # marks the end of the results in the hand-off queue
 _JOIN_TIMEOUT_S = 30.0  # the longest close() waits for the pipeline's threads (a stage mid-frame)
 
@@ -111,35 +113,45 @@ class Pipeline:
         queue_size: frames each queue between stages holds; None: 1 for a live source, 4 for a file.
         max_frames: stop after this many frames.
         render: also draw the overlay (class colours, legend, stats) into ``Result.overlay``.
+        metrics_port: serve /metrics and /healthz on this port of 127.0.0.1 (0: any free port,
+            see ``metrics_url``), as ``streamseg run --metrics-port`` does; None: no server.
     """
 
     def __init__(
         self,
         source: str | Source,
         *,
-        model: str = "erfnet",
-        backend: str = "auto",
-        precision: str = "auto",
-        input_size: tuple[int, int] | str = (360, 480),
+        model: str = _DEFAULTS.model,
+        backend: str = _DEFAULTS.backend,
+        precision: str = _DEFAULTS.precision,
+        input_size: tuple[int, int] | str = _DEFAULTS.input_size,
         probabilities: bool = False,
         on_result: Callable[[Result], None] | None = None,
-        weights: str | Path | None = None,
-        threads: int = 0,
-        queue_size: int | None = None,
-        max_frames: int | None = None,
+        weights: str | Path | None = _DEFAULTS.weights,
+        threads: int = _DEFAULTS.threads,
+        queue_size: int | None = _DEFAULTS.queue_size,
+        max_frames: int | None = _DEFAULTS.max_frames,
         render: bool = False,
+        metrics_port: int | None = _DEFAULTS.metrics_port,
     ) -> None:
-        self.config = RunConfig(
-            source=source if isinstance(source, str) else type(source).__name__,
-            model=model,
-            backend=backend,
-            precision=precision,
-            input_size=_input_size(input_size),
-            weights=Path(weights) if weights is not None else None,
-            threads=threads,
-            queue_size=queue_size,
-            max_frames=max_frames,
-        ).validate()
+        given = None if isinstance(source, str) else source  # an opened source, handed over
+        try:
+            self.config = RunConfig(
+                source=type(source).__name__ if given is not None else source,
+                model=model,
+                backend=backend,
+                precision=precision,
+                input_size=_input_size(input_size),
+                weights=Path(weights) if weights is not None else None,
+                threads=threads,
+                queue_size=queue_size,
+                max_frames=max_frames,
+                metrics_port=metrics_port,
+            ).validate()
+        except BaseException:
+            if given is not None:
+                given.close()  # handed over, so ours to close also when a setting is refused
+            raise
         self.probabilities = probabilities
         self.on_result = on_result
         self.result: PipelineResult | None = None  # set when the run ends
@@ -148,35 +160,36 @@ class Pipeline:
         self._thread: threading.Thread | None = None
         self._iterating = False
         self._stopped_by_caller = False  # close() came before the end: a run error then is ours, not news
-        self._backend: Backend | None = None
-        self.source = open_source(source) if isinstance(source, str) else source
-        try:
-            self._backend, self.model_origin = build_backend(self.config)
-            self._backend.warm_up()
-            self.monitor = MetricsMonitor(PipelineMetrics())
-            stages = build_stages(self.config, self._backend, self.monitor, keep_scores=self.probabilities, render=render)
-            if any(isinstance(stage, PreprocessStage) for stage in stages):
-                self.source.model_size = self.config.input_size  # as assemble() does: scaled in the decoder
+        with ExitStack() as stack:
+            self._assembly: Assembly = stack.enter_context(
+                assemble(self.config, source=given, keep_scores=probabilities, render=render)
+            )
             # A live source's results are worth something only while fresh: keep the newest.
             policy = BufferPolicy.DROP_OLDEST if self.source.live else BufferPolicy.WAIT
             self._results: FrameQueue = FrameQueue(
-                "results", queue_size or default_queue_size(self.source), policy, on_drop=lambda _result: self.monitor.frame_dropped("consumer")
+                "results", queue_size or default_queue_size(self.source), policy,
+                on_drop=lambda _result: self.monitor.frame_dropped("consumer"),
             )
-            self._runner = _Runner(
-                self.source, stages, [], monitor=self.monitor, queue_size=queue_size,
-                max_frames=max_frames, on_frame=self._deliver,
-            )
-            self.monitor.started({
-                "model": model, "backend": self._backend.name, "precision": self._backend.precision,
-                "source": self.config.source,
-            })
-        except BaseException:
-            self._release()
-            raise
+            self._runner = self._assembly.pipeline(on_frame=self._deliver)
+            self._opened = stack.pop_all()  # closed by close(), from now on
+
+    @property
+    def source(self) -> Source:
+        return self._assembly.source
 
     @property
     def backend(self) -> Backend:
-        return self._backend
+        return self._assembly.backend
+
+    @property
+    def monitor(self) -> MetricsMonitor:
+        return self._assembly.monitor
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Where /metrics is served ("http://127.0.0.1:PORT/metrics"), when built with ``metrics_port``."""
+        server = self._assembly.server
+        return f"{server.url}/metrics" if server is not None else None
 
     def __enter__(self) -> "Pipeline":
         return self
@@ -240,7 +253,7 @@ class Pipeline:
                 self._runner.abort("closed by the caller")
                 self.source.close()  # ends a source blocked on the network or a device now
             thread.join(_JOIN_TIMEOUT_S)
-        self._release()
+        self._opened.close()  # the assembly: stages, backend, source, metrics server
 
     # --- pipeline thread -----------------------------------------------------------------
 
@@ -277,11 +290,3 @@ class Pipeline:
             image=frame.image,
             overlay=frame.overlay,
         )
-
-    def _release(self) -> None:
-        backend, self._backend = self._backend, None
-        try:
-            self.source.close()
-        finally:
-            if backend is not None:
-                backend.close()

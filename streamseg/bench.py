@@ -20,6 +20,7 @@ from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.logs import STDERR
 from streamseg.pipeline.assemble import Assembly, assemble, build_sinks
+from streamseg.pipeline.runner import process_timed, read_timed
 from streamseg.sources import open_source
 from streamseg.preprocessing import to_model_input
 
@@ -102,15 +103,11 @@ def measure_naive(assembly: Assembly, max_frames: int | None) -> dict:
     with open_source(assembly.config.source) as source:
         frames = iter(source)
         while max_frames is None or len(records) < max_frames:
-            decode_started = time.perf_counter()
-            frame: Frame | None = next(frames, None)
+            frame = read_timed(frames)  # timed as the pipeline times them, so the two tables compare
             if frame is None:
                 break
-            frame.timings["source"] = time.perf_counter() - decode_started
             for stage in assembly.stages:
-                stage_started = time.perf_counter()
-                stage.process(frame)
-                frame.timings[stage.name] = time.perf_counter() - stage_started
+                process_timed(stage, frame)
             records.append((frame.timings, time.perf_counter() - frame.captured_at))
         close = getattr(frames, "close", None)
         if close is not None:
@@ -170,7 +167,7 @@ def run_benchmark(config: RunConfig, log=STDERR, rounds: int = 1) -> dict:
     if rounds < 1:
         raise ConfigError(f"rounds must be at least 1, not {rounds}")
     runs: dict[str, list[dict]] = {name: [] for name in MEASUREMENTS}
-    with assemble(config, log=log) as assembly:
+    with assemble(config) as assembly:
         for number in range(1, rounds + 1):
             prefix = f"round {number}/{rounds}: " if rounds > 1 else ""
             print(f"{prefix}measuring the model alone ...", file=log)

@@ -115,3 +115,26 @@ def streamseg_process():
     yield start
     for process in started:
         process.end()
+
+
+def _metric_families(url: str) -> set[str] | None:
+    """The family names a /metrics address serves once a frame has gone through; None before that or while nothing listens."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        text = urllib.request.urlopen(url, timeout=2).read().decode()
+    except OSError:
+        return None
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    frames = families.get("streamseg_frames")
+    if frames is None or not any(sample.name == "streamseg_frames_total" and sample.value > 0 for sample in frames.samples):
+        return None
+    return set(families)
+
+
+@pytest.fixture
+def metric_families():
+    """``metric_families(url)``: the metric family names served at ``url`` once a frame was counted, else None."""
+    return _metric_families

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import sys
 from pathlib import Path
 
 from streamseg.cli import _run_config, build_parser
@@ -24,7 +23,7 @@ from streamseg.pipeline.assemble import assemble
 def run_mode(source: str, options: str, common: str) -> dict:
     args = build_parser().parse_args(["bench", source, *shlex.split(common), *shlex.split(options)])
     config = _run_config(args)
-    with assemble(config, log=sys.stderr) as assembly:
+    with assemble(config) as assembly:
         result = assembly.pipeline(sinks=[]).run()
         registry = assembly.monitor.metrics.registry
         refined = registry.get_sample_value("streamseg_crf_frames_refined_total")

@@ -6,6 +6,7 @@ assembly (a bad path after the backend was built, a port in use) still closes wh
 
 from __future__ import annotations
 
+import logging
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -13,7 +14,6 @@ from typing import Iterator
 from streamseg.backends import Backend, BackendOptions, create_backend
 from streamseg.config import RunConfig
 from streamseg.errors import ConfigError
-from streamseg.logs import STDERR
 from streamseg.metrics import PipelineMetrics
 from streamseg.models import load_model
 from streamseg.models.weights import bundled_crf_parameters
@@ -21,15 +21,11 @@ from streamseg.monitor import MetricsMonitor
 from streamseg.outputs import check_run_outputs
 from streamseg.pipeline.runner import Pipeline, PipelineState
 from streamseg.pipeline.stage import Stage
-from streamseg.plugins import Plugins
+from streamseg.plugins import Plugins, RefinerContext, SinkContext
 from streamseg.refine import read_crf_parameters
 from streamseg.render import Renderer
 from streamseg.server import HttpServer, serve_health, serve_metrics
 from streamseg.sinks.base import Sink
-from streamseg.sinks.jsonl import JsonLinesStatsSink
-from streamseg.sinks.masks import MaskSink
-from streamseg.sinks.rtsp_out import RtspOutputSink
-from streamseg.sinks.video_file import VideoFileSink
 from streamseg.sinks.web_preview import WebPreviewSink
 from streamseg.sources import open_source
 from streamseg.sources.base import Source
@@ -47,6 +43,8 @@ from streamseg.stages.temporal import (
 )
 from streamseg.temporal.smoothing import TemporalSmoother
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Assembly:
@@ -58,8 +56,7 @@ class Assembly:
     stages: list[Stage]
     sinks: list[Sink]
     monitor: MetricsMonitor
-    server: HttpServer | None
-    model_origin: str
+    server: HttpServer | None = None
     current: Pipeline | None = None
 
     def pipeline(self, *, source: Source | None = None, sinks: list[Sink] | None = None, on_frame=None) -> Pipeline:
@@ -100,23 +97,24 @@ def build_backend(config: RunConfig) -> tuple[Backend, str]:
     return backend, origin
 
 
-def build_crf_stage_for(config: RunConfig, monitor: MetricsMonitor) -> Stage:
+def build_crf_stage_for(config: RunConfig, monitor: MetricsMonitor, plugins: Plugins | None = None) -> Stage:
+    """The CRF stage running the refiner ``config.refiner`` names, from the refiners table (``plugins``, else all installed)."""
     # Explicit settings win; otherwise those tuned for this model ship beside its weights.
     path = config.crf_parameters or bundled_crf_parameters(config.model)
-    parameters = read_crf_parameters(path) if path else None
+    context = RefinerContext(crf_parameters=read_crf_parameters(path) if path else None)
+    refiner = (plugins or Plugins()).refiner(config.refiner, context)
     return build_crf_stage(
-        config.crf, parameters, workers=config.crf_workers, delay_budget_s=config.crf_delay_ms / 1000.0,
+        config.crf, refiner=refiner, workers=config.crf_workers, delay_budget_s=config.crf_delay_ms / 1000.0,
         cpu_share=config.crf_cpu_share,
         registry=monitor.metrics.registry,
     )
 
 
-def build_inference_stages(config: RunConfig, backend: Backend) -> list[Stage]:
+def build_inference_stages(config: RunConfig, backend: Backend, plugins: Plugins) -> list[Stage]:
     """The network, with key-frame propagation and temporal smoothing when asked for.
 
     Each stage gets its own flow estimator: stages run in separate threads.
     """
-    plugins = Plugins()
     estimator_name = config.flow if config.flow != "off" else "dis"
     if config.key_every > 1:
         stages: list[Stage] = [KeyFrameInferenceStage(
@@ -141,14 +139,18 @@ def needs_scores(config: RunConfig) -> bool:
 
 def reads_overlay(config: RunConfig) -> bool:
     """Whether an output of ``config`` shows the rendered overlay (a video file, RTSP out, the web preview)."""
-    return config.out is not None or config.rtsp_out is not None or config.serve is not None
+    # A --sink may show it too (video-file and rtsp-out do; a plugin's may), so any --sink gets it.
+    return config.out is not None or config.rtsp_out is not None or config.serve is not None or bool(config.sinks)
 
 
 def build_stages(
-    config: RunConfig, backend: Backend, monitor: MetricsMonitor, *, keep_scores: bool = False, render: bool = True
+    config: RunConfig, backend: Backend, monitor: MetricsMonitor, *, keep_scores: bool = False, render: bool = True,
+    plugins: Plugins | None = None,
 ) -> list[Stage]:
     """The stages for ``config``; ``keep_scores`` leaves the network's logits on each frame for the caller, and
-    ``render`` False leaves out the overlay, which costs a full-size blend per frame that nothing might read."""
+    ``render`` False leaves out the overlay, which costs a full-size blend per frame that nothing might read.
+    ``plugins`` is the run's registry (None: the built-ins and every installed plugin)."""
+    plugins = plugins or Plugins()
     describe = f"{config.model} / {backend.describe()}"
 
     def stats_lines() -> list[str]:
@@ -161,28 +163,40 @@ def build_stages(
         ]
 
     if keep_scores or needs_scores(config):
-        stages: list[Stage] = [PreprocessStage(config.input_size), *build_inference_stages(config, backend), LabelStage()]
+        stages: list[Stage] = [PreprocessStage(config.input_size), *build_inference_stages(config, backend, plugins), LabelStage()]
     else:
         # Labels are all the rest needs: the backend goes from pixels to class ids in one call.
         stages = [] if backend.resizes_on_device else [PreprocessStage(config.input_size, float_input=False)]
         stages.append(LabelInferenceStage(backend))
     if config.crf != "off":
-        stages.append(build_crf_stage_for(config, monitor))
+        stages.append(build_crf_stage_for(config, monitor, plugins))
     if render:
         stages.append(RenderStage(Renderer(alpha=config.alpha), stats_lines))
     return stages
 
 
-def build_sinks(config: RunConfig, source: Source) -> list[Sink]:
+def sink_specs(config: RunConfig) -> list[str]:
+    """Every output of ``config`` as NAME:TARGET of the sinks table: the flags' own (--out, --stats, --masks,
+    --rtsp-out), then each --sink."""
+    flagged = {"video-file": config.out, "jsonl": config.stats, "masks": config.masks, "rtsp-out": config.rtsp_out}
+    return [f"{name}:{target}" for name, target in flagged.items() if target is not None] + list(config.sinks)
+
+
+def build_sinks(config: RunConfig, source: Source, plugins: Plugins | None = None) -> list[Sink]:
+    """The outputs of ``config``, each made by the sinks table (``plugins``, else all installed).
+
+    If one cannot be made, those made before it are closed: the caller never saw them.
+    """
+    plugins = plugins or Plugins()
+    context = SinkContext(fps=lambda: source.fps, video_preset=config.out_preset)  # a live source knows its rate once connected
     sinks: list[Sink] = []
-    if config.out is not None:
-        sinks.append(VideoFileSink(config.out, fps=lambda: source.fps, preset=config.out_preset))  # a live source knows its rate once connected
-    if config.stats is not None:
-        sinks.append(JsonLinesStatsSink(config.stats))
-    if config.masks is not None:
-        sinks.append(MaskSink(config.masks))
-    if config.rtsp_out is not None:
-        sinks.append(RtspOutputSink(config.rtsp_out, fps=lambda: source.fps))
+    try:
+        for spec in sink_specs(config):
+            sinks.append(plugins.sink(spec, context))
+    except BaseException:
+        for sink in sinks:
+            sink.close()
+        raise
     return sinks
 
 
@@ -194,7 +208,7 @@ def parse_host_port(text: str) -> tuple[str, int]:
         raise ConfigError(f"--serve needs HOST:PORT, e.g. 127.0.0.1:8080, not {text!r}") from None
 
 
-def add_web_preview(assembly: Assembly, stack: ExitStack, log) -> None:
+def add_web_preview(assembly: Assembly, stack: ExitStack) -> None:
     """The preview page and MJPEG stream; like every port of a run, it also serves /metrics and /healthz."""
     server = stack.enter_context(HttpServer(*parse_host_port(assembly.config.serve)))
     serve_metrics(server, assembly.monitor.metrics.registry)
@@ -202,43 +216,68 @@ def add_web_preview(assembly: Assembly, stack: ExitStack, log) -> None:
     preview = WebPreviewSink(server, assembly.monitor.snapshot)
     stack.callback(preview.close)
     assembly.sinks.append(preview)
-    print(f"web preview on {server.url}/", file=log)
+    log.info("web preview on %s/", server.url)
+
+
+def open_run_source(config: RunConfig, given: Source | None, stack: ExitStack, plugins: Plugins) -> Source:
+    """``given``, or the source ``config.source`` names, opened after the outputs are checked; closed with the stack."""
+    if given is not None:
+        stack.enter_context(given)  # handed over: closed with the rest, also when a check below refuses the run
+    elif config.source is None:
+        raise ConfigError("no source given (a video file, an image folder, or 'demo')")
+    check_run_outputs(config)  # before the input opens: an output that is the input is refused untouched
+    return given if given is not None else stack.enter_context(open_source(config.source, sources=plugins.registry.sources))
+
+
+def watch_live_source(source: Source, config: RunConfig, monitor: MetricsMonitor) -> None:
+    """An rtsp:// source reports up and down to the monitor and counts its reconnections on /metrics."""
+    if not isinstance(source, RtspSource):
+        return
+    if config.rtsp_give_up_after is not None:  # unset, a source handed in keeps its own
+        source.give_up_after = config.rtsp_give_up_after
+    source.on_state = monitor.source_up
+    monitor.metrics.registry.register(SourceReconnectsCollector(source))
 
 
 @contextmanager
-def assemble(config: RunConfig, *, log=STDERR) -> Iterator[Assembly]:
-    """Opens everything a run needs and closes it all when the block ends, however it ends."""
-    if config.source is None:
-        raise ConfigError("no source given (a video file, an image folder, or 'demo')")
-    check_run_outputs(config)  # before anything opens: an output that is the input is refused untouched
+def assemble(
+    config: RunConfig, *, source: Source | None = None, keep_scores: bool = False, render: bool = False
+) -> Iterator[Assembly]:
+    """Opens everything a run needs and closes it all when the block ends, however it ends.
+
+    Args:
+        config: the run; ``config.source`` is opened unless ``source`` is given.
+        source: an opened source to run instead; the assembly then owns it and closes it.
+        keep_scores: leave the network's logits on each frame, for a caller that reads them.
+        render: draw the overlay even when no output shows it, for a caller that reads it.
+    """
+    plugins = Plugins()  # one discovery per run: a broken plugin is reported once
     with ExitStack() as stack:
-        source = open_source(config.source)
-        stack.callback(source.close)
+        source = open_run_source(config, source, stack, plugins)
         backend, origin = build_backend(config)
         stack.callback(backend.close)
         backend.warm_up()
         monitor = MetricsMonitor(PipelineMetrics())
-        if isinstance(source, RtspSource):
-            source.give_up_after = config.rtsp_give_up_after
-            source.on_state = monitor.source_up
-            monitor.metrics.registry.register(SourceReconnectsCollector(source))
-        stages = build_stages(config, backend, monitor, render=reads_overlay(config))
+        watch_live_source(source, config, monitor)
+        stages = build_stages(
+            config, backend, monitor, keep_scores=keep_scores, render=render or reads_overlay(config), plugins=plugins
+        )
         if any(isinstance(stage, PreprocessStage) for stage in stages):
             source.model_size = config.input_size  # a decoder that can scales to it in the same pass
         for stage in stages:
             stack.callback(stage.close)  # the pipeline does not own stages: bench runs them twice
-        sinks = build_sinks(config, source)
+        sinks = build_sinks(config, source, plugins)
         for sink in sinks:
             stack.callback(sink.close)  # the pipeline closes them too; closing is idempotent
-        assembly = Assembly(config, source, backend, stages, sinks, monitor, None, origin)
+        assembly = Assembly(config, source, backend, stages, sinks, monitor)
         if config.metrics_port is not None:
             assembly.server = stack.enter_context(HttpServer(config.metrics_host, config.metrics_port))
             serve_metrics(assembly.server, monitor.metrics.registry)
             serve_health(assembly.server, assembly.healthy)
-            print(f"metrics on {assembly.server.url}/metrics", file=log)
+            log.info("metrics on %s/metrics", assembly.server.url)
         if config.serve is not None:
-            add_web_preview(assembly, stack, log)
+            add_web_preview(assembly, stack)
         monitor.started({"model": config.model, "backend": backend.name, "precision": backend.precision, "source": config.source})
         chosen = f"auto picked {backend.describe()}, the fastest present" if config.backend == "auto" else backend.describe()
-        print(f"model {config.model} ({origin} weights), backend {chosen}", file=log)
+        log.info("model %s (%s weights), backend %s", config.model, origin, chosen)
         yield assembly

@@ -21,7 +21,7 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable
+from typing import Callable, Iterator
 
 from streamseg.errors import StreamsegError
 from streamseg.frame import Frame
@@ -225,13 +225,11 @@ class Pipeline:
         count = 0
         try:
             while not self._stop_requested.is_set() and (self.max_frames is None or count < self.max_frames):
-                started = time.perf_counter()
-                frame = next(frames, None)
+                frame = read_timed(frames)
                 if frame is None:
                     break
                 if count == 0:
                     self.monitor.source_up(True)  # on its first frame: a live source may take a while to connect
-                frame.timings["source"] = time.perf_counter() - started
                 out.put(frame)
                 count += 1
         except Closed:
@@ -256,9 +254,7 @@ class Pipeline:
                         inbox.put(_END, force=True)  # the stage's other workers end on it too
                         break
                     ticket = order.ticket()
-                started = time.perf_counter()
-                stage.process(frame)
-                frame.timings[stage.name] = time.perf_counter() - started
+                process_timed(stage, frame)
                 order.wait_turn(ticket)
                 try:
                     out.put(frame)
@@ -378,6 +374,22 @@ class Pipeline:
             stopped_early=stopped_early,
             aborted=self._aborted,
         )
+
+
+def read_timed(frames: Iterator[Frame]) -> Frame | None:
+    """The source's next frame, with the seconds its decoding took as ``timings["source"]``; None at the end."""
+    started = time.perf_counter()
+    frame = next(frames, None)
+    if frame is not None:
+        frame.timings["source"] = time.perf_counter() - started
+    return frame
+
+
+def process_timed(stage: Stage, frame: Frame) -> None:
+    """``stage.process(frame)``, the seconds it took recorded in ``frame.timings`` under the stage's name."""
+    started = time.perf_counter()
+    stage.process(frame)
+    frame.timings[stage.name] = time.perf_counter() - started
 
 
 def _one_line(error: BaseException) -> str:

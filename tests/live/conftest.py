@@ -194,7 +194,7 @@ def demo_run() -> Iterator[Callable[..., BackgroundRun]]:
 
     def start(extra_sinks: Callable[[Assembly], list] = lambda assembly: []) -> BackgroundRun:
         config = RunConfig(source="demo", metrics_port=0, **FAST_MODEL).validate()
-        context = assemble(config, log=sys.stderr)
+        context = assemble(config)
         assembly = context.__enter__()
         try:
             sinks = list(assembly.sinks) + extra_sinks(assembly)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import signal
 import threading
 
 import numpy as np
@@ -80,3 +82,30 @@ def test_a_failing_callback_ends_iteration_with_its_error(fast_model) -> None:
         with pytest.raises(RuntimeError, match="downstream consumer broke"):
             for _result in pipeline:
                 pass
+
+
+def test_an_rtsp_source_has_the_metric_families_of_the_command_line(rtsp_server, fast_model, streamseg_process, metric_families) -> None:
+    """The reconnect counter and the source's up/down come with the source, whoever assembles the run."""
+    size = f"{fast_model['input_size'][1]}x{fast_model['input_size'][0]}"
+    run = streamseg_process([rtsp_server.url, "--model", fast_model["model"], "--backend", fast_model["backend"],
+                             "--input-size", size, "--metrics-port", "0"])
+    scraped: list[set[str] | None] = [None]
+
+    def scrape_cli() -> bool:
+        said = run.said("metrics on")
+        scraped[0] = metric_families(re.search(r"(http://\S+/metrics)", said[0])[1]) if said else None
+        return scraped[0] is not None
+
+    try:
+        assert run.wait_for(scrape_cli, run.WAIT_S), "\n".join(run.lines)
+    finally:
+        run.process.send_signal(signal.SIGINT)
+        run.finish()
+
+    with Pipeline(rtsp_server.url, metrics_port=0, **fast_model) as pipeline:
+        results = iter(pipeline)  # held: a dropped iterator closes the pipeline
+        next(results)  # a result is handed out after its frame is counted
+        api_families = metric_families(pipeline.metrics_url)
+        assert pipeline.monitor.snapshot()["source_up"]
+    assert api_families == scraped[0]
+    assert "streamseg_source_reconnects" in api_families

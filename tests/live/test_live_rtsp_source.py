@@ -10,7 +10,7 @@ from prometheus_client import generate_latest
 
 from streamseg.api import Pipeline, Result
 from streamseg.errors import InputError
-from streamseg.sources.rtsp import RtspSource, SourceReconnectsCollector
+from streamseg.sources.rtsp import RtspSource
 
 RESUME_DEADLINE_S = 5.0  # the brief: frames flow again within 5 s of the server coming back
 
@@ -80,9 +80,9 @@ def test_pipeline_resumes_after_the_server_is_killed_and_restarted(rtsp_server, 
         arrivals.append((time.monotonic(), result.frame_id))
 
     pipeline = Pipeline(source, on_result=record, **fast_model)
-    # What assemble does for a live source: source up/down feeds the gauge, reconnects a counter.
+    # The API wires the source as the command line does (up/down feeds the gauge, reconnects a counter);
+    # the test listens in on the same hook.
     source.on_state = lambda up: (states.append(up), pipeline.monitor.source_up(up))
-    pipeline.monitor.metrics.registry.register(SourceReconnectsCollector(source))
     with pipeline:
         pipeline.start()
         assert wait_until(lambda: len(arrivals) >= 5, timeout=30), "no results from the RTSP stream"

@@ -1,4 +1,5 @@
-"""Which stages a run gets: class ids straight from the backend unless a later stage needs the scores."""
+"""Which stages a run gets (class ids straight from the backend unless a later stage needs the scores),
+and a source handed to ``assemble`` is run with the caller's options and closed by the assembly."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import torch
 from streamseg.backends import BackendOptions
 from streamseg.backends.torch_cpu import TorchBackend
 from streamseg.config import RunConfig
+from streamseg.errors import InputError
 from streamseg.frame import Frame
 from streamseg.models.registry import MODELS
 from streamseg.monitor import MetricsMonitor
-from streamseg.pipeline.assemble import build_stages
+from streamseg.pipeline.assemble import assemble, build_stages
 from streamseg.pipeline.stage import check_chain
+from streamseg.sources.demo import DemoSource
 from streamseg.stages.inference import InferenceStage, LabelInferenceStage
 
 
@@ -59,3 +62,37 @@ def test_both_chains_label_a_frame_alike(backend) -> None:
         results.append(frame.labels)
     assert results[0].shape == (150, 200)
     np.testing.assert_array_equal(*results)
+
+
+class ClosedCountingDemo(DemoSource):
+    """The demo scene, counting its close() calls: what the assembly does with a source it was handed."""
+
+    def __init__(self) -> None:
+        super().__init__(width=SIZE[1], height=SIZE[0], frames=3)
+        self.closes = 0
+
+    def close(self) -> None:
+        self.closes += 1
+        super().close()
+
+
+def test_a_handed_over_source_runs_with_the_callers_stages_and_is_closed_by_the_assembly() -> None:
+    source = ClosedCountingDemo()
+    config = RunConfig(model="erfnet-half", backend="torch", input_size=SIZE).validate()
+    with assemble(config, source=source, keep_scores=True, render=True) as assembly:
+        assert assembly.source is source
+        names = [type(stage).__name__ for stage in assembly.stages]
+        assert names == ["PreprocessStage", "InferenceStage", "LabelStage", "RenderStage"]
+        frames = []
+        result = assembly.pipeline(on_frame=frames.append).run()
+    assert result.frames == 3 and result.error is None
+    assert frames[0].logits is not None and frames[0].overlay is not None
+    assert source.closes >= 1
+
+
+def test_a_handed_over_source_is_closed_when_the_assembly_fails() -> None:
+    source = ClosedCountingDemo()
+    with pytest.raises(InputError, match="unknown model"):
+        with assemble(RunConfig(model="no-such-model", input_size=SIZE), source=source):
+            pass
+    assert source.closes == 1
