@@ -8,12 +8,11 @@ from fractions import Fraction
 import av
 import av.error
 import cv2
-import numpy as np
 
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.sinks.base import Sink
-from streamseg.sinks.encoding import FrameRate, encode_and_mux, resolve_rate
+from streamseg.sinks.encoding import FrameRate, encode_and_mux, i420_frame, resolve_rate
 
 TRANSPORTS = ("tcp", "udp")
 _RTP_CLOCK = Fraction(1, 90_000)  # RTP's video clock; any finer stamp would be rounded to it anyway
@@ -108,7 +107,7 @@ class RtspOutputSink(Sink):
                 image = image[:height, :width]  # an odd row or column is cut, not scaled
             else:
                 image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-        video_frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        video_frame = i420_frame(image)
         pts = round((time.perf_counter() - self._started_at) / _RTP_CLOCK)
         video_frame.pts = self._last_pts = max(pts, self._last_pts + 1)
         video_frame.time_base = _RTP_CLOCK

@@ -14,7 +14,7 @@ import numpy as np
 from streamseg.errors import ConfigError, OutputError
 from streamseg.frame import Frame
 from streamseg.sinks.base import Sink
-from streamseg.sinks.encoding import FrameRate, encode_and_mux, even_size, pad_to_even, resolve_rate
+from streamseg.sinks.encoding import FrameRate, encode_and_mux, even_size, i420_frame, pad_to_even, resolve_rate
 from streamseg.sinks.partial_file import create_partial, discard, put_in_place, real_target
 
 # x264's rate-control options; other encoders (e.g. "mpeg4") do not know them.
@@ -193,10 +193,7 @@ class VideoFileSink(Sink):
         width, height = self._size
         if (image.shape[1], image.shape[0]) != (width, height):
             image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-        # OpenCV's SIMD conversion to I420 (BT.601, limited range, as swscale's) costs a third
-        # of handing the encoder RGB for swscale to convert (BENCHMARKS.md, CPU per piece).
-        yuv = cv2.cvtColor(np.ascontiguousarray(pad_to_even(image)), cv2.COLOR_RGB2YUV_I420)
-        video_frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+        video_frame = i420_frame(pad_to_even(image))
         # Stamp in 1/fps, not in the stream's time base: the MP4 muxer replaces that with
         # a finer one (e.g. 1/12800) when the header is written, and a running count in it
         # would put every frame at time zero.
