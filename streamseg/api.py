@@ -25,22 +25,27 @@ releases the source and the backend.
 A pipeline is built by the same ``assemble()`` as ``streamseg run``, from a ``RunConfig``
 whose fields the keyword arguments name: the same frames give the same labels, and with
 ``metrics_port`` the same /metrics (and /healthz) as the command line's ``--metrics-port``.
+Every run option is a keyword, with the run's default: the keywords are derived from
+``RunConfig``'s declared fields (``inspect.signature(Pipeline)`` lists them), so they are the
+YAML keys and, with dashes, the flags of ``streamseg run``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import numbers
 import threading
 import time
+import typing
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
 from streamseg.backends import Backend
-from streamseg.config import RunConfig, parse_size
+from streamseg.config import RunConfig, config_from_values, option_names, parse_size
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.monitor import MetricsMonitor
@@ -60,7 +65,6 @@ def _input_size(value: tuple[int, int] | str) -> tuple[int, int]:
     raise ConfigError(f'input_size must be (height, width) or "WIDTHxHEIGHT" (e.g. "480x360"), not {value!r}')
 
 
-_DEFAULTS = RunConfig()  # the keywords' defaults are the run's: declared once, in RunConfig
 _END = object()  # marks the end of the results in the hand-off queue
 _JOIN_TIMEOUT_S = 30.0  # the longest close() waits for the pipeline's threads (a stage mid-frame)
 
@@ -100,54 +104,36 @@ class Pipeline:
     Args:
         source: what ``streamseg run`` takes ("demo", a file, a folder, "camera:N",
             "rtsp://...") or an opened ``Source``, which the pipeline then owns and closes.
-        model: a registered model name (``streamseg models``).
-        backend: "auto", "torch", "onnxruntime", "openvino", ...
-        precision: "auto", "fp32", "bf16", "fp16", "int8".
-        input_size: the size the network sees: a (height, width) tuple, or "WIDTHxHEIGHT" as
-            the command line writes it ("480x360" is the same as (360, 480)).
         probabilities: also hand out softmax probabilities (costs a softmax per frame).
         on_result: called with every ``Result`` on the pipeline's thread; keep it quick,
             the next frame waits for it. An exception in it stops the pipeline.
-        weights: a state dict to use instead of the model's bundled weights.
-        threads: inference threads; 0 leaves the library's default.
-        queue_size: frames each queue between stages holds; None: 1 for a live source, 4 for a file.
-        max_frames: stop after this many frames.
         render: also draw the overlay (class colours, legend, stats) into ``Result.overlay``.
-        metrics_port: serve /metrics and /healthz on this port of 127.0.0.1 (0: any free port,
-            see ``metrics_url``), as ``streamseg run --metrics-port`` does; None: no server.
+        **options: any run option (``streamseg.config.RunConfig``'s fields, e.g. ``model``,
+            ``backend``, ``precision``, ``threads``, ``queue_size``, ``max_frames``, ``weights``,
+            ``backend_options={"workspace_gib": 2}``), with the values a config file takes.
+            ``input_size`` is a (height, width) tuple or list, or "WIDTHxHEIGHT" as the command
+            line writes it ("480x360" is the same as (360, 480)). ``metrics_port`` serves /metrics
+            and /healthz on ``metrics_host`` (127.0.0.1; 0: any free port, see ``metrics_url``), as
+            ``streamseg run --metrics-port`` does. A bad value is a ``ConfigError``.
     """
 
     def __init__(
         self,
         source: str | Source,
         *,
-        model: str = _DEFAULTS.model,
-        backend: str = _DEFAULTS.backend,
-        precision: str = _DEFAULTS.precision,
-        input_size: tuple[int, int] | str = _DEFAULTS.input_size,
         probabilities: bool = False,
         on_result: Callable[[Result], None] | None = None,
-        weights: str | Path | None = _DEFAULTS.weights,
-        threads: int = _DEFAULTS.threads,
-        queue_size: int | None = _DEFAULTS.queue_size,
-        max_frames: int | None = _DEFAULTS.max_frames,
         render: bool = False,
-        metrics_port: int | None = _DEFAULTS.metrics_port,
+        **options: Any,
     ) -> None:
         given = None if isinstance(source, str) else source  # an opened source, handed over
         try:
-            self.config = RunConfig(
-                source=type(source).__name__ if given is not None else source,
-                model=model,
-                backend=backend,
-                precision=precision,
-                input_size=_input_size(input_size),
-                weights=Path(weights) if weights is not None else None,
-                threads=threads,
-                queue_size=queue_size,
-                max_frames=max_frames,
-                metrics_port=metrics_port,
-            ).validate()
+            unknown = sorted(set(options) - set(_KEYWORDS))
+            if unknown:
+                raise TypeError(f"Pipeline() got an unexpected keyword argument {unknown[0]!r}; run options: {', '.join(_KEYWORDS)}")
+            if "input_size" in options:  # the API's own (height, width) order for a tuple or list
+                options["input_size"] = _input_size(options["input_size"])
+            self.config = config_from_values({"source": type(source).__name__ if given is not None else source, **options})
         except BaseException:
             if given is not None:
                 given.close()  # handed over, so ours to close also when a setting is refused
@@ -167,7 +153,7 @@ class Pipeline:
             # A live source's results are worth something only while fresh: keep the newest.
             policy = BufferPolicy.DROP_OLDEST if self.source.live else BufferPolicy.WAIT
             self._results: FrameQueue = FrameQueue(
-                "results", queue_size or default_queue_size(self.source), policy,
+                "results", self.config.queue_size or default_queue_size(self.source), policy,
                 on_drop=lambda _result: self.monitor.frame_dropped("consumer"),
             )
             self._runner = self._assembly.pipeline(on_frame=self._deliver)
@@ -290,3 +276,40 @@ class Pipeline:
             image=frame.image,
             overlay=frame.overlay,
         )
+
+
+_KEYWORDS = tuple(name for name in option_names() if name != "source")  # source is the positional argument
+
+
+class _Computed:
+    """A default computed when a pipeline is built (``default_engine_dir()``, a new list): shown as that call, and callable."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self.factory = factory
+
+    def __call__(self) -> Any:
+        return self.factory()
+
+    def __repr__(self) -> str:
+        return f"{self.factory.__name__}()"
+
+
+def _signature() -> inspect.Signature:
+    """``Pipeline``'s own parameters, then every run option as a keyword with its declared type and default."""
+    own = inspect.signature(Pipeline.__init__)
+    hints = typing.get_type_hints(RunConfig)
+    declared = {field_.name: field_ for field_ in dataclasses.fields(RunConfig)}
+
+    def default(name: str) -> Any:
+        factory = declared[name].default_factory
+        return declared[name].default if factory is dataclasses.MISSING else _Computed(factory)
+
+    options = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default(name), annotation=hints[name])
+        for name in _KEYWORDS
+    ]
+    fixed = [parameter for parameter in own.parameters.values() if parameter.kind is not inspect.Parameter.VAR_KEYWORD]
+    return own.replace(parameters=fixed + options)
+
+
+Pipeline.__init__.__signature__ = _signature()  # what help(), IDEs and inspect show: the keywords a Pipeline takes

@@ -6,6 +6,7 @@ their ratios mean something on a shared, noisy machine where absolute figures dr
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 import threading
@@ -18,11 +19,12 @@ from streamseg.config import RunConfig
 from streamseg.cpu import cpu_model_name
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
-from streamseg.logs import STDERR
 from streamseg.pipeline.assemble import Assembly, assemble, build_sinks
 from streamseg.pipeline.runner import process_timed, read_timed
-from streamseg.sources import open_source
 from streamseg.preprocessing import to_model_input
+from streamseg.sources import open_source
+
+log = logging.getLogger(__name__)
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
@@ -158,7 +160,7 @@ def median_run(runs: list[dict]) -> dict:
     return chosen
 
 
-def run_benchmark(config: RunConfig, log=STDERR, rounds: int = 1) -> dict:
+def run_benchmark(config: RunConfig, rounds: int = 1) -> dict:
     """Runs the three measurements; returns what ``--json`` writes.
 
     With several rounds the measurements alternate and each figure is the median run: the
@@ -170,11 +172,11 @@ def run_benchmark(config: RunConfig, log=STDERR, rounds: int = 1) -> dict:
     with assemble(config) as assembly:
         for number in range(1, rounds + 1):
             prefix = f"round {number}/{rounds}: " if rounds > 1 else ""
-            print(f"{prefix}measuring the model alone ...", file=log)
+            log.info("%smeasuring the model alone ...", prefix)
             runs["model_only"].append(measure_model_only(assembly))
-            print(f"{prefix}measuring the naive single-threaded loop ...", file=log)
+            log.info("%smeasuring the naive single-threaded loop ...", prefix)
             runs["naive"].append(measure_naive(assembly, config.max_frames))
-            print(f"{prefix}measuring the pipeline ...", file=log)
+            log.info("%smeasuring the pipeline ...", prefix)
             runs["pipelined"].append(measure_pipelined(assembly, fresh_source=number > 1))
         backend = assembly.backend.describe()
     model_only, naive, pipelined = (median_run(runs[name]) for name in MEASUREMENTS)

@@ -1,90 +1,50 @@
 """The ``streamseg`` command: run, bench, eval, train, export, models, plugins.
 
 Errors the user can fix (a bad path, an unknown model, a wrong config key) print one line
-and exit with code 2; ``--verbose`` adds the traceback of an internal failure.
+and exit with their class's ``exit_code`` (2); an interrupt exits 130, a failed run 1. The
+exit status is chosen by the exception's class or the run's result flags, never by reading a
+message. Diagnostics go through ``logging`` (one handler, ``streamseg.logs``); what a command
+prints on stdout is its output. ``--verbose`` adds debug lines and the traceback of a failed run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import faulthandler
 import json
+import logging
 import os
 import sys
 from pathlib import Path
 
-from streamseg.errors import ConfigError, OutputError, StreamsegError
+from streamseg.errors import EXIT_USAGE, ConfigError, OutputError, StreamsegError
 from streamseg.logs import configure_logging
+from streamseg.options import DEFAULT_MODEL
+from streamseg.training.config import LOSSES, TrainConfig
+from streamseg.training.recipes import RECIPE_SETTINGS, RECIPES, recipe
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# The exit statuses, one per way a command ends. A user-fixable error exits with its class's
+# ``exit_code`` (``StreamsegError.exit_code`` is EXIT_USAGE); anything else raised is a bug and
+# exits 1 with Python's traceback.
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+log = logging.getLogger(__name__)
 
 
-def _add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Options shared by run and bench; defaults are None so that only given flags override the config file."""
-    parser.add_argument("source", help="video file, image folder, or 'demo' (a synthetic road scene)")
+def _add_run_options(parser: argparse.ArgumentParser, command: str) -> None:
+    """SOURCE and every option ``streamseg.config.RunConfig`` declares for ``command`` (run or bench), and --config."""
+    from streamseg.config import add_run_arguments
+
+    add_run_arguments(parser, command)
     parser.add_argument("--config", type=Path, help="YAML file with the same option names (flags override it)")
-    parser.add_argument("--model", help="registered model name (see `streamseg models`)")
-    parser.add_argument("--weights", help="state dict to use instead of the bundled weights")
-    parser.add_argument("--backend", help="auto (default), torch, onnxruntime, openvino, ...")
-    parser.add_argument("--precision", help="auto (default), fp32, bf16, fp16, int8")
-    parser.add_argument("--input-size", dest="input_size", help="network input WIDTHxHEIGHT (default 480x360)")
-    parser.add_argument("--threads", type=int, help="inference threads (default: the library's)")
-    parser.add_argument(
-        "--streams", type=int,
-        help="concurrent inferences splitting those threads (default 1: lowest latency; 2: more fps on a small CPU)",
-    )
-    parser.add_argument("--queue-size", dest="queue_size", type=int, help="frames each queue holds (default: 1 for a live source, 4 for a file)")
-    parser.add_argument("--crf", help="off (default), async, sync")
-    parser.add_argument("--crf-parameters", dest="crf_parameters", help="tuned CRF settings (YAML from tools/tune_crf.py)")
-    parser.add_argument("--crf-workers", dest="crf_workers", type=int, help="CRF processes (default 1)")
-    parser.add_argument(
-        "--crf-cpu-share", dest="crf_cpu_share", type=float,
-        help="most of one core each CRF process may use, in (0, 1] (default: no cap)",
-    )
-    parser.add_argument(
-        "--refiner", metavar="NAME[:K=V,...]",
-        help="what --crf runs: dense-crf (default; e.g. dense-crf:iterations=3) or a plugin's refiner (`streamseg plugins`)",
-    )
-    parser.add_argument("--flow", help="temporal smoothing: off (default), dis, farneback, flownet, or a plugin's estimator")
-    parser.add_argument("--flow-weight", dest="flow_weight", type=float, help="share of the warped previous frame (default 0.5)")
-    parser.add_argument(
-        "--flow-resolution", dest="flow_resolution", type=float,
-        help="flow grid as a fraction of the network's input (default 0.25 for --flow, 0.5 for --key-every; 1 is exact)",
-    )
-    parser.add_argument("--key-every", dest="key_every", type=int, help="run the network every K frames, flow in between")
-    parser.add_argument("--max-frames", dest="max_frames", type=int, help="stop after N frames")
-    parser.add_argument("--metrics-port", dest="metrics_port", type=int, help="serve /metrics and /healthz on this port")
-    parser.add_argument("--metrics-host", dest="metrics_host", help="address to bind (default 127.0.0.1)")
-    parser.add_argument(
-        "--engine-dir", dest="engine_dir", help="compiled engine cache (default $XDG_CACHE_HOME/streamseg, else ~/.cache/streamseg)",
-    )
-    parser.add_argument("--calibration-data", dest="calibration_data", help="CamVid folder for int8 calibration")
-    parser.add_argument(
-        "--rtsp-give-up-after", dest="rtsp_give_up_after", type=float, metavar="SECONDS",
-        help="end the run when an rtsp:// source stays down this long, at start or later (default: keep retrying)",
-    )
-    parser.add_argument(
-        "--out-preset", dest="out_preset",
-        help="x264 speed preset of the --out video: ultrafast (default: least CPU, larger file) ... veryslow",
-    )
-    parser.add_argument(
-        "--sink", dest="sinks", action="append", metavar="NAME:TARGET",
-        help="one more output from the sinks table, built in or a plugin's (`streamseg plugins`), e.g. jsonl:stats.jsonl; repeatable",
-    )
-
-
-_RUN_OPTION_NAMES = (
-    "model", "weights", "backend", "precision", "input_size", "threads", "streams", "queue_size", "crf", "crf_parameters",
-    "crf_workers", "crf_cpu_share", "flow", "flow_weight", "flow_resolution", "key_every", "max_frames",
-    "metrics_port", "metrics_host", "engine_dir", "calibration_data", "rtsp_give_up_after", "out_preset", "refiner", "sinks",
-)
 
 
 def _run_config(args: argparse.Namespace, **extra):
-    from streamseg.config import build_config
+    from streamseg.config import build_config, option_names
 
-    overrides = {name: getattr(args, name) for name in _RUN_OPTION_NAMES}
-    overrides.update(source=args.source, **extra)
+    overrides = {name: getattr(args, name) for name in option_names() if hasattr(args, name)}
+    overrides.update(extra)
     return build_config(args.config, overrides)
 
 
@@ -107,19 +67,19 @@ def command_run(args: argparse.Namespace) -> int:
         with assemble(config) as assembly:
             pipeline = signals.pipeline = assembly.pipeline()
             result = pipeline.run()
-    print(_run_summary(result), file=sys.stderr)
+    log.info("%s", _run_summary(result))
     for sink in assembly.sinks:  # each failed output said why when it failed; only finished files are named here
         if sink.completed_output is not None:
-            print(f"wrote {sink.completed_output}", file=sys.stderr)
-    if result.aborted:  # a second signal; its handler has said so
+            log.info("wrote %s", sink.completed_output)
+    if result.aborted:  # a second signal (a flag of the result, not its error text); its handler has said so
         return EXIT_INTERRUPTED
     if result.error:
-        print(f"streamseg: error: {result.error}", file=sys.stderr)
-        if args.verbose and pipeline.error_trace:
-            print(pipeline.error_trace, file=sys.stderr)
+        log.error("%s", result.error)
+        if pipeline.error_trace:
+            log.debug("%s", pipeline.error_trace.rstrip())  # shown with --verbose
         return EXIT_FAILED
-    if result.damage:
-        print(f"streamseg: error: {result.damage}", file=sys.stderr)
+    if result.damage:  # a damaged input: the user's to fix, like an InputError
+        log.error("%s", result.damage)
         return EXIT_USAGE
     if result.stopped_early:
         return EXIT_INTERRUPTED
@@ -160,7 +120,7 @@ def _write_report(path: Path, record: dict) -> None:
         path.write_text(json.dumps(record, indent=2) + "\n")
     except OSError as error:
         raise OutputError(f"cannot write {path}: {error.strerror or error}") from None
-    print(f"wrote {path}", file=sys.stderr)
+    log.info("wrote %s", path)
 
 
 def command_eval(args: argparse.Namespace) -> int:
@@ -179,6 +139,7 @@ def command_eval(args: argparse.Namespace) -> int:
         _input_path(args.data_dir, "DATA_DIR"), split=args.split, model=args.model,
         weights=_input_path(args.weights, "--weights"),
         backend=args.backend, precision=args.precision, scales=tuple(args.scales), crf=crf, max_frames=args.max_frames,
+        hold_out_drive=args.hold_out_drive,
     )
     print(result.table())
     if report is not None:
@@ -187,19 +148,74 @@ def command_eval(args: argparse.Namespace) -> int:
 
 
 def command_train(args: argparse.Namespace) -> int:
-    from streamseg.training.trainer import TrainConfig, Trainer
+    from streamseg.training.trainer import Trainer
 
+    settings = recipe(args.recipe)  # the recipe's settings, then the command line's
+    settings.update({name: getattr(args, name) for name in TRAIN_FLAGS if getattr(args, name) is not None})
+    for name in ("crop", "scale_range"):
+        if name in settings:
+            settings[name] = tuple(settings[name])
     config = TrainConfig(
-        model=args.model, data=_input_path(args.data, "--data"), out=_input_path(args.out, "--out"), epochs=args.epochs,
-        batch_size=args.batch_size,
-        crop=tuple(args.crop), learning_rate=args.lr, bf16=args.bf16, device=args.device, threads=args.threads,
-        eval_every=args.eval_every, init_from=_input_path(args.init_from, "--init-from"),
+        data=_input_path(args.data, "--data"), out=_input_path(args.out, "--out"),
+        init_from=_input_path(args.init_from, "--init-from"),
         init_encoder_from=_input_path(args.init_encoder_from, "--init-encoder-from"),
-        freeze_encoder_epochs=args.freeze_encoder_epochs,
+        **settings,
     )
     best = Trainer(config).run()
-    print(f"best val mIoU {100 * best:.1f} (checkpoints in {args.out})")
+    held_out = f"best held-out mIoU {100 * best:.1f}" if best >= 0 else "nothing held out"
+    print(f"{held_out} (checkpoints in {args.out}; last.pt is the result of the schedule)")
     return EXIT_OK
+
+
+# ``streamseg train`` flags: the TrainConfig field each sets, its type, and help. Defaults are
+# TrainConfig's, or the --recipe's, never written here.
+TRAIN_FLAGS: dict[str, tuple[str, dict]] = {
+    "model": ("--model", {"help": "registered model name (default {default})"}),
+    "epochs": ("--epochs", {"type": int, "help": "length of the fixed schedule (default {default})"}),
+    "batch_size": ("--batch-size", {"type": int, "help": "default {default}"}),
+    "crop": ("--crop", {"type": int, "nargs": 2, "metavar": ("H", "W"), "help": "training crop (default: the recipe's)"}),
+    "learning_rate": ("--lr", {"type": float, "help": "Adam's base rate, poly-decayed (default {default})"}),
+    "bf16": ("--bf16", {"action": "store_const", "const": True, "help": "bf16 autocast on a CPU with native bf16"}),
+    "device": ("--device", {"help": "cpu or cuda (default {default})"}),
+    "threads": ("--threads", {"type": int, "help": "training threads (default 0: the library's)"}),
+    "eval_every": ("--eval-every", {"type": int, "help": "epochs between scores on the held-out frames (default {default})"}),
+    "save_every": ("--save-every", {"type": int, "help": "epochs between last.pt writes (default {default})"}),
+    "freeze_encoder_epochs": ("--freeze-encoder-epochs", {
+        "type": int, "metavar": "N",
+        "help": "keep the encoder fixed for the first N epochs, so a new head does not wreck a started encoder",
+    }),
+    "train_split": ("--train-split", {"help": "frames to train on: train (default) or train+val (all 468)"}),
+    "hold_out_drive": ("--hold-out-drive", {
+        "metavar": "DRIVE", "help": "never train on this drive's frames and score on all of them (e.g. 0006R0)",
+    }),
+    "scale_range": ("--scale-range", {"type": float, "nargs": 2, "metavar": ("LOW", "HIGH"), "help": "random scale (default: the recipe's)"}),
+    "jitter": ("--jitter", {"type": float, "help": "brightness, contrast, saturation in 1 +- this (default: the recipe's)"}),
+    "hue": ("--hue", {"type": float, "help": "hue rotation in +- this many turns (default: the recipe's)"}),
+    "blur": ("--blur", {"type": float, "help": "probability of a 3 or 5 px blur (default: the recipe's)"}),
+    "noise": ("--noise", {"type": float, "help": "Gaussian noise up to this standard deviation (default: the recipe's)"}),
+    "loss": ("--loss", {"choices": LOSSES, "help": "weighted-ce or ohem (default: the recipe's)"}),
+}
+
+
+def _add_train_arguments(train: argparse.ArgumentParser) -> None:
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)} | {"model": DEFAULT_MODEL}
+    for name, (flag, settings) in TRAIN_FLAGS.items():
+        settings = dict(settings)
+        settings["help"] = settings.get("help", "").replace("{default}", str(defaults[name]))
+        # A recipe's settings default to None here, so that only what is typed overrides the recipe.
+        default = None if name in RECIPE_SETTINGS else defaults[name]
+        train.add_argument(flag, dest=name, default=default, **settings)
+    train.add_argument("--recipe", default="baseline", choices=sorted(RECIPES), help="named settings (default baseline)")
+    train.add_argument("--data", default="../shared/data/camvid")
+    train.add_argument("--out", required=True)
+    train.add_argument(
+        "--init-from", dest="init_from", metavar="WEIGHTS",
+        help="fine-tune: start from these weights (a checkpoint or shipped .pt) with a fresh optimizer and schedule",
+    )
+    train.add_argument(
+        "--init-encoder-from", dest="init_encoder_from", metavar="WEIGHTS",
+        help="start only the encoder (encoder.* tensors) from another model's weights, e.g. erfnet's for deeplab",
+    )
 
 
 def command_models(args: argparse.Namespace) -> int:
@@ -234,9 +250,9 @@ def command_export(args: argparse.Namespace) -> int:
     from streamseg.backends import BackendOptions, create_backend
     from streamseg.backends.engine_cache import EngineCache
     from streamseg.backends.export import cached_onnx
-    from streamseg.backends.options import default_engine_dir
     from streamseg.config import PRECISIONS, check_input_size, parse_size
     from streamseg.models import load_model
+    from streamseg.options import default_engine_dir
 
     if args.precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {args.precision!r}")
@@ -252,12 +268,12 @@ def command_export(args: argparse.Namespace) -> int:
     else:
         with create_backend(args.backend, model, input_size, args.precision, options) as backend:
             path = getattr(backend, "engine_path", None)
-            print(f"ready: {backend.describe()} ({origin} weights)", file=sys.stderr)
+            log.info("ready: %s (%s weights)", backend.describe(), origin)
     if path is not None:
         print(f"engine: {path}")
         if copy_to is not None:
             shutil.copyfile(path, copy_to)
-            print(f"copied to {copy_to}")
+            log.info("copied to %s", copy_to)
     return EXIT_OK
 
 
@@ -282,24 +298,19 @@ def command_plugins(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from streamseg.config import add_option_argument
+
     parser = argparse.ArgumentParser(prog="streamseg", description="Real-time semantic segmentation of live video.")
     parser.add_argument("-v", "--verbose", action="store_true", help="tracebacks of internal failures")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="segment a stream and write or serve the overlay")
-    _add_run_options(run)
-    run.add_argument("--out", help="write the overlay video here (H.264 MP4)")
-    run.add_argument("--stats", help="write per-frame statistics here (JSON lines)")
-    run.add_argument("--masks", help="write per-frame label maps (PNG) into this folder")
-    run.add_argument("--serve", help="web preview on HOST:PORT (e.g. 127.0.0.1:8080)")
-    run.add_argument("--rtsp-out", dest="rtsp_out", help="publish the overlay to this rtsp:// URL (a server that accepts RECORD)")
-    run.add_argument("--alpha", type=float, help="overlay opacity (default 0.5)")
+    _add_run_options(run, "run")
     run.set_defaults(handler=command_run)
 
     bench = commands.add_parser("bench", help="model-only, naive-loop and pipelined fps in one run")
-    _add_run_options(bench)
+    _add_run_options(bench, "bench")
     bench.add_argument("--json", help="write the results here")
-    bench.add_argument("--out", help="the pipelined run also writes the overlay video here, as `run --out` does")
     bench.add_argument(
         "--rounds", type=int, default=1, help="alternate the measurements this many times and report the medians (default 1)"
     )
@@ -307,54 +318,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="mIoU on a CamVid-layout folder")
     evaluate.add_argument("data_dir")
-    evaluate.add_argument("--split", default="val")
-    evaluate.add_argument("--model", default="erfnet")
-    evaluate.add_argument("--weights")
-    evaluate.add_argument("--backend", default="torch")
-    evaluate.add_argument("--precision", default="fp32")
+    evaluate.add_argument("--split", default="val", help="val (default), train, test, or several joined by + (train+val)")
+    evaluate.add_argument(
+        "--hold-out-drive", dest="hold_out_drive", metavar="DRIVE",
+        help="score only this drive's frames of --split (cross-drive validation: e.g. --split train+val --hold-out-drive 0006R0)",
+    )
+    # eval measures accuracy: the reference backend and precision unless asked for others.
+    add_option_argument(evaluate, "model")
+    add_option_argument(evaluate, "weights")
+    add_option_argument(evaluate, "backend", default="torch")
+    add_option_argument(evaluate, "precision", default="fp32")
     evaluate.add_argument("--scales", type=float, nargs="+", default=[1.0], help="multi-scale inference, e.g. 0.75 1 1.25")
-    evaluate.add_argument("--crf", default="off", help="off (default) or sync: refine every frame")
-    evaluate.add_argument("--crf-parameters", dest="crf_parameters", help="tuned CRF settings (YAML)")
-    evaluate.add_argument("--max-frames", dest="max_frames", type=int)
+    add_option_argument(evaluate, "crf", help="off (default) or sync: refine every frame")
+    add_option_argument(evaluate, "crf_parameters")
+    add_option_argument(evaluate, "max_frames")
     evaluate.add_argument("--json")
     evaluate.set_defaults(handler=command_eval)
 
     train = commands.add_parser("train", help="train a model on CamVid (resumes from OUT/last.pt)")
-    train.add_argument("--model", default="erfnet")
-    train.add_argument("--data", default="../shared/data/camvid")
-    train.add_argument("--out", required=True)
-    train.add_argument("--epochs", type=int, default=150)
-    train.add_argument("--batch-size", dest="batch_size", type=int, default=8)
-    train.add_argument("--crop", type=int, nargs=2, default=(320, 320), metavar=("H", "W"))
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--bf16", action="store_true", help="bf16 autocast on a CPU with native bf16")
-    train.add_argument("--device", default="cpu")
-    train.add_argument("--threads", type=int, default=0)
-    train.add_argument("--eval-every", dest="eval_every", type=int, default=1)
-    train.add_argument(
-        "--init-from", dest="init_from", metavar="WEIGHTS",
-        help="fine-tune: start from these weights (a checkpoint or shipped .pt) with a fresh optimizer and schedule",
-    )
-    train.add_argument(
-        "--init-encoder-from", dest="init_encoder_from", metavar="WEIGHTS",
-        help="start only the encoder (encoder.* tensors) from another model's weights, e.g. erfnet's for deeplab",
-    )
-    train.add_argument(
-        "--freeze-encoder-epochs", dest="freeze_encoder_epochs", type=int, default=0, metavar="N",
-        help="keep the encoder fixed for the first N epochs, so a new head does not wreck a started encoder",
-    )
+    _add_train_arguments(train)
     train.set_defaults(handler=command_train)
 
     export = commands.add_parser("export", help="build a backend's compiled engine ahead of time (into the engine cache)")
-    export.add_argument("--model", default="erfnet")
-    export.add_argument("--weights")
+    add_option_argument(export, "model")
+    add_option_argument(export, "weights")
+    # Not the run's --backend: "onnx" (the export alone) is one more choice, and there is no auto.
     export.add_argument("--backend", required=True, help="onnx, onnxruntime, openvino, tensorrt, cuda")
-    export.add_argument("--precision", default="fp32", help="fp32, bf16, fp16, int8")
-    export.add_argument("--input-size", dest="input_size", default="480x360")
-    export.add_argument(
-        "--engine-dir", dest="engine_dir", help="compiled engine cache (default $XDG_CACHE_HOME/streamseg, else ~/.cache/streamseg)"
-    )
-    export.add_argument("--calibration-data", dest="calibration_data", help="CamVid folder, for int8")
+    add_option_argument(export, "precision", default="fp32")  # an artifact of a precision asked for, not auto's pick
+    add_option_argument(export, "input_size")
+    add_option_argument(export, "engine_dir", default=None)  # None: the declared default, resolved by command_export
+    add_option_argument(export, "calibration_data")
     export.add_argument("--out", help="also copy the artifact (e.g. the .onnx file) here")
     export.set_defaults(handler=command_export)
 
@@ -376,12 +369,12 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(verbose=args.verbose)
     try:
         return args.handler(args)
-    except StreamsegError as error:
-        print(f"streamseg: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+    except StreamsegError as error:  # the class says how to exit; the message is only shown
+        log.error("%s", error)
+        return error.exit_code
     except KeyboardInterrupt as interrupt:  # before or after a run: nothing was in flight
         name = getattr(interrupt, "signal_name", None)
-        print(f"streamseg: interrupted{f' ({name})' if name else ''}", file=sys.stderr)
+        log.info("interrupted%s", f" ({name})" if name else "")
         return EXIT_INTERRUPTED
 
 

@@ -1,7 +1,18 @@
-"""Run settings: one dataclass, filled from a YAML file and then from command-line flags.
+"""Run settings: every option declared once, as a field of ``RunConfig``, and everything else derived from it.
 
-A YAML key is exactly a field name (``max_frames``, ``input_size``); an unknown key is an
-error that lists the known ones, so a typo never passes silently.
+A field declared with :func:`~streamseg.options.option` carries its type, default,
+help, bounds, choices and checks. From those fields come the flags of ``streamseg run`` and
+``bench`` (:func:`add_run_arguments`; eval, export and train take the options they share with a
+run through :func:`add_option_argument`), the YAML keys a ``--config`` file may hold (exactly the
+field names; an unknown key is an error that lists the known ones, so a typo never passes
+silently) and the keywords of the Python API (``streamseg.api.Pipeline``), so none of them can
+drift from the others. ``backend_options`` carries the backends' own settings, declared the same
+way in ``streamseg.options.BackendOptions``.
+
+Why dataclass fields with metadata rather than pydantic or another settings library: pydantic is
+not a dependency and this would be its only use; the run's values are few kinds whose strict
+conversion is a page below; argparse is built from the fields in a few lines; and ``RunConfig``
+stays the plain dataclass the assembler, the tools and the tests already construct.
 """
 
 from __future__ import annotations
@@ -9,101 +20,43 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import numbers
 import re
 import types
 import typing
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from streamseg.backends.options import default_engine_dir
 from streamseg.errors import ConfigError
-from streamseg.models.registry import DEFAULT_MODEL
+from streamseg.options import (
+    DEFAULT_MODEL,
+    BackendOptions,
+    Bounds,
+    OptionSpec,
+    check_options,
+    declared_default,
+    declared_fields,
+    default_engine_dir,
+    option,
+    option_spec,
+)
 
 CRF_MODES = ("off", "async", "sync")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 # A config file is a few dozen lines; anything much larger is the wrong file, read whole into memory.
 MAX_CONFIG_BYTES = 1 << 20
-# The network's input: 4000x4000 took 4.8 GB and 102 s a frame, so sizes stop at DCI 4K.
+# The network's input: a 4000x4000 one takes gigabytes and minutes a frame, so sizes stop at DCI 4K
+# (see BENCHMARKS.md, Micro-measurements behind design choices).
 MIN_SIDE, MAX_SIDE = 8, 4096
 MAX_PIXELS = 4096 * 2160
 # Counts of threads and processes: beyond these a number is a typo (100000 CRF workers were 100000 processes).
 MAX_THREADS, MAX_CRF_WORKERS = 1024, 64
-
-
-@dataclass
-class RunConfig:
-    """Everything ``streamseg run`` and ``streamseg bench`` need; flags and YAML keys share these names."""
-
-    source: str | None = None
-    model: str = DEFAULT_MODEL
-    weights: Path | None = None  # a state dict to use instead of the bundled weights
-    backend: str = "auto"
-    precision: str = "auto"  # auto: the backend's fastest precision that keeps parity on this CPU
-    input_size: tuple[int, int] = (360, 480)  # (height, width) the network sees
-    threads: int = 0  # inference threads; 0: the library's default
-    streams: int = 1  # concurrent inferences sharing those threads: more frames per second, more latency each
-    queue_size: int | None = None  # frames each queue holds; None: 1 for a live source, 4 for a file (runner.default_queue_size)
-    out: Path | None = None
-    # x264's speed preset for --out: ultrafast costs about a third of veryfast's CPU per frame for a file about
-    # twice the size (BENCHMARKS.md); on a small CPU the encoder otherwise takes the network's cores.
-    out_preset: str = "ultrafast"
-    stats: Path | None = None
-    masks: Path | None = None
-    max_frames: int | None = None
-    metrics_port: int | None = None
-    metrics_host: str = "127.0.0.1"
-    serve: str | None = None  # HOST:PORT of the web preview
-    rtsp_out: str | None = None  # publish the overlay to this rtsp:// URL
-    rtsp_give_up_after: float | None = None  # seconds an rtsp:// source may stay down (at start or later); None: retry forever
-    crf: str = "off"
-    crf_parameters: Path | None = None  # YAML written by tools/tune_crf.py
-    crf_workers: int = 1  # CRF processes; they run at the lowest priority
-    crf_delay_ms: float = 0.0  # how long a frame may wait for its own CRF result (async)
-    crf_cpu_share: float | None = None  # most of a core each CRF worker may use; None: no cap
-    refiner: str = "dense-crf"  # what --crf runs: NAME[:key=value,...] from the refiners table (`streamseg plugins`)
-    flow: str = "off"  # off, or a flow estimator: dis, farneback, flownet, or one a plugin registers
-    flow_weight: float = 0.5  # share of the previous frame's warped scores in the blend
-    flow_resolution: float | None = None  # flow grid as a fraction of the model's input; None: each mode's own default
-    key_every: int = 1  # run the network every K frames, propagate labels by flow in between
-    alpha: float = 0.5
-    sinks: list[str] = field(default_factory=list)  # more outputs, each NAME:TARGET from the sinks table, after the flags' own
-    engine_dir: Path = field(default_factory=default_engine_dir)  # $XDG_CACHE_HOME/streamseg, never the working directory
-    calibration_data: Path | None = None
-
-    def validate(self) -> "RunConfig":
-        _require(self.out_preset in X264_PRESETS, f"out_preset must be one of {', '.join(X264_PRESETS)}, not {self.out_preset!r}")
-        _require(self.crf in CRF_MODES, f"crf must be one of {', '.join(CRF_MODES)}, not {self.crf!r}")
-        _require(0.0 <= self.flow_weight < 1.0, "flow_weight must be in [0, 1)")
-        _require(
-            self.flow_resolution is None or 0.0 < self.flow_resolution <= 1.0, "flow_resolution must be in (0, 1]"
-        )
-        _require(self.key_every >= 1, "key_every must be at least 1")
-        for spec in self.sinks:  # checked here, before a model loads; the sinks table checks the name when it makes one
-            _require(":" in spec, f"each sink must be NAME:TARGET, e.g. jsonl:stats.jsonl, not {spec!r}")
-        _require(self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        _require(self.queue_size is None or self.queue_size >= 1, "queue_size must be at least 1")
-        _require(self.streams >= 1, "streams must be at least 1")
-        _require(self.crf_workers >= 1, "crf_workers must be at least 1")
-        _require(self.crf_delay_ms >= 0, "crf_delay_ms must not be negative")
-        _require(self.crf_cpu_share is None or 0 < self.crf_cpu_share <= 1, "crf_cpu_share must be in (0, 1]")
-        _require(self.max_frames is None or self.max_frames >= 1, "max_frames must be at least 1")
-        _require(0.0 <= self.alpha <= 1.0, "alpha must be between 0 and 1")
-        _require(self.rtsp_give_up_after is None or self.rtsp_give_up_after > 0, "rtsp_give_up_after must be positive")
-        _require(
-            0 <= self.threads <= MAX_THREADS, f"threads must be in 0..{MAX_THREADS} (0: the library's default), not {self.threads}"
-        )
-        _require(self.streams <= MAX_THREADS, f"streams must be at most {MAX_THREADS}, not {self.streams}")
-        _require(self.crf_workers <= MAX_CRF_WORKERS, f"crf_workers must be at most {MAX_CRF_WORKERS}, not {self.crf_workers}")
-        _require(
-            self.metrics_port is None or 0 <= self.metrics_port <= 65535,
-            f"metrics_port must be in 0..65535, not {self.metrics_port}",
-        )
-        check_input_size(self.input_size)
-        return self
+RUN_ONLY = ("run",)  # options of `streamseg run` alone: outputs and overlay that bench, which measures, does not offer
 
 
 def check_input_size(size: tuple[int, int], name: str = "input_size") -> tuple[int, int]:
@@ -117,11 +70,6 @@ def check_input_size(size: tuple[int, int], name: str = "input_size") -> tuple[i
             "(4096x2160); memory and time per frame grow with the pixel count"
         )
     return size
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
 
 
 _SIZE = re.compile(r"\s*(\d+)\s*[xX]\s*(\d+)\s*")
@@ -139,7 +87,7 @@ def parse_size(text: str | list | tuple) -> tuple[int, int]:
 
 
 def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def size_argument(text: str) -> tuple[int, int]:
@@ -150,12 +98,172 @@ def size_argument(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def _input_size_value(value: Any) -> tuple[int, int]:
+    """The field's own (height, width) tuple as Python code gives it, else a written size: "480x360" or YAML's [480, 360]."""
+    if isinstance(value, tuple) and len(value) == 2 and all(_is_int(side) for side in value):
+        return int(value[0]), int(value[1])
+    return parse_size(value)
+
+
+def _written_size(size: tuple[int, int]) -> str:
+    return f"{size[1]}x{size[0]}"
+
+
+def _check_sinks(sinks: list[str]) -> None:
+    for spec in sinks:  # checked here, before a model loads; the sinks table checks the name when it makes one
+        if ":" not in spec:
+            raise ConfigError(f"each sink must be NAME:TARGET, e.g. jsonl:stats.jsonl, not {spec!r}")
+
+
+def _backend_options_value(value: Any) -> dict[str, Any]:
+    """Backend settings from YAML or the API (a mapping) or the command line (a list of "KEY=VALUE"), converted and checked."""
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, (list, tuple)) and all(isinstance(item, str) for item in value):
+        pairs = [_key_value(item) for item in value]
+    else:
+        raise ConfigError(f"backend_options: cannot use {value!r} (a mapping of KEY: VALUE expected)")
+    settings = {}
+    for key, raw in pairs:
+        if key not in _BACKEND_FIELDS:
+            raise ConfigError(f"unknown backend option {key!r}; known backend options: {', '.join(_BACKEND_FIELDS)}")
+        settings[key] = _convert(f"backend option {key}", _BACKEND_TYPES[key], option_spec(_BACKEND_FIELDS[key]), raw)
+    BackendOptions(**settings)  # bounds and checks now, before a model loads
+    return settings
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """("workspace_gib", 2) from "workspace_gib=2": the value is read as a YAML scalar, so flag and file take the same values."""
+    key, equals, value = text.partition("=")
+    if not equals or not key.strip():
+        raise ConfigError(f"a backend option is KEY=VALUE (e.g. workspace_gib=2), not {text!r}")
+    try:
+        return key.strip(), yaml.load(value, Loader=_StrictLoader)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"backend option {key.strip()}: cannot read {value!r}: {str(error).splitlines()[0]}") from None
+
+
+def _backend_options_help() -> str:
+    keys = ", ".join(
+        declared.name if declared.default is None else f"{declared.name} ({option_spec(declared).written(declared.default)})"
+        for declared in declared_fields(BackendOptions)
+    )
+    return f"a backend's own setting, repeatable; each backend reads those that apply to it. KEY (default): {keys}"
+
+
+@dataclass
+class RunConfig:
+    """Everything ``streamseg run`` and ``streamseg bench`` need: each field is one option, its flag, YAML key and API keyword."""
+
+    source: str | None = option(
+        None, positional=True, help="video file, image folder, camera:N, rtsp://..., or 'demo' (a synthetic road scene)",
+    )
+    model: str = option(DEFAULT_MODEL, help="registered model name (see `streamseg models`; default {default})")
+    weights: Path | None = option(None, help="state dict to use instead of the bundled weights")
+    backend: str = option("auto", help="auto (the fastest present), torch, onnxruntime, openvino, cuda, tensorrt, ... (default {default})")
+    precision: str = option(  # auto: the backend's fastest precision that keeps parity on this CPU
+        "auto", choices=PRECISIONS, help="{choices}; auto: the backend's fastest that keeps parity with fp32",
+    )
+    input_size: tuple[int, int] = option(  # (height, width) the network sees
+        (360, 480), parse=_input_size_value, check=check_input_size, show=_written_size,
+        help="network input WIDTHxHEIGHT (default {default})",
+    )
+    threads: int = option(
+        0, bounds=Bounds(0, MAX_THREADS, note="0: the library's default"), help="inference threads (default {default}: the library's)",
+    )
+    streams: int = option(  # more frames per second, more latency each
+        1, bounds=Bounds(1, MAX_THREADS),
+        help="concurrent inferences splitting those threads (default {default}: lowest latency; 2: more fps on a small CPU)",
+    )
+    queue_size: int | None = option(  # None: runner.default_queue_size
+        None, bounds=Bounds(low=1), help="frames each queue holds (default: 1 for a live source, 4 for a file)",
+    )
+    out: Path | None = option(None, help="write the overlay video here (H.264 MP4); bench: from its pipelined run")
+    # x264's speed preset for --out: ultrafast costs about a third of veryfast's CPU per frame for a file about
+    # twice the size (BENCHMARKS.md); on a small CPU the encoder otherwise takes the network's cores.
+    out_preset: str = option(
+        "ultrafast", choices=X264_PRESETS, help="x264 speed preset of the --out video (least CPU and larger file first): {choices}",
+    )
+    stats: Path | None = option(None, commands=RUN_ONLY, help="write per-frame statistics here (JSON lines)")
+    masks: Path | None = option(None, commands=RUN_ONLY, help="write per-frame label maps (PNG) into this folder")
+    max_frames: int | None = option(None, bounds=Bounds(low=1), help="stop after N frames")
+    metrics_port: int | None = option(None, bounds=Bounds(0, 65535), help="serve /metrics and /healthz on this port")
+    metrics_host: str = option("127.0.0.1", help="address to bind (default {default})")
+    serve: str | None = option(None, commands=RUN_ONLY, help="web preview on HOST:PORT (e.g. 127.0.0.1:8080)")
+    rtsp_out: str | None = option(
+        None, commands=RUN_ONLY, help="publish the overlay to this rtsp:// URL (a server that accepts RECORD)",
+    )
+    rtsp_give_up_after: float | None = option(
+        None, bounds=Bounds(low=0, low_open=True), metavar="SECONDS",
+        help="end the run when an rtsp:// source stays down this long, at start or later (default: keep retrying)",
+    )
+    crf: str = option("off", choices=CRF_MODES, help="CRF refinement of the labels: {choices}")
+    crf_parameters: Path | None = option(None, help="tuned CRF settings (YAML from tools/tune_crf.py)")
+    crf_workers: int = option(  # they run at the lowest priority
+        1, bounds=Bounds(1, MAX_CRF_WORKERS), help="CRF processes (default {default})",
+    )
+    crf_delay_ms: float = option(
+        0.0, bounds=Bounds(low=0), help="how long a frame may wait for its own CRF result with --crf async, in ms (default {default})",
+    )
+    crf_cpu_share: float | None = option(
+        None, bounds=Bounds(0, 1, low_open=True), help="most of one core each CRF process may use, in (0, 1] (default: no cap)",
+    )
+    refiner: str = option(
+        "dense-crf", metavar="NAME[:K=V,...]",
+        help="what --crf runs: a refiner from `streamseg plugins`, e.g. dense-crf:iterations=3 (default {default})",
+    )
+    flow: str = option(
+        "off", help="temporal smoothing: off, dis, farneback, flownet, or a plugin's estimator (default {default})",
+    )
+    flow_weight: float = option(
+        0.5, bounds=Bounds(0, 1, high_open=True), help="share of the warped previous frame (default {default})",
+    )
+    flow_resolution: float | None = option(
+        None, bounds=Bounds(0, 1, low_open=True),
+        help="flow grid as a fraction of the network's input (default 0.25 for --flow, 0.5 for --key-every; 1 is exact)",
+    )
+    key_every: int = option(1, bounds=Bounds(low=1), help="run the network every K frames, flow in between (default {default})")
+    alpha: float = option(0.5, bounds=Bounds(0, 1), commands=RUN_ONLY, help="overlay opacity (default {default})")
+    sinks: list[str] = option(
+        default_factory=list, check=_check_sinks, flag="--sink", metavar="NAME:TARGET",
+        help="one more output from the sinks table, built in or a plugin's (`streamseg plugins`), e.g. jsonl:stats.jsonl; repeatable",
+    )
+    engine_dir: Path = option(  # never the working directory
+        default_factory=default_engine_dir,
+        help="compiled engine cache (default $XDG_CACHE_HOME/streamseg, else ~/.cache/streamseg)",
+    )
+    calibration_data: Path | None = option(None, help="CamVid folder for int8 calibration")
+    backend_options: dict[str, Any] = option(
+        default_factory=dict, parse=_backend_options_value, flag="--backend-option", metavar="KEY=VALUE",
+        help=_backend_options_help(),
+    )
+
+    def validate(self) -> "RunConfig":
+        """This config, if every option is within its declared bounds and choices; else a ConfigError saying which is not."""
+        check_options(self)
+        return self
+
+    def backend_settings(self) -> BackendOptions:
+        """What the backend is built with: the run's own options that backends read, and ``backend_options``."""
+        return BackendOptions(
+            threads=self.threads, streams=self.streams, engine_dir=self.engine_dir, calibration_data=self.calibration_data,
+            model_name=self.model, **self.backend_options,
+        )
+
+
 _FIELD_TYPES: dict[str, Any] = typing.get_type_hints(RunConfig)
+_FIELDS: dict[str, dataclasses.Field] = {declared.name: declared for declared in declared_fields(RunConfig)}
+_BACKEND_TYPES: dict[str, Any] = typing.get_type_hints(BackendOptions)
+_BACKEND_FIELDS: dict[str, dataclasses.Field] = {declared.name: declared for declared in declared_fields(BackendOptions)}
 
 
-def _field_type(name: str) -> tuple[Any, bool]:
-    """The field's type without ``| None``, and whether None is allowed."""
-    hint = _FIELD_TYPES[name]
+def option_names() -> tuple[str, ...]:
+    """Every run option: the YAML keys, the API keywords, and (as --the-name-with-dashes) the flags, ``source`` first."""
+    return tuple(_FIELDS)
+
+
+def _without_none(hint: Any) -> tuple[Any, bool]:
+    """The type without ``| None``, and whether None is allowed."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         members = [arg for arg in typing.get_args(hint) if arg is not type(None)]
         return members[0], len(members) < len(typing.get_args(hint))
@@ -163,28 +271,32 @@ def _field_type(name: str) -> tuple[Any, bool]:
 
 
 def _coerce(name: str, value: Any) -> Any:
-    """Turns a YAML or flag value into the field's type, strictly: true is not 1, 12.7 is not 12, 7 is not a name."""
-    kind, optional = _field_type(name)
+    """Turns a YAML, flag or API value into the field's type, strictly: true is not 1, 12.7 is not 12, 7 is not a name."""
+    return _convert(name, _FIELD_TYPES[name], option_spec(_FIELDS[name]), value)
+
+
+def _convert(label: str, hint: Any, spec: OptionSpec | None, value: Any) -> Any:
+    kind, optional = _without_none(hint)
     if value is None:
         if optional:
             return None
-        raise ConfigError(f"{name} needs a value")
-    if name == "input_size":
-        return parse_size(value)
+        raise ConfigError(f"{label} needs a value")
+    if spec is not None and spec.parse is not None:  # a written form of its own: a size, a batch profile, KEY=VALUE
+        return spec.parse(value)
     converter = _CONVERTERS.get(kind)
     if converter is None:  # a type with no converter of its own (a container): it must already be one
         if isinstance(value, typing.get_origin(kind) or kind):
             return value
-        raise ConfigError(f"{name}: cannot use {value!r} ({_FIELD_TYPES[name]} expected)")
+        raise ConfigError(f"{label}: cannot use {value!r} ({hint} expected)")
     converted = converter(value)
     if converted is None:
-        raise ConfigError(f"{name}: cannot use {value!r} ({_TYPE_NAMES[kind]} expected)")
+        raise ConfigError(f"{label}: cannot use {value!r} ({_TYPE_NAMES[kind]} expected)")
     return converted
 
 
 def _to_int(value: Any) -> int | None:
     if _is_int(value):
-        return value
+        return int(value)
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
@@ -195,7 +307,7 @@ def _to_int(value: Any) -> int | None:
 def _to_float(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, (int, float)):
+    if isinstance(value, numbers.Real):
         number = float(value)
     elif isinstance(value, str):
         try:
@@ -277,17 +389,84 @@ def load_yaml(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of option: value")
-    unknown = sorted((str(key) for key in set(data) - set(_FIELD_TYPES)))
+    unknown = sorted(str(key) for key in set(data) - set(_FIELD_TYPES))
     if unknown:
         raise ConfigError(f"{path}: unknown key {unknown[0]!r}; known keys: {', '.join(_FIELD_TYPES)}")
     return data
 
 
 def build_config(config_file: Path | None, overrides: dict[str, Any]) -> RunConfig:
-    """Defaults, then the YAML file, then the flags the user actually gave (None means not given)."""
-    values: dict[str, Any] = {}
-    if config_file is not None:
-        values.update(load_yaml(config_file))
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    config = dataclasses.replace(RunConfig(), **{k: _coerce(k, v) for k, v in values.items()})
-    return config.validate()
+    """Defaults, then the YAML file, then the flags the user actually gave (None means not given).
+
+    A flag replaces the file's value, except ``--backend-option``: its keys replace the file's
+    ``backend_options`` keys one by one, and the file's other keys stay.
+    """
+    values = load_yaml(config_file) if config_file is not None else {}
+    given = {name: value for name, value in overrides.items() if value is not None}
+    if "backend_options" in values and "backend_options" in given:
+        given["backend_options"] = _coerce("backend_options", values["backend_options"]) | _coerce(
+            "backend_options", given["backend_options"]
+        )
+    return config_from_values(values | given)
+
+
+def config_from_values(values: Mapping[str, Any]) -> RunConfig:
+    """A checked RunConfig from option values as YAML, flags or Python code give them; the rest keep their defaults."""
+    return RunConfig(**_converted(values)).validate()
+
+
+def _converted(values: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = [str(name) for name in values if name not in _FIELDS]
+    if unknown:
+        raise ConfigError(f"unknown option {unknown[0]!r}; known options: {', '.join(_FIELDS)}")
+    return {name: _coerce(name, value) for name, value in values.items()}
+
+
+# --- the command line, derived from the same fields ---------------------------------------------
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+    """Every option declared for ``command`` (run, bench) as an argument of ``parser``.
+
+    Flag defaults are None, so that only the flags a user gives override the config file; the
+    declared default is in each help text, and :func:`build_config` fills it in.
+    """
+    for declared in _FIELDS.values():
+        if command in option_spec(declared).commands:
+            _add(parser, declared, default=None, shown=declared_default(declared))
+
+
+_DECLARED = object()
+
+
+def add_option_argument(parser: argparse.ArgumentParser, name: str, *, default: Any = _DECLARED, help: str | None = None) -> None:
+    """Run option ``name`` as a flag of another command (eval, export, train) that takes the same thing.
+
+    Its default is the declared one as a user writes it ("480x360"), unless the command has a
+    reason for its own; ``help`` replaces the declared help where the command narrows the option.
+    """
+    declared = _FIELDS[name]
+    if default is _DECLARED:
+        value = declared_default(declared)
+        default = option_spec(declared).written(value) if value is not None and not isinstance(value, (int, float)) else value
+    _add(parser, declared, default=default, shown=default, help=help)
+
+
+def _add(parser: argparse.ArgumentParser, declared: dataclasses.Field, *, default: Any, shown: Any, help: str | None = None) -> None:
+    spec = option_spec(declared)
+    kind, _ = _without_none(_FIELD_TYPES[declared.name])
+    written = shown if isinstance(shown, str) else spec.written(shown) if shown is not None else "none"  # a str is as written
+    text = (help or spec.help).format(default=written, choices=_choices(spec, shown))
+    if spec.positional:
+        parser.add_argument(declared.name, help=text)
+        return
+    flag = spec.flag or "--" + declared.name.replace("_", "-")
+    repeated = typing.get_origin(kind) in (list, dict)  # one item per flag: --sink a:b --sink c:d
+    parser.add_argument(
+        flag, dest=declared.name, default=default, help=text, metavar=spec.metavar,
+        action="append" if repeated else "store", type=kind if kind in (int, float) else None,
+    )
+
+
+def _choices(spec: OptionSpec, default: Any) -> str:
+    return ", ".join(f"{choice} (default)" if choice == default else choice for choice in spec.choices)

@@ -6,6 +6,7 @@ scales, and the class probabilities, resized back to the frame, are averaged.
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -13,15 +14,22 @@ import cv2
 import numpy as np
 
 from streamseg.backends import BackendOptions, create_backend
-from streamseg.data.camvid import check_labels, list_split, read_labels, read_rgb
-from streamseg.errors import InputError
+from streamseg.data.camvid import (
+    check_labels,
+    list_split,
+    read_labels,
+    read_rgb,
+    select_drive,
+)
+from streamseg.errors import ConfigError
 from streamseg.evaluation import ConfusionMatrix, EvaluationResult
-from streamseg.logs import STDERR
 from streamseg.models import load_model
+from streamseg.preprocessing import to_model_input
 from streamseg.progress import Progress
 from streamseg.refine import CrfParameters, DenseCRFRefiner
 from streamseg.scores import class_labels, softmax
-from streamseg.preprocessing import to_model_input
+
+log = logging.getLogger(__name__)
 
 MAX_SCALE = 4.0  # CamVid at 4x is 3840x2880: beyond that a scale is a typo, not an experiment
 
@@ -29,7 +37,8 @@ MAX_SCALE = 4.0  # CamVid at 4x is 3840x2880: beyond that a scale is a typo, not
 class Predictor:
     """A model on a backend at one or more scales: frame in, class probabilities or labels out.
 
-    Backends run at fixed sizes, so each scale gets its own; ``close()`` releases them all.
+    The project's one multi-scale inference (``eval --scales``; tools/gpu_proof.py too). Backends run at
+    fixed sizes, so each scale gets its own; ``close()`` releases them all.
     """
 
     def __init__(
@@ -37,7 +46,7 @@ class Predictor:
         image_size: tuple[int, int], calibration_data: Path | None, refiner: DenseCRFRefiner | None = None,
     ) -> None:
         if not scales or not all(math.isfinite(s) and 0 < s <= MAX_SCALE for s in scales):
-            raise InputError(f"scales must be numbers in (0, {MAX_SCALE:g}], not {', '.join(f'{s:g}' for s in scales)}")
+            raise ConfigError(f"scales must be numbers in (0, {MAX_SCALE:g}], not {', '.join(f'{s:g}' for s in scales)}")
         network, self.origin = load_model(model, weights)
         options = BackendOptions(calibration_data=calibration_data, model_name=model)
         self.image_size = image_size
@@ -97,19 +106,26 @@ def evaluate_camvid(
     scales: tuple[float, ...] = (1.0,),
     crf: CrfParameters | None = None,
     max_frames: int | None = None,
-    log=STDERR,
+    hold_out_drive: str | None = None,
 ) -> EvaluationResult:
-    """mIoU, per-class IoU and pixel accuracy of a model on a CamVid split; ``crf`` refines every frame (sync)."""
+    """mIoU, per-class IoU and pixel accuracy of a model on a CamVid split; ``crf`` refines every frame (sync).
+
+    ``hold_out_drive`` scores that drive's frames of ``split`` instead (train+val for the cross-drive fold).
+    """
     if max_frames is not None and max_frames < 1:
-        raise InputError(f"max_frames must be at least 1, not {max_frames}")
-    samples = list_split(data_dir, split)[:max_frames]
+        raise ConfigError(f"max_frames must be at least 1, not {max_frames}")
+    samples = list_split(data_dir, split)
+    if hold_out_drive is not None:
+        samples = select_drive(samples, hold_out_drive, keep=True)
+        split = f"{split} drive {hold_out_drive}"
+    samples = samples[:max_frames]
     image_size = read_labels(samples[0].label_path).shape
     refiner = DenseCRFRefiner.from_parameters(crf) if crf is not None else None
     calibration = data_dir  # int8 backends calibrate on this folder's train split
     with Predictor(model, weights, backend, precision, scales, image_size, calibration, refiner) as predictor:
-        print(f"evaluating {model} on {len(samples)} {split} frames: {predictor.describe()}", file=log)
+        log.info("evaluating %s on %d %s frames: %s", model, len(samples), split, predictor.describe())
         confusion = ConfusionMatrix()
-        with Progress(len(samples), "frames", stream=log) as progress:
+        with Progress(len(samples), "frames") as progress:
             for index, sample in enumerate(samples):
                 image = read_rgb(sample.image_path)
                 truth = check_labels(read_labels(sample.label_path), image.shape, sample.label_path)

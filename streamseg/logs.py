@@ -16,7 +16,10 @@ _PREFIX = {logging.DEBUG: "debug: ", logging.INFO: "", logging.WARNING: "warning
 class _OneLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         prefix = _PREFIX.get(record.levelno, "error: ")
-        text = f"streamseg: {prefix}{record.getMessage()}"
+        message = record.getMessage()
+        # A message may start on a fresh line (after the ^C a terminal echoes): the newline goes before the prefix.
+        body = message.lstrip("\n")
+        text = f"{message[:len(message) - len(body)]}streamseg: {prefix}{body}"
         if record.exc_info and record.levelno <= logging.DEBUG:
             text += "\n" + self.formatException(record.exc_info)
         return text
@@ -28,7 +31,7 @@ def configure_logging(*, verbose: bool = False) -> None:
     for handler in list(logger.handlers):
         if getattr(handler, "_streamseg_cli", False):
             logger.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(STDERR)  # whatever sys.stderr is when a record is written
     handler._streamseg_cli = True  # type: ignore[attr-defined]
     handler.setFormatter(_OneLineFormatter())
     logger.addHandler(handler)

@@ -41,6 +41,7 @@ reported once with its name and error, and never stops the program.
 from __future__ import annotations
 
 import inspect
+import logging
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
@@ -51,12 +52,10 @@ from typing import (
     Generic,
     Iterable,
     Iterator,
-    TextIO,
     TypeVar,
 )
 
-from streamseg.errors import ConfigError, InputError
-from streamseg.logs import STDERR
+from streamseg.errors import ConfigError, OutputError
 
 if TYPE_CHECKING:
     from streamseg.refine.async_pool import Refiner
@@ -67,6 +66,8 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "streamseg.plugins"
 BUILT_IN = "built-in"
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -149,7 +150,7 @@ class FactoryTable(Generic[T]):
             return self._entries[name]
         except KeyError:
             known = ", ".join(self._entries) or "none"
-            raise InputError(f"unknown {self.kind} {name!r}; known: {known}") from None
+            raise ConfigError(f"unknown {self.kind} {name!r}; known: {known}") from None
 
     def create(self, name: str, *args: Any, **options: Any) -> T:
         """Makes the part called ``name``, checking its options and that the factory returned the right type."""
@@ -157,7 +158,7 @@ class FactoryTable(Generic[T]):
         try:
             inspect.signature(registration.factory).bind(*args, **options)
         except TypeError as error:
-            raise InputError(f"{self.kind} {name!r}: {error}") from None
+            raise ConfigError(f"{self.kind} {name!r}: {error}") from None
         except ValueError:
             pass  # a builtin or C factory without a signature: let the call itself decide
         made = registration.factory(*args, **options)
@@ -245,8 +246,8 @@ class PluginRegistry:
 
 
 # Ultrafast by default: in the pipeline flow runs on small grids, where it measured the same
-# key-frame agreement as "fast" (98.0 %) and 0.3 points less smoothing consistency, for a third
-# less time. "dis:preset=fast" is there for offline work.
+# key-frame agreement as "fast" and a little less smoothing consistency, in less time (see
+# BENCHMARKS.md, Temporal consistency on real video). "dis:preset=fast" is there for offline work.
 def _dis(preset: str = "ultrafast"):
     from streamseg.temporal.flow import DISFlowEstimator
 
@@ -275,7 +276,11 @@ def _flownet(precision: str = "fp32", weights=None, height=None):
 
 def _dense_crf(context: RefinerContext, **settings: str):
     """The tuned settings of the run (or the defaults), each option given replacing one of them."""
-    from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner, crf_parameters_from_mapping
+    from streamseg.refine.dense_crf import (
+        CrfParameters,
+        DenseCRFRefiner,
+        crf_parameters_from_mapping,
+    )
 
     base = (context.crf_parameters or CrfParameters()).as_dict()
     given = {key: _number(key, value) for key, value in settings.items()}
@@ -321,7 +326,7 @@ def _rtsp_out_sink(target: str, context: SinkContext):
 def _path(target: str) -> Path:
     """A sink's target as a path; an empty one is refused rather than read as the working directory."""
     if not target.strip():
-        raise ConfigError("a sink needs a target: give --sink NAME:TARGET, e.g. jsonl:stats.jsonl")
+        raise OutputError("a sink needs a target: give --sink NAME:TARGET, e.g. jsonl:stats.jsonl")
     return Path(target).expanduser()
 
 
@@ -332,7 +337,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
     for item in filter(None, rest.split(",")):
         key, equals, value = item.partition("=")
         if not equals or not key.strip():
-            raise InputError(f"option {item!r} of {spec!r} is not key=value")
+            raise ConfigError(f"option {item!r} of {spec!r} is not key=value")
         options[key.strip()] = value.strip()
     return name.strip(), options
 
@@ -388,11 +393,11 @@ def _distribution(entry_point: metadata.EntryPoint) -> str:
 class Plugins:
     """The built-in parts plus installed plugins, discovered the first time the registry is used.
 
-    ``warn`` receives one line per plugin that failed (None: keep quiet, the failures stay
+    ``warn`` logs one warning per plugin that failed (False: keep quiet, the failures stay
     in :attr:`failures`). ``discover`` False gives the built-ins only.
     """
 
-    def __init__(self, *, discover: bool = True, warn: TextIO | None = STDERR) -> None:
+    def __init__(self, *, discover: bool = True, warn: bool = True) -> None:
         self._registry = PluginRegistry()
         register_builtins(self._registry)
         self._pending = discover
@@ -419,8 +424,8 @@ class Plugins:
             except (Exception, SystemExit) as error:  # a plugin's bug must not take the program down with it
                 failure = PluginFailure(entry_point.name, entry_point.value, _distribution(entry_point), _describe(error))
                 self.failures.append(failure)
-                if self._warn is not None:
-                    print(f"warning: {failure.message()}", file=self._warn)
+                if self._warn:
+                    log.warning("%s", failure.message())
 
     def flow_estimator(self, spec: str, **options: Any) -> FlowEstimator:
         """Makes the flow estimator ``spec`` names (built-in or from a plugin): ``NAME`` or
@@ -449,6 +454,6 @@ class Plugins:
         return PluginListing(parts, list(self.failures))
 
 
-def list_plugins(*, warn: TextIO | None = None) -> PluginListing:
+def list_plugins(*, warn: bool = False) -> PluginListing:
     """Everything registered, built-in and from plugins, and the plugins that failed to load."""
     return Plugins(warn=warn).listing()

@@ -17,9 +17,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 def class_labels(scores: np.ndarray) -> np.ndarray:
     """argmax over axis 0 of (C, h, w) scores, as uint8 class ids (the first class wins a tie).
 
-    ``scores.argmax(axis=0)`` takes ~6 ms at 480x360 here because numpy walks the class axis
-    with a stride; a running maximum over the C contiguous planes takes ~0.5 ms. Class ids only
-    grow in the loop, so "take c where this plane beats the best" is a maximum of uint8 planes.
+    ``scores.argmax(axis=0)`` is slow because numpy walks the class axis with a stride; a
+    running maximum over the C contiguous planes is an order of magnitude faster (see BENCHMARKS.md, Micro-measurements behind design choices).
+    Class ids only grow in the loop, so "take c where this plane beats the best" is a maximum of uint8 planes.
     """
     best = scores[0].copy()
     labels = np.zeros(best.shape, dtype=np.uint8)

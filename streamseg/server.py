@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError, OutputError
 
 logger = logging.getLogger(__name__)
 
@@ -108,19 +108,20 @@ class HttpServer:
         port: TCP port; 0 picks a free one (see ``port``).
 
     Raises:
-        InputError: the address cannot be listened on (port in use, unknown host, ...).
+        ConfigError: the port is out of range.
+        OutputError: the address cannot be listened on (port in use, unknown host, ...).
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         if not 0 <= port <= 65535:
-            raise InputError(f"cannot listen on {host}:{port}: port must be between 0 and 65535")
+            raise ConfigError(f"cannot listen on {host}:{port}: port must be between 0 and 65535")
         self._routes: dict[str, _Route] = {}
         self._routes_lock = threading.Lock()
         self._closing = threading.Event()
         try:
             self._server = _QuietServer((host, port), _RequestHandler, self)
         except OSError as error:
-            raise InputError(f"cannot listen on {host}:{port}: {error.strerror or error}") from error
+            raise OutputError(f"cannot listen on {host}:{port}: {error.strerror or error}") from error
         self.host = host
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(

@@ -1,5 +1,6 @@
 """Where the shared, third-party data lives; tests that need it skip when it is absent."""
 
+import logging
 import subprocess
 import sys
 import threading
@@ -19,6 +20,18 @@ def _engine_cache_outside_home(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
         yield
+
+
+@pytest.fixture(autouse=True)
+def _streamseg_logging_restored():
+    """Undoes what a test's ``main()`` call did to the ``streamseg`` logger (the CLI's handler, its level, no
+    propagation), so that the next test's ``caplog`` sees streamseg's records."""
+    logger = logging.getLogger("streamseg")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
+    yield
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
 
 
 @pytest.fixture

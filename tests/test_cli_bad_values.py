@@ -15,9 +15,6 @@ import numpy as np
 import pytest
 import torch
 
-import streamseg.bench  # noqa: F401  (imported before capsys: their ``log=sys.stderr`` defaults bind the real stderr)
-import streamseg.evaluate_camvid  # noqa: F401
-import streamseg.pipeline.assemble  # noqa: F401
 from streamseg.cli import build_parser, main
 from streamseg.models import MODELS
 

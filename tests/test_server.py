@@ -13,8 +13,14 @@ from typing import Callable, ContextManager, Iterator
 import pytest
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter
 
-from streamseg.errors import InputError
-from streamseg.server import HttpServer, Request, StreamWriter, serve_health, serve_metrics
+from streamseg.errors import ConfigError, OutputError
+from streamseg.server import (
+    HttpServer,
+    Request,
+    StreamWriter,
+    serve_health,
+    serve_metrics,
+)
 
 # Never go through a proxy the environment may name, even for 127.0.0.1.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -156,13 +162,13 @@ def another_server() -> Iterator[int]:
 @pytest.mark.parametrize("occupy", [plain_listening_socket, another_server])
 def test_port_in_use_is_an_input_error(occupy: Callable[[], ContextManager[int]]) -> None:
     with occupy() as port:
-        with pytest.raises(InputError, match=f"^cannot listen on 127.0.0.1:{port}: "):
+        with pytest.raises(OutputError, match=f"^cannot listen on 127.0.0.1:{port}: "):
             HttpServer("127.0.0.1", port)
 
 
 @pytest.mark.parametrize("port", [-1, 65536])
 def test_impossible_port_is_an_input_error(port: int) -> None:
-    with pytest.raises(InputError, match=f"cannot listen on 127.0.0.1:{port}: port must be"):
+    with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}: port must be"):
         HttpServer("127.0.0.1", port)
 
 

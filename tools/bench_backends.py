@@ -21,6 +21,7 @@ from streamseg.backends import BackendOptions, create_backend, unavailable_reaso
 from streamseg.backends.base import Backend
 from streamseg.config import size_argument
 from streamseg.errors import StreamsegError
+from streamseg.logs import configure_logging
 from streamseg.models import MODELS, load_model
 
 CONFIGURATIONS = (
@@ -110,4 +111,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    configure_logging()  # the library's diagnostics (engine builds, warnings) as the CLI shows them
     sys.exit(main())

@@ -17,6 +17,7 @@ import shlex
 from pathlib import Path
 
 from streamseg.cli import _run_config, build_parser
+from streamseg.logs import configure_logging
 from streamseg.pipeline.assemble import assemble
 
 
@@ -62,4 +63,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging()  # the library's diagnostics (engine builds, warnings) as the CLI shows them
     main()

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from streamseg.config import build_config
+from streamseg.logs import configure_logging
 from streamseg.pipeline.assemble import assemble
 from streamseg.resize import resize_labels, resize_rgb
 
@@ -87,4 +88,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging()  # the library's diagnostics (engine builds, warnings) as the CLI shows them
     main()

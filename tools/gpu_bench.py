@@ -45,13 +45,13 @@ import torch
 from torch import nn
 
 from streamseg.backends.cuda_backend import CudaBackend
-from streamseg.backends.options import BackendOptions
 from streamseg.config import size_argument
 from streamseg.errors import InputError
 from streamseg.models.registry import MODELS
 from streamseg.models.weights import load_state
-from streamseg.stages.labels import logits_to_labels
+from streamseg.options import BackendOptions
 from streamseg.preprocessing import to_model_input
+from streamseg.stages.labels import logits_to_labels
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEO = REPO / ".." / "shared" / "data" / "video" / "solidWhiteRight.mp4"

@@ -236,12 +236,9 @@ def write_clip(frames: list[np.ndarray], size: tuple[int, int], folder: Path) ->
 def pack_data(into: Path, data: Path | None, video: Path | None) -> int:
     """Copies what the proof reads into ``into`` (carried to the GPU machine): CamVid val as JPEG q90 + PNG labels, the video."""
     if data is not None:
-        (into / "camvid" / "val").mkdir(parents=True, exist_ok=True)
-        (into / "camvid" / "valannot").mkdir(parents=True, exist_ok=True)
-        for image in sorted((data / "val").glob("*.png")):
-            cv2.imwrite(str(into / "camvid" / "val" / f"{image.stem}.jpg"), cv2.imread(str(image)), [cv2.IMWRITE_JPEG_QUALITY, 90])
-            shutil.copyfile(data / "valannot" / image.name, into / "camvid" / "valannot" / image.name)
-        print(f"packed {len(list((into / 'camvid' / 'val').glob('*.jpg')))} CamVid val frames into {into / 'camvid'}")
+        from streamseg.data.camvid import write_packed_copy
+
+        print(f"packed {write_packed_copy(data, into / 'camvid', 'val')} CamVid val frames into {into / 'camvid'}")
     else:
         print("no CamVid here: the proof's parity and CRF steps will be skipped on the GPU machine")
     if video is not None:
@@ -295,8 +292,8 @@ def torch_cpu_labeller(network, input_size: tuple[int, int]) -> Callable[[np.nda
     """The CPU pipeline's stages on a batch of uint8 frames: the CPU side that ``infer_labels`` replaces."""
     import torch
 
-    from streamseg.stages.labels import logits_to_labels
     from streamseg.preprocessing import to_model_input
+    from streamseg.stages.labels import logits_to_labels
 
     def labels(frames: np.ndarray) -> np.ndarray:
         batch = np.concatenate([to_model_input(frame, input_size) for frame in frames])
@@ -472,7 +469,10 @@ def compared(labels: list[np.ndarray], reference: list[np.ndarray], truths: list
 
 def step_model_fps(proof: Proof, figures: dict, deadline: float) -> None:
     """fp16 model-only fps: the CUDA graph replayed on a batch already on the GPU, timed with CUDA events."""
-    from gpu_bench import infer_fps  # tools/ is on sys.path, as this script lives there; imported in a dry run too
+    from gpu_bench import (
+        infer_fps,  # tools/ is on sys.path, as this script lives there; imported in a dry run too
+    )
+
     from streamseg.models import load_model
 
     height, width = proof.settings.fps_input

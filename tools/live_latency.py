@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from streamseg.config import build_config
+from streamseg.logs import configure_logging
 from streamseg.pipeline.assemble import assemble
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,4 +119,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging()  # the library's diagnostics (engine builds, warnings) as the CLI shows them
     main()

@@ -15,7 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from streamseg.temporal.synthetic_pairs import HELD_OUT_SEEDS, TRAIN_SEEDS, FlowPairGenerator, write_pairs
+from streamseg.temporal.synthetic_pairs import (
+    HELD_OUT_SEEDS,
+    TRAIN_SEEDS,
+    FlowPairGenerator,
+    write_pairs,
+)
 
 DEFAULT_CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
 

@@ -5,9 +5,11 @@
 For each model: NNCF post-training quantisation of the OpenVINO IR and static QDQ quantisation
 for ONNX Runtime, both calibrated on CamVid train frames at the network's default input size
 (480x360), written to ``streamseg/weights/int8/<model>-<kind>/`` as engine-cache entries (a
-manifest with the key, which holds the weights' SHA-256, and every file's SHA-256). Run it again
-whenever the shipped weights change: entries for the old weights are replaced, and a backend
-never uses an entry whose weights hash or files do not match (``streamseg/backends/shipped.py``).
+manifest with the key, which holds the weights' SHA-256, and every file's SHA-256). Both are made
+from the export with a free batch dimension, so they run batches of frames from several streams
+in one call; the tool refuses to ship one that does not. Run it again whenever the shipped
+weights change: entries for the old weights are replaced, and a backend never uses an entry
+whose weights hash or files do not match (``streamseg/backends/shipped.py``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from streamseg.backends import BackendOptions, create_backend
 from streamseg.backends.shipped import SHIPPED_DIR, shipped_entry_dir
 from streamseg.config import RunConfig
+from streamseg.logs import configure_logging
 from streamseg.models import MODELS, load_model
 
 # backend name -> the engine-cache kind of its int8 artifact
@@ -33,6 +36,8 @@ def package(model_name: str, data: Path, input_size: tuple[int, int]) -> None:
         for backend_name, kind in KINDS.items():
             with create_backend(backend_name, model, input_size, "int8", options) as backend:
                 built = Path(backend.engine_path).parent
+                if not backend.free_batch:
+                    raise SystemExit(f"{model_name}: the {kind} model has a fixed batch; it would run batches frame by frame")
             target = shipped_entry_dir(model_name, kind)
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(built, target)
@@ -53,4 +58,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging()  # the library's diagnostics (engine builds, warnings) as the CLI shows them
     main()

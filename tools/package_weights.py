@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from streamseg.evaluate_camvid import evaluate_camvid
+from streamseg.logs import configure_logging
 from streamseg.models import MODELS
 from streamseg.models.complexity import count_macs, count_parameters
 
@@ -69,4 +70,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging()  # the library's diagnostics (engine builds, warnings) as the CLI shows them
     main()

@@ -21,6 +21,7 @@ import numpy as np
 from streamseg.data.camvid import list_split, read_labels, read_rgb
 from streamseg.evaluate_camvid import Predictor
 from streamseg.evaluation import ConfusionMatrix, EvaluationResult
+from streamseg.logs import configure_logging
 
 
 def main() -> None:
@@ -61,4 +62,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging()  # the library's diagnostics (engine builds, warnings) as the CLI shows them
     main()

@@ -33,10 +33,11 @@ from streamseg.classes import CLASS_NAMES
 from streamseg.config import RunConfig
 from streamseg.data.camvid import list_split, read_labels, read_rgb
 from streamseg.evaluation import ConfusionMatrix, EvaluationResult
+from streamseg.logs import configure_logging
 from streamseg.models import load_model
 from streamseg.plugins import Plugins
-from streamseg.scores import class_labels
 from streamseg.preprocessing import to_model_input
+from streamseg.scores import class_labels
 from streamseg.stages.temporal import SMOOTHING_RESOLUTION
 from streamseg.temporal.smoothing import TemporalSmoother
 
@@ -122,4 +123,5 @@ def _report(args: argparse.Namespace, plain: EvaluationResult, smoothed: Evaluat
 
 
 if __name__ == "__main__":
+    configure_logging()  # the library's diagnostics (engine builds, warnings) as the CLI shows them
     main()

@@ -29,8 +29,9 @@ from typing import Iterator
 from streamseg.config import RunConfig, parse_size
 from streamseg.errors import StreamsegError
 from streamseg.frame import Frame
+from streamseg.logs import configure_logging
 from streamseg.pipeline.assemble import assemble
-from streamseg.pipeline.runner import Pipeline
+from streamseg.pipeline.runner import Runner
 from streamseg.sources import open_source
 from streamseg.sources.base import Source
 
@@ -88,7 +89,7 @@ def slope_per_minute(times: list[float], values: list[float]) -> float:
     return 60.0 * sum((t - mean_t) * (v - mean_v) for t, v in zip(times, values)) / spread
 
 
-def sample(pipeline: Pipeline, monitor, started: float) -> dict:
+def sample(pipeline: Runner, monitor, started: float) -> dict:
     snapshot = monitor.snapshot()
     row = {
         "t_s": round(time.monotonic() - started, 2),
@@ -197,4 +198,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    configure_logging()  # the library's diagnostics (engine builds, warnings) as the CLI shows them
     sys.exit(main())

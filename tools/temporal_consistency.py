@@ -24,13 +24,18 @@ import numpy as np
 from streamseg.backends import Backend, BackendOptions, create_backend
 from streamseg.config import RunConfig
 from streamseg.frame import Frame
+from streamseg.logs import configure_logging
 from streamseg.models import load_model
 from streamseg.plugins import Plugins
+from streamseg.preprocessing import to_model_input
 from streamseg.scores import class_labels
 from streamseg.sources.video_file import VideoFileSource
-from streamseg.preprocessing import to_model_input
 from streamseg.stages.temporal import (
-    KEYFRAME_RESOLUTION, SMOOTHING_RESOLUTION, KeyFrameInferenceStage, TemporalStage, model_input_to_rgb,
+    KEYFRAME_RESOLUTION,
+    SMOOTHING_RESOLUTION,
+    KeyFrameInferenceStage,
+    TemporalStage,
+    model_input_to_rgb,
 )
 from streamseg.temporal.measures import TemporalConsistencyMeter
 from streamseg.temporal.smoothing import TemporalSmoother
@@ -155,4 +160,5 @@ def _report(args: argparse.Namespace, modes: list[Mode], count: int, origin: str
 
 
 if __name__ == "__main__":
+    configure_logging()  # the library's diagnostics (engine builds, warnings) as the CLI shows them
     main()

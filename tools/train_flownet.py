@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from streamseg.logs import configure_logging
 from streamseg.temporal.training import FlowNetTrainer, FlowTrainConfig, export_weights
 
 DEFAULT_CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"
@@ -58,4 +59,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    configure_logging()  # the library's diagnostics (engine builds, warnings) as the CLI shows them
     main()

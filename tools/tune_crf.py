@@ -25,11 +25,12 @@ from streamseg.backends import BackendOptions, create_backend
 from streamseg.data.camvid import list_split, read_labels, read_rgb
 from streamseg.errors import StreamsegError
 from streamseg.evaluation import ConfusionMatrix
+from streamseg.logs import configure_logging
 from streamseg.models import load_model
 from streamseg.models.registry import MODELS
+from streamseg.preprocessing import to_model_input
 from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner
 from streamseg.stages.labels import logits_to_labels
-from streamseg.preprocessing import to_model_input
 from streamseg.stages.refine import softmax
 
 DEFAULT_CAMVID = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "camvid"
@@ -183,4 +184,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    configure_logging()  # the library's diagnostics (engine builds, warnings) as the CLI shows them
     sys.exit(main())

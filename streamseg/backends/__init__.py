@@ -11,8 +11,8 @@ import importlib
 from torch import nn
 
 from streamseg.backends.base import Backend
-from streamseg.backends.options import BackendOptions
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError
+from streamseg.options import BackendOptions
 
 # name -> "module:class"; the order is the preference of ``auto`` (fastest first).
 BACKENDS: dict[str, str] = {
@@ -30,7 +30,7 @@ def backend_class(name: str) -> type[Backend]:
     try:
         module_name, class_name = BACKENDS[name].split(":")
     except KeyError:
-        raise InputError(f"unknown backend {name!r}; known backends: auto, {', '.join(BACKENDS)}") from None
+        raise ConfigError(f"unknown backend {name!r}; known backends: auto, {', '.join(BACKENDS)}") from None
     return getattr(importlib.import_module(module_name), class_name)
 
 
@@ -56,12 +56,12 @@ def create_backend(name: str, model: nn.Module, input_size: tuple[int, int], pre
         name = pick_auto()
     reason = unavailable_reason(name)
     if reason is not None:
-        raise InputError(f"backend {name} cannot run here: {reason}")
+        raise ConfigError(f"backend {name} cannot run here: {reason}")
     cls = backend_class(name)
     if precision == "auto":
         precision = cls.auto_precision(model, input_size, options)
     if precision not in cls.precisions:
-        raise InputError(f"backend {name} offers precision {', '.join(cls.precisions)}, not {precision}")
+        raise ConfigError(f"backend {name} offers precision {', '.join(cls.precisions)}, not {precision}")
     return cls(model, input_size, precision, options)
 
 

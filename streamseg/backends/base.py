@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError
+from streamseg.preprocessing import images_to_batch
 from streamseg.resize import resize_labels, resize_rgb
 from streamseg.scores import class_labels
-from streamseg.preprocessing import images_to_batch
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from streamseg.backends.options import BackendOptions
+    from streamseg.options import BackendOptions
 
 
 class Backend(ABC):
     """Runs a segmentation model: ``infer(batch) -> logits``.
 
     ``batch`` is float32 (N, 3, H, W), RGB in [0, 1], with (H, W) equal to ``input_size``;
-    the result is float32 logits (N, C, H, W). Normalisation is part of the model.
+    the result is float32 logits (N, C, H, W). Normalisation is part of the model. Every backend
+    runs the N frames (from several cameras, say) in one call of its engine, and a single frame
+    as fast as a backend made for single frames only. What batches need is made on first use (a
+    session or compiled model with a free batch, a CUDA graph per batch size); ``warm_up`` can
+    make it ahead of time.
 
     ``streams`` is how many ``infer`` calls may run at once, from as many threads, each on its
     share of the cores. One stream gives the lowest latency per frame; on a CPU with few cores,
@@ -49,11 +54,11 @@ class Backend(ABC):
 
     def __init__(self, input_size: tuple[int, int], precision: str, streams: int = 1) -> None:
         if precision not in self.precisions:
-            raise InputError(f"{self.name} backend supports precision {', '.join(self.precisions)}, not {precision!r}")
+            raise ConfigError(f"{self.name} backend supports precision {', '.join(self.precisions)}, not {precision!r}")
         if streams < 1:
-            raise InputError(f"streams must be at least 1, not {streams}")
+            raise ConfigError(f"streams must be at least 1, not {streams}")
         if self.max_streams is not None and streams > self.max_streams:
-            raise InputError(f"{self.name} backend runs at most {self.max_streams} stream(s) at once, not {streams}")
+            raise ConfigError(f"{self.name} backend runs at most {self.max_streams} stream(s) at once, not {streams}")
         self.input_size = input_size  # (height, width)
         self.precision = precision
         self.streams = streams
@@ -87,12 +92,13 @@ class Backend(ABC):
         """
         return np.stack([class_labels(logits) for logits in self.infer(images_to_batch(images))])
 
-    def warm_up(self, iterations: int = 2) -> None:
-        """Runs a few inferences so that one-off costs stay out of the first frames' latency."""
+    def warm_up(self, iterations: int = 2, batch_sizes: Sequence[int] = (1,)) -> None:
+        """Runs a few inferences at each of ``batch_sizes``, so that one-off costs (compiling or capturing a size) stay out of the first frames' latency."""
         height, width = self.input_size
-        dummy = np.random.default_rng(0).random((1, 3, height, width), dtype=np.float32)
-        for _ in range(iterations):
-            self.infer(dummy)
+        for batch_size in batch_sizes:
+            dummy = np.random.default_rng(0).random((batch_size, 3, height, width), dtype=np.float32)
+            for _ in range(iterations):
+                self.infer(dummy)
 
     def describe(self) -> str:
         streams = f", {self.streams} streams" if self.streams > 1 else ""

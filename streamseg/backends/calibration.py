@@ -14,10 +14,9 @@ import numpy as np
 from onnxruntime.quantization import CalibrationDataReader
 
 from streamseg.data.camvid import read_rgb
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError, InputError
+from streamseg.options import DEFAULT_CALIBRATION_FRAMES
 from streamseg.preprocessing import to_model_input
-
-DEFAULT_CALIBRATION_FRAMES = 48
 
 
 def calibration_frame_paths(calibration_data: Path | None, count: int = DEFAULT_CALIBRATION_FRAMES) -> list[Path]:
@@ -32,7 +31,7 @@ def calibration_frame_paths(calibration_data: Path | None, count: int = DEFAULT_
             "pass --calibration-data pointing at a CamVid folder (with train/*.png)"
         )
     if count < 1:
-        raise InputError(f"the number of calibration frames must be at least 1, not {count}")
+        raise ConfigError(f"the number of calibration frames must be at least 1, not {count}")
     picks = np.linspace(0, len(paths) - 1, num=min(count, len(paths))).round().astype(int)
     return [paths[i] for i in dict.fromkeys(picks.tolist())]
 

@@ -23,9 +23,13 @@ import torch
 from torch import nn
 
 from streamseg.backends.base import Backend
-from streamseg.backends.gpu_postprocess import AreaResizer, labels_on_gpu, preprocess_on_gpu
-from streamseg.backends.options import BackendOptions
-from streamseg.errors import InputError
+from streamseg.backends.gpu_postprocess import (
+    AreaResizer,
+    labels_on_gpu,
+    preprocess_on_gpu,
+)
+from streamseg.errors import ConfigError
+from streamseg.options import BackendOptions
 
 NO_CUDA_REASON = "no CUDA device (torch.cuda.is_available() is False)"
 # Warm-up passes before capture: the first runs cuDNN's algorithm search and grows the allocator's pools.
@@ -37,7 +41,7 @@ def cuda_device(name: str) -> torch.device:
     device = torch.device(name) if name.startswith("cuda") else torch.device("cuda")
     index = device.index if device.index is not None else torch.cuda.current_device()
     if index >= torch.cuda.device_count():
-        raise InputError(f"there is no CUDA device {index}; this machine has {torch.cuda.device_count()}")
+        raise ConfigError(f"there is no CUDA device {index}; this machine has {torch.cuda.device_count()}")
     return torch.device("cuda", index)
 
 
@@ -107,7 +111,7 @@ class StaticForward:
 class CudaBackend(Backend):
     """Torch on a CUDA GPU in ``fp32`` (TF32 convolutions, torch's default) or ``fp16``, replaying a CUDA graph per batch size.
 
-    ``cuda_graphs=False`` runs the same model eagerly (slower; for comparison). The model is
+    ``cuda_graphs=False`` (or ``options.cuda_graphs``) runs the same model eagerly (slower; for comparison). The model is
     copied, so the caller's module stays where it was. Not thread-safe: one caller at a time,
     as the pipeline's inference stage calls it.
     """
@@ -123,13 +127,13 @@ class CudaBackend(Backend):
         precision: str,
         options: BackendOptions,
         *,
-        cuda_graphs: bool = True,
+        cuda_graphs: bool | None = None,
         warm_up_passes: int = DEFAULT_WARM_UP_PASSES,
     ) -> None:
         super().__init__(input_size, precision, options.streams)
         if (reason := self.unavailable_reason()) is not None:
-            raise InputError(f"backend cuda cannot run here: {reason}")
-        self.cuda_graphs = cuda_graphs
+            raise ConfigError(f"backend cuda cannot run here: {reason}")
+        self.cuda_graphs = options.cuda_graphs if cuda_graphs is None else cuda_graphs
         self.device = cuda_device(options.device)
         self._dtype = torch.float16 if precision == "fp16" else torch.float32
         self._warm_up_passes = warm_up_passes
@@ -159,7 +163,11 @@ class CudaBackend(Backend):
         return logits.float()
 
     def _static_forward(self, batch_size: int) -> StaticForward:
-        """The captured forward for ``batch_size``, captured on first use (each batch size has its own graph and buffers)."""
+        """The captured forward for ``batch_size``, captured on first use (each batch size has its own graph and buffers).
+
+        A capture takes the warm-up passes and cuDNN's algorithm search for that shape, so a
+        batcher's sizes are best captured before the first frames: ``warm_up(batch_sizes=...)``.
+        """
         if batch_size not in self._forwards:
             height, width = self.input_size
             with torch.cuda.device(self.device):
@@ -221,8 +229,8 @@ class CudaBackend(Backend):
         the GPU exactly like ``PreprocessStage``), or a float32 model input (N, 3, h, w) at
         ``input_size``. The labels are resized like ``LabelStage`` to ``out_size`` (H', W'),
         by default the images' own size (for float input: ``input_size``). Only uint8 crosses
-        the bus, so a pipeline on this backend could replace its preprocess, infer and label
-        stages with this one call per frame.
+        the bus; ``assemble`` makes this one call per frame (``LabelInferenceStage``) replace the
+        preprocess, inference and label stages when nothing after the network reads its scores.
         """
         frames = np.asarray(frames)
         uint8_images = frames.dtype == np.uint8

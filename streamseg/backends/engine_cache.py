@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import socket
-import sys
 import tempfile
 import time
 import uuid
@@ -25,9 +24,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from streamseg.backends.options import default_engine_dir
 from streamseg.errors import OutputError
 from streamseg.models.weights import file_sha256
+from streamseg.options import default_engine_dir
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +40,8 @@ _CHOOSE_ANOTHER = "choose another folder with --engine-dir (or engine_dir: in a 
 # (a build's files are written continuously, so an hour without a change is not a build in progress).
 STALE_AFTER_S = 3600.0
 _STAGING_OWNER = re.compile(r"-pid(\d+)@(.+)-[^-]*$")  # mkdtemp's random suffix has no hyphen
+# EngineKey.batch of an artifact that takes any batch size: a static batch-1 file of old is another entry.
+DYNAMIC_BATCH = 0
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class EngineKey:
     model_name: str
     weights_sha256: str
     input_size: tuple[int, int]  # (height, width)
-    batch: int
+    batch: int  # the artifact's fixed batch size, or DYNAMIC_BATCH where its batch dimension is free
     precision: str
     library_version: str
     device: str
@@ -152,12 +153,12 @@ class EngineCache:
         return removed
 
     def _build_into(self, key: EngineKey, build: Callable[[Path], None], staging: Path) -> None:
-        print(f"building {key.describe()} (first start only) ...", file=sys.stderr, flush=True)
+        log.info("building %s (first start only) ...", key.describe())
         started = time.perf_counter()
         build(staging)
         write_manifest(staging, key)
         self.builds += 1
-        print(f"done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+        log.info("done in %.1f s", time.perf_counter() - started)
 
     def _install(self, key: EngineKey, staging: Path, entry: Path) -> Path:
         for _ in range(_INSTALL_ATTEMPTS):

@@ -6,17 +6,21 @@ import hashlib
 import warnings
 from pathlib import Path
 
+import numpy as np
 import onnx
 import torch
+from onnx import helper, numpy_helper
 from torch import nn
 
-from streamseg.backends.engine_cache import EngineCache, EngineKey
-from streamseg.backends.options import BackendOptions
+from streamseg.backends.engine_cache import DYNAMIC_BATCH, EngineCache, EngineKey
+from streamseg.options import BackendOptions
 
 ONNX_FILE_NAME = "model.onnx"
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
 DEFAULT_OPSET = 17
+BATCH_DIMENSION = "batch"  # the name of the free batch dimension of a dynamic-batch export
+_FIXING_ROUNDS = 8  # of fix_static_dimensions and constant folding, at most
 
 
 class ExportError(RuntimeError):
@@ -36,7 +40,8 @@ def export_onnx(
 
     The spatial size is fixed: the models pad to a multiple of their stride inside ``forward``,
     and a fixed shape lets the runtimes plan memory and fold that padding away.
-    ``dynamic_batch`` leaves the batch dimension free (named ``batch``).
+    ``dynamic_batch`` leaves the batch dimension free (named ``BATCH_DIMENSION``); every other
+    dimension stays fixed and the padding folded (``fix_static_dimensions``).
     The model is traced in eval mode; its training flag is restored afterwards.
     """
     height, width = input_size
@@ -46,6 +51,12 @@ def export_onnx(
     try:
         _trace_to_onnx(model, input_size, traced_path, batch=batch, opset=opset, dynamic_batch=dynamic_batch)
         fold_constants(traced_path, path)
+        # Each round fixes what the last one's folding made known (the padding's size, then the
+        # padded tensor's shape, ...); a handful of rounds reaches every model here.
+        for _ in range(_FIXING_ROUNDS if dynamic_batch else 0):
+            if not fix_static_dimensions(path):
+                break
+            fold_constants(path, path)
     finally:
         traced_path.unlink(missing_ok=True)
     try:
@@ -58,7 +69,7 @@ def export_onnx(
 def _trace_to_onnx(model: nn.Module, input_size: tuple[int, int], path: Path, *, batch: int, opset: int, dynamic_batch: bool) -> None:
     height, width = input_size
     example = torch.rand(batch, 3, height, width, generator=torch.Generator().manual_seed(0))
-    dynamic_axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+    dynamic_axes = {INPUT_NAME: {0: BATCH_DIMENSION}, OUTPUT_NAME: {0: BATCH_DIMENSION}} if dynamic_batch else None
     was_training = model.training
     model.eval()
     try:
@@ -85,6 +96,64 @@ def _trace_to_onnx(model: nn.Module, input_size: tuple[int, int], path: Path, *,
         raise ExportError(f"ONNX export of {type(model).__name__} at {width}x{height} failed: {reason}") from error
     finally:
         model.train(was_training)
+
+
+def fix_static_dimensions(path: Path) -> bool:
+    """Rewrites ``path`` with every dimension the graph reads from a tensor's shape replaced by its value where that is fixed.
+
+    With a free batch the tracer records the models' padding and cropping arithmetic as
+    ``Gather(Shape(x), k)`` on the input's height and width, and no constant folding touches a
+    ``Shape`` of a tensor whose batch is free: the output's height and width would be unknown
+    until run time, and each runtime would redo that arithmetic. Shape inference knows those
+    dimensions; each such ``Gather`` becomes a constant, and what only fed it is dropped.
+    Returns whether anything changed.
+    """
+    model = onnx.load(str(path))
+    graph = model.graph
+    # data_prop: shapes computed in the graph (a Resize to the size of another tensor) are followed too.
+    inferred = onnx.shape_inference.infer_shapes(model, data_prop=True).graph
+    shapes = {value.name: value.type.tensor_type.shape for value in (*inferred.value_info, *inferred.input, *inferred.output)}
+    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    # Shape nodes over the whole shape (start 0, no end), by their output
+    shape_of = {
+        node.output[0]: node.input[0]
+        for node in graph.node
+        if node.op_type == "Shape" and {(a.name, a.i) for a in node.attribute} <= {("start", 0)}
+    }
+    nodes, fixed = [], 0
+    for node in graph.node:
+        dims = shapes.get(shape_of.get(node.input[0] if node.input else "", ""))
+        indices = constants.get(node.input[1]) if node.op_type == "Gather" and len(node.input) > 1 else None
+        if dims is not None and dims.dim and indices is not None:
+            rank = len(dims.dim)
+            chosen = [dims.dim[int(index) % rank] for index in np.ravel(indices)]
+            if all(dim.HasField("dim_value") for dim in chosen):
+                value = np.array([dim.dim_value for dim in chosen], dtype=np.int64).reshape(np.shape(indices))
+                node = helper.make_node("Constant", [], [node.output[0]], name=node.name, value=numpy_helper.from_array(value))
+                fixed += 1
+        nodes.append(node)
+    # Drop what no output depends on any more (the Shape nodes and their indices).
+    needed = {output.name for output in graph.output}
+    kept = []
+    for node in reversed(nodes):
+        if any(name in needed for name in node.output):
+            kept.append(node)
+            needed.update(name for name in node.input if name)
+    del graph.node[:]
+    graph.node.extend(reversed(kept))
+    unused = [tensor for tensor in graph.initializer if tensor.name not in needed]
+    for tensor in unused:
+        graph.initializer.remove(tensor)
+    # The declared outputs keep the tracer's names for dimensions it could not tell: give the known ones.
+    for output in graph.output:
+        for declared, known in zip(output.type.tensor_type.shape.dim, shapes[output.name].dim if output.name in shapes else ()):
+            if known.HasField("dim_value"):
+                declared.dim_value = known.dim_value
+    onnx.save(model, str(path))
+    return fixed > 0
 
 
 def fold_constants(source: Path, destination: Path) -> None:
@@ -134,13 +203,16 @@ def model_cache_name(model: nn.Module, options: BackendOptions) -> str:
 
 
 def onnx_engine_key(model: nn.Module, input_size: tuple[int, int], options: BackendOptions, *, opset: int = DEFAULT_OPSET) -> EngineKey:
-    """The cache key of the batch-1 fp32 ONNX export; portable, so its device is "any"."""
+    """The cache key of the fp32 ONNX export with a free batch dimension; portable, so its device is "any".
+
+    Its ``batch`` is ``DYNAMIC_BATCH``, so an entry holding an older batch-1 export is never taken for it.
+    """
     return EngineKey(
         kind="onnx",
         model_name=model_cache_name(model, options),
         weights_sha256=state_dict_sha256(model),
         input_size=tuple(input_size),
-        batch=1,
+        batch=DYNAMIC_BATCH,
         precision="fp32",
         library_version=f"torch {torch.__version__}; onnx opset {opset}",
         device="any",
@@ -148,7 +220,13 @@ def onnx_engine_key(model: nn.Module, input_size: tuple[int, int], options: Back
 
 
 def cached_onnx(model: nn.Module, input_size: tuple[int, int], options: BackendOptions, cache: EngineCache) -> Path:
-    """The batch-1 ONNX export of ``model`` at ``input_size``, exported on the first call and reused (verified) after."""
+    """The ONNX export of ``model`` at ``input_size`` for any batch size, exported on the first call and reused (verified) after.
+
+    One export serves every backend and batch size: the runtimes fix the batch when they load it
+    (ONNX Runtime's free-dimension override, OpenVINO's reshape, TensorRT's optimisation profile).
+    """
     key = onnx_engine_key(model, input_size, options)
-    entry = cache.get_or_build(key, lambda directory: export_onnx(model, input_size, directory / ONNX_FILE_NAME))
+    entry = cache.get_or_build(
+        key, lambda directory: export_onnx(model, input_size, directory / ONNX_FILE_NAME, dynamic_batch=True)
+    )
     return entry / ONNX_FILE_NAME

@@ -1,7 +1,7 @@
 """Frame pre- and post-processing as tensor operations, so that a GPU backend keeps the CPU out of the per-pixel work.
 
 The CPU pipeline resizes each decoded frame with ``cv2.resize(INTER_AREA)``, scales it to [0, 1]
-(``stages.preprocess.to_model_input``), and after inference takes the argmax and resizes the labels
+(``streamseg.preprocessing.to_model_input``), and after inference takes the argmax and resizes the labels
 back with ``INTER_NEAREST`` (``stages.labels.logits_to_labels``). At 1920x1080 and above those
 steps cost more CPU time than a GPU needs for the whole network. The functions here do the same
 arithmetic on whatever device their tensors live on, so only uint8 frames go up and uint8 labels
@@ -13,7 +13,7 @@ matrix products, and label resizing uses OpenCV's nearest-neighbour source indic
 the two paths therefore agree except where rounding differs by one grey level near a decision
 boundary.
 
-How the pipeline can use it (``CudaBackend.infer_labels`` does exactly this)::
+How ``CudaBackend.infer_labels`` uses it::
 
     frames = torch.from_numpy(rgb_uint8).pin_memory().to("cuda", non_blocking=True)   # (N, H, W, 3)
     batch = preprocess_on_gpu(frames, input_size, resizer)       # replaces PreprocessStage
@@ -21,8 +21,9 @@ How the pipeline can use it (``CudaBackend.infer_labels`` does exactly this)::
     labels = labels_on_gpu(logits, (H, W)).cpu().numpy()          # replaces LabelStage
     overlay_colours = colours_on_gpu(labels_tensor, palette)      # optional: colour on the GPU too
 
-so a GPU pipeline would fuse preprocess, infer and labels into one stage that takes
-``Frame.image`` and gives ``Frame.labels``, skipping ``model_input`` and ``logits`` on the host.
+When no stage after the network needs its scores, ``assemble`` already runs that fusion: one
+``LabelInferenceStage`` takes ``Frame.image`` and gives ``Frame.labels`` in place of the
+preprocess, inference and label stages, so ``model_input`` and ``logits`` never reach the host.
 """
 
 from __future__ import annotations

@@ -3,11 +3,13 @@
 Both artifacts live in the engine cache, so the export and the calibration run once per model,
 weights, input size and library version. The session is tuned for latency on a small CPU: one
 inference at a time, its operators spread over the physical cores, graph optimisations on. With
-several streams, as many runs share the session at once, the cores split between them.
+several streams, as many runs share the session at once, the cores split between them. A batch
+of frames runs in one call: single frames and batches each have their session (see ``_session``).
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,22 +19,26 @@ from torch import nn
 
 from streamseg.backends.base import Backend, threads_per_stream
 from streamseg.backends.calibration import (
-    DEFAULT_CALIBRATION_FRAMES,
     OrtCalibrationReader,
     calibration_batches,
     calibration_fingerprint,
     calibration_frame_paths,
 )
-from streamseg.backends.engine_cache import EngineCache, EngineKey
-from streamseg.backends.export import INPUT_NAME, cached_onnx, model_cache_name, state_dict_sha256
-from streamseg.backends.options import BackendOptions
+from streamseg.backends.engine_cache import DYNAMIC_BATCH, EngineCache, EngineKey
+from streamseg.backends.export import (
+    INPUT_NAME,
+    cached_onnx,
+    model_cache_name,
+    state_dict_sha256,
+)
 from streamseg.backends.shipped import ORIGIN as SHIPPED_ORIGIN
 from streamseg.backends.shipped import find_shipped_int8
 from streamseg.cpu import cpu_has_vnni, cpu_model_name, physical_core_count
+from streamseg.options import BackendOptions
 
 QUANTISED_FILE_NAME = "model-int8.onnx"
 # Unsigned activations with signed weights (U8S8) use the VNNI/AVX2 integer kernels directly;
-# signed activations (S8S8) were measured 1.5x slower on this project's Zen CPU at 480x360.
+# signed activations (S8S8) go through slower ones (see BENCHMARKS.md, Micro-measurements behind design choices).
 _ACTIVATION_TYPE = "QUInt8"
 _WEIGHT_TYPE = "QInt8"
 
@@ -45,21 +51,31 @@ def session_options(threads: int, streams: int = 1) -> ort.SessionOptions:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Idle workers sleep instead of spinning. Spinning shaves a wake-up off each operator, but
-    # in a pipeline the spinning threads take the cores the decoder and the renderer need: int8
-    # at 480x360 ran at 0.87 of model-only with spinning and 0.98-1.00 without, model-only
-    # itself no slower (three-round medians, session 5; BENCHMARKS.md).
+    # in a pipeline the spinning threads take the cores the decoder and the renderer need, and
+    # model-only is no slower without it (see BENCHMARKS.md, Pipeline, "Changes measured @ 513db2a").
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
+def free_batch_dimension(path: Path) -> str | None:
+    """The name of the batch dimension of the ONNX file's input when it is free; None when the file fixes the batch."""
+    dimension = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim[0]
+    return dimension.dim_param if dimension.HasField("dim_param") and dimension.dim_param else None
+
+
 def quantise_onnx(source: Path, destination: Path, batches: list[np.ndarray]) -> None:
     """Static QDQ int8 quantisation of ``source`` (per-channel weights), calibrated with MinMax on ``batches``."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
+    from onnxruntime.quantization import (
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
 
     # Shape inference and ORT's fusions (Conv+BatchNorm, ...) first, so that quantisation sees
     # the operators that will actually run and inserts no Q/DQ pairs between fusable ones.
-    # The export has static shapes, so ONNX's own shape inference is enough; the symbolic pass
-    # adds nothing and, when it fails, dumps debug files into the current directory.
+    # The export fixes every dimension but the batch, so ONNX's own shape inference is enough; the
+    # symbolic pass adds nothing and, when it fails, dumps debug files into the current directory.
     prepared = destination.with_name("prepared.onnx")
     quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
     try:
@@ -83,8 +99,8 @@ def quantise_onnx(source: Path, destination: Path, batches: list[np.ndarray]) ->
 class OnnxRuntimeBackend(Backend):
     """ONNX Runtime's CPU execution provider; ``fp32`` runs the export, ``int8`` its calibrated quantisation.
 
-    ``calibration_frames`` sets how many CamVid train frames calibrate int8 (fewer is faster to
-    build and less accurate).
+    ``options.calibration_frames`` (or the ``calibration_frames`` keyword) sets how many CamVid
+    train frames calibrate int8 (fewer is faster to build and less accurate).
     """
 
     name = "onnxruntime"
@@ -98,9 +114,10 @@ class OnnxRuntimeBackend(Backend):
         precision: str,
         options: BackendOptions,
         *,
-        calibration_frames: int = DEFAULT_CALIBRATION_FRAMES,
+        calibration_frames: int | None = None,
     ) -> None:
         super().__init__(input_size, precision, options.streams)
+        calibration_frames = options.calibration_frames if calibration_frames is None else calibration_frames
         self.cache = EngineCache(options.engine_dir)
         self.shipped = None  # the shipped int8 entry in use, if any
         if precision == "int8" and options.calibration_data is None:
@@ -116,10 +133,11 @@ class OnnxRuntimeBackend(Backend):
                 self.engine_path = self._cached_int8(model, onnx_path, calibration_paths, options)
             else:
                 self.engine_path = onnx_path
-        self._session = ort.InferenceSession(
-            str(self.engine_path), session_options(options.threads, self.streams), providers=["CPUExecutionProvider"]
-        )
-        self._output_name = self._session.get_outputs()[0].name
+        self._threads = options.threads
+        self._batch_dimension = free_batch_dimension(self.engine_path)
+        self._sessions: dict[bool, ort.InferenceSession] = {}  # by whether it runs batches (see _session)
+        self._sessions_lock = threading.Lock()
+        self._output_name = self._session(batched=False).get_outputs()[0].name
 
     @classmethod
     def auto_precision(cls, model: nn.Module, input_size: tuple[int, int], options: BackendOptions) -> str:
@@ -141,7 +159,7 @@ class OnnxRuntimeBackend(Backend):
             model_name=model_cache_name(model, options),
             weights_sha256=state_dict_sha256(model),
             input_size=tuple(self.input_size),
-            batch=1,
+            batch=DYNAMIC_BATCH,
             precision="int8",
             library_version=f"onnxruntime {ort.__version__}",
             # The activation type was chosen for this CPU's integer kernels.
@@ -154,11 +172,40 @@ class OnnxRuntimeBackend(Backend):
 
         return self.cache.get_or_build(key, build) / QUANTISED_FILE_NAME
 
+    @property
+    def free_batch(self) -> bool:
+        """Whether the model file leaves the batch free (int8 packaged before exports did runs batches frame by frame)."""
+        return self._batch_dimension is not None
+
+    def _session(self, *, batched: bool) -> ort.InferenceSession:
+        """The session for single frames (made at start), or the one for batches of any size (made on first use).
+
+        The file leaves the batch free. The single-frame session fixes it to one (a free-dimension
+        override), so ONNX Runtime sees only static shapes and a frame runs as fast as from a
+        batch-1 export (left free, it took up to 8% more CPU time per frame here). Batches share
+        one session with the batch free: sessions fixed to each size were no faster per frame
+        (CPU time at three frames of 480x360, erfnet and deeplab), and each would hold its own
+        copy of the weights and memory plan.
+        """
+        session = self._sessions.get(batched)
+        if session is None:
+            with self._sessions_lock:  # streams may ask for it at once
+                session = self._sessions.get(batched)
+                if session is None:
+                    options = session_options(self._threads, self.streams)
+                    if not batched and self._batch_dimension is not None:
+                        options.add_free_dimension_override_by_name(self._batch_dimension, 1)
+                    session = ort.InferenceSession(str(self.engine_path), options, providers=["CPUExecutionProvider"])
+                    self._sessions[batched] = session
+        return session
+
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        # The export has batch 1 (fixed shapes let ORT plan memory once), so larger batches run frame by frame.
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        outputs = [self._session.run([self._output_name], {INPUT_NAME: batch[i : i + 1]})[0] for i in range(len(batch))]
-        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
+        if len(batch) == 1 or self._batch_dimension is not None:
+            return self._session(batched=len(batch) > 1).run([self._output_name], {INPUT_NAME: batch})[0]
+        # A file with a fixed batch of one (int8 packaged before exports had a free batch) runs frame by frame.
+        session = self._session(batched=False)
+        return np.concatenate([session.run([self._output_name], {INPUT_NAME: batch[i : i + 1]})[0] for i in range(len(batch))])
 
     def close(self) -> None:
-        self._session = None
+        self._sessions.clear()

@@ -7,11 +7,22 @@ IR by NNCF, never from ONNX Runtime's QDQ model, which OpenVINO was reported to 
 The same IR is compiled twice: as it is, for ``infer`` (float32 in, logits out), and with its
 ends fused for ``model_labels`` (uint8 pixels in, class ids out; see ``uint8_to_class_ids``),
 which is what a pipeline that only needs labels runs.
+
+The IR leaves the batch free, and each batch size runs on it reshaped to that size (static
+shapes), compiled the first time the size is asked for (batch 1 at start; ``warm_up`` can
+compile others ahead of time, a second or so each). One model left dynamic for every size
+would save those compiles, but OpenVINO's CPU plugin runs dynamic shapes with other kernels:
+an int8 frame's labels then differed on 1.3% of its pixels from the static model's, so a
+frame would be labelled differently in a batch than alone, and a single frame took a few per
+cent more CPU time. An IR with a fixed batch of one (int8 shipped before the export left the
+batch free) runs larger batches frame by frame.
 """
 
 from __future__ import annotations
 
 import queue
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,18 +30,17 @@ from torch import nn
 
 from streamseg.backends.base import Backend
 from streamseg.backends.calibration import (
-    DEFAULT_CALIBRATION_FRAMES,
     calibration_batches,
     calibration_fingerprint,
     calibration_frame_paths,
 )
-from streamseg.backends.engine_cache import EngineCache, EngineKey
+from streamseg.backends.engine_cache import DYNAMIC_BATCH, EngineCache, EngineKey
 from streamseg.backends.export import cached_onnx, model_cache_name, state_dict_sha256
-from streamseg.backends.options import BackendOptions
 from streamseg.backends.shipped import ORIGIN as SHIPPED_ORIGIN
 from streamseg.backends.shipped import find_shipped_int8
 from streamseg.cpu import cpu_has_native_bf16, cpu_has_vnni, cpu_model_name
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError
+from streamseg.options import BackendOptions
 
 IR_FILE_NAME = "model.xml"  # its weights are model.bin beside it
 
@@ -65,8 +75,8 @@ def uint8_to_class_ids(model):
 
     The scaling to [0, 1] and the layout change become part of the first layer, and a TopK over
     the classes replaces the host's argmax. Per frame that spares converting 0.5 MB of pixels to
-    2 MB of floats and copying out 7.6 MB of logits (11 classes at 480x360): int8 took 16.0 ms
-    from pixels to class ids against 17.0 the other way (BENCHMARKS.md, session 5).
+    2 MB of floats and copying out 7.6 MB of logits (11 classes at 480x360); what it saves in
+    time is in BENCHMARKS.md, Pipeline, "Fused ends (OpenVINO)".
     """
     ov = _openvino()
     from openvino import opset13 as ops
@@ -94,23 +104,21 @@ class _RequestPool:
         for _ in range(streams):
             self._requests.put(compiled.create_infer_request())
 
-    def run_each(self, batch: np.ndarray) -> np.ndarray:
-        """Runs the model on each item of ``batch`` in turn (its IR has batch 1): the outputs, stacked."""
-        outputs = []
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Runs the model on ``batch`` (of the size it was compiled for) in one inference: its output."""
         request = self._requests.get()
         try:
-            for i in range(len(batch)):
-                request.infer({0: batch[i : i + 1]})
-                outputs.append(request.get_output_tensor(0).data.copy())  # the tensor is reused by the next inference
+            request.infer({0: batch})
+            return request.get_output_tensor(0).data.copy()  # the tensor is reused by the next inference
         finally:
             self._requests.put(request)
-        return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
 
 class OpenVinoBackend(Backend):
     """OpenVINO's CPU plugin with a latency hint; ``fp32``, ``bf16`` (native bf16 CPUs only) or ``int8`` (NNCF).
 
-    ``calibration_frames`` sets how many CamVid train frames NNCF calibrates int8 with.
+    ``options.calibration_frames`` (or the ``calibration_frames`` keyword) sets how many CamVid
+    train frames NNCF calibrates int8 with.
     """
 
     name = "openvino"
@@ -132,13 +140,14 @@ class OpenVinoBackend(Backend):
         precision: str,
         options: BackendOptions,
         *,
-        calibration_frames: int = DEFAULT_CALIBRATION_FRAMES,
+        calibration_frames: int | None = None,
     ) -> None:
         super().__init__(input_size, precision, options.streams)
+        calibration_frames = options.calibration_frames if calibration_frames is None else calibration_frames
         ov = _openvino()
         core = ov.Core()
         if precision == "bf16" and (reason := bf16_unavailable_reason(core)) is not None:
-            raise InputError(f"openvino bf16 cannot run here: {reason}")
+            raise ConfigError(f"openvino bf16 cannot run here: {reason}")
         self.cache = EngineCache(options.engine_dir)
         self.shipped = None  # the shipped int8 entry in use, if any
         if precision == "int8" and options.calibration_data is None:
@@ -148,7 +157,7 @@ class OpenVinoBackend(Backend):
         else:
             if precision == "int8":
                 if (reason := nncf_unavailable_reason()) is not None:
-                    raise InputError(reason)
+                    raise ConfigError(reason)
                 calibration_paths = calibration_frame_paths(options.calibration_data, calibration_frames)
             onnx_path = cached_onnx(model, input_size, options, self.cache)
             self.engine_path = self._cached_fp32_ir(model, onnx_path, options)
@@ -164,9 +173,16 @@ class OpenVinoBackend(Backend):
             properties["NUM_STREAMS"] = self.streams
         if options.threads:
             properties["INFERENCE_NUM_THREADS"] = options.threads
-        network = core.read_model(str(self.engine_path))
-        self._logits = _RequestPool(core.compile_model(network, "CPU", properties), self.streams)
-        self._class_ids = _RequestPool(core.compile_model(uint8_to_class_ids(network), "CPU", properties), self.streams)
+        self._core, self._properties = core, properties
+        self._network = core.read_model(str(self.engine_path))
+        # Whether the IR leaves the batch free. One with a fixed batch of one (int8 packaged before
+        # exports had a free batch) may hold shapes computed for that batch (deeplab's Resize does),
+        # so it is never reshaped.
+        self.free_batch = self._network.input(0).get_partial_shape()[0].is_dynamic
+        self._pools: dict[tuple[bool, int], _RequestPool] = {}  # by (class_ids, batch size)
+        self._pools_lock = threading.Lock()
+        for class_ids in (False, True):  # the single-frame path never waits for a compile
+            self._pool(class_ids, 1)
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -182,7 +198,7 @@ class OpenVinoBackend(Backend):
             model_name=model_cache_name(model, options),
             weights_sha256=state_dict_sha256(model),
             input_size=tuple(self.input_size),
-            batch=1,
+            batch=DYNAMIC_BATCH,
             precision=precision,
             library_version=library,
             device=device,
@@ -228,19 +244,45 @@ class OpenVinoBackend(Backend):
         )
         return self.cache.get_or_build(key, build) / IR_FILE_NAME
 
+    def _pool(self, class_ids: bool, batch_size: int) -> _RequestPool:
+        """The requests of the network reshaped to ``batch_size``, with ``class_ids`` fused (see ``uint8_to_class_ids``); compiled on first use."""
+        key = (class_ids, batch_size)
+        pool = self._pools.get(key)
+        if pool is None:
+            with self._pools_lock:  # streams may ask for the same new size at once
+                pool = self._pools.get(key)
+                if pool is None:
+                    network = self._network.clone()  # reshape changes the model in place
+                    network.reshape([batch_size, 3, *self.input_size])
+                    if class_ids:
+                        network = uint8_to_class_ids(network)
+                    pool = _RequestPool(self._core.compile_model(network, "CPU", self._properties), self.streams)
+                    self._pools[key] = pool
+        return pool
+
+    def _run(self, class_ids: bool, batch: np.ndarray) -> np.ndarray:
+        if len(batch) == 1 or self.free_batch:
+            return self._pool(class_ids, len(batch)).run(batch)
+        pool = self._pool(class_ids, 1)  # a batch-1 IR: frame by frame
+        return np.concatenate([pool.run(batch[i : i + 1]) for i in range(len(batch))])
+
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        # The IR has batch 1 (static shapes compile to the fastest kernels), so larger batches run frame by frame.
-        return self._logits.run_each(np.ascontiguousarray(batch, dtype=np.float32))
+        return self._run(False, np.ascontiguousarray(batch, dtype=np.float32))
 
     def model_labels(self, images: np.ndarray) -> np.ndarray:
-        return self._class_ids.run_each(np.ascontiguousarray(images, dtype=np.uint8))
+        return self._run(True, np.ascontiguousarray(images, dtype=np.uint8))
 
-    def warm_up(self, iterations: int = 2) -> None:
-        super().warm_up(iterations)
-        # The pipeline may run the fused graph instead, whose first inference is as slow (int8: 54 ms, then ~20).
-        images = np.random.default_rng(0).integers(0, 256, (1, *self.input_size, 3), dtype=np.uint8)
-        for _ in range(iterations):
-            self.model_labels(images)
+    def warm_up(self, iterations: int = 2, batch_sizes: Sequence[int] = (1,)) -> None:
+        super().warm_up(iterations, batch_sizes)
+        # The pipeline may run the fused graph instead, whose first inference is as slow as the plain one's
+        # (see BENCHMARKS.md, Micro-measurements behind design choices).
+        for batch_size in batch_sizes:
+            images = np.random.default_rng(0).integers(0, 256, (batch_size, *self.input_size, 3), dtype=np.uint8)
+            for _ in range(iterations):
+                self.model_labels(images)
 
     def close(self) -> None:
-        self._logits = self._class_ids = None
+        # Compiled models first, then the model and the Core they came from, in that order and
+        # now: a Core left to the garbage collector crashed the process at a later signal.
+        self._pools.clear()
+        self._network = self._core = None

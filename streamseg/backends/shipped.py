@@ -21,9 +21,14 @@ from pathlib import Path
 
 from torch import nn
 
-from streamseg.backends.engine_cache import MANIFEST_NAME, EngineKey, verify_entry
+from streamseg.backends.engine_cache import (
+    DYNAMIC_BATCH,
+    MANIFEST_NAME,
+    EngineKey,
+    verify_entry,
+)
 from streamseg.backends.export import model_cache_name, state_dict_sha256
-from streamseg.backends.options import BackendOptions
+from streamseg.options import BackendOptions
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +45,9 @@ def shipped_entry_dir(model_name: str, kind: str, root: Path = SHIPPED_DIR) -> P
 def find_shipped(wanted: EngineKey, root: Path = SHIPPED_DIR) -> Path | None:
     """The verified shipped entry for ``wanted``'s kind, model, weights and input size; None when there is none.
 
-    The library versions, device and recipe are those the entry records (they describe how it
-    was made, not what it must match); every other field of ``wanted`` must be equal.
+    The library versions, device, recipe and batch are those the entry records (they describe how
+    it was made, not what it must match: a file with a fixed batch of one still runs, batches
+    frame by frame); every other field of ``wanted`` must be equal.
     """
     entry = shipped_entry_dir(wanted.model_name, wanted.kind, root)
     try:
@@ -54,7 +60,11 @@ def find_shipped(wanted: EngineKey, root: Path = SHIPPED_DIR) -> Path | None:
         log.warning("ignoring the shipped int8 model in %s: unreadable manifest (%s)", entry, type(error).__name__)
         return None
     expected = replace(
-        wanted, library_version=recorded_key.library_version, device=recorded_key.device, recipe=recorded_key.recipe
+        wanted,
+        library_version=recorded_key.library_version,
+        device=recorded_key.device,
+        recipe=recorded_key.recipe,
+        batch=recorded_key.batch,
     )
     if replace(recorded_key, input_size=tuple(recorded_key.input_size)) != expected:
         return None  # quantised for other weights or another input size: not a fault, just not for this run
@@ -71,6 +81,6 @@ def find_shipped_int8(
     """The verified shipped ``kind`` entry ("openvino-int8", "ort-int8") for ``model``'s weights at ``input_size``, or None."""
     wanted = EngineKey(
         kind=kind, model_name=model_cache_name(model, options), weights_sha256=state_dict_sha256(model),
-        input_size=tuple(input_size), batch=1, precision="int8", library_version="", device="",
+        input_size=tuple(input_size), batch=DYNAMIC_BATCH, precision="int8", library_version="", device="",
     )
     return find_shipped(wanted, root)

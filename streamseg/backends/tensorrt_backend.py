@@ -3,10 +3,10 @@
 The plan is built once per model, weights, input size, precision, TensorRT version and GPU, and
 kept in the engine cache as a ``trt-plan-<precision>`` entry::
 
-    cached_onnx(...)            the fp32 export the CPU backends use (batch 1), or a batch-free
-                                export when a batch profile is asked for
+    cached_onnx(...)            the fp32 export the CPU backends use (its batch dimension free)
       -> trt.OnnxParser         into a TensorRT network
-      -> IBuilderConfig         FP16 flag; INT8 flag with an entropy calibrator fed CamVid frames
+      -> IBuilderConfig         an optimisation profile for batches min..max, tuned for opt;
+                                FP16 flag; INT8 flag with an entropy calibrator fed CamVid frames
       -> build_serialized_network  (minutes; progress lines on stderr)
       -> engines/trt-plan-<precision>-<model>-<digest>/model.plan (+ calibration.cache for int8)
 
@@ -26,12 +26,11 @@ torch-tensorrt instead of going through ONNX (fp32/fp16, compiled at every start
 from __future__ import annotations
 
 import copy
-import dataclasses
 import hashlib
 import json
+import logging
 import re
 import shutil
-import sys
 import threading
 import time
 from contextlib import contextmanager, nullcontext
@@ -44,7 +43,6 @@ from torch import nn
 
 from streamseg.backends.base import Backend
 from streamseg.backends.calibration import (
-    DEFAULT_CALIBRATION_FRAMES,
     calibration_batches,
     calibration_fingerprint,
     calibration_frame_paths,
@@ -53,16 +51,15 @@ from streamseg.backends.cuda_backend import NO_CUDA_REASON, cuda_device
 from streamseg.backends.engine_cache import MANIFEST_NAME, EngineCache, EngineKey
 from streamseg.backends.export import (
     INPUT_NAME,
-    ONNX_FILE_NAME,
     OUTPUT_NAME,
     cached_onnx,
-    export_onnx,
     model_cache_name,
-    onnx_engine_key,
     state_dict_sha256,
 )
-from streamseg.backends.options import BackendOptions
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError
+from streamseg.options import DEFAULT_WORKSPACE_GIB, BackendOptions
+
+log = logging.getLogger(__name__)
 
 PLAN_FILE_NAME = "model.plan"
 CALIBRATION_CACHE_NAME = "calibration.cache"
@@ -71,8 +68,9 @@ NOT_INSTALLED_REASON = (
 )
 # The named-tensor execution API (set_tensor_address, execute_async_v3, set_input_shape) arrived in 8.5.
 MINIMUM_VERSION = (8, 6)
-DEFAULT_WORKSPACE_GIB = 4.0
 ROUTES = ("onnx-parser", "torch-tensorrt")
+# (min, opt, max) batch when none is asked for: a plan for one frame; larger batches run one frame at a time.
+DEFAULT_BATCH_PROFILE = (1, 1, 1)
 _HEARTBEAT_SECONDS = 30.0
 
 
@@ -120,7 +118,7 @@ def check_batch_profile(batch_profile: tuple[int, int, int] | None) -> None:
     if batch_profile is None:
         return
     if len(batch_profile) != 3 or not 1 <= batch_profile[0] <= batch_profile[1] <= batch_profile[2]:
-        raise InputError(f"a batch profile is (min, opt, max) with 1 <= min <= opt <= max, not {batch_profile}")
+        raise ConfigError(f"a batch profile is (min, opt, max) with 1 <= min <= opt <= max, not {batch_profile}")
 
 
 def salvage_calibration_cache(entry: Path, key: EngineKey) -> bytes | None:
@@ -142,15 +140,18 @@ def salvage_calibration_cache(entry: Path, key: EngineKey) -> bytes | None:
     return data
 
 
-def engine_io_problem(trt, engine, input_size: tuple[int, int], batch_profile: tuple[int, int, int] | None) -> str | None:
-    """None when a deserialized engine takes and gives what this backend feeds and reads, else what differs."""
+def engine_io_problem(trt, engine, input_size: tuple[int, int], batch_profile: tuple[int, int, int]) -> str | None:
+    """None when a deserialized engine takes and gives what this backend feeds and reads, else what differs.
+
+    The engine's batch dimension is free (-1), bounded by its optimisation profile, which must be ``batch_profile``.
+    """
     names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
     inputs = [name for name in names if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT]
     outputs = [name for name in names if engine.get_tensor_mode(name) == trt.TensorIOMode.OUTPUT]
     if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
         return f"its tensors are {inputs} -> {outputs}, not [{INPUT_NAME!r}] -> [{OUTPUT_NAME!r}]"
     height, width = input_size
-    batch = -1 if batch_profile else 1
+    batch = -1
     input_shape = tuple(engine.get_tensor_shape(INPUT_NAME))
     if input_shape != (batch, 3, height, width):
         return f"its input is shaped {input_shape}, not {(batch, 3, height, width)}"
@@ -160,13 +161,12 @@ def engine_io_problem(trt, engine, input_size: tuple[int, int], batch_profile: t
     for name in (INPUT_NAME, OUTPUT_NAME):
         if engine.get_tensor_dtype(name) != trt.DataType.FLOAT:
             return f"its {name} tensor is {engine.get_tensor_dtype(name)}, not float32"
-    if batch_profile:
-        if engine.num_optimization_profiles < 1:
-            return "it has no optimisation profile"
-        shapes = [tuple(shape) for shape in engine.get_tensor_profile_shape(INPUT_NAME, 0)]
-        expected = [(size, 3, height, width) for size in batch_profile]
-        if shapes != expected:
-            return f"its batch profile is {shapes}, not {expected}"
+    if engine.num_optimization_profiles < 1:
+        return "it has no optimisation profile"
+    shapes = [tuple(shape) for shape in engine.get_tensor_profile_shape(INPUT_NAME, 0)]
+    expected = [(size, 3, height, width) for size in batch_profile]
+    if shapes != expected:
+        return f"its batch profile is {shapes}, not {expected}"
     return None
 
 
@@ -176,13 +176,13 @@ class UnusablePlanError(RuntimeError):
 
 @contextmanager
 def heartbeat(what: str, interval: float = _HEARTBEAT_SECONDS) -> Iterator[None]:
-    """Prints a line every ``interval`` seconds while the body runs, so a silent minutes-long build does not look hung."""
+    """Logs a line every ``interval`` seconds while the body runs, so a silent minutes-long build does not look hung."""
     stop = threading.Event()
     started = time.perf_counter()
 
     def beat() -> None:
         while not stop.wait(interval):
-            print(f"  {what}: still working ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
+            log.info("  %s: still working (%.0f s)", what, time.perf_counter() - started)
 
     thread = threading.Thread(target=beat, name="tensorrt-build-heartbeat", daemon=True)
     thread.start()
@@ -194,7 +194,7 @@ def heartbeat(what: str, interval: float = _HEARTBEAT_SECONDS) -> Iterator[None]
 
 
 def _progress_monitor(trt, started: float):
-    """A ``trt.IProgressMonitor`` that prints the build's phases (two levels deep) as they start.
+    """A ``trt.IProgressMonitor`` that logs the build's phases (two levels deep) as they start.
 
     Defined on first use because its base class exists only when TensorRT (10 or newer) imports.
     """
@@ -211,7 +211,7 @@ def _progress_monitor(trt, started: float):
                 self._depth[phase_name] = depth
             if depth <= 1:
                 elapsed = time.perf_counter() - started
-                print(f"  TensorRT {'  ' * depth}{phase_name} ({num_steps} steps; {elapsed:.0f} s)", file=sys.stderr, flush=True)
+                log.info("  TensorRT %s%s (%d steps; %.0f s)", "  " * depth, phase_name, num_steps, elapsed)
 
         def step_complete(self, phase_name: str, step: int) -> bool:
             return True  # False would cancel the build
@@ -247,7 +247,7 @@ def _entropy_calibrator(
             self._device_batch.copy_(torch.from_numpy(batches[self._position]))
             self._position += 1
             if self._position % 8 == 0 or self._position == len(batches):
-                print(f"  TensorRT int8 calibration: frame {self._position}/{len(batches)}", file=sys.stderr, flush=True)
+                log.info("  TensorRT int8 calibration: frame %d/%d", self._position, len(batches))
             return [int(self._device_batch.data_ptr())]
 
         def read_calibration_cache(self) -> bytes | None:
@@ -267,7 +267,7 @@ def build_plan(
     input_size: tuple[int, int],
     precision: str,
     device: torch.device,
-    batch_profile: tuple[int, int, int] | None = None,
+    batch_profile: tuple[int, int, int] = DEFAULT_BATCH_PROFILE,
     calibration: list[np.ndarray] | None = None,
     known_calibration_table: bytes | None = None,
     workspace_gib: float = DEFAULT_WORKSPACE_GIB,
@@ -291,10 +291,10 @@ def build_plan(
     if precision in ("fp16", "int8"):
         # For int8 too: layers without an int8 kernel then fall back to fp16 rather than fp32.
         config.set_flag(trt.BuilderFlag.FP16)
-    if batch_profile is not None:
-        profile = builder.create_optimization_profile()
-        profile.set_shape(INPUT_NAME, *[(size, 3, height, width) for size in batch_profile])
-        config.add_optimization_profile(profile)
+    # The export leaves the batch free; the profile bounds it (a network with a free dimension needs one).
+    profile = builder.create_optimization_profile()
+    profile.set_shape(INPUT_NAME, *[(size, 3, height, width) for size in batch_profile])
+    config.add_optimization_profile(profile)
     calibrator = monitor = None  # locals, so that both live until the build returns
     if precision == "int8":
         cache_path = directory / CALIBRATION_CACHE_NAME
@@ -307,21 +307,18 @@ def build_plan(
             trt, calibration or [], (1, 3, height, width), cache_path, known_calibration_table, device
         )
         config.int8_calibrator = calibrator
-        if batch_profile is not None:
-            # Calibration runs at one shape; the frames come one at a time.
-            calibration_profile = builder.create_optimization_profile()
-            one = (1, 3, height, width)
-            calibration_profile.set_shape(INPUT_NAME, one, one, one)
-            config.set_calibration_profile(calibration_profile)
+        # Calibration runs at one shape; the frames come one at a time.
+        calibration_profile = builder.create_optimization_profile()
+        one = (1, 3, height, width)
+        calibration_profile.set_shape(INPUT_NAME, one, one, one)
+        config.set_calibration_profile(calibration_profile)
     started = time.perf_counter()
     if hasattr(trt, "IProgressMonitor"):
         monitor = _progress_monitor(trt, started)
         config.progress_monitor = monitor
-    print(
-        f"TensorRT {trt.__version__}: building the {precision} plan for {gpu_description(device)}; "
-        "this takes minutes, later starts reuse it",
-        file=sys.stderr,
-        flush=True,
+    log.info(
+        "TensorRT %s: building the %s plan for %s; this takes minutes, later starts reuse it",
+        trt.__version__, precision, gpu_description(device),
     )
     with heartbeat("TensorRT build") if monitor is None else nullcontext():
         serialized = builder.build_serialized_network(network, config)
@@ -333,12 +330,11 @@ def build_plan(
 class PlanExecutor:
     """Runs a deserialized engine on fixed device buffers (torch tensors) with pinned host staging, on its own CUDA stream."""
 
-    def __init__(self, engine, device: torch.device, input_size: tuple[int, int], batch_profile: tuple[int, int, int] | None) -> None:
+    def __init__(self, engine, device: torch.device, input_size: tuple[int, int], batch_profile: tuple[int, int, int]) -> None:
         height, width = input_size
         self._device = device
         self._input_size = input_size
-        self._dynamic = batch_profile is not None
-        self._min_batch, self.max_batch = (batch_profile[0], batch_profile[2]) if batch_profile else (1, 1)
+        self._min_batch, self.max_batch = batch_profile[0], batch_profile[2]
         self._context = engine.create_execution_context()
         if self._context is None:
             raise RuntimeError("TensorRT could not create an execution context (out of GPU memory?)")
@@ -352,7 +348,7 @@ class PlanExecutor:
         # The buffers never move, so their addresses are set once.
         self._context.set_tensor_address(INPUT_NAME, self._input.data_ptr())
         self._context.set_tensor_address(OUTPUT_NAME, self._output.data_ptr())
-        self._shape_batch = 0 if self._dynamic else 1
+        self._shape_batch = 0  # the batch the context's input shape is set to; none yet
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """float32 (N, 3, H, W) -> float32 logits, in chunks of at most the engine's largest batch."""
@@ -362,7 +358,7 @@ class PlanExecutor:
             count = len(chunk)
             # A chunk smaller than the profile's minimum runs padded with the previous frames' data.
             run_batch = max(count, self._min_batch)
-            if self._dynamic and run_batch != self._shape_batch:
+            if run_batch != self._shape_batch:
                 height, width = self._input_size
                 if not self._context.set_input_shape(INPUT_NAME, (run_batch, 3, height, width)):
                     raise RuntimeError(f"TensorRT refused input batch {run_batch}")
@@ -386,9 +382,11 @@ class TensorRtBackend(Backend):
     """TensorRT on a CUDA GPU: ``fp32``, ``fp16`` or ``int8`` (entropy-calibrated on CamVid train frames).
 
     ``batch_profile=(min, opt, max)`` builds one plan for batches of ``min`` to ``max`` frames, tuned
-    for ``opt``; without it the plan takes one frame and larger batches run frame by frame.
+    for ``opt``; larger batches run in chunks of ``max``. Without it the profile is (1, 1, 1): a plan
+    for one frame, larger batches frame by frame.
     ``calibration_frames`` sets how many frames calibrate int8; ``workspace_gib`` bounds the
-    scratch memory TensorRT's tactics may use. ``route="torch-tensorrt"`` compiles with
+    scratch memory TensorRT's tactics may use. These three come from ``options`` (where
+    ``--backend-option`` puts them); a keyword given here overrides that. ``route="torch-tensorrt"`` compiles with
     torch-tensorrt instead of the ONNX parser (fp32/fp16; not cached).
     """
 
@@ -402,33 +400,36 @@ class TensorRtBackend(Backend):
         precision: str,
         options: BackendOptions,
         *,
-        calibration_frames: int = DEFAULT_CALIBRATION_FRAMES,
+        calibration_frames: int | None = None,
         batch_profile: tuple[int, int, int] | None = None,
-        workspace_gib: float = DEFAULT_WORKSPACE_GIB,
+        workspace_gib: float | None = None,
         route: str = "onnx-parser",
     ) -> None:
         super().__init__(input_size, precision, options.streams)
+        calibration_frames = options.calibration_frames if calibration_frames is None else calibration_frames
+        batch_profile = options.batch_profile if batch_profile is None else batch_profile
+        workspace_gib = options.workspace_gib if workspace_gib is None else workspace_gib
         if route not in ROUTES:
-            raise InputError(f"tensorrt route must be one of {', '.join(ROUTES)}, not {route!r}")
+            raise ConfigError(f"tensorrt route must be one of {', '.join(ROUTES)}, not {route!r}")
         check_batch_profile(batch_profile)
         if (reason := self.unavailable_reason()) is not None:
-            raise InputError(f"backend tensorrt cannot run here: {reason}")
+            raise ConfigError(f"backend tensorrt cannot run here: {reason}")
         trt = _tensorrt()
         if (reason := precision_problem(trt, precision)) is not None:
-            raise InputError(reason)
+            raise ConfigError(reason)
         self.route = route
-        self.batch_profile = tuple(batch_profile) if batch_profile else None
+        self.batch_profile = tuple(batch_profile) if batch_profile else DEFAULT_BATCH_PROFILE
         self.device = cuda_device(options.device)
         self._runtime = self._engine = self._executor = self._module = None
         if route == "torch-tensorrt":
-            self._module = _compile_with_torch_tensorrt(model, input_size, precision, self.device)
+            self._module = _compile_with_torch_tensorrt(model, input_size, precision, self.device, self.batch_profile)
             return
         calibration_paths = None
         if precision == "int8":
             # Checked before exporting, so a missing dataset fails fast.
             calibration_paths = calibration_frame_paths(options.calibration_data, calibration_frames)
         self.cache = EngineCache(options.engine_dir)
-        onnx_path = self._cached_onnx(model, options)
+        onnx_path = cached_onnx(model, self.input_size, options, self.cache)
         key = self.plan_key(model, options, trt.__version__, workspace_gib, calibration_paths)
 
         def build(directory: Path) -> None:
@@ -471,10 +472,7 @@ class TensorRtBackend(Backend):
         calibration_paths: list[Path] | None,
     ) -> EngineKey:
         """Everything the plan depends on: a different GPU model, TensorRT version or build setting gives a different entry."""
-        if self.batch_profile:
-            shapes = "batch profile {}/{}/{}".format(*self.batch_profile)
-        else:
-            shapes = "static batch 1"
+        shapes = "batch profile {}/{}/{}".format(*self.batch_profile)
         recipe = f"onnx parser; {shapes}; workspace {workspace_gib:g} GiB"
         if calibration_paths is not None:
             recipe += f"; int8 entropy2 calibration, fp16 fallback; camvid {calibration_fingerprint(calibration_paths)}"
@@ -483,24 +481,12 @@ class TensorRtBackend(Backend):
             model_name=model_cache_name(model, options),
             weights_sha256=state_dict_sha256(model),
             input_size=tuple(self.input_size),
-            batch=self.batch_profile[2] if self.batch_profile else 1,
+            batch=self.batch_profile[2],
             precision=self.precision,
             library_version=f"tensorrt {tensorrt_version}",
             device=gpu_description(self.device),
             recipe=recipe,
         )
-
-    def _cached_onnx(self, model: nn.Module, options: BackendOptions) -> Path:
-        """The export to parse: the shared batch-1 export, or a batch-free one for a batch profile."""
-        if self.batch_profile is None:
-            return cached_onnx(model, self.input_size, options, self.cache)
-        key = dataclasses.replace(
-            onnx_engine_key(model, self.input_size, options), kind="onnx-dynamic-batch", batch=0, recipe="batch dimension free"
-        )
-        entry = self.cache.get_or_build(
-            key, lambda directory: export_onnx(model, self.input_size, directory / ONNX_FILE_NAME, dynamic_batch=True)
-        )
-        return entry / ONNX_FILE_NAME
 
     def _load(self, trt, key: EngineKey, build) -> None:
         """Gets the plan from the cache (building it if needed), deserializes and checks it; rebuilds once if it does not fit."""
@@ -511,7 +497,7 @@ class TensorRtBackend(Backend):
         except UnusablePlanError as error:
             if self.cache.builds > builds_before:
                 raise  # freshly built and still wrong: rebuilding would loop
-            print(f"cached TensorRT plan {entry} is unusable ({error}); rebuilding", file=sys.stderr, flush=True)
+            log.warning("cached TensorRT plan %s is unusable (%s); rebuilding", entry, error)
             shutil.rmtree(entry, ignore_errors=True)
             entry = self.cache.get_or_build(key, build)
             self._deserialize(trt, entry)
@@ -536,12 +522,16 @@ class TensorRtBackend(Backend):
         return self._executor.run(batch)
 
     def _infer_module(self, batch: np.ndarray) -> np.ndarray:
-        # The torch-tensorrt module was compiled for batch 1.
+        # The torch-tensorrt module takes min..max frames, like the ONNX route's plan.
+        smallest, _, largest = self.batch_profile
         outputs = []
         with torch.no_grad(), torch.cuda.device(self.device):
-            for frame in batch:
-                logits = self._module(torch.from_numpy(frame[None]).to(self.device))
-                outputs.append(logits.float().cpu().numpy())
+            for start in range(0, len(batch), largest):
+                chunk = torch.from_numpy(batch[start : start + largest]).to(self.device)
+                count = len(chunk)
+                if count < smallest:  # padded to the profile's minimum with copies of its last frame
+                    chunk = torch.cat([chunk, chunk[-1:].expand(smallest - count, *chunk.shape[1:])])
+                outputs.append(self._module(chunk)[:count].float().cpu().numpy())
         return outputs[0] if len(outputs) == 1 else np.concatenate(outputs)
 
     def close(self) -> None:
@@ -554,14 +544,16 @@ class TensorRtBackend(Backend):
         self._module = None
 
 
-def _compile_with_torch_tensorrt(model: nn.Module, input_size: tuple[int, int], precision: str, device: torch.device) -> nn.Module:
-    """The torch-tensorrt route: compiles a copy of ``model`` for float32 (1, 3, H, W) input through torch.export."""
+def _compile_with_torch_tensorrt(
+    model: nn.Module, input_size: tuple[int, int], precision: str, device: torch.device, batch_profile: tuple[int, int, int]
+) -> nn.Module:
+    """The torch-tensorrt route: compiles a copy of ``model`` through torch.export for float32 (N, 3, H, W), N in ``batch_profile``."""
     try:
         import torch_tensorrt
     except ImportError as error:
-        raise InputError(f"route torch-tensorrt needs torch-tensorrt, which is not installed ({error})") from None
+        raise ConfigError(f"route torch-tensorrt needs torch-tensorrt, which is not installed ({error})") from None
     if precision == "int8":
-        raise InputError("int8 through torch-tensorrt needs a Q/DQ-quantised model; use the default onnx-parser route")
+        raise ConfigError("int8 through torch-tensorrt needs a Q/DQ-quantised model; use the default onnx-parser route")
     height, width = input_size
     module = copy.deepcopy(model).eval().to(device)
     enabled = {torch.float32, torch.float16} if precision == "fp16" else {torch.float32}
@@ -569,6 +561,13 @@ def _compile_with_torch_tensorrt(model: nn.Module, input_size: tuple[int, int], 
         return torch_tensorrt.compile(
             module,
             ir="dynamo",
-            inputs=[torch_tensorrt.Input((1, 3, height, width), dtype=torch.float32)],
+            inputs=[
+                torch_tensorrt.Input(
+                    min_shape=(batch_profile[0], 3, height, width),
+                    opt_shape=(batch_profile[1], 3, height, width),
+                    max_shape=(batch_profile[2], 3, height, width),
+                    dtype=torch.float32,
+                )
+            ],
             enabled_precisions=enabled,
         )

@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from streamseg.backends.base import Backend, threads_per_stream
-from streamseg.backends.options import BackendOptions
 from streamseg.cpu import cpu_has_native_bf16, physical_core_count
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError
+from streamseg.options import BackendOptions
 
 
 class TorchBackend(Backend):
@@ -25,7 +25,7 @@ class TorchBackend(Backend):
     ) -> None:
         super().__init__(input_size, precision, options.streams)
         if precision == "bf16" and not cpu_has_native_bf16():
-            raise InputError("bf16 needs a CPU with native bf16 (avx512_bf16 or AMX); this one would only emulate it")
+            raise ConfigError("bf16 needs a CPU with native bf16 (avx512_bf16 or AMX); this one would only emulate it")
         if options.threads or self.streams > 1:
             # Process-wide: every thread that calls the model gets this many intra-op threads.
             torch.set_num_threads(threads_per_stream(options.threads, self.streams, physical_core_count()))
@@ -42,8 +42,8 @@ class TorchBackend(Backend):
 
         Freezing folds batch norm into the convolutions and lets oneDNN fuse them with their
         activations; the graph then runs in C++, without taking the GIL for every operator,
-        so concurrent streams and the pipeline's Python threads stop queueing on it. Measured
-        1.5x eager's fps with two streams here (BENCHMARKS.md). TorchScript is deprecated in
+        so concurrent streams and the pipeline's Python threads stop queueing on it (see
+        BENCHMARKS.md, Pipeline, 2026-11-22 @ 88236b5, "Torch is fixed"). TorchScript is deprecated in
         favour of torch.compile, which on a CPU needs a C++ toolchain and minutes of compiling
         at start-up; tracing takes a second.
         """

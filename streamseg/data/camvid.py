@@ -55,81 +55,96 @@ class CamVidSample:
     image_path: Path
     label_path: Path
 
+    @property
+    def drive(self) -> str:
+        """The drive (video sequence) a frame comes from: the name's prefix, e.g. ``0006R0`` of ``0006R0_f02340.png``."""
+        return self.image_path.stem.split("_")[0]
+
+
+IMAGE_SUFFIXES = (".png", ".jpg")  # .jpg: the packed copy a GPU machine gets (tools/pack_camvid.py)
+
 
 def list_split(root: Path | str, split: str) -> list[CamVidSample]:
-    """Pairs of frame and label map for one split, sorted by name."""
+    """Pairs of frame and label map for one split (or ``train+val``), sorted by name."""
     root = Path(root)
-    if split not in SPLITS:
-        raise InputError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    parts = split.split("+")
+    if not split or any(part not in SPLITS for part in parts) or len(set(parts)) != len(parts):
+        raise InputError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}, or several joined by + (train+val)")
+    samples: list[CamVidSample] = []
+    for part in parts:
+        samples += _list_one_split(root, part)
+    return sorted(samples, key=lambda sample: sample.image_path.name)
+
+
+def _list_one_split(root: Path, split: str) -> list[CamVidSample]:
     image_dir, label_dir = root / split, root / f"{split}annot"
     if not image_dir.is_dir() or not label_dir.is_dir():
         raise InputError(f"{root} is not a CamVid folder: expected {image_dir} and {label_dir}")
-    samples = [CamVidSample(p, label_dir / p.name) for p in sorted(image_dir.glob("*.png"))]
+    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    samples = [CamVidSample(p, label_dir / f"{p.stem}.png") for p in images]
     missing = [s.label_path.name for s in samples if not s.label_path.exists()]
     if missing:
         raise InputError(f"{len(missing)} frames in {image_dir} have no label map, e.g. {missing[0]}")
     if not samples:
-        raise InputError(f"no PNG frames in {image_dir}")
+        raise InputError(f"no PNG or JPEG frames in {image_dir}")
     return samples
 
 
-@dataclass(frozen=True)
-class Augmentation:
-    """Training-time augmentation: random scale, crop, horizontal flip and colour jitter."""
+def select_drive(samples: list[CamVidSample], drive: str, *, keep: bool) -> list[CamVidSample]:
+    """The frames of ``drive`` (``keep=True``) or all the others; an unknown drive is refused with the known ones.
 
-    crop: tuple[int, int] = (360, 480)  # (height, width)
-    scale_range: tuple[float, float] = (0.5, 1.5)
-    jitter: float = 0.25
-
-    def __call__(self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        scale = rng.uniform(*self.scale_range)
-        height, width = labels.shape
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        image = cv2.resize(image, size, interpolation=cv2.INTER_LINEAR)
-        labels = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
-        image, labels = self._random_crop(image, labels, rng)
-        if rng.random() < 0.5:
-            image, labels = image[:, ::-1], labels[:, ::-1]
-        image = image.astype(np.float32) / 255.0
-        brightness, contrast, saturation = 1.0 + rng.uniform(-self.jitter, self.jitter, size=3)
-        grey = image.mean(axis=2, keepdims=True)
-        image = (image - grey) * saturation + grey
-        image = (image - image.mean()) * contrast + image.mean() * brightness
-        return np.clip(image, 0.0, 1.0).astype(np.float32), np.ascontiguousarray(labels)
-
-    def _random_crop(self, image: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        crop_h, crop_w = self.crop
-        height, width = labels.shape
-        pad_h, pad_w = max(0, crop_h - height), max(0, crop_w - width)
-        if pad_h or pad_w:
-            image = cv2.copyMakeBorder(image, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
-            labels = cv2.copyMakeBorder(labels, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=IGNORE_INDEX)
-            height, width = labels.shape
-        top = int(rng.integers(0, height - crop_h + 1))
-        left = int(rng.integers(0, width - crop_w + 1))
-        return image[top:top + crop_h, left:left + crop_w], labels[top:top + crop_h, left:left + crop_w]
+    Cross-drive validation holds out a whole drive: its frames are never trained on, so its
+    score behaves like an unseen road (val shares its drive with 204 training frames).
+    """
+    drives = sorted({sample.drive for sample in samples})
+    if drive not in drives:
+        raise InputError(f"no frames of drive {drive!r} here; the drives are {', '.join(drives)}")
+    return [sample for sample in samples if (sample.drive == drive) == keep]
 
 
 class CamVid:
-    """A CamVid split held in memory (the whole train split is ~190 MB as uint8), indexable like a torch data set."""
+    """CamVid frames held in memory as uint8 (all 468 labelled frames are ~240 MB), indexable like a torch data set.
 
-    def __init__(self, root: Path | str, split: str, augmentation: Augmentation | None = None, seed: int = 0) -> None:
-        self.samples = list_split(root, split)
+    ``drive`` keeps only that drive's frames; ``exclude_drive`` drops them.
+    """
+
+    def __init__(
+        self, root: Path | str, split: str, *, drive: str | None = None, exclude_drive: str | None = None
+    ) -> None:
+        samples = list_split(root, split)
+        if drive is not None:
+            samples = select_drive(samples, drive, keep=True)
+        if exclude_drive is not None:
+            samples = select_drive(samples, exclude_drive, keep=False)
+        self.samples = samples
         self.images = [read_rgb(s.image_path) for s in self.samples]
         self.labels = [
             check_labels(read_labels(s.label_path), image.shape, s.label_path) for s, image in zip(self.samples, self.images)
         ]
-        self.augmentation = augmentation
-        self.rng = np.random.default_rng(seed)
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Returns (image float32 CHW in [0, 1], labels int64 HW)."""
-        image, labels = self.images[index], self.labels[index]
-        if self.augmentation is not None:
-            image, labels = self.augmentation(image, labels, self.rng)
-        else:
-            image = image.astype(np.float32) / 255.0
-        return np.ascontiguousarray(image.transpose(2, 0, 1)), labels.astype(np.int64)
+        """Returns (image float32 CHW in [0, 1], labels int64 HW), as evaluation reads them."""
+        image = self.images[index].astype(np.float32) / 255.0
+        return np.ascontiguousarray(image.transpose(2, 0, 1)), self.labels[index].astype(np.int64)
+
+
+def write_packed_copy(root: Path | str, into: Path | str, split: str, quality: int = 90) -> int:
+    """Copies ``split`` of ``root`` into ``into`` in the same layout, frames as JPEG: what travels to a GPU machine.
+
+    All 468 labelled frames are about 27 MB this way (230 MB as PNG); labels stay PNG, since
+    JPEG would blur one class id into the next. Returns the number of frames written.
+    """
+    samples = list_split(root, split)
+    for sample in samples:
+        split_name = sample.image_path.parent.name
+        (Path(into) / split_name).mkdir(parents=True, exist_ok=True)
+        (Path(into) / f"{split_name}annot").mkdir(parents=True, exist_ok=True)
+        target = Path(into) / split_name / f"{sample.image_path.stem}.jpg"
+        if not cv2.imwrite(str(target), cv2.imread(str(sample.image_path)), [cv2.IMWRITE_JPEG_QUALITY, quality]):
+            raise OSError(f"cannot write {target}")
+        label_target = Path(into) / f"{split_name}annot" / sample.label_path.name
+        label_target.write_bytes(sample.label_path.read_bytes())
+    return len(samples)

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from streamseg.logs import STDERR
-from streamseg.models.registry import DEFAULT_MODEL, MODELS, ModelSpec
+from streamseg.models.registry import MODELS, ModelSpec
 from streamseg.models.weights import Weights, load_state
+from streamseg.options import DEFAULT_MODEL
+
+log = logging.getLogger(__name__)
 
 
-def load_model(name: str, weights: Path | None = None, *, warn=STDERR) -> tuple[nn.Module, str]:
+def load_model(name: str, weights: Path | None = None, *, warn: bool = True) -> tuple[nn.Module, str]:
     """Builds model ``name`` with ``weights`` (a file) or its bundled weights.
 
     Returns the model in eval mode and where its weights came from. With no trained
-    weights at all it says so clearly: the architecture runs, but its labels mean nothing.
+    weights at all it says so clearly (a warning, unless ``warn`` is false): the architecture
+    runs, but its labels mean nothing.
     """
     spec = MODELS.get(name)
     with torch.random.fork_rng():
@@ -30,11 +34,10 @@ def load_model(name: str, weights: Path | None = None, *, warn=STDERR) -> tuple[
         origin = f"bundled {spec.weights.path.name}"
     else:
         origin = "untrained"
-        if warn is not None:
-            print(
-                f"warning: model {name} has no trained weights in this build; it runs with random weights "
-                "and its labels are meaningless (train with `streamseg train` or pass --weights)",
-                file=warn,
+        if warn:
+            log.warning(
+                "model %s has no trained weights in this build; it runs with random weights "
+                "and its labels are meaningless (train with `streamseg train` or pass --weights)", name,
             )
     return model.eval(), origin
 

@@ -10,7 +10,7 @@ from typing import Callable
 
 from torch import nn
 
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError
 from streamseg.models.context import erfnet_context
 from streamseg.models.deeplab import deeplab
 from streamseg.models.erfnet import erfnet
@@ -47,7 +47,7 @@ class ModelRegistry:
         try:
             return self._specs[name]
         except KeyError:
-            raise InputError(f"unknown model {name!r}; known models: {', '.join(self._specs)}") from None
+            raise ConfigError(f"unknown model {name!r}; known models: {', '.join(self._specs)}") from None
 
     def names(self) -> list[str]:
         return list(self._specs)
@@ -69,4 +69,3 @@ MODELS.add(ModelSpec(
     "ERFNet-style front end + Yu & Koltun basic context module at 1/4 resolution",
 ))
 
-DEFAULT_MODEL = "erfnet"

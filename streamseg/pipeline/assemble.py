@@ -11,7 +11,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-from streamseg.backends import Backend, BackendOptions, create_backend
+from streamseg.backends import Backend, create_backend
 from streamseg.config import RunConfig
 from streamseg.errors import ConfigError
 from streamseg.metrics import PipelineMetrics
@@ -19,7 +19,7 @@ from streamseg.models import load_model
 from streamseg.models.weights import bundled_crf_parameters
 from streamseg.monitor import MetricsMonitor
 from streamseg.outputs import check_run_outputs
-from streamseg.pipeline.runner import Pipeline, PipelineState
+from streamseg.pipeline.runner import PipelineState, Runner
 from streamseg.pipeline.stage import Stage
 from streamseg.plugins import Plugins, RefinerContext, SinkContext
 from streamseg.refine import read_crf_parameters
@@ -57,10 +57,10 @@ class Assembly:
     sinks: list[Sink]
     monitor: MetricsMonitor
     server: HttpServer | None = None
-    current: Pipeline | None = None
+    current: Runner | None = None
 
-    def pipeline(self, *, source: Source | None = None, sinks: list[Sink] | None = None, on_frame=None) -> Pipeline:
-        self.current = Pipeline(
+    def pipeline(self, *, source: Source | None = None, sinks: list[Sink] | None = None, on_frame=None) -> Runner:
+        self.current = Runner(
             source or self.source,
             self.stages,
             self.sinks if sinks is None else sinks,
@@ -89,11 +89,7 @@ class Assembly:
 
 def build_backend(config: RunConfig) -> tuple[Backend, str]:
     model, origin = load_model(config.model, config.weights)
-    options = BackendOptions(
-        threads=config.threads, streams=config.streams, engine_dir=config.engine_dir,
-        calibration_data=config.calibration_data, model_name=config.model,
-    )
-    backend = create_backend(config.backend, model, config.input_size, config.precision, options)
+    backend = create_backend(config.backend, model, config.input_size, config.precision, config.backend_settings())
     return backend, origin
 
 

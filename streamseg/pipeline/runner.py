@@ -103,7 +103,7 @@ class _InOrder:
 
 
 FILE_QUEUE_SIZE = 4  # a file waits for the pipeline: room to absorb one slow frame without idling the others
-LIVE_QUEUE_SIZE = 1  # a live frame only ages in a queue (bf16 over RTSP: p95 0.19 s with 1, 0.47 s with 4; BENCHMARKS.md)
+LIVE_QUEUE_SIZE = 1  # a live frame only ages in a queue (see BENCHMARKS.md, Live latency over RTSP)
 
 
 def default_queue_size(source: Source) -> int:
@@ -129,10 +129,11 @@ class PipelineResult:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-class Pipeline:
+class Runner:
     """source → stages → sinks. ``run()`` blocks until the stream ends, ``stop()`` is called, or a stage fails.
 
-    The pipeline closes the source and the sinks (it alone knows when they are done with);
+    What ``Assembly.pipeline()`` joins the opened parts with; the embedding API's
+    ``streamseg.api.Pipeline`` holds an assembly and runs one of these. The runner closes the source and the sinks (it alone knows when they are done with);
     the stages belong to whoever built them, so one set of stages can serve several runs.
     """
 

@@ -9,13 +9,15 @@ default of dying on the spot with nothing cleaned up.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from contextlib import contextmanager
 from typing import Iterator
 
-from streamseg.logs import STDERR
-from streamseg.pipeline.runner import Pipeline, PipelineState
+from streamseg.pipeline.runner import PipelineState, Runner
+
+log = logging.getLogger(__name__)
 
 HANDLED = (signal.SIGINT, signal.SIGTERM)
 
@@ -32,11 +34,10 @@ class Interrupted(KeyboardInterrupt):
 
 
 class SignalGuard:
-    """What ``stop_on_signals`` yields: set ``pipeline`` once it exists, so signals stop it gracefully."""
+    """What ``stop_on_signals`` yields: set ``pipeline`` (a ``Runner``) once it exists, so signals stop it gracefully."""
 
-    def __init__(self, log) -> None:
-        self.pipeline: Pipeline | None = None
-        self.log = log
+    def __init__(self) -> None:
+        self.pipeline: Runner | None = None
         self.received = 0  # signals that reached a running pipeline
 
     def handle(self, signum: int, _frame: object) -> None:
@@ -46,15 +47,15 @@ class SignalGuard:
             raise Interrupted(name)
         self.received += 1
         if self.received == 1:
-            print(f"\n{name}: finishing the frames in flight and closing outputs (send it again to abort)", file=self.log)
+            log.info("\n%s: finishing the frames in flight and closing outputs (send it again to abort)", name)
             pipeline.stop()
         else:
-            print("streamseg: interrupted again: aborting", file=self.log)
-            pipeline.abort(f"{name} received twice")
+            log.info("interrupted again: aborting")
+            pipeline.abort(f"a second {name}")  # the result's ``aborted`` flag tells the CLI, not this text
 
 
 @contextmanager
-def stop_on_signals(log=STDERR) -> Iterator[SignalGuard]:
+def stop_on_signals() -> Iterator[SignalGuard]:
     """While the block runs, SIGINT and SIGTERM raise ``Interrupted`` until ``guard.pipeline`` runs;
     then the first stops it gracefully and the second aborts it.
 
@@ -66,7 +67,7 @@ def stop_on_signals(log=STDERR) -> Iterator[SignalGuard]:
     Signal handlers can only be installed from the main thread; elsewhere (an embedding
     application's worker thread) this installs nothing and the application owns its signals.
     """
-    guard = SignalGuard(log)
+    guard = SignalGuard()
     if threading.current_thread() is not threading.main_thread():
         yield guard
         return

@@ -5,7 +5,12 @@ package is imported by every CRF worker process, which has no use for torch.
 """
 
 from streamseg.refine.async_pool import AsyncCrfPool, CrfWorkerError, PoolCounts
-from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner, crf_parameters_from_mapping, read_crf_parameters
+from streamseg.refine.dense_crf import (
+    CrfParameters,
+    DenseCRFRefiner,
+    crf_parameters_from_mapping,
+    read_crf_parameters,
+)
 from streamseg.refine.metrics import CrfMetrics
 
 __all__ = [

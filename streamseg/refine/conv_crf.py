@@ -9,7 +9,7 @@ arithmetic that a GPU does in a few milliseconds.
 The window sum reads the k² neighbours as shifted views of one padded tensor rather than
 materialising them with ``unfold``: the arithmetic is the same, but ``unfold`` copies the
 marginals k² times (about 0.9 GB at 480x360 with 11 classes and an 11x11 window) and was
-4x slower on the CPU.
+several times slower on the CPU (see BENCHMARKS.md, Micro-measurements behind design choices).
 
 ``blur`` (ConvCRF's trick for long-range bilateral kernels) computes the messages on
 marginals average-pooled by that factor and upsamples them, so an 11x11 window at blur 4
@@ -25,7 +25,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from streamseg.refine.dense_crf import CrfParameters, check_refine_inputs, crf_size, labels_to_image_size
+from streamseg.errors import ConfigError
+from streamseg.refine.dense_crf import (
+    CrfParameters,
+    check_refine_inputs,
+    crf_size,
+    labels_to_image_size,
+)
 
 _MIN_PROBABILITY = 1e-8
 
@@ -68,7 +74,7 @@ class ConvCRFRefiner:
         self.blur = int(blur)
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError("ConvCRFRefiner: device 'cuda' was asked for, but torch sees no CUDA GPU")
+            raise ConfigError("ConvCRFRefiner: device 'cuda' was asked for, but torch sees no CUDA GPU")
 
     def __repr__(self) -> str:
         settings = ", ".join(f"{key}={value}" for key, value in self.parameters.as_dict().items())

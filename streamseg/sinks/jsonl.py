@@ -14,7 +14,12 @@ from streamseg.classes import CLASS_NAMES
 from streamseg.errors import OutputError
 from streamseg.frame import Frame
 from streamseg.sinks.base import Sink
-from streamseg.sinks.partial_file import create_partial, discard, put_in_place, real_target
+from streamseg.sinks.partial_file import (
+    create_partial,
+    discard,
+    put_in_place,
+    real_target,
+)
 
 
 def frame_stats(frame: Frame, class_names: Sequence[str] = CLASS_NAMES, now: float | None = None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import av
 import av.error
 import cv2
 
-from streamseg.errors import ConfigError
+from streamseg.errors import ConfigError, OutputError
 from streamseg.frame import Frame
 from streamseg.sinks.base import Sink
 from streamseg.sinks.encoding import FrameRate, encode_and_mux, i420_frame, resolve_rate
@@ -45,7 +45,7 @@ class RtspOutputSink(Sink):
         self, url: str, *, fps: FrameRate, codec: str = "libx264", transport: str = "tcp", timeout: float = 5.0
     ) -> None:
         if not url.lower().startswith("rtsp://"):
-            raise ConfigError(f"not an RTSP address: {url} (expected rtsp://host[:port]/path)")
+            raise OutputError(f"not an RTSP address: {url} (expected rtsp://host[:port]/path)")
         if not callable(fps) and not fps > 0:
             raise ConfigError(f"the RTSP output frame rate must be positive, not {fps}")
         if transport not in TRANSPORTS:

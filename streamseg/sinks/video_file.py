@@ -14,8 +14,20 @@ import numpy as np
 from streamseg.errors import ConfigError, OutputError
 from streamseg.frame import Frame
 from streamseg.sinks.base import Sink
-from streamseg.sinks.encoding import FrameRate, encode_and_mux, even_size, i420_frame, pad_to_even, resolve_rate
-from streamseg.sinks.partial_file import create_partial, discard, put_in_place, real_target
+from streamseg.sinks.encoding import (
+    FrameRate,
+    encode_and_mux,
+    even_size,
+    i420_frame,
+    pad_to_even,
+    resolve_rate,
+)
+from streamseg.sinks.partial_file import (
+    create_partial,
+    discard,
+    put_in_place,
+    real_target,
+)
 
 # x264's rate-control options; other encoders (e.g. "mpeg4") do not know them.
 _X264_FAMILY = {"libx264", "h264", "libx265", "hevc"}

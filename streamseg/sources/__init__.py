@@ -90,7 +90,7 @@ def open_source(spec: str, *, demo_frames: int | None = None, sources: SourceTab
 
     ``demo_frames`` bounds the otherwise endless demo. ``sources`` is the table to choose
     from; None: the built-ins and every installed plugin's. Anything unusable raises
-    ``InputError`` with a one-line reason.
+    ``InputError`` (a bad setting of it: ``ConfigError``) with a one-line reason.
     """
     # The registry lists every kind of part, so it sits above this package: imported when a source is opened.
     from streamseg.plugins import Plugins, SourceContext

@@ -11,7 +11,7 @@ from typing import Iterator
 
 import cv2
 
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError, InputError
 from streamseg.frame import Frame
 from streamseg.sources.base import Source
 
@@ -74,7 +74,7 @@ class CameraSource(Source):
         fourcc: str | None = None,
     ) -> None:
         if fourcc is not None and len(fourcc) != 4:
-            raise InputError(f"a FOURCC code has four characters, not {fourcc!r}")
+            raise ConfigError(f"a FOURCC code has four characters, not {fourcc!r}")
         self.device = device
         path = _device_path(device)
         # Checked before OpenCV is asked: it would print its own warnings and say only "False".

@@ -19,7 +19,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError, InputError
 from streamseg.frame import Frame
 from streamseg.sources.base import Source
 
@@ -159,9 +159,9 @@ class DemoSource(Source):
                 f"the demo scene is at most {MAX_SIDE} pixels a side and 4096x2160 in all, not {width}x{height}"
             )
         if not fps > 0:
-            raise InputError(f"the demo frame rate must be positive, not {fps}")
+            raise ConfigError(f"the demo frame rate must be positive, not {fps}")
         if frames is not None and frames < 0:
-            raise InputError(f"the demo frame count cannot be negative, not {frames}")
+            raise ConfigError(f"the demo frame count cannot be negative, not {frames}")
         self.width, self.height = int(width), int(height)
         self.frames = frames
         self.frame_count = frames or 0  # 0 for endless, as for a file of unknown length

@@ -9,7 +9,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError, InputError
 from streamseg.frame import Frame
 from streamseg.sources.base import Source
 
@@ -34,7 +34,7 @@ class ImageFolderSource(Source):
         if not self.folder.is_dir():
             raise InputError(f"no such folder: {self.folder}")
         if not fps > 0:
-            raise InputError(f"the frame rate of an image folder must be positive, not {fps}")
+            raise ConfigError(f"the frame rate of an image folder must be positive, not {fps}")
         self._fps = float(fps)
         self.files: list[Path] = sorted(
             (path for path in self.folder.iterdir() if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()),

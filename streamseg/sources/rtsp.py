@@ -27,7 +27,7 @@ import av.error
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError, InputError
 from streamseg.frame import Frame
 from streamseg.sources.base import Source
 
@@ -93,15 +93,15 @@ class RtspSource(Source):
         if not url.lower().startswith(("rtsp://", "rtsps://")):
             raise InputError(f"not an RTSP address: {url} (expected rtsp://host[:port]/path)")
         if transport not in TRANSPORTS:
-            raise InputError(f"RTSP transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
+            raise ConfigError(f"RTSP transport must be one of {', '.join(TRANSPORTS)}, not {transport!r}")
         if not (open_timeout > 0 and read_timeout > 0):
-            raise InputError("RTSP open and read timeouts must be positive")
+            raise ConfigError("RTSP open and read timeouts must be positive")
         if not 0 < backoff_initial <= backoff_max:
-            raise InputError("RTSP back-off must satisfy 0 < backoff_initial <= backoff_max")
+            raise ConfigError("RTSP back-off must satisfy 0 < backoff_initial <= backoff_max")
         if max_reconnects is not None and max_reconnects < 0:
-            raise InputError(f"max_reconnects cannot be negative, not {max_reconnects}")
+            raise ConfigError(f"max_reconnects cannot be negative, not {max_reconnects}")
         if give_up_after is not None and not give_up_after > 0:
-            raise InputError(f"give_up_after must be positive, not {give_up_after}")
+            raise ConfigError(f"give_up_after must be positive, not {give_up_after}")
         self.url = url
         self.transport = transport
         self.open_timeout = float(open_timeout)

@@ -68,8 +68,8 @@ class VideoFileSource(Source):
         if threaded:
             # Frame and slice threads: several times the decoder's throughput, a few frames more
             # latency, and more CPU per frame. Off by default: in a pipeline the decoder has a
-            # thread of its own, and FFmpeg's extra threads took the network's cores (on 2 cores,
-            # pipelined/model-only 0.70-0.74 with them, 0.81-0.82 without; BENCHMARKS.md).
+            # thread of its own, and FFmpeg's extra threads took the network's cores (see
+            # BENCHMARKS.md, Speed of the default against bf16: single-threaded decoding).
             self._stream.thread_type = "AUTO"
         rate = self._stream.average_rate
         self._fps = float(rate) if rate else DEFAULT_FPS

@@ -20,7 +20,12 @@ from streamseg.frame import Frame
 from streamseg.pipeline.stage import Stage
 from streamseg.refine.async_pool import AsyncCrfPool, Refiner
 from streamseg.refine.at_score_resolution import AtScoreResolution
-from streamseg.refine.carry import carry_along_flow, carry_static, follow_flow, identity_coordinates
+from streamseg.refine.carry import (
+    carry_along_flow,
+    carry_static,
+    follow_flow,
+    identity_coordinates,
+)
 from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner
 from streamseg.refine.from_logits import FromLogits
 from streamseg.refine.metrics import CrfMetrics

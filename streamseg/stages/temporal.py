@@ -21,8 +21,8 @@ from streamseg.temporal.warp import compose, warp_planes
 
 # Default flow grids, as fractions of the model's input. Smoothing only steadies the coarse
 # layout (each frame keeps its own detail), so a quarter-size grid does: on solidWhiteRight it
-# gave +5.8 points of consistency (with DIS ultrafast) against +6.9 at half size (DIS fast), for
-# 2.6 ms of one core a frame instead of 6.9 (tools/bench_smoother.py).
+# keeps most of the half-size grid's consistency gain for well under half its CPU time (see
+# BENCHMARKS.md, Temporal consistency on real video, and the smoother's cost under Optional stages).
 # Key frames replace the whole output by warped logits, so their flow needs the finer grid.
 SMOOTHING_RESOLUTION = 0.25
 KEYFRAME_RESOLUTION = 0.5

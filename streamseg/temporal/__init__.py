@@ -18,7 +18,12 @@ The forward flow (previous -> current) is the same call with the frames swapped:
 ``estimate(current_rgb, previous_rgb)``, which the forward-backward occlusion check uses.
 """
 
-from streamseg.temporal.flow import DISFlowEstimator, FarnebackFlowEstimator, FlowEstimator, ZeroFlowEstimator
+from streamseg.temporal.flow import (
+    DISFlowEstimator,
+    FarnebackFlowEstimator,
+    FlowEstimator,
+    ZeroFlowEstimator,
+)
 from streamseg.temporal.smoothing import SmoothedFrame, TemporalSmoother
 from streamseg.temporal.warp import forward_backward_consistent, warp, warp_planes
 

@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from streamseg.cpu import cpu_has_native_bf16
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError, InputError
 from streamseg.models.weights import bundled_weights, load_state
 from streamseg.temporal.flow import FlowEstimator, check_pair
 from streamseg.temporal.flownet import FlowNetS, flownet_s
@@ -19,7 +19,7 @@ from streamseg.temporal.flownet import FlowNetS, flownet_s
 WEIGHTS_NAME = "flownet"  # streamseg/weights/flownet.pt and its model card flownet.json
 DEFAULT_WIDTH = 0.25
 # Six stride-2 convolutions and no padding inside: other sizes lose pixels at each level's
-# crop, which raised the held-out error at 480x360 from 4.80 to 5.14 px.
+# crop, which raises the held-out error (see BENCHMARKS.md, Optical flow on held-out generated pairs).
 _SIZE_DIVISOR = 64
 
 
@@ -60,20 +60,20 @@ class FlowNetEstimator(FlowEstimator):
 
     ``working_height`` is the height the network sees (the width follows the aspect ratio):
     a network learns motions and textures at the scale of its training pairs, so the bundled
-    one, trained on 256x192 pairs, runs best there. At 480x360 that measured 3.30 px of
-    held-out error against 4.80 at full size, in two thirds of the time. Flow is scaled back
-    to the frames' size. None runs at the frames' own size.
+    one, trained on 256x192 pairs, runs best there: on 480x360 frames it is both more accurate
+    and faster than at full size (see BENCHMARKS.md, Optical flow on held-out generated pairs).
+    Flow is scaled back to the frames' size. None runs at the frames' own size.
     """
 
     name = "flownet"
 
     def __init__(self, model: FlowNetS, precision: str = "fp32", working_height: int | None = None) -> None:
         if precision not in ("fp32", "bf16"):
-            raise InputError(f"flownet runs in fp32 or bf16, not {precision!r}")
+            raise ConfigError(f"flownet runs in fp32 or bf16, not {precision!r}")
         if precision == "bf16" and not cpu_has_native_bf16():
-            raise InputError("bf16 needs a CPU with native bf16 (avx512_bf16 or AMX); this one would only emulate it")
+            raise ConfigError("bf16 needs a CPU with native bf16 (avx512_bf16 or AMX); this one would only emulate it")
         if working_height is not None and working_height < _SIZE_DIVISOR:
-            raise InputError(f"flownet's working height must be at least {_SIZE_DIVISOR}, not {working_height}")
+            raise ConfigError(f"flownet's working height must be at least {_SIZE_DIVISOR}, not {working_height}")
         self.model = model.eval()
         self.precision = precision
         self.working_height = working_height

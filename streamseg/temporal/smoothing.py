@@ -37,7 +37,12 @@ from streamseg.errors import ConfigError
 from streamseg.resize import resize_rgb
 from streamseg.temporal.flow import FlowEstimator
 from streamseg.temporal.grid import flow_grid, resize_mask, resize_planes, upscale_flow
-from streamseg.temporal.warp import forward_backward_consistent, inside_previous, warp, warp_planes
+from streamseg.temporal.warp import (
+    forward_backward_consistent,
+    inside_previous,
+    warp,
+    warp_planes,
+)
 
 OCCLUSION_CHECKS = ("forward-backward", "photometric", "none")
 

@@ -9,6 +9,7 @@ exactly the pairs an uninterrupted one would have.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
@@ -28,6 +29,8 @@ from streamseg.temporal.flownet import (
     multiscale_epe,
 )
 from streamseg.temporal.flownet_estimator import WEIGHTS_NAME, stack_pair
+
+logger = logging.getLogger(__name__)  # not ``log``: that names the log.jsonl file below
 from streamseg.temporal.measures import endpoint_error
 from streamseg.temporal.synthetic_pairs import (
     HELD_OUT_SEEDS,
@@ -80,9 +83,9 @@ def held_out_epe(model: FlowNetS, pairs: list[FlowPair], device: str, autocast) 
 
 
 class FlowNetTrainer:
-    def __init__(self, config: FlowTrainConfig, *, log=STDERR) -> None:
+    def __init__(self, config: FlowTrainConfig, *, progress_stream=STDERR) -> None:
         self.config = config
-        self.log = log
+        self.progress_stream = progress_stream  # where the step counter redraws; messages go through logging
         if config.threads:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
@@ -112,7 +115,7 @@ class FlowNetTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = int(state["step"])
         self.best_epe = float(state["best_epe"])
-        print(f"resuming {last} at step {self.step} (best held-out EPE {self.best_epe:.3f})", file=self.log)
+        logger.info("resuming %s at step %d (best held-out EPE %.3f)", last, self.step, self.best_epe)
 
     def _save(self, path: Path, **extra) -> None:
         tmp = path.with_suffix(".tmp")
@@ -152,7 +155,7 @@ class FlowNetTrainer:
         started = time.perf_counter()
         first_step = self.step
         # The next batch is generated on a second thread while this one trains (OpenCV releases the GIL).
-        self._progress = progress = Progress(config.steps, "steps", stream=self.log)
+        self._progress = progress = Progress(config.steps, "steps", stream=self.progress_stream)
         with ThreadPoolExecutor(max_workers=1) as prefetch:
             upcoming = prefetch.submit(self._batch, self.step) if self.step < config.steps else None
             while upcoming is not None:
@@ -177,7 +180,7 @@ class FlowNetTrainer:
         record = {"step": self.step, "loss": float(np.mean(losses)) if losses else None, "heldout_epe": epe,
                   "seconds": round(time.perf_counter() - started, 1)}
         self._progress.close()  # the evaluation's line starts on a line of its own
-        print(f"step {self.step}: loss {record['loss']:.2f}, held-out EPE {epe:.3f} px", file=self.log)
+        logger.info("step %d: loss %.2f, held-out EPE %.3f px", self.step, record["loss"], epe)
         if epe < self.best_epe:
             self.best_epe = epe
             self._save(self.config.out / "best.pt", heldout_epe=epe)

@@ -1,25 +1,28 @@
-"""Training on CamVid: class-weighted cross entropy, Adam with a poly schedule, checkpoints and resume.
+"""Training on CamVid: class-weighted cross entropy (or OHEM), Adam with a poly schedule, checkpoints and resume.
 
-A run lives in one folder: ``last.pt`` (everything needed to resume), ``best.pt`` (best val mIoU),
+A run lives in one folder: ``last.pt`` (everything needed to resume), ``best.pt`` (best score on
+the held-out frames, for diagnosis only: what ships is the last checkpoint of a fixed schedule),
 and ``log.jsonl`` with one line per epoch. Starting a run in a folder that holds ``last.pt`` resumes it.
+
+Held-out frames: with ``hold_out_drive`` the run never trains on that drive's frames and scores
+on all of them (cross-drive validation: an unseen road); otherwise it scores on val, unless val
+is part of the training split, and then it scores nothing rather than flatter itself.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import sys
+import logging
 import time
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from streamseg.classes import IGNORE_INDEX, NUM_CLASSES
-from streamseg.data.camvid import Augmentation, CamVid
+from streamseg.data.camvid import CamVid
 from streamseg.errors import ConfigError, InputError, OutputError
 from streamseg.evaluation import ConfusionMatrix, EvaluationResult
 from streamseg.models.registry import MODELS
@@ -30,61 +33,11 @@ from streamseg.models.weights import (
     read_state_file,
 )
 from streamseg.progress import Progress
+from streamseg.training.augment import Augmentation
+from streamseg.training.config import TrainConfig
+from streamseg.training.losses import segmentation_loss
 
-
-@dataclass
-class TrainConfig:
-    model: str
-    data: Path
-    out: Path
-    epochs: int = 150
-    batch_size: int = 8
-    crop: tuple[int, int] = (320, 320)
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    bf16: bool = False  # CPU autocast; only where the CPU has native bf16
-    amp: bool = True  # fp16 autocast on CUDA
-    device: str = "cpu"
-    threads: int = 0  # 0: leave torch's default
-    eval_every: int = 1
-    seed: int = 0
-    max_batches: int = 0  # 0: whole epochs; >0 stops early (for tests)
-    train_split: str = "train"
-    init_from: Path | None = None  # weights to fine-tune from when the run folder holds no last.pt
-    init_encoder_from: Path | None = None  # another model's weights to start only the encoder from
-    freeze_encoder_epochs: int = 0  # the first epochs train everything but the encoder (a started one)
-    extra: dict = field(default_factory=dict)
-
-    def validate(self) -> "TrainConfig":
-        """Refuses settings that would crash later or train nothing (``--epochs 0`` reported mIoU -100)."""
-        _require(self.epochs >= 1, f"epochs must be at least 1, not {self.epochs}")
-        _require(self.batch_size >= 1, f"batch size must be at least 1, not {self.batch_size}")
-        _require(self.eval_every >= 1, f"eval_every must be at least 1, not {self.eval_every}")
-        _require(self.threads >= 0, f"threads must be 0 (torch's default) or more, not {self.threads}")
-        _require(self.freeze_encoder_epochs >= 0, f"freeze_encoder_epochs cannot be negative, not {self.freeze_encoder_epochs}")
-        _require(self.max_batches >= 0, f"max_batches cannot be negative, not {self.max_batches}")
-        _require(
-            math.isfinite(self.learning_rate) and self.learning_rate > 0,
-            f"the learning rate must be a positive number, not {self.learning_rate}",
-        )
-        _require(all(8 <= side <= 4096 for side in self.crop), f"crop sides must be in 8..4096, not {self.crop}")
-        _check_device(self.device)
-        return self
-
-
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
-def _check_device(device: str) -> None:
-    try:
-        kind = torch.device(device).type
-    except RuntimeError:
-        raise ConfigError(f"unknown device {device!r}: use cpu or cuda (cuda:N for one of several GPUs)") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device} needs a CUDA GPU, and torch sees none here")
-    _require(kind in ("cpu", "cuda"), f"training runs on cpu or cuda, not {device}")
+logger = logging.getLogger(__name__)  # not ``log``: that names the log.jsonl file below
 
 
 def _make_run_folder(out: Path) -> None:
@@ -150,10 +103,17 @@ class Trainer:
         self.device = config.device
         self.model = spec.build().to(self.device).to(memory_format=torch.channels_last)
         checkpoint = self._checkpoint_to_resume()
-        self.train_set = CamVid(config.data, config.train_split, Augmentation(crop=tuple(config.crop)), seed=config.seed)
-        self.val_set = CamVid(config.data, "val")
+        self.train_set = CamVid(config.data, config.train_split, exclude_drive=config.hold_out_drive)
+        self.held_out_set, self.held_out_name = self._held_out_frames()
+        # The frames live on the training device as uint8; augmentation runs there too.
+        self.images = [torch.from_numpy(image).to(self.device) for image in self.train_set.images]
+        self.labels = [torch.from_numpy(labels).to(self.device) for labels in self.train_set.labels]
+        self.augmentation: Augmentation | None = config.augmentation()
         self.class_weights = enet_class_weights(self.train_set).to(self.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay,
+            fused=self.device.startswith("cuda"),  # one kernel for all parameters: the step is launch-bound on a GPU
+        )
         self.batches_per_epoch = len(self.train_set) // config.batch_size
         if self.batches_per_epoch == 0:
             raise ConfigError(
@@ -163,9 +123,18 @@ class Trainer:
         self.best_miou = -1.0
         self._resume(checkpoint)
 
+    def _held_out_frames(self) -> tuple[CamVid | None, str]:
+        config = self.config
+        if config.hold_out_drive is not None:
+            return CamVid(config.data, "train+val", drive=config.hold_out_drive), f"drive {config.hold_out_drive}"
+        if "val" in config.train_split.split("+"):
+            logger.info("val is trained on and no drive is held out: nothing is scored, last.pt is the result")
+            return None, ""
+        return CamVid(config.data, "val"), "val"
+
     def autocast(self):
         if self.device.startswith("cuda") and self.config.amp:
-            return torch.autocast("cuda", dtype=torch.float16)
+            return torch.autocast("cuda", dtype=torch.bfloat16)
         if self.device == "cpu" and self.config.bf16:
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return nullcontext()
@@ -194,10 +163,10 @@ class Trainer:
             if self.config.init_from is not None:
                 # Fine-tuning: weights only; the optimizer and the schedule start afresh.
                 load_state(self.model, Path(self.config.init_from), model_name=self.config.model)
-                print(f"fine-tuning from {self.config.init_from}", file=sys.stderr)
+                logger.info("fine-tuning from %s", self.config.init_from)
             if self.config.init_encoder_from is not None:
                 loaded = load_encoder_state(self.model, Path(self.config.init_encoder_from))
-                print(f"encoder ({loaded} tensors) starts from {self.config.init_encoder_from}", file=sys.stderr)
+                logger.info("encoder (%d tensors) starts from %s", loaded, self.config.init_encoder_from)
             return
         last = self.config.out / "last.pt"
         try:
@@ -209,8 +178,7 @@ class Trainer:
             ) from None
         self.model.load_state_dict(checkpoint["model"])
         self.epoch, self.best_miou = checkpoint["epoch"], checkpoint["best_miou"]
-        self.train_set.rng = np.random.default_rng(self.config.seed + self.epoch)
-        print(f"resuming {last} at epoch {self.epoch} (best val mIoU {100 * self.best_miou:.1f})", file=sys.stderr)
+        logger.info("resuming %s at epoch %d", last, self.epoch)
 
     def _save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
@@ -222,8 +190,8 @@ class Trainer:
 
     def _freeze_encoder(self, frozen: bool) -> None:
         # A pre-trained encoder under a new, random head: the head's first large gradients would
-        # wreck its features (a DeepLab head on the shipped ERFNet encoder fell from 65.8 % to
-        # 39 % val in two epochs), so the head learns first. Frozen means no gradient and fixed
+        # wreck its features (a DeepLab head on the shipped ERFNet encoder fell far in two epochs; see
+        # BENCHMARKS.md, DeepLab-style model), so the head learns first. Frozen means no gradient and fixed
         # batch-norm statistics and dropout off.
         encoder = self.model.encoder
         for parameter in encoder.parameters():
@@ -237,7 +205,9 @@ class Trainer:
             self._freeze_encoder(True)
         elif config.freeze_encoder_epochs:
             self._freeze_encoder(False)
-        order = self.train_set.rng.permutation(len(self.train_set))
+        # Seeded per epoch: a resumed run draws the same batches the uninterrupted one would have.
+        generator = torch.Generator().manual_seed(config.seed * 100_003 + self.epoch)
+        order = torch.randperm(len(self.images), generator=generator).tolist()
         batches = self.batches_per_epoch if not config.max_batches else min(config.max_batches, self.batches_per_epoch)
         total_steps = config.epochs * self.batches_per_epoch
         losses = []
@@ -248,12 +218,10 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = poly_learning_rate(config.learning_rate, step, total_steps)
             indices = order[batch * config.batch_size:(batch + 1) * config.batch_size]
-            images, labels = zip(*(self.train_set[i] for i in indices))
-            images = torch.from_numpy(np.stack(images)).to(self.device).contiguous(memory_format=torch.channels_last)
-            labels = torch.from_numpy(np.stack(labels)).to(self.device)
+            images, labels = self._batch(indices, generator)
             with self.autocast():
-                logits = self.model(images)
-            loss = F.cross_entropy(logits.float(), labels, weight=self.class_weights, ignore_index=IGNORE_INDEX)
+                logits = self.model(images.contiguous(memory_format=torch.channels_last))
+            loss = segmentation_loss(config.loss, logits.float(), labels, self.class_weights)
             if not torch.isfinite(loss):
                 # Stop before a non-finite step reaches the weights and the next checkpoint.
                 raise FloatingPointError(
@@ -269,22 +237,38 @@ class Trainer:
         progress.close()
         return float(np.mean(losses))
 
+    def _batch(self, indices: list[int], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        images, labels = [self.images[i] for i in indices], [self.labels[i] for i in indices]
+        if self.augmentation is None:  # frames as they are (tests that overfit one batch)
+            return torch.stack(images).permute(0, 3, 1, 2).float() / 255.0, torch.stack(labels).long()
+        return self.augmentation(images, labels, generator)
+
     def run(self) -> float:
-        """Trains to ``config.epochs``; returns the best val mIoU seen."""
+        """Trains to ``config.epochs``; returns the best held-out mIoU seen (-1 when nothing is held out)."""
         log_path = self.config.out / "log.jsonl"
         while self.epoch < self.config.epochs:
             started = time.perf_counter()
             loss = self.train_epoch()
             self.epoch += 1
             record = {"epoch": self.epoch, "loss": loss, "seconds": round(time.perf_counter() - started, 1)}
-            if self.epoch % self.config.eval_every == 0 or self.epoch == self.config.epochs:
-                result = evaluate_model(self.model, self.val_set, self.device, self.autocast)
-                record.update(val_miou=result.mean_iou, val_pixel_accuracy=result.pixel_accuracy, val_class_iou=result.class_iou)
-                print(f"epoch {self.epoch}: loss {loss:.3f}, val mIoU {100 * result.mean_iou:.1f}", file=sys.stderr)
+            scored = self.held_out_set is not None
+            if scored and (self.epoch % self.config.eval_every == 0 or self.epoch == self.config.epochs):
+                result = evaluate_model(self.model, self.held_out_set, self.device, self.autocast)
+                record.update(
+                    held_out=self.held_out_name, held_out_miou=result.mean_iou,
+                    held_out_pixel_accuracy=result.pixel_accuracy, held_out_class_iou=result.class_iou,
+                )
+                logger.info("epoch %d: loss %.3f, %s mIoU %.1f", self.epoch, loss, self.held_out_name, 100 * result.mean_iou)
                 if result.mean_iou > self.best_miou:
                     self.best_miou = result.mean_iou
-                    torch.save({"model": self.model.state_dict(), "epoch": self.epoch, "val": result.as_dict()}, self.config.out / "best.pt")
-            self._save(self.config.out / "last.pt")
+                    torch.save(
+                        {"model": self.model.state_dict(), "epoch": self.epoch, "held_out": self.held_out_name, "score": result.as_dict()},
+                        self.config.out / "best.pt",
+                    )
+            else:
+                logger.info("epoch %d: loss %.3f", self.epoch, loss)
+            if self.epoch % self.config.save_every == 0 or self.epoch == self.config.epochs:
+                self._save(self.config.out / "last.pt")
             with open(log_path, "a") as log:
                 log.write(json.dumps(record) + "\n")
         with open(self.config.out / "config.json", "w") as handle:

@@ -11,17 +11,26 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from backend_models import random_model
 from torch import nn
 
-from streamseg.backends import BackendOptions, create_backend, pick_auto, unavailable_reason
+from streamseg.backends import (
+    BackendOptions,
+    create_backend,
+    pick_auto,
+    unavailable_reason,
+)
 from streamseg.backends.cuda_backend import NO_CUDA_REASON, CudaBackend
-from streamseg.backends.gpu_postprocess import AreaResizer, colours_on_gpu, labels_on_gpu, preprocess_on_gpu
+from streamseg.backends.gpu_postprocess import (
+    AreaResizer,
+    colours_on_gpu,
+    labels_on_gpu,
+    preprocess_on_gpu,
+)
 from streamseg.classes import PALETTE
-from streamseg.errors import InputError
-from streamseg.stages.labels import logits_to_labels
+from streamseg.errors import ConfigError
 from streamseg.preprocessing import to_model_input
-
-from backend_models import random_model
+from streamseg.stages.labels import logits_to_labels
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine (CI has no GPU)")
 without_gpu = pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
@@ -107,13 +116,13 @@ def test_device_path_gives_the_cpu_pipelines_labels() -> None:
 def test_declines_clearly_without_a_gpu() -> None:
     assert CudaBackend.unavailable_reason() == NO_CUDA_REASON
     assert unavailable_reason("cuda") == NO_CUDA_REASON
-    with pytest.raises(InputError, match=r"no CUDA device \(torch.cuda.is_available\(\) is False\)"):
+    with pytest.raises(ConfigError, match=r"no CUDA device \(torch.cuda.is_available\(\) is False\)"):
         create_backend("cuda", random_model("erfnet-half"), (64, 128), "fp16", options())
     assert pick_auto() != "cuda"
 
 
 def test_unknown_precision_is_a_user_error() -> None:
-    with pytest.raises(InputError, match="supports precision fp32, fp16"):
+    with pytest.raises(ConfigError, match="supports precision fp32, fp16"):
         CudaBackend(random_model("erfnet-half"), (64, 128), "int8", options())
 
 

@@ -13,7 +13,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from streamseg.backends.engine_cache import MANIFEST_NAME, EngineCache, EngineKey, verify_entry
+from streamseg.backends.engine_cache import (
+    MANIFEST_NAME,
+    EngineCache,
+    EngineKey,
+    verify_entry,
+)
 from streamseg.backends.export import export_onnx
 from streamseg.models.registry import MODELS
 
@@ -76,11 +81,11 @@ def test_warm_cache_reuses_the_entry(tmp_path: Path, exported_onnx: Path) -> Non
     assert leftovers(tmp_path) == []
 
 
-def test_first_build_reports_progress(tmp_path: Path, exported_onnx: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_first_build_reports_progress(tmp_path: Path, exported_onnx: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="streamseg.backends.engine_cache")
     EngineCache(tmp_path).get_or_build(KEY, CountingBuild(exported_onnx))
-    err = capsys.readouterr().err
-    assert "building onnx engine for erfnet-half at 64x48 (first start only)" in err
-    assert "done in" in err
+    assert "building onnx engine for erfnet-half at 64x48 (first start only) ..." in caplog.messages
+    assert any(message.startswith("done in ") for message in caplog.messages)
 
 
 def test_different_keys_get_different_entries(tmp_path: Path, exported_onnx: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -9,13 +10,22 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from backend_models import random_model, torch_logits
 from torch import nn
 
-from streamseg.backends.export import INPUT_NAME, ExportError, export_onnx, onnx_engine_key, state_dict_sha256
-from streamseg.backends.options import BackendOptions
+from streamseg.backends.engine_cache import DYNAMIC_BATCH, EngineCache
+from streamseg.backends.export import (
+    BATCH_DIMENSION,
+    INPUT_NAME,
+    ONNX_FILE_NAME,
+    ExportError,
+    cached_onnx,
+    export_onnx,
+    onnx_engine_key,
+    state_dict_sha256,
+)
 from streamseg.models.registry import MODELS
-
-from backend_models import random_model, torch_logits
+from streamseg.options import BackendOptions
 
 SIZES = [(72, 96), (75, 100)]  # (H, W); 75x100 is not a multiple of the models' stride of 8
 
@@ -77,3 +87,20 @@ def test_cache_key_of_the_export_follows_weights_and_size() -> None:
     assert key == onnx_engine_key(random_model("erfnet-half", 0), (48, 64), options)
     assert key.digest() != onnx_engine_key(other, (48, 64), options).digest()
     assert key.digest() != onnx_engine_key(first, (75, 100), options).digest()
+
+
+def test_the_cached_export_leaves_the_batch_free_and_never_reuses_a_batch_one_entry(tmp_path: Path) -> None:
+    model, size = random_model("erfnet-half"), (48, 64)
+    options = BackendOptions(model_name="erfnet-half", engine_dir=tmp_path)
+    cache = EngineCache(tmp_path)
+    key = onnx_engine_key(model, size, options)
+    assert key.batch == DYNAMIC_BATCH
+    # The entry an older streamseg left for the same model and size: a valid, verified, batch-1 export.
+    old_key = dataclasses.replace(key, batch=1)
+    old_entry = cache.get_or_build(old_key, lambda directory: export_onnx(model, size, directory / ONNX_FILE_NAME))
+
+    path = cached_onnx(model, size, options, cache)
+    assert (cache.builds, cache.hits) == (2, 0) and path.parent != old_entry
+    [image] = onnx.load(str(path)).graph.input
+    assert image.type.tensor_type.shape.dim[0].dim_param == BATCH_DIMENSION
+    assert cached_onnx(model, size, options, cache) == path and cache.hits == 1

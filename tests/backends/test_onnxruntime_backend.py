@@ -6,13 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from backend_models import random_model, torch_logits
 
-from streamseg.backends import BackendOptions, create_backend, pick_auto, unavailable_reason
+from streamseg.backends import (
+    BackendOptions,
+    create_backend,
+    pick_auto,
+    unavailable_reason,
+)
 from streamseg.backends.calibration import calibration_batches
 from streamseg.backends.onnxruntime_backend import OnnxRuntimeBackend, session_options
-from streamseg.errors import InputError
-
-from backend_models import random_model, torch_logits
+from streamseg.errors import ConfigError, InputError
 
 MODEL = "erfnet-half"
 INT8_SIZE = (180, 240)  # small, so that calibration stays quick
@@ -77,7 +81,7 @@ def test_sessions_split_the_threads_and_do_not_spin(streams: int) -> None:
 
 
 def test_unknown_precision_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="supports precision fp32, int8, not .fp16."):
+    with pytest.raises(ConfigError, match="supports precision fp32, int8, not .fp16."):
         OnnxRuntimeBackend(random_model(), (48, 64), "fp16", options(tmp_path))
 
 

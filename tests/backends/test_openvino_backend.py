@@ -10,14 +10,18 @@ import pytest
 
 from streamseg.backends import BackendOptions, create_backend
 from streamseg.backends.calibration import calibration_batches
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError, InputError
 from streamseg.preprocessing import images_to_batch
 
 ov = pytest.importorskip("openvino", reason="openvino is not installed (pip install 'streamseg[openvino]')")
 
-from streamseg.backends.openvino_backend import OpenVinoBackend, bf16_unavailable_reason, nncf_unavailable_reason  # noqa: E402
-
 from backend_models import random_model, torch_logits
+
+from streamseg.backends.openvino_backend import (  # noqa: E402
+    OpenVinoBackend,
+    bf16_unavailable_reason,
+    nncf_unavailable_reason,
+)
 
 MODEL = "erfnet-half"
 SIZE = (75, 100)  # not a multiple of the stride of 8
@@ -79,7 +83,7 @@ def test_bf16_agrees_with_torch(engine_dir: Path) -> None:
 
 @pytest.mark.skipif(BF16_REASON is None, reason="this CPU has native bf16, so the refusal cannot be seen")
 def test_bf16_without_native_support_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="bf16"):
+    with pytest.raises(ConfigError, match="bf16"):
         OpenVinoBackend(random_model(), SIZE, "bf16", options(tmp_path))
 
 
@@ -107,7 +111,7 @@ def test_int8_without_calibration_data_is_a_user_error(tmp_path: Path) -> None:
 
 
 def test_unknown_precision_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="fp32, bf16, int8"):
+    with pytest.raises(ConfigError, match="fp32, bf16, int8"):
         OpenVinoBackend(random_model(), SIZE, "fp16", options(tmp_path))
 
 

@@ -7,12 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from streamseg.backends import BACKENDS, BackendOptions, create_backend, unavailable_reason
-from streamseg.backends.cuda_backend import CudaBackend
-from streamseg.errors import InputError
-
 from backend_models import random_model, torch_logits
+
+from streamseg.backends import (
+    BACKENDS,
+    BackendOptions,
+    create_backend,
+    unavailable_reason,
+)
+from streamseg.backends.cuda_backend import CudaBackend
+from streamseg.errors import ConfigError
 
 MODEL = "erfnet-half"
 SIZE = (48, 64)
@@ -49,10 +53,10 @@ def test_two_streams_called_at_once_return_each_callers_own_logits(name: str, tm
 
 def test_a_backend_with_one_stream_refuses_more() -> None:
     options = BackendOptions(streams=2, model_name=MODEL)
-    with pytest.raises(InputError, match=r"at most 1 stream\(s\) at once, not 2"):
+    with pytest.raises(ConfigError, match=r"at most 1 stream\(s\) at once, not 2"):
         CudaBackend(random_model(MODEL), SIZE, "fp32", options)
 
 
 def test_streams_must_be_positive(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="at least 1, not 0"):
+    with pytest.raises(ConfigError, match="at least 1, not 0"):
         create_backend("torch", random_model(MODEL), SIZE, "fp32", BackendOptions(streams=0, engine_dir=tmp_path))

@@ -2,8 +2,8 @@
 
 TensorRT's libraries cannot be installed on the machines CI runs on, so the tests that run
 everywhere check its input instead: the ONNX export of every registered model must be a valid
-graph of operators TensorRT's ONNX parser supports, with the static input shape its cache key
-names, computing what the torch model computes.
+graph of operators TensorRT's ONNX parser supports, with the input shape its cache key names
+(the batch free, the rest fixed), computing what the torch model computes.
 """
 
 from __future__ import annotations
@@ -16,23 +16,40 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from backend_models import random_model, torch_logits
 from torch import nn
 
-from streamseg.backends import BackendOptions, create_backend, pick_auto, unavailable_reason
-from streamseg.backends.engine_cache import MANIFEST_NAME, EngineCache, EngineKey
-from streamseg.backends.export import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, cached_onnx, onnx_engine_key
+from streamseg.backends import (
+    BackendOptions,
+    create_backend,
+    pick_auto,
+    unavailable_reason,
+)
+from streamseg.backends.engine_cache import (
+    DYNAMIC_BATCH,
+    MANIFEST_NAME,
+    EngineCache,
+    EngineKey,
+)
+from streamseg.backends.export import (
+    BATCH_DIMENSION,
+    DEFAULT_OPSET,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    cached_onnx,
+    onnx_engine_key,
+)
 from streamseg.backends.tensorrt_backend import (
     CALIBRATION_CACHE_NAME,
     NOT_INSTALLED_REASON,
     PLAN_FILE_NAME,
     TensorRtBackend,
     check_batch_profile,
+    engine_io_problem,
     salvage_calibration_cache,
 )
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError
 from streamseg.models.registry import MODELS
-
-from backend_models import random_model, torch_logits
 
 
 def _tensorrt_importable() -> bool:
@@ -128,22 +145,27 @@ def test_export_meets_the_parsers_per_operator_restrictions(export: tuple[str, n
             assert node.input[1] in initializers, f"{node.name}: weights must be an initializer"
 
 
-def test_export_has_the_static_shapes_its_key_names(export: tuple[str, nn.Module, Path]) -> None:
+def _dims(value: onnx.ValueInfoProto) -> list[int | str]:
+    return [d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim]
+
+
+def test_export_has_the_shapes_its_key_names(export: tuple[str, nn.Module, Path]) -> None:
+    # The batch is free (the plan's optimisation profile bounds it); every other dimension is fixed.
     name, model, path = export
     key = onnx_engine_key(model, SIZE, options(path.parent.parent, name))
-    assert (key.input_size, key.batch, key.precision) == (SIZE, 1, "fp32")
+    assert (key.input_size, key.batch, key.precision) == (SIZE, DYNAMIC_BATCH, "fp32")
     assert path.parent.name.startswith(f"onnx-{name}-")
     graph = onnx.load(str(path)).graph
     [image], [logits] = graph.input, graph.output
     assert (image.name, logits.name) == (INPUT_NAME, OUTPUT_NAME)
-    assert [d.dim_value for d in image.type.tensor_type.shape.dim] == [1, 3, *SIZE]
+    assert _dims(image) == [BATCH_DIMENSION, 3, *SIZE]
     assert image.type.tensor_type.elem_type == logits.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-    assert [d.dim_value for d in logits.type.tensor_type.shape.dim] == [1, 11, *SIZE]
+    assert _dims(logits) == [BATCH_DIMENSION, 11, *SIZE]
 
 
 def test_export_computes_what_the_model_computes(export: tuple[str, nn.Module, Path]) -> None:
     _, model, path = export
-    batch = np.random.default_rng(1).random((1, 3, *SIZE), dtype=np.float32)
+    batch = np.random.default_rng(1).random((2, 3, *SIZE), dtype=np.float32)
     exported = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {INPUT_NAME: batch})[0]
     expected = torch_logits(model, batch)
     assert (exported.argmax(1) == expected.argmax(1)).mean() >= 0.995
@@ -177,9 +199,65 @@ def test_calibration_table_is_not_trusted_without_its_manifest(damage: str, tmp_
     assert salvage_calibration_cache(entry, key) is None
 
 
+class _FakeTensorRt:
+    """The few names of the tensorrt module that ``engine_io_problem`` reads."""
+
+    class TensorIOMode:
+        INPUT, OUTPUT = "input", "output"
+
+    class DataType:
+        FLOAT, HALF = "float", "half"
+
+
+class _FakeEngine:
+    """A deserialized engine as ``engine_io_problem`` sees it: its tensors and one optimisation profile."""
+
+    def __init__(self, input_shape: tuple[int, ...], profile: list[tuple[int, ...]], dtype: str = "float") -> None:
+        self._shapes = {INPUT_NAME: input_shape, OUTPUT_NAME: (input_shape[0], 11, *input_shape[2:])}
+        self._profile, self._dtype = profile, dtype
+        self.num_io_tensors = 2
+        self.num_optimization_profiles = 1 if profile else 0
+
+    def get_tensor_name(self, index: int) -> str:
+        return (INPUT_NAME, OUTPUT_NAME)[index]
+
+    def get_tensor_mode(self, name: str) -> str:
+        return "input" if name == INPUT_NAME else "output"
+
+    def get_tensor_shape(self, name: str) -> tuple[int, ...]:
+        return self._shapes[name]
+
+    def get_tensor_dtype(self, name: str) -> str:
+        return self._dtype
+
+    def get_tensor_profile_shape(self, name: str, profile: int) -> list[tuple[int, ...]]:
+        return self._profile
+
+
+def _profile(*sizes: int) -> list[tuple[int, ...]]:
+    return [(size, 3, *SIZE) for size in sizes]
+
+
+@pytest.mark.parametrize(
+    ("engine", "problem"),
+    [
+        (_FakeEngine((-1, 3, *SIZE), _profile(1, 3, 4)), None),
+        (_FakeEngine((1, 3, *SIZE), _profile(1, 3, 4)), "its input is shaped"),  # a plan of old, batch fixed
+        (_FakeEngine((-1, 3, *SIZE), _profile(1, 1, 1)), "its batch profile is"),
+        (_FakeEngine((-1, 3, *SIZE), []), "no optimisation profile"),
+        (_FakeEngine((-1, 3, 32, 64), _profile(1, 3, 4)), "its input is shaped"),
+        (_FakeEngine((-1, 3, *SIZE), _profile(1, 3, 4), dtype="half"), "not float32"),
+    ],
+    ids=["fits", "static batch", "other profile", "no profile", "other size", "half input"],
+)
+def test_a_plan_is_checked_against_the_batch_profile_it_was_built_for(engine: _FakeEngine, problem: str | None) -> None:
+    found = engine_io_problem(_FakeTensorRt, engine, SIZE, (1, 3, 4))
+    assert found is None if problem is None else problem in found
+
+
 @pytest.mark.parametrize("profile", [(0, 1, 2), (2, 1, 4), (1, 4, 2), (1, 2)], ids=str)
 def test_bad_batch_profile_is_a_user_error(profile: tuple[int, ...]) -> None:
-    with pytest.raises(InputError, match="batch profile"):
+    with pytest.raises(ConfigError, match="batch profile"):
         check_batch_profile(profile)
 
 
@@ -187,7 +265,7 @@ def test_bad_batch_profile_is_a_user_error(profile: tuple[int, ...]) -> None:
 def test_declines_clearly_without_tensorrt(tmp_path: Path) -> None:
     assert TensorRtBackend.unavailable_reason() == NOT_INSTALLED_REASON
     assert unavailable_reason("tensorrt") == NOT_INSTALLED_REASON
-    with pytest.raises(InputError, match=r"TensorRT is not installed \(pip install 'streamseg\[tensorrt\]'"):
+    with pytest.raises(ConfigError, match=r"TensorRT is not installed \(pip install 'streamseg\[tensorrt\]'"):
         create_backend("tensorrt", random_model("erfnet-half"), SIZE, "fp16", options(tmp_path / "engines", "erfnet-half"))
     assert not (tmp_path / "engines").exists()  # refused before exporting anything
     assert pick_auto() != "tensorrt"

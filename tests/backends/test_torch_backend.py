@@ -5,14 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from backend_models import random_model, torch_logits
 
 from streamseg.backends import BackendOptions
 from streamseg.backends.torch_cpu import TorchBackend, TorchEagerBackend
 from streamseg.cpu import cpu_has_native_bf16
-from streamseg.stages.labels import logits_to_labels
 from streamseg.preprocessing import to_model_input
-
-from backend_models import random_model, torch_logits
+from streamseg.stages.labels import logits_to_labels
 
 SIZE = (75, 100)  # not a multiple of the stride of 8: the traced padding must match
 

@@ -21,7 +21,7 @@ import pytest
 
 from streamseg.config import RunConfig
 from streamseg.pipeline.assemble import Assembly, assemble
-from streamseg.pipeline.runner import Pipeline, PipelineResult
+from streamseg.pipeline.runner import PipelineResult, Runner
 
 LIVE_DIR = Path(__file__).resolve().parent
 SHARED_DATA = LIVE_DIR.parents[1].parent / "shared" / "data"
@@ -163,7 +163,7 @@ def rtsp_server(looped_road_video: Path) -> Iterator[RtspTestServer]:
 class BackgroundRun:
     """A pipeline from ``assemble`` running on a thread, stopped and joined when the test ends."""
 
-    def __init__(self, assembly: Assembly, pipeline: Pipeline) -> None:
+    def __init__(self, assembly: Assembly, pipeline: Runner) -> None:
         self.assembly = assembly
         self.pipeline = pipeline
         self.result: PipelineResult | None = None

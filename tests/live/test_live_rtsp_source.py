@@ -9,7 +9,7 @@ import pytest
 from prometheus_client import generate_latest
 
 from streamseg.api import Pipeline, Result
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError, InputError
 from streamseg.sources.rtsp import RtspSource
 
 RESUME_DEADLINE_S = 5.0  # the brief: frames flow again within 5 s of the server coming back
@@ -45,8 +45,8 @@ def test_a_refused_connection_is_retried_until_give_up_after(free_port, caplog) 
     assert down == [f"rtsp://127.0.0.1:{port}/nothing is down (Connection refused); retrying in 0.2 s"]
 
 
-def test_bad_settings_are_input_errors() -> None:
-    with pytest.raises(InputError, match="give_up_after must be positive"):
+def test_bad_settings_are_config_errors_and_a_bad_address_an_input_error() -> None:
+    with pytest.raises(ConfigError, match="give_up_after must be positive"):
         RtspSource("rtsp://127.0.0.1:1/x", give_up_after=0)
     with pytest.raises(InputError, match="not an RTSP address"):
         RtspSource("http://127.0.0.1:1/x")
@@ -127,7 +127,7 @@ def test_gives_up_after_max_reconnects_and_reports_damage(rtsp_server) -> None:
 
 def test_stop_during_an_outage_ends_the_run(rtsp_server, wait_until) -> None:
     """Ctrl-C while the camera is away: the pipeline must not wait for the stream to come back."""
-    from streamseg.pipeline.runner import Pipeline as Runner
+    from streamseg.pipeline.runner import Runner
 
     source = RtspSource(rtsp_server.url, read_timeout=2.0, backoff_initial=0.5, backoff_max=1.0)
     states: list[bool] = []

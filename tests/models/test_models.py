@@ -20,9 +20,9 @@ def test_forward_keeps_the_input_size(name, height, width):
 
 
 def test_unknown_model_is_a_clear_error():
-    from streamseg.errors import InputError
+    from streamseg.errors import ConfigError
 
-    with pytest.raises(InputError, match="unknown model 'nope'; known models: erfnet"):
+    with pytest.raises(ConfigError, match="unknown model 'nope'; known models: erfnet"):
         MODELS.get("nope")
 
 
@@ -32,7 +32,7 @@ def test_weights_that_do_not_fit_are_refused(tmp_path):
     path = tmp_path / "w.pt"
     torch.save(MODELS.get("erfnet-half").build().state_dict(), path)
     with pytest.raises(InputError, match="do not fit"):
-        load_model("erfnet", path, warn=None)
+        load_model("erfnet", path, warn=False)
 
 
 def test_a_pickled_object_is_not_loaded(tmp_path):
@@ -41,7 +41,7 @@ def test_a_pickled_object_is_not_loaded(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"model": object()}, path)  # needs full unpickling, which weights_only refuses
     with pytest.raises(InputError, match="cannot load weights"):
-        load_model("erfnet", path, warn=None)
+        load_model("erfnet", path, warn=False)
 
 
 def test_an_erfnet_encoder_starts_the_deeplab_erfnet_backbone(tmp_path):
@@ -79,9 +79,10 @@ def test_short_training_on_camvid_lowers_the_loss(camvid, tmp_path):
         learning_rate=5e-3, max_batches=1, train_split="val",
     )
     trainer = Trainer(config)
-    trainer.train_set.samples = trainer.train_set.samples[:4]  # one fixed batch, seen repeatedly
-    trainer.train_set.images, trainer.train_set.labels = trainer.train_set.images[:4], trainer.train_set.labels[:4]
-    trainer.train_set.augmentation = None
+    # One fixed batch of 96x96 corners, seen repeatedly without augmentation.
+    trainer.images = [image[:96, :96] for image in trainer.images[:4]]
+    trainer.labels = [labels[:96, :96] for labels in trainer.labels[:4]]
+    trainer.augmentation = None
     trainer.batches_per_epoch = 1
     losses = [trainer.train_epoch() for _ in range(15)]
     assert losses[-1] < losses[0] * 0.9

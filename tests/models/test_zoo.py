@@ -1,4 +1,6 @@
-"""The DeepLab-style network, the context module and multi-scale inference: shapes, ONNX export, init, learning."""
+"""The DeepLab-style network and the context module: shapes, ONNX export, init, learning.
+
+Multi-scale inference is eval's ``Predictor`` (tests/test_evaluate_camvid.py)."""
 
 import numpy as np
 import onnxruntime as ort
@@ -12,7 +14,6 @@ from streamseg.models import MODELS
 from streamseg.models.context import ContextModule, WithContext, erfnet_context
 from streamseg.models.deeplab import deeplab
 from streamseg.models.erfnet import erfnet
-from streamseg.models.multiscale import MultiScale
 
 # Small variants keep the file fast; the registered full-width models run in test_models.py.
 BUILDERS = {
@@ -21,7 +22,6 @@ BUILDERS = {
     "deeplab-half-erfnet-backbone": lambda: deeplab(width=0.5, backbone="erfnet"),
     "erfnet-half-context": lambda: erfnet_context(width=0.5),
     "erfnet-half-context-large-stride-8": lambda: erfnet_context(width=0.5, kind="large", stride=8),
-    "multiscale-erfnet-quarter": lambda: MultiScale(erfnet(width=0.25)),
 }
 
 
@@ -59,7 +59,7 @@ def test_new_models_are_registered(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["deeplab", "deeplab-half-erfnet-backbone", "erfnet-half-context", "multiscale-erfnet-quarter"]
+    "name", ["deeplab", "deeplab-half-erfnet-backbone", "erfnet-half-context"]
 )
 def test_onnx_export_matches_onnxruntime(name, tmp_path):
     torch.manual_seed(0)
@@ -137,34 +137,6 @@ def test_context_head_learns():
         loss.backward()
         optimizer.step()
     assert any(not torch.equal(p, q) for p, q in zip(model.context.parameters(), before))
-
-
-def test_multiscale_at_one_scale_is_the_models_log_softmax():
-    torch.manual_seed(0)
-    model = settle_batch_norm(erfnet(width=0.5))
-    image = torch.rand(2, 3, 75, 100)
-    with torch.no_grad():
-        torch.testing.assert_close(MultiScale(model, scales=(1.0,))(image), F.log_softmax(model(image), dim=1))
-
-
-@pytest.mark.parametrize("scales, height, width", [
-    ((0.5, 1.0), 75, 100),
-    ((0.75, 1.0, 1.25), 90, 123),
-    ((1.5,), 37, 50),
-])
-def test_multiscale_gives_log_probabilities_at_the_input_size(scales, height, width):
-    torch.manual_seed(0)
-    model = MultiScale(erfnet(width=0.5), scales).eval()
-    with torch.no_grad():
-        scores = model(torch.rand(1, 3, height, width))
-    assert scores.shape == (1, NUM_CLASSES, height, width)
-    torch.testing.assert_close(scores.exp().sum(1), torch.ones(1, height, width))
-
-
-@pytest.mark.parametrize("scales", [(), (0.0, 1.0), (-1.0,)])
-def test_multiscale_refuses_scales_that_are_not_positive(scales):
-    with pytest.raises(ValueError, match="scales must be positive"):
-        MultiScale(erfnet(width=0.5), scales)
 
 
 @pytest.mark.parametrize("batch_size", [1, 2])

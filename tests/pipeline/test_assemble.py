@@ -10,7 +10,7 @@ import torch
 from streamseg.backends import BackendOptions
 from streamseg.backends.torch_cpu import TorchBackend
 from streamseg.config import RunConfig
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.models.registry import MODELS
 from streamseg.monitor import MetricsMonitor
@@ -18,7 +18,6 @@ from streamseg.pipeline.assemble import assemble, build_stages
 from streamseg.pipeline.stage import check_chain
 from streamseg.sources.demo import DemoSource
 from streamseg.stages.inference import InferenceStage, LabelInferenceStage
-
 
 SIZE = (72, 96)
 
@@ -92,7 +91,7 @@ def test_a_handed_over_source_runs_with_the_callers_stages_and_is_closed_by_the_
 
 def test_a_handed_over_source_is_closed_when_the_assembly_fails() -> None:
     source = ClosedCountingDemo()
-    with pytest.raises(InputError, match="unknown model"):
+    with pytest.raises(ConfigError, match="unknown model"):
         with assemble(RunConfig(model="no-such-model", input_size=SIZE), source=source):
             pass
     assert source.closes == 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from streamseg.frame import Frame
-from streamseg.pipeline.runner import Pipeline, PipelineState
+from streamseg.pipeline.runner import PipelineState, Runner
 from streamseg.pipeline.stage import Stage
 from streamseg.sinks.base import Sink
 from streamseg.sources.base import Source
@@ -69,7 +69,7 @@ class CollectingSink(Sink):
         self.closed += 1
 
 
-def run_in_thread(pipeline: Pipeline):
+def run_in_thread(pipeline: Runner):
     result = {}
     thread = threading.Thread(target=lambda: result.setdefault("r", pipeline.run()))
     thread.start()
@@ -78,7 +78,7 @@ def run_in_thread(pipeline: Pipeline):
 
 def test_every_frame_reaches_the_sink_in_order_and_everything_closes():
     source, sink = CountingSource(50), CollectingSink()
-    result = Pipeline(source, [Doubling()], [sink], queue_size=2).run()
+    result = Runner(source, [Doubling()], [sink], queue_size=2).run()
     assert result.state is PipelineState.FINISHED and result.error is None
     assert sink.indices == list(range(50))
     assert result.frames == 50 and result.dropped == 0
@@ -87,7 +87,7 @@ def test_every_frame_reaches_the_sink_in_order_and_everything_closes():
 
 def test_file_policy_applies_back_pressure_instead_of_dropping():
     source, sink = CountingSource(30), CollectingSink()
-    pipeline = Pipeline(source, [Doubling(delay=0.005)], [sink], queue_size=2)
+    pipeline = Runner(source, [Doubling(delay=0.005)], [sink], queue_size=2)
     result = pipeline.run()
     assert result.dropped == 0 and sink.indices == list(range(30))
     assert all(queue.max_depth_seen <= 2 + 1 for queue in pipeline.queues)  # +1: the end marker may be forced in
@@ -95,7 +95,7 @@ def test_file_policy_applies_back_pressure_instead_of_dropping():
 
 def test_live_source_drops_stale_frames_and_counts_them():
     source, sink = CountingSource(60, live=True, pace=0.001), CollectingSink()
-    result = Pipeline(source, [Doubling(delay=0.02)], [sink], queue_size=2).run()
+    result = Runner(source, [Doubling(delay=0.02)], [sink], queue_size=2).run()
     assert result.dropped > 0
     assert result.frames + result.dropped == source.produced
     assert sink.indices == sorted(sink.indices)
@@ -104,7 +104,7 @@ def test_live_source_drops_stale_frames_and_counts_them():
 
 def test_a_failing_stage_is_reported_and_nothing_hangs():
     source, sink = CountingSource(10_000), CollectingSink()
-    pipeline = Pipeline(source, [Doubling(fail_at=5)], [sink], queue_size=2)
+    pipeline = Runner(source, [Doubling(fail_at=5)], [sink], queue_size=2)
     thread, out = run_in_thread(pipeline)
     thread.join(timeout=20)
     assert not thread.is_alive()
@@ -117,7 +117,7 @@ def test_a_failing_stage_is_reported_and_nothing_hangs():
 
 def test_stop_drains_what_was_read_and_closes_outputs():
     source, sink = CountingSource(10_000, pace=0.001), CollectingSink()
-    pipeline = Pipeline(source, [Doubling(delay=0.002)], [sink], queue_size=3)
+    pipeline = Runner(source, [Doubling(delay=0.002)], [sink], queue_size=3)
     thread, out = run_in_thread(pipeline)
     time.sleep(0.3)
     pipeline.stop()
@@ -133,7 +133,7 @@ def test_stop_drains_what_was_read_and_closes_outputs():
 def test_a_failing_sink_is_reported_and_the_others_go_on():
     good, bad = CollectingSink(), CollectingSink(fail_at=3)
     bad.name = "bad"
-    result = Pipeline(CountingSource(10), [Doubling()], [bad, good]).run()
+    result = Runner(CountingSource(10), [Doubling()], [bad, good]).run()
     assert good.indices == list(range(10))
     assert bad.indices == [0, 1, 2]
     assert result.sink_errors and "disk full" in result.sink_errors[0]
@@ -183,7 +183,7 @@ def test_a_failing_sink_is_said_at_once_on_one_line_and_its_lost_frames_are_coun
     bad = CollectingSink(fail_at=3)
     bad.name = "bad"
     seen_during_run: dict[int, list[str]] = {}
-    pipeline = Pipeline(
+    pipeline = Runner(
         CountingSource(10), [Doubling()], [bad, CollectingSink()],
         on_frame=lambda frame: seen_during_run.setdefault(frame.index, list(runner_warnings)),
     )
@@ -197,7 +197,7 @@ def test_a_failing_sink_is_said_at_once_on_one_line_and_its_lost_frames_are_coun
 
 
 def test_a_sink_that_fails_while_closing_loses_what_its_output_no_longer_holds(runner_warnings):
-    result = Pipeline(CountingSource(10), [Doubling()], [DiscardingSink()]).run()
+    result = Runner(CountingSource(10), [Doubling()], [DiscardingSink()]).run()
 
     assert runner_warnings == ["output discarding failed while closing: OSError: No space left on device"]
     assert result.sink_losses == {"discarding": 10}
@@ -206,7 +206,7 @@ def test_a_sink_that_fails_while_closing_loses_what_its_output_no_longer_holds(r
 
 def test_max_frames_stops_reading():
     sink = CollectingSink()
-    result = Pipeline(CountingSource(100), [Doubling()], [sink], max_frames=7).run()
+    result = Runner(CountingSource(100), [Doubling()], [sink], max_frames=7).run()
     assert result.frames == 7 and sink.indices == list(range(7))
 
 
@@ -215,11 +215,11 @@ def test_a_stage_whose_input_nobody_gives_is_refused():
         takes = frozenset({"logits"})
 
     with pytest.raises(ValueError, match="takes"):
-        Pipeline(CountingSource(1), [NeedsLogits()], [])
+        Runner(CountingSource(1), [NeedsLogits()], [])
 
 
 def test_a_pipeline_runs_once():
-    pipeline = Pipeline(CountingSource(1), [Doubling()], [])
+    pipeline = Runner(CountingSource(1), [Doubling()], [])
     pipeline.run()
     with pytest.raises(RuntimeError):
         pipeline.run()
@@ -251,7 +251,7 @@ class SlowOnSomeFrames(Doubling):
 
 def test_a_stage_with_several_workers_runs_them_at_once_and_keeps_the_order():
     stage, sink = SlowOnSomeFrames(workers=3), CollectingSink()
-    result = Pipeline(CountingSource(40), [stage, Doubling()], [sink], queue_size=4).run()
+    result = Runner(CountingSource(40), [stage, Doubling()], [sink], queue_size=4).run()
     assert result.state is PipelineState.FINISHED and result.error is None
     assert sink.indices == list(range(40))
     assert stage.most_at_once >= 2  # the slow frames overlapped with the quick ones after them
@@ -260,7 +260,7 @@ def test_a_stage_with_several_workers_runs_them_at_once_and_keeps_the_order():
 
 def test_a_worker_failing_stops_its_siblings_and_nothing_hangs():
     source, sink = CountingSource(1000), CollectingSink()
-    pipeline = Pipeline(source, [SlowOnSomeFrames(workers=3, fail_at=7)], [sink], queue_size=2)
+    pipeline = Runner(source, [SlowOnSomeFrames(workers=3, fail_at=7)], [sink], queue_size=2)
     thread, result = run_in_thread(pipeline)
     thread.join(timeout=10)
     assert not thread.is_alive(), "the pipeline hung after a worker failed"
@@ -273,6 +273,6 @@ def test_a_worker_failing_stops_its_siblings_and_nothing_hangs():
 @pytest.mark.parametrize("live, expected", [(True, 1), (False, 4)])
 def test_queues_are_one_frame_deep_for_a_live_source_unless_told(live: bool, expected: int) -> None:
     """A live frame only ages in a queue; a file's frames wait, so a little room keeps every stage busy."""
-    assert {queue.maxsize for queue in Pipeline(CountingSource(3, live=live), [Doubling()], []).queues} == {expected}
-    told = Pipeline(CountingSource(3, live=live), [Doubling()], [], queue_size=3)
+    assert {queue.maxsize for queue in Runner(CountingSource(3, live=live), [Doubling()], []).queues} == {expected}
+    told = Runner(CountingSource(3, live=live), [Doubling()], [], queue_size=3)
     assert {queue.maxsize for queue in told.queues} == {3}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import signal
 import threading
@@ -11,7 +10,8 @@ import numpy as np
 import pytest
 
 from streamseg.frame import Frame
-from streamseg.pipeline.runner import Pipeline, PipelineState
+from streamseg.logs import configure_logging
+from streamseg.pipeline.runner import PipelineState, Runner
 from streamseg.pipeline.signals import Interrupted, stop_on_signals
 from streamseg.pipeline.stage import Stage
 from streamseg.sources.base import Source
@@ -55,7 +55,7 @@ def send_to_self(signum: int) -> None:
 def test_a_signal_before_the_run_unwinds_as_interrupted(signum: int) -> None:
     cleaned_up = []
     with pytest.raises(Interrupted) as raised:
-        with stop_on_signals(log=io.StringIO()):
+        with stop_on_signals():
             try:
                 send_to_self(signum)
                 threading.Event().wait(WAIT_S)  # the handler raises here, or before
@@ -68,10 +68,11 @@ def test_a_signal_before_the_run_unwinds_as_interrupted(signum: int) -> None:
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the previous handlers are back
 
 
-def test_first_signal_stops_second_aborts_with_a_flag() -> None:
+def test_first_signal_stops_second_aborts_with_a_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    """The abort is a flag of the result, and what the user reads goes through the CLI's logging handler."""
+    configure_logging()
     stage = GateStage()
-    pipeline = Pipeline(EndlessSource(), [stage], [])
-    log = io.StringIO()
+    pipeline = Runner(EndlessSource(), [stage], [])
 
     def signal_twice() -> None:
         assert stage.entered.wait(WAIT_S)
@@ -84,29 +85,29 @@ def test_first_signal_stops_second_aborts_with_a_flag() -> None:
         stage.gate.set()
 
     sender = threading.Thread(target=signal_twice, daemon=True)
-    with stop_on_signals(log=log) as guard:
+    with stop_on_signals() as guard:
         guard.pipeline = pipeline
         sender.start()
         result = pipeline.run()
     sender.join(WAIT_S)
     assert result.aborted and result.stopped_early is False
-    lines = log.getvalue().strip().splitlines()
+    lines = capsys.readouterr().err.strip().splitlines()
     assert lines == [
-        "SIGINT: finishing the frames in flight and closing outputs (send it again to abort)",
+        "streamseg: SIGINT: finishing the frames in flight and closing outputs (send it again to abort)",
         "streamseg: interrupted again: aborting",
     ]
 
 
 def test_a_graceful_stop_is_not_an_abort() -> None:
     stage = GateStage()
-    pipeline = Pipeline(EndlessSource(), [stage], [])
+    pipeline = Runner(EndlessSource(), [stage], [])
 
     def signal_once() -> None:
         assert stage.entered.wait(WAIT_S)
         send_to_self(signal.SIGTERM)
         stage.gate.set()
 
-    with stop_on_signals(log=io.StringIO()) as guard:
+    with stop_on_signals() as guard:
         guard.pipeline = pipeline
         threading.Thread(target=signal_once, daemon=True).start()
         result = pipeline.run()

@@ -6,12 +6,24 @@ import av
 import numpy as np
 import pytest
 
-from streamseg.errors import ConfigError, InputError
+from streamseg.errors import ConfigError, InputError, OutputError
 from streamseg.frame import Frame
-from streamseg.plugins import FactoryTable, Plugins, PluginRegistry, RefinerContext, SinkContext, register_builtins
+from streamseg.plugins import (
+    FactoryTable,
+    PluginRegistry,
+    Plugins,
+    RefinerContext,
+    SinkContext,
+    register_builtins,
+)
 from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner
 from streamseg.sources import DemoSource, open_source
-from streamseg.temporal.flow import DISFlowEstimator, FarnebackFlowEstimator, FlowEstimator, ZeroFlowEstimator
+from streamseg.temporal.flow import (
+    DISFlowEstimator,
+    FarnebackFlowEstimator,
+    FlowEstimator,
+    ZeroFlowEstimator,
+)
 
 
 def test_a_new_registry_is_empty_until_built_ins_are_registered():
@@ -35,7 +47,7 @@ def test_unusable_names_are_refused(name):
 
 
 def test_an_unknown_name_lists_the_known_ones():
-    with pytest.raises(InputError, match="unknown flow estimator 'nope'; known: dis, farneback, flownet"):
+    with pytest.raises(ConfigError, match="unknown flow estimator 'nope'; known: dis, farneback, flownet"):
         Plugins(discover=False).flow_estimator("nope")
 
 
@@ -73,7 +85,7 @@ def test_options_ride_in_the_name(spec, preset):
     ],
 )
 def test_bad_options_are_clear_errors(spec, message):
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(ConfigError, match=message):
         Plugins(discover=False).flow_estimator(spec)
 
 
@@ -141,9 +153,9 @@ def test_the_built_in_video_file_sink_is_made_with_the_runs_frame_rate(tmp_path)
     "spec, error, message",
     [
         ("jsonl", ConfigError, "--sink needs NAME:TARGET, e.g. jsonl:stats.jsonl, not 'jsonl'"),
-        ("jsonl:", ConfigError, "a sink needs a target"),
-        ("nope:x", InputError, "unknown sink 'nope'; known: video-file, jsonl, masks, rtsp-out"),
-        ("rtsp-out:http://x", ConfigError, "not an RTSP address: http://x"),
+        ("jsonl:", OutputError, "a sink needs a target"),
+        ("nope:x", ConfigError, "unknown sink 'nope'; known: video-file, jsonl, masks, rtsp-out"),
+        ("rtsp-out:http://x", OutputError, "not an RTSP address: http://x"),
     ],
 )
 def test_bad_sink_specs_are_clear_errors(spec, error, message):
@@ -168,7 +180,7 @@ def test_dense_crf_starts_from_the_runs_settings_and_takes_options():
     ],
 )
 def test_bad_refiner_specs_are_clear_errors(spec, message):
-    with pytest.raises((ConfigError, InputError), match=re.escape(message)):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         Plugins(discover=False).refiner(spec, RefinerContext())
 
 

@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 import torch
+from crf_test_helpers import (
+    coarse_probabilities,
+    demo_frames,
+    mean_iou,
+    upsampled_argmax,
+)
 
-from crf_test_helpers import coarse_probabilities, demo_frames, mean_iou, upsampled_argmax
+from streamseg.errors import ConfigError
 from streamseg.refine.conv_crf import ConvCRFRefiner
 
 FRAMES = demo_frames(2)
@@ -60,7 +66,7 @@ def test_cuda_gives_the_cpu_labels():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_asking_for_cuda_without_a_gpu_is_a_clear_error():
-    with pytest.raises(ValueError, match="no CUDA GPU"):
+    with pytest.raises(ConfigError, match="no CUDA GPU"):
         ConvCRFRefiner(device="cuda")
 
 

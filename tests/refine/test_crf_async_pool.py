@@ -6,9 +6,17 @@ import time
 
 import numpy as np
 import pytest
+from crf_test_helpers import (
+    ArgmaxRefiner,
+    BrokenRefiner,
+    BusyRefiner,
+    GatedRefiner,
+    open_gate,
+    shm_entries,
+    upsampled_argmax,
+)
 from prometheus_client import CollectorRegistry
 
-from crf_test_helpers import ArgmaxRefiner, BrokenRefiner, BusyRefiner, GatedRefiner, open_gate, shm_entries, upsampled_argmax
 from streamseg.refine.async_pool import AsyncCrfPool, CrfWorkerError
 from streamseg.refine.metrics import CrfMetrics
 

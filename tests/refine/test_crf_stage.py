@@ -2,8 +2,6 @@
 
 import numpy as np
 import pytest
-from prometheus_client import CollectorRegistry
-
 from crf_test_helpers import (
     ArgmaxRefiner,
     GatedRefiner,
@@ -13,13 +11,20 @@ from crf_test_helpers import (
     open_gate,
     shm_entries,
 )
+from prometheus_client import CollectorRegistry
+
 from streamseg.frame import Frame
-from streamseg.pipeline.runner import Pipeline, PipelineState
+from streamseg.pipeline.runner import PipelineState, Runner
 from streamseg.pipeline.stage import check_chain
 from streamseg.refine.async_pool import AsyncCrfPool
 from streamseg.refine.at_score_resolution import AtScoreResolution
+from streamseg.refine.carry import (
+    carry_along_flow,
+    carry_static,
+    follow_flow,
+    identity_coordinates,
+)
 from streamseg.refine.dense_crf import DenseCRFRefiner
-from streamseg.refine.carry import carry_along_flow, carry_static, follow_flow, identity_coordinates
 from streamseg.refine.metrics import CrfMetrics
 from streamseg.sinks.base import Sink
 from streamseg.sources.demo import DemoSource
@@ -231,7 +236,7 @@ def test_async_refinement_inside_a_running_pipeline():
     stage = build_crf_stage("async", workers=2, delay_budget_s=1.0, registry=registry)
     sink = Collect()
     try:
-        result = Pipeline(DemoSource(width=160, height=96, frames=12), [CoarseNetwork(), LabelStage(), stage], [sink]).run()
+        result = Runner(DemoSource(width=160, height=96, frames=12), [CoarseNetwork(), LabelStage(), stage], [sink]).run()
     finally:
         stage.close()
     assert result.state is PipelineState.FINISHED and result.error is None

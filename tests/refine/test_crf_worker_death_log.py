@@ -5,8 +5,8 @@ import signal
 import time
 
 import numpy as np
-
 from crf_test_helpers import GatedRefiner
+
 from streamseg.refine.async_pool import AsyncCrfPool
 
 RNG = np.random.default_rng(0)

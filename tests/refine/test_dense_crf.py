@@ -2,10 +2,19 @@
 
 import numpy as np
 import pytest
+from crf_test_helpers import (
+    coarse_probabilities,
+    demo_frames,
+    mean_iou,
+    upsampled_argmax,
+)
 
-from crf_test_helpers import coarse_probabilities, demo_frames, mean_iou, upsampled_argmax
 from streamseg.errors import ConfigError
-from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner, read_crf_parameters
+from streamseg.refine.dense_crf import (
+    CrfParameters,
+    DenseCRFRefiner,
+    read_crf_parameters,
+)
 
 pytest.importorskip("pydensecrf.densecrf", reason="pydensecrf (the `crf` extra, pydensecrf2) is not installed")
 

@@ -6,7 +6,12 @@ import os
 import stat
 from pathlib import Path
 
-from streamseg.sinks.partial_file import create_partial, discard, put_in_place, real_target
+from streamseg.sinks.partial_file import (
+    create_partial,
+    discard,
+    put_in_place,
+    real_target,
+)
 
 
 def test_the_partial_file_is_hidden_beside_its_target_and_unique(tmp_path: Path) -> None:

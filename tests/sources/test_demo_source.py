@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from streamseg.classes import CLASS_NAMES
-from streamseg.errors import InputError
-from streamseg.sources import DemoSource
-from streamseg.sources import demo
+from streamseg.errors import ConfigError, InputError
+from streamseg.sources import DemoSource, demo
 
 ID = {name: index for index, name in enumerate(CLASS_NAMES)}
 SKY_MIDDLE = tuple((top + horizon) / 2 for top, horizon in zip(demo.SKY_TOP, demo.SKY_HORIZON))  # it is a gradient
@@ -127,12 +126,13 @@ def test_labels_follow_the_pixels_exactly() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs",
-    [{"width": 10, "height": 540}, {"fps": 0.0}, {"frames": -1}],
+    "kwargs, error",
+    [({"width": 10, "height": 540}, InputError), ({"fps": 0.0}, ConfigError), ({"frames": -1}, ConfigError)],
     ids=["too-small", "zero-fps", "negative-frames"],
 )
-def test_bad_settings_raise_input_error(kwargs: dict) -> None:
-    with pytest.raises(InputError):
+def test_bad_settings_raise_the_error_of_their_kind(kwargs: dict, error: type) -> None:
+    """The scene's size comes with the source ('demo:WxH'): InputError; its rate and length are settings: ConfigError."""
+    with pytest.raises(error):
         DemoSource(**kwargs)
 
 

@@ -11,7 +11,6 @@ import pytest
 from streamseg.errors import InputError
 from streamseg.sources import ImageFolderSource
 
-
 NO_IMAGES = "no images (.png, .jpg, .jpeg, .bmp) in {folder}"
 
 

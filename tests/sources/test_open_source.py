@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 
 from streamseg.errors import InputError
-from streamseg.sources import DemoSource, ImageFolderSource, VideoFileSource, open_source
-
-
+from streamseg.sources import (
+    DemoSource,
+    ImageFolderSource,
+    VideoFileSource,
+    open_source,
+)
 
 
 @pytest.fixture

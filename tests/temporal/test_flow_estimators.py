@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from temporal_frames import shifted, texture
 
-from streamseg.temporal.flow import DISFlowEstimator, FarnebackFlowEstimator, ZeroFlowEstimator, check_pair
+from streamseg.temporal.flow import (
+    DISFlowEstimator,
+    FarnebackFlowEstimator,
+    ZeroFlowEstimator,
+    check_pair,
+)
 from streamseg.temporal.measures import endpoint_error
 from streamseg.temporal.warp import compose, inside_previous, warp, warp_planes
 

@@ -6,9 +6,13 @@ import pytest
 import torch
 from temporal_frames import shifted, texture
 
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError, InputError
 from streamseg.temporal.flownet import SCALE_WEIGHTS, flownet_s, multiscale_epe
-from streamseg.temporal.flownet_estimator import FlowNetEstimator, load_flownet, stack_pair
+from streamseg.temporal.flownet_estimator import (
+    FlowNetEstimator,
+    load_flownet,
+    stack_pair,
+)
 
 
 @pytest.mark.parametrize("height, width", [(360, 480), (97, 131), (64, 64), (33, 47)])
@@ -71,7 +75,7 @@ def test_weights_for_another_network_are_refused(tmp_path):
 
 
 def test_an_unknown_precision_is_refused():
-    with pytest.raises(InputError, match="fp32 or bf16"):
+    with pytest.raises(ConfigError, match="fp32 or bf16"):
         FlowNetEstimator(flownet_s(), precision="int4")
 
 
@@ -106,5 +110,5 @@ def test_a_working_size_gives_flow_at_the_frames_size_in_their_pixels(working_he
 
 
 def test_a_working_height_below_the_network_stride_is_refused():
-    with pytest.raises(InputError, match="at least 64"):
+    with pytest.raises(ConfigError, match="at least 64"):
         FlowNetEstimator(flownet_s(), working_height=32)

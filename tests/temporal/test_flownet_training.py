@@ -25,14 +25,14 @@ def test_training_logs_resumes_and_exports(camvid_root, tmp_path):
         camvid=camvid_root, out=tmp_path / "run", steps=2, batch_size=2, size=(64, 96),
         eval_every=2, eval_pairs=2, checkpoint_every=1, threads=2,
     )
-    best = FlowNetTrainer(config, log=io.StringIO()).run()
+    best = FlowNetTrainer(config, progress_stream=io.StringIO()).run()
     records = [json.loads(line) for line in (config.out / "log.jsonl").read_text().splitlines()]
     assert [record["step"] for record in records] == [2]
     assert best == pytest.approx(records[0]["heldout_epe"])
     assert {"last.pt", "best.pt", "config.json"} <= {path.name for path in config.out.iterdir()}
 
     config.steps = 3
-    resumed = FlowNetTrainer(config, log=io.StringIO())
+    resumed = FlowNetTrainer(config, progress_stream=io.StringIO())
     assert resumed.step == 2
     resumed.run()
     assert torch.load(config.out / "last.pt", weights_only=True)["step"] == 3

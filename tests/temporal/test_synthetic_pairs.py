@@ -8,9 +8,14 @@ import pytest
 
 from streamseg.temporal.flow import DISFlowEstimator
 from streamseg.temporal.measures import flow_accuracy
-from streamseg.temporal.synthetic_pairs import HELD_OUT_SEEDS, TRAIN_SEEDS, FlowPairGenerator, read_pair, write_pairs
+from streamseg.temporal.synthetic_pairs import (
+    HELD_OUT_SEEDS,
+    TRAIN_SEEDS,
+    FlowPairGenerator,
+    read_pair,
+    write_pairs,
+)
 from streamseg.temporal.warp import warp
-
 
 CAMVID = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "camvid"
 

@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 from streamseg.temporal.flow import ZeroFlowEstimator
-from streamseg.temporal.measures import TemporalConsistencyMeter, endpoint_error, mean_iou, measure_sequence
+from streamseg.temporal.measures import (
+    TemporalConsistencyMeter,
+    endpoint_error,
+    mean_iou,
+    measure_sequence,
+)
 
 ZERO = np.zeros((10, 10, 2), np.float32)
 

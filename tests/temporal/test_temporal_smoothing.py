@@ -8,11 +8,11 @@ from temporal_frames import texture
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.pipeline.stage import check_chain
+from streamseg.scores import softmax
 from streamseg.stages.labels import LabelStage
 from streamseg.stages.temporal import TemporalStage
 from streamseg.temporal.flow import DISFlowEstimator, ZeroFlowEstimator
 from streamseg.temporal.measures import TemporalConsistencyMeter
-from streamseg.scores import softmax
 from streamseg.temporal.smoothing import TemporalSmoother
 
 HEIGHT, WIDTH, CLASSES = 120, 160, 4

@@ -1,0 +1,30 @@
+"""Named training recipes: the settings a shipped model was trained with, so a run can repeat them by name.
+
+A recipe fills the settings of ``TrainConfig`` that define how a model learns (augmentation,
+loss, crop, schedule length); explicit options still override it. Each was compared on the
+cross-drive fold (drive 0006R0 held out); the figures are in the model cards and BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+from streamseg.errors import ConfigError
+
+RECIPES: dict[str, dict] = {
+    # The shipped weights of 2026-11-22: 320x320 crops of frames scaled 0.5-1.5x, colour jitter, ENet-weighted cross entropy.
+    "baseline": {"crop": (320, 320), "scale_range": (0.5, 1.5), "jitter": 0.25, "hue": 0.0, "blur": 0.0, "noise": 0.0,
+                 "loss": "weighted-ce"},
+    # For unseen roads: whole 360x480 crops over a 0.5-2x scale range, dusk-like and camera-like photometric
+    # changes (hue, blur, noise), and OHEM so thin classes keep getting gradient once road and sky are easy.
+    "road": {"crop": (360, 480), "scale_range": (0.5, 2.0), "jitter": 0.3, "hue": 0.05, "blur": 0.3, "noise": 0.03,
+             "loss": "ohem"},
+}
+
+
+RECIPE_SETTINGS = frozenset(key for settings in RECIPES.values() for key in settings)
+
+
+def recipe(name: str) -> dict:
+    try:
+        return dict(RECIPES[name])
+    except KeyError:
+        raise ConfigError(f"unknown recipe {name!r}; known recipes: {', '.join(RECIPES)}") from None

@@ -1,0 +1,66 @@
+"""The one-call GPU trainer, run on the CPU in dry-run mode: a short run on a few frames lowers the loss."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import torch
+
+from streamseg.models.registry import MODELS
+from streamseg.sources.demo import DemoSource
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _demo_camvid(root: Path, frames: int = 8) -> Path:
+    """A CamVid-layout folder of demo frames with their exact labels, two drives, frames as JPEG like a packed copy."""
+    for split in ("train", "trainannot", "val", "valannot"):
+        (root / split).mkdir(parents=True)
+    for frame in DemoSource(width=64, height=48, frames=frames, seed=3):
+        split = "train" if frame.index < frames - 2 else "val"
+        name = f"{'0001TP' if frame.index % 2 else '0016E5'}_{frame.index:05d}"
+        cv2.imwrite(str(root / split / f"{name}.jpg"), cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90])
+        cv2.imwrite(str(root / f"{split}annot" / f"{name}.png"), frame.truth)
+    return root
+
+
+def test_a_dry_run_trains_and_writes_weights_and_a_report(tmp_path):
+    data = _demo_camvid(tmp_path / "camvid")
+    out = tmp_path / "out"
+    completed = subprocess.run(
+        [sys.executable, "tools/gpu_train.py", str(out), "--data", str(data), "--dry-run", "--model", "erfnet-half",
+         "--max-epochs", "12", "--budget-s", "600", "--lr", "1e-2", "--hold-out-drive", "0001TP"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    report = json.loads((out / "train.json").read_text())
+    assert report["dry_run"] is True and report["device"] and report["epochs"] == 12
+    assert report["frames"] == 4  # the 0016E5 frames of train+val; 0001TP is held out and scored
+    assert report["held_out"] == "drive 0001TP" and 0.0 <= report["held_out_miou"] <= 1.0
+    losses = [json.loads(line)["loss"] for line in (out / "run" / "log.jsonl").read_text().splitlines()]
+    assert len(losses) == 12 and sum(losses[-3:]) < 0.96 * sum(losses[:3])  # seeded, so the same every run
+    model = MODELS.get("erfnet-half").build()
+    model.load_state_dict(torch.load(out / "erfnet-half.pt", weights_only=True))
+
+
+def test_packing_writes_jpeg_frames_and_png_labels_the_trainer_reads(tmp_path):
+    from streamseg.data.camvid import CamVid, write_packed_copy
+
+    source = tmp_path / "png"
+    for split in ("train", "trainannot", "val", "valannot"):
+        (source / split).mkdir(parents=True)
+    for frame in DemoSource(width=64, height=48, frames=3):
+        split = "train" if frame.index < 2 else "val"
+        cv2.imwrite(str(source / split / f"0001TP_{frame.index:05d}.png"), cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
+        cv2.imwrite(str(source / f"{split}annot" / f"0001TP_{frame.index:05d}.png"), frame.truth)
+    assert write_packed_copy(source, tmp_path / "packed", "train+val") == 3
+    packed, original = CamVid(tmp_path / "packed", "train+val"), CamVid(source, "train+val")
+    assert [s.image_path.suffix for s in packed.samples] == [".jpg"] * 3
+    for a, b in zip(packed.labels, original.labels):
+        assert (a == b).all()  # labels are copied exactly
+    for a, b in zip(packed.images, original.images):
+        assert abs(a.astype(int) - b.astype(int)).mean() < 6  # JPEG q90 is close
