@@ -33,6 +33,7 @@ import yaml
 
 from streamseg.errors import ConfigError
 from streamseg.options import (
+    DEFAULT_CRF_WORKERS,
     DEFAULT_MODEL,
     BackendOptions,
     Bounds,
@@ -200,7 +201,7 @@ class RunConfig:
     crf: str = option("off", choices=CRF_MODES, help="CRF refinement of the labels: {choices}")
     crf_parameters: Path | None = option(None, help="tuned CRF settings (YAML from tools/tune_crf.py)")
     crf_workers: int = option(  # they run at the lowest priority
-        1, bounds=Bounds(1, MAX_CRF_WORKERS), help="CRF processes (default {default})",
+        DEFAULT_CRF_WORKERS, bounds=Bounds(1, MAX_CRF_WORKERS), help="CRF processes (default {default})",
     )
     crf_delay_ms: float = option(
         0.0, bounds=Bounds(low=0), help="how long a frame may wait for its own CRF result with --crf async, in ms (default {default})",

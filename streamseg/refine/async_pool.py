@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from streamseg.options import DEFAULT_CRF_WORKERS
 from streamseg.refine.dense_crf import check_refine_inputs
 
 if TYPE_CHECKING:  # workers import this module; they need no prometheus
@@ -140,7 +141,7 @@ class AsyncCrfPool:
     def __init__(
         self,
         refiner: Refiner,
-        workers: int = 2,
+        workers: int = DEFAULT_CRF_WORKERS,
         *,
         start_method: str = "spawn",
         metrics: CrfMetrics | None = None,

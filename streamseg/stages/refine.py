@@ -17,6 +17,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from streamseg.frame import Frame
+from streamseg.options import DEFAULT_CRF_WORKERS
 from streamseg.pipeline.stage import Stage
 from streamseg.refine.async_pool import AsyncCrfPool, Refiner
 from streamseg.refine.at_score_resolution import AtScoreResolution
@@ -186,7 +187,7 @@ def build_crf_stage(
     mode: str,
     parameters: CrfParameters | None = None,
     *,
-    workers: int = 2,
+    workers: int = DEFAULT_CRF_WORKERS,
     delay_budget_s: float = 0.0,
     registry: CollectorRegistry | None = None,
     refiner: Refiner | None = None,
