@@ -219,18 +219,20 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
 
 
 def command_models(args: argparse.Namespace) -> int:
-    from streamseg.models import DEFAULT_MODEL, MODELS
+    from streamseg.models import DEFAULT_MODEL
+    from streamseg.plugins import Plugins
 
+    models = Plugins().registry.models  # the built-ins and installed plugins' models, as a run sees them
     if args.name:
-        spec = MODELS.get(args.name)
+        spec = models.get(args.name)
         print(f"{spec.name}: {spec.description}")
         if spec.weights is None:
             print("no trained weights ship with this build")
         else:
             print(json.dumps(spec.weights.card, indent=2))
         return EXIT_OK
-    for name in MODELS.names():
-        spec = MODELS.get(name)
+    for spec in models:
+        name = spec.name
         weights = spec.weights
         marker = "*" if name == DEFAULT_MODEL else " "
         if weights is None:
@@ -253,12 +255,14 @@ def command_export(args: argparse.Namespace) -> int:
     from streamseg.config import PRECISIONS, check_input_size, parse_size
     from streamseg.models import load_model
     from streamseg.options import default_engine_dir
+    from streamseg.plugins import Plugins
 
     if args.precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {args.precision!r}")
     input_size = check_input_size(parse_size(args.input_size))
     copy_to = _output_file(args.out, "--out") if args.out is not None else None
-    model, origin = load_model(args.model, _input_path(args.weights, "--weights"))
+    registry = Plugins().registry  # the model and backend by name, as a run finds them
+    model, origin = load_model(args.model, _input_path(args.weights, "--weights"), models=registry.models)
     options = BackendOptions(
         engine_dir=_input_path(args.engine_dir, "--engine-dir") or default_engine_dir(), model_name=args.model,
         calibration_data=_input_path(args.calibration_data, "--calibration-data"),
@@ -266,7 +270,7 @@ def command_export(args: argparse.Namespace) -> int:
     if args.backend == "onnx":
         path = cached_onnx(model, input_size, options, EngineCache(options.engine_dir))
     else:
-        with create_backend(args.backend, model, input_size, args.precision, options) as backend:
+        with create_backend(args.backend, model, input_size, args.precision, options, registry.backends) as backend:
             path = getattr(backend, "engine_path", None)
             log.info("ready: %s (%s weights)", backend.describe(), origin)
     if path is not None:
@@ -291,7 +295,7 @@ def command_plugins(args: argparse.Namespace) -> int:
 
     listing = list_plugins()
     for table, name, origin, description in listing.parts:
-        print(f"{table:<16} {name:<14} {origin:<24} {description}")
+        print(f"{table:<16} {name:<15} {origin:<24} {description}")
     for failure in listing.failures:
         print(f"failed to load plugin {failure.entry_point} ({failure.target}, {failure.distribution}): {failure.error}")
     return EXIT_OK
@@ -355,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("name", nargs="?")
     models.set_defaults(handler=command_models)
 
-    plugins = commands.add_parser("plugins", help="list flow estimators, refiners, sources and sinks, with plugins")
+    plugins = commands.add_parser("plugins", help="list models, backends, flow estimators, refiners, sources and sinks, with plugins")
     plugins.set_defaults(handler=command_plugins)
     return parser
 

@@ -1,4 +1,4 @@
-"""Plugins: extra flow estimators, refiners, sources and sinks from other installed packages.
+"""Plugins: extra models, backends, flow estimators, refiners, sources and sinks from other installed packages.
 
 A plugin is an installed distribution that declares an entry point in the group
 ``streamseg.plugins``, naming a callable ``register(registry)``::
@@ -12,8 +12,17 @@ A plugin is an installed distribution that declares an entry point in the group
         registry.flow_estimators.add("my-flow", MyFlowEstimator, "what it is, in a few words")
 
 The built-in parts sit in the same tables as the plugins' and are made the same way, so a
-plugin's part is chosen by name exactly as a built-in one is. What each table's factories take:
+plugin's part is chosen by name exactly as a built-in one is. Every kind of part comes through
+this one entry-point group and one ``register``; what each table's factories take:
 
+- ``models`` (``--model NAME``): ``factory(**kwargs)`` with the fixed ``kwargs`` given to
+  ``registry.models.add(name, factory, description, kwargs={...})``, returning an ``nn.Module``
+  that maps float (N, 3, H, W) RGB in [0, 1] to (N, classes, H, W) logits. A plugin's model
+  ships no bundled weights: give ``--weights``.
+- ``backends`` (``--backend NAME``): a :class:`~streamseg.backends.base.Backend` subclass,
+  called as ``cls(model, input_size, precision, options)``; its ``precisions``,
+  ``unavailable_reason`` and ``auto_precision`` are asked as for a built-in one. ``auto``
+  chooses among the built-ins only.
 - ``flow_estimators`` (``--flow NAME:key=value,...``): ``factory(**options)``, the options as
   text, returning a :class:`~streamseg.temporal.flow.FlowEstimator`.
 - ``refiners`` (``--refiner NAME:key=value,...``, run by ``--crf sync|async``):
@@ -40,22 +49,14 @@ reported once with its name and error, and never stops the program.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from dataclasses import dataclass, replace
 from importlib import metadata
 from pathlib import Path
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Callable,
-    Generic,
-    Iterable,
-    Iterator,
-    TypeVar,
-)
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 from streamseg.errors import ConfigError, OutputError
+from streamseg.registry import BUILT_IN, FactoryTable, Registration
 
 if TYPE_CHECKING:
     from streamseg.refine.async_pool import Refiner
@@ -65,7 +66,6 @@ if TYPE_CHECKING:
     from streamseg.temporal.flow import FlowEstimator
 
 ENTRY_POINT_GROUP = "streamseg.plugins"
-BUILT_IN = "built-in"
 
 log = logging.getLogger(__name__)
 
@@ -95,16 +95,6 @@ class RefinerContext:
 
 
 @dataclass(frozen=True)
-class Registration(Generic[T]):
-    """One named part: how to make it, where it came from, and a line about it."""
-
-    name: str
-    factory: Callable[..., T]
-    description: str
-    origin: str  # "built-in", or "plugin <entry point> (<distribution> <version>)"
-
-
-@dataclass(frozen=True)
 class SourceRegistration(Registration[T]):
     """A source, and which SOURCE texts it opens."""
 
@@ -115,70 +105,6 @@ class SourceRegistration(Registration[T]):
         if self.accepts is None:
             return spec == self.name or spec.startswith(f"{self.name}:")
         return bool(self.accepts(spec))
-
-
-class FactoryTable(Generic[T]):
-    """Names of one kind of part mapped to their factories; a name can be taken only once.
-
-    ``product`` is the type every factory must return, checked when a part is made, so a
-    plugin returning the wrong thing is named in the error instead of failing later.
-    """
-
-    def __init__(self, kind: str, product: type | None = None) -> None:
-        self.kind = kind
-        self.product = product
-        self._entries: dict[str, Registration[T]] = {}
-
-    def add(self, name: str, factory: Callable[..., T], description: str = "", *, origin: str = BUILT_IN) -> None:
-        """Registers ``factory`` under ``name``; ValueError if the name is taken or unusable."""
-        self.add_registration(Registration(name, factory, description, origin))
-
-    def add_registration(self, registration: Registration[T]) -> None:
-        """Adds a registration as it is (``add`` builds one); ValueError if its name is taken or unusable."""
-        name = registration.name
-        if not isinstance(name, str) or not name or name != name.strip() or " " in name:
-            raise ValueError(f"{self.kind} name {name!r} must be a non-empty word without spaces")
-        if not callable(registration.factory):
-            raise ValueError(f"{self.kind} {name!r}: factory {registration.factory!r} is not callable")
-        taken = self._entries.get(name)
-        if taken is not None:
-            raise ValueError(f"{self.kind} {name!r} is already registered ({taken.origin})")
-        self._entries[name] = registration
-
-    def get(self, name: str) -> Registration[T]:
-        try:
-            return self._entries[name]
-        except KeyError:
-            known = ", ".join(self._entries) or "none"
-            raise ConfigError(f"unknown {self.kind} {name!r}; known: {known}") from None
-
-    def create(self, name: str, *args: Any, **options: Any) -> T:
-        """Makes the part called ``name``, checking its options and that the factory returned the right type."""
-        registration = self.get(name)
-        try:
-            inspect.signature(registration.factory).bind(*args, **options)
-        except TypeError as error:
-            raise ConfigError(f"{self.kind} {name!r}: {error}") from None
-        except ValueError:
-            pass  # a builtin or C factory without a signature: let the call itself decide
-        made = registration.factory(*args, **options)
-        if self.product is not None and not isinstance(made, self.product):
-            raise TypeError(
-                f"{self.kind} {name!r} ({registration.origin}) made a {type(made).__name__}, not a {self.product.__name__}"
-            )
-        return made
-
-    def names(self) -> list[str]:
-        return list(self._entries)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._entries
-
-    def __iter__(self) -> Iterator[Registration[T]]:
-        return iter(list(self._entries.values()))
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
 
 class SourceTable(FactoryTable[T]):
@@ -215,23 +141,30 @@ class SourceTable(FactoryTable[T]):
 
 
 class PluginRegistry:
-    """The tables a plugin's ``register(registry)`` fills: flow estimators, refiners, sources and sinks."""
+    """The tables a plugin's ``register(registry)`` fills: models, backends, flow estimators, refiners, sources and sinks."""
 
     def __init__(self) -> None:
-        # Imported here, not at the top: the base classes are light, and importing them lazily
-        # keeps `import streamseg.plugins` free of the sources' and sinks' own dependencies.
+        # Imported here, not at the top: importing them lazily keeps `import streamseg.plugins`
+        # (and `streamseg --help`) free of torch and of the sources' and sinks' own dependencies.
+        from streamseg.backends import BackendTable
+        from streamseg.models.registry import ModelTable
         from streamseg.refine.async_pool import Refiner
         from streamseg.sinks.base import Sink
         from streamseg.sources.base import Source
         from streamseg.temporal.flow import FlowEstimator
 
+        self.models: ModelTable = ModelTable()
+        self.backends: BackendTable = BackendTable()
         self.flow_estimators: FactoryTable[FlowEstimator] = FactoryTable("flow estimator", FlowEstimator)
         self.refiners: FactoryTable[Refiner] = FactoryTable("refiner", Refiner)
         self.sources: SourceTable[Source] = SourceTable("source", Source)
         self.sinks: FactoryTable[Sink] = FactoryTable("sink", Sink)
 
     def tables(self) -> dict[str, FactoryTable]:
-        return {"flow_estimators": self.flow_estimators, "refiners": self.refiners, "sources": self.sources, "sinks": self.sinks}
+        return {
+            "models": self.models, "backends": self.backends, "flow_estimators": self.flow_estimators,
+            "refiners": self.refiners, "sources": self.sources, "sinks": self.sinks,
+        }
 
     def merge(self, other: "PluginRegistry", origin: str) -> None:
         """Adds everything ``other`` holds, under ``origin``; all or nothing, so a clash leaves no half-plugin behind."""
@@ -239,7 +172,7 @@ class PluginRegistry:
             mine = self.tables()[kind]
             for registration in table:
                 if registration.name in mine:
-                    raise ValueError(f"{mine.kind} {registration.name!r} is already registered ({mine.get(registration.name).origin})")
+                    raise ConfigError(f"{mine.kind} {registration.name!r} is already registered ({mine.get(registration.name).origin})")
         for kind, table in other.tables().items():
             for registration in table:
                 self.tables()[kind].add_registration(replace(registration, origin=origin))
@@ -343,8 +276,19 @@ def parse_spec(spec: str) -> tuple[str, dict[str, str]]:
 
 
 def register_builtins(registry: PluginRegistry) -> None:
-    """This package's own parts; factories import their modules only when called."""
+    """This package's own parts; factories import their modules only when called.
+
+    The models and backends are the tables of their own packages (``MODELS``, ``BACKENDS``),
+    copied so that a run sees them and its plugins' side by side.
+    """
+    from streamseg.backends import BACKENDS
+    from streamseg.models.registry import MODELS
     from streamseg.sources import register_sources
+
+    for model in MODELS:
+        registry.models.add_registration(model)
+    for backend in BACKENDS:
+        registry.backends.add_registration(backend)
 
     registry.flow_estimators.add("dis", _dis, "OpenCV Dense Inverse Search (dis:preset=ultrafast|fast|medium; default ultrafast)")
     registry.flow_estimators.add("farneback", _farneback, "OpenCV Farnebäck polynomial expansion; slower, used to measure")

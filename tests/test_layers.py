@@ -31,8 +31,19 @@ def imported_modules(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("path", sorted((PACKAGE / "backends").glob("*.py")), ids=lambda path: path.name)
 def test_backends_import_neither_stages_nor_the_pipeline(path: Path) -> None:
-    higher = {name for name in imported_modules(path) if name.startswith(("streamseg.stages", "streamseg.pipeline"))}
+    higher = {
+        name for name in imported_modules(path)
+        if name.startswith(("streamseg.stages", "streamseg.pipeline", "streamseg.plugins"))
+    }
     assert not higher, f"{path.name} imports {sorted(higher)}"
+
+
+def test_the_registry_tables_sit_below_every_kind_of_part() -> None:
+    # models and backends keep their tables in streamseg.registry: it must import nothing above them
+    streamseg_imports = {name for name in imported_modules(PACKAGE / "registry.py") if name.startswith("streamseg")}
+    assert streamseg_imports == {"streamseg.errors"}
+    for path in sorted((PACKAGE / "models").glob("*.py")):
+        assert "streamseg.plugins" not in imported_modules(path), path.name
 
 
 def test_the_reader_sees_what_it_tests() -> None:

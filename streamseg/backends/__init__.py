@@ -1,63 +1,120 @@
-"""Inference backends behind one interface, created by name.
+"""Inference backends behind one interface, created by name from a table of backends.
 
-Backend modules are imported only when asked for, so a missing optional library
-(OpenVINO, TensorRT) costs nothing until it is needed and then gives a clear message.
+The table is a :class:`~streamseg.registry.FactoryTable` like every other kind of part: a run
+reaches these built-ins and the backends of installed plugins through the same table
+(``Plugins().registry.backends``). A backend's factory is its :class:`Backend` class, called as
+``cls(model, input_size, precision, options)``. The built-in classes are named by module, not
+imported, so a missing optional library (OpenVINO, TensorRT) costs nothing until it is asked for
+and then gives a clear message.
 """
 
 from __future__ import annotations
 
 import importlib
-
-from torch import nn
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from streamseg.backends.base import Backend
 from streamseg.errors import ConfigError
 from streamseg.options import BackendOptions
+from streamseg.registry import BUILT_IN, FactoryTable, Registration
 
-# name -> "module:class"; the order is the preference of ``auto`` (fastest first).
-BACKENDS: dict[str, str] = {
-    "torch": "streamseg.backends.torch_cpu:TorchBackend",
-    "torch-eager": "streamseg.backends.torch_cpu:TorchEagerBackend",
-    "onnxruntime": "streamseg.backends.onnxruntime_backend:OnnxRuntimeBackend",
-    "openvino": "streamseg.backends.openvino_backend:OpenVinoBackend",
-    "cuda": "streamseg.backends.cuda_backend:CudaBackend",
-    "tensorrt": "streamseg.backends.tensorrt_backend:TensorRtBackend",
-}
+if TYPE_CHECKING:
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class LazyBackendClass:
+    """A backend class named as ``"module:class"``, imported the first time it is needed."""
+
+    path: str
+
+    def load(self) -> type[Backend]:
+        module_name, class_name = self.path.split(":")
+        return getattr(importlib.import_module(module_name), class_name)
+
+    def __call__(self, *args, **kwargs) -> Backend:
+        return self.load()(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class BackendRegistration(Registration[Backend]):
+    """A backend: its factory is the Backend class, or a :class:`LazyBackendClass` naming one."""
+
+    def backend_class(self) -> type[Backend]:
+        """The class (ImportError if its library is missing); ConfigError if the factory is not a Backend class."""
+        cls = self.factory.load() if isinstance(self.factory, LazyBackendClass) else self.factory
+        if not (isinstance(cls, type) and issubclass(cls, Backend)):
+            raise ConfigError(f"backend {self.name!r} ({self.origin}) is {cls!r}, not a Backend class")
+        return cls
+
+
+class BackendTable(FactoryTable[Backend]):
+    """The backends, by name; ``auto`` is not one of them but a choice among :data:`AUTO_ORDER`."""
+
+    def __init__(self) -> None:
+        super().__init__("backend", Backend)
+
+    def add(
+        self, name: str, factory: type[Backend] | Callable[..., Backend], description: str = "", *, origin: str = BUILT_IN
+    ) -> None:
+        self.add_registration(BackendRegistration(name, factory, description, origin))
+
+    def add_registration(self, registration: Registration[Backend]) -> None:
+        if not isinstance(registration, BackendRegistration):  # merged from a plain table entry
+            registration = BackendRegistration(registration.name, registration.factory, registration.description, registration.origin)
+        super().add_registration(registration)
+
+    def get(self, name: str) -> BackendRegistration:
+        return super().get(name)  # type: ignore[return-value]
+
+
+# The order is the preference of ``auto`` (fastest first); plugins' backends are chosen only by name.
+BACKENDS = BackendTable()
+BACKENDS.add("torch", LazyBackendClass("streamseg.backends.torch_cpu:TorchBackend"), "PyTorch on the CPU, channels-last, traced and frozen")
+BACKENDS.add("torch-eager", LazyBackendClass("streamseg.backends.torch_cpu:TorchEagerBackend"), "PyTorch on the CPU, the module as written (the parity reference)")
+BACKENDS.add("onnxruntime", LazyBackendClass("streamseg.backends.onnxruntime_backend:OnnxRuntimeBackend"), "ONNX Runtime on the CPU")
+BACKENDS.add("openvino", LazyBackendClass("streamseg.backends.openvino_backend:OpenVinoBackend"), "OpenVINO on the CPU")
+BACKENDS.add("cuda", LazyBackendClass("streamseg.backends.cuda_backend:CudaBackend"), "PyTorch on a CUDA GPU (fp16, channels-last, CUDA graphs)")
+BACKENDS.add("tensorrt", LazyBackendClass("streamseg.backends.tensorrt_backend:TensorRtBackend"), "TensorRT on a CUDA GPU")
 AUTO_ORDER: tuple[str, ...] = ("tensorrt", "cuda", "openvino", "onnxruntime", "torch")
 
 
-def backend_class(name: str) -> type[Backend]:
-    try:
-        module_name, class_name = BACKENDS[name].split(":")
-    except KeyError:
-        raise ConfigError(f"unknown backend {name!r}; known backends: auto, {', '.join(BACKENDS)}") from None
-    return getattr(importlib.import_module(module_name), class_name)
+def backend_class(name: str, backends: BackendTable = BACKENDS) -> type[Backend]:
+    """The class of backend ``name`` in ``backends`` (a run's table, with its plugins'; default the built-ins)."""
+    if name not in backends:
+        raise ConfigError(f"unknown backend {name!r}; known: auto, {', '.join(backends.names())}")
+    return backends.get(name).backend_class()
 
 
-def unavailable_reason(name: str) -> str | None:
+def unavailable_reason(name: str, backends: BackendTable = BACKENDS) -> str | None:
     """None when the backend can run here, else why not (a missing library, no GPU)."""
     try:
-        cls = backend_class(name)
+        cls = backend_class(name, backends)
     except ImportError as error:
         return f"{name} is not installed ({error.name})"
     return cls.unavailable_reason()
 
 
-def pick_auto() -> str:
+def pick_auto(backends: BackendTable = BACKENDS) -> str:
     for name in AUTO_ORDER:
-        if unavailable_reason(name) is None:
+        if name in backends and unavailable_reason(name, backends) is None:
             return name
     return "torch"
 
 
-def create_backend(name: str, model: nn.Module, input_size: tuple[int, int], precision: str, options: BackendOptions) -> Backend:
-    """Builds backend ``name`` (or the fastest available for ``auto``) for ``model`` at ``input_size`` (H, W)."""
+def create_backend(
+    name: str, model: nn.Module, input_size: tuple[int, int], precision: str, options: BackendOptions,
+    backends: BackendTable = BACKENDS,
+) -> Backend:
+    """Builds backend ``name`` of ``backends`` (or the fastest available for ``auto``) for ``model`` at ``input_size`` (H, W)."""
     if name == "auto":
-        name = pick_auto()
-    reason = unavailable_reason(name)
+        name = pick_auto(backends)
+    reason = unavailable_reason(name, backends)
     if reason is not None:
         raise ConfigError(f"backend {name} cannot run here: {reason}")
-    cls = backend_class(name)
+    cls = backend_class(name, backends)
     if precision == "auto":
         precision = cls.auto_precision(model, input_size, options)
     if precision not in cls.precisions:
@@ -65,4 +122,7 @@ def create_backend(name: str, model: nn.Module, input_size: tuple[int, int], pre
     return cls(model, input_size, precision, options)
 
 
-__all__ = ["Backend", "BackendOptions", "BACKENDS", "create_backend", "pick_auto", "unavailable_reason"]
+__all__ = [
+    "AUTO_ORDER", "BACKENDS", "Backend", "BackendOptions", "BackendRegistration", "BackendTable", "LazyBackendClass",
+    "backend_class", "create_backend", "pick_auto", "unavailable_reason",
+]

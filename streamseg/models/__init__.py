@@ -8,21 +8,24 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from streamseg.models.registry import MODELS, ModelSpec
+from streamseg.models.registry import MODELS, ModelSpec, ModelTable
 from streamseg.models.weights import Weights, load_state
 from streamseg.options import DEFAULT_MODEL
 
 log = logging.getLogger(__name__)
 
 
-def load_model(name: str, weights: Path | None = None, *, warn: bool = True) -> tuple[nn.Module, str]:
-    """Builds model ``name`` with ``weights`` (a file) or its bundled weights.
+def load_model(
+    name: str, weights: Path | None = None, *, warn: bool = True, models: ModelTable = MODELS
+) -> tuple[nn.Module, str]:
+    """Builds model ``name`` of ``models`` (a run's table, with its plugins' models; default the built-ins)
+    with ``weights`` (a file) or its bundled weights.
 
     Returns the model in eval mode and where its weights came from. With no trained
     weights at all it says so clearly (a warning, unless ``warn`` is false): the architecture
     runs, but its labels mean nothing.
     """
-    spec = MODELS.get(name)
+    spec = models.get(name)
     with torch.random.fork_rng():
         torch.manual_seed(0)  # untrained models are the same every start, so their cached engines are reused
         model = spec.build()
@@ -42,4 +45,4 @@ def load_model(name: str, weights: Path | None = None, *, warn: bool = True) -> 
     return model.eval(), origin
 
 
-__all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "Weights", "load_model"]
+__all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "ModelTable", "Weights", "load_model"]

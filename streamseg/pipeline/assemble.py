@@ -87,9 +87,13 @@ class Assembly:
         return True, "ok"
 
 
-def build_backend(config: RunConfig) -> tuple[Backend, str]:
-    model, origin = load_model(config.model, config.weights)
-    backend = create_backend(config.backend, model, config.input_size, config.precision, config.backend_settings())
+def build_backend(config: RunConfig, plugins: Plugins | None = None) -> tuple[Backend, str]:
+    """The model and backend ``config`` names, from the run's tables (``plugins``, else all installed)."""
+    registry = (plugins or Plugins()).registry
+    model, origin = load_model(config.model, config.weights, models=registry.models)
+    backend = create_backend(
+        config.backend, model, config.input_size, config.precision, config.backend_settings(), registry.backends
+    )
     return backend, origin
 
 
@@ -250,7 +254,7 @@ def assemble(
     plugins = Plugins()  # one discovery per run: a broken plugin is reported once
     with ExitStack() as stack:
         source = open_run_source(config, source, stack, plugins)
-        backend, origin = build_backend(config)
+        backend, origin = build_backend(config, plugins)
         stack.callback(backend.close)
         backend.warm_up()
         monitor = MetricsMonitor(PipelineMetrics())

@@ -22,7 +22,7 @@ def test_forward_keeps_the_input_size(name, height, width):
 def test_unknown_model_is_a_clear_error():
     from streamseg.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="unknown model 'nope'; known models: erfnet"):
+    with pytest.raises(ConfigError, match="unknown model 'nope'; known: erfnet"):
         MODELS.get("nope")
 
 

@@ -1,4 +1,4 @@
-"""A pip-installed plugin's source, sink, refiner and flow estimator run by name in one `streamseg run`."""
+"""A pip-installed plugin's model, backend, source, sink, refiner and flow estimator run by name in `streamseg run`."""
 
 from __future__ import annotations
 
@@ -27,10 +27,10 @@ def streamseg(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
-def test_one_run_uses_the_plugins_source_sink_refiner_and_flow_estimator(plugin_env, tmp_path: Path) -> None:
+def test_one_run_uses_the_plugins_model_backend_source_sink_refiner_and_flow_estimator(plugin_env, tmp_path: Path) -> None:
     record, refined, estimated = tmp_path / "record.jsonl", tmp_path / "refine.log", tmp_path / "flow.log"
     completed = streamseg(
-        "run", f"tiny-frames:{FRAMES}", "--backend", "torch", "--model", "erfnet-half", "--input-size", "160x120",
+        "run", f"tiny-frames:{FRAMES}", "--backend", "tiny-torch", "--model", "tiny-net", "--input-size", "160x120",
         "--crf", "sync", "--refiner", f"tiny-constant:label=5,log={refined}",
         "--flow", f"tiny-still:log={estimated}", "--sink", f"tiny-record:{record}",
         env=plugin_env,
@@ -45,6 +45,22 @@ def test_one_run_uses_the_plugins_source_sink_refiner_and_flow_estimator(plugin_
     assert all(line["labels"] == [5] for line in lines)
     # The smoother asked the plugin's estimator for flow between frames.
     assert estimated.read_text().startswith("estimate ")
+    # The network was the plugin's model on the plugin's backend.
+    assert "model tiny-net (untrained weights), backend tiny-torch" in completed.stderr
+
+
+def test_a_plugins_model_and_backend_segment_a_built_in_source(plugin_env, tmp_path: Path) -> None:
+    record = tmp_path / "record.jsonl"
+    completed = streamseg(
+        "run", "demo:160x120", "--max-frames", "4", "--model", "tiny-net", "--backend", "tiny-torch",
+        "--precision", "fp32", "--input-size", "160x120", "--sink", f"tiny-record:{record}",
+        env=plugin_env,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "backend tiny-torch fp32 at 160x120" in completed.stderr
+    lines = [json.loads(line) for line in record.read_text().splitlines()]
+    # tiny-net puts class 3 ahead everywhere: every frame's labels are its, not a built-in model's.
+    assert len(lines) == 4 and all(line["labels"] == [3] for line in lines)
 
 
 def test_plugins_lists_each_part_with_its_origin(plugin_env) -> None:
@@ -52,10 +68,11 @@ def test_plugins_lists_each_part_with_its_origin(plugin_env) -> None:
     assert completed.returncode == 0, completed.stderr
     rows = {tuple(line.split()[:2]): line for line in completed.stdout.splitlines()}
     for table, name in [("sources", "tiny-frames"), ("sinks", "tiny-record"), ("refiners", "tiny-constant"),
-                        ("flow_estimators", "tiny-still")]:
+                        ("flow_estimators", "tiny-still"), ("models", "tiny-net"), ("backends", "tiny-torch")]:
         assert "plugin tiny-parts (tiny-parts-plugin 0.1.0)" in rows[(table, name)]
     # The built-ins are listed from the same tables.
-    for table, name in [("sources", "demo"), ("sources", "rtsp"), ("sinks", "video-file"), ("refiners", "dense-crf")]:
+    for table, name in [("sources", "demo"), ("sources", "rtsp"), ("sinks", "video-file"), ("refiners", "dense-crf"),
+                        ("models", "erfnet"), ("backends", "torch")]:
         assert "built-in" in rows[(table, name)]
 
 

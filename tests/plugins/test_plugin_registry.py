@@ -6,8 +6,11 @@ import av
 import numpy as np
 import pytest
 
+from streamseg.backends import BACKENDS
+from streamseg.backends.torch_cpu import TorchEagerBackend
 from streamseg.errors import ConfigError, InputError, OutputError
 from streamseg.frame import Frame
+from streamseg.models.registry import MODELS
 from streamseg.plugins import (
     FactoryTable,
     PluginRegistry,
@@ -36,13 +39,39 @@ def test_a_new_registry_is_empty_until_built_ins_are_registered():
 def test_a_duplicate_name_is_refused():
     registry = PluginRegistry()
     registry.flow_estimators.add("zero", ZeroFlowEstimator)
-    with pytest.raises(ValueError, match="flow estimator 'zero' is already registered"):
+    with pytest.raises(ConfigError, match="flow estimator 'zero' is already registered"):
         registry.flow_estimators.add("zero", ZeroFlowEstimator)
+
+
+def test_a_duplicate_model_or_backend_name_is_refused_with_one_line():
+    registry = PluginRegistry()
+    register_builtins(registry)
+    with pytest.raises(ConfigError, match=r"^model 'erfnet' is already registered \(built-in\)$"):
+        registry.models.add("erfnet", lambda: None, "another erfnet", origin="plugin x (x 1.0)")
+    with pytest.raises(ConfigError, match=r"^backend 'torch' is already registered \(built-in\)$"):
+        registry.backends.add("torch", TorchEagerBackend, "another torch", origin="plugin x (x 1.0)")
+    # A plugin's whole registration is refused when one of its names is taken: nothing half-merged.
+    staged = PluginRegistry()
+    staged.models.add("fresh-model", lambda: None)
+    staged.backends.add("torch-eager", TorchEagerBackend)
+    with pytest.raises(ConfigError, match="backend 'torch-eager' is already registered"):
+        registry.merge(staged, "plugin x (x 1.0)")
+    assert "fresh-model" not in registry.models
+
+
+def test_models_and_backends_are_built_ins_of_the_same_tables():
+    registry = PluginRegistry()
+    register_builtins(registry)
+    assert registry.models.names() == MODELS.names()
+    assert registry.backends.names() == BACKENDS.names()
+    assert {registration.origin for table in (registry.models, registry.backends) for registration in table} == {"built-in"}
+    assert registry.models.get("erfnet-half").kwargs == {"width": 0.5}
+    assert registry.backends.get("torch-eager").backend_class() is TorchEagerBackend
 
 
 @pytest.mark.parametrize("name", ["", " dis", "two words", None])
 def test_unusable_names_are_refused(name):
-    with pytest.raises(ValueError, match="must be a non-empty word"):
+    with pytest.raises(ConfigError, match="must be a non-empty word"):
         FactoryTable("flow estimator").add(name, ZeroFlowEstimator)
 
 

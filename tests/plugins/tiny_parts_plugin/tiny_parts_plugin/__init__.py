@@ -4,6 +4,8 @@
 - sink ``tiny-record:PATH``: one JSON line per frame (index, size, first pixel, labels present, the run's fps).
 - refiner ``tiny-constant:label=N,log=PATH``: labels every pixel N, one line in PATH per call.
 - flow estimator ``tiny-still:log=PATH``: says nothing moved, one line in PATH per call.
+- model ``tiny-net``: one 1x1 convolution whose bias makes class ``TINY_NET_LABEL`` win everywhere.
+- backend ``tiny-torch``: the torch backend run eagerly under another name, so the run's log names it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import torch
+from torch import nn
 
+from streamseg.backends.torch_cpu import TorchEagerBackend
+from streamseg.classes import NUM_CLASSES
 from streamseg.frame import Frame
 from streamseg.sinks.base import Sink
 from streamseg.sources.base import Source
@@ -22,6 +28,7 @@ from streamseg.temporal.flow import FlowEstimator
 COLOUR = (10, 200, 30)
 WIDTH, HEIGHT = 96, 64
 FPS = 12.5
+TINY_NET_LABEL = 3
 
 
 def _note(log: str | None, line: str) -> None:
@@ -104,7 +111,23 @@ class TinyStill(FlowEstimator):
         return np.zeros((*current.shape[:2], 2), dtype=np.float32)
 
 
+def tiny_net(label: int = TINY_NET_LABEL) -> nn.Module:
+    """Logits with ``label`` ahead everywhere, whatever the image: the run's labels show which model ran."""
+    net = nn.Conv2d(3, NUM_CLASSES, kernel_size=1)
+    with torch.no_grad():
+        net.weight.zero_()
+        net.bias.zero_()
+        net.bias[label] = 1.0
+    return net
+
+
+class TinyTorchBackend(TorchEagerBackend):
+    name = "tiny-torch"
+
+
 def register(registry) -> None:
+    registry.models.add("tiny-net", tiny_net, "one 1x1 convolution, class 3 everywhere, from the test plugin")
+    registry.backends.add("tiny-torch", TinyTorchBackend, "the eager torch backend under another name, from the test plugin")
     registry.sources.add("tiny-frames", make_source, "solid frames, from the test plugin")
     registry.sinks.add("tiny-record", make_sink, "a JSON line per frame, from the test plugin")
     registry.refiners.add("tiny-constant", make_refiner, "one label everywhere, from the test plugin")
