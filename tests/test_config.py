@@ -87,6 +87,9 @@ def test_a_bad_size_on_a_tool_command_line_is_a_usage_error(capsys):
         ("sinks: jsonl:stats.jsonl\n", "sinks: cannot use 'jsonl:stats.jsonl' (a list of text expected)"),
         ("sinks: [7]\n", "sinks: cannot use [7] (a list of text expected)"),
         ("sinks: [stats.jsonl]\n", "each sink must be NAME:TARGET, e.g. jsonl:stats.jsonl, not 'stats.jsonl'"),
+        ("backend_options:\n  tensorrt_workspace: 2\n", "unknown backend option 'tensorrt_workspace'"),
+        ("backend_options: workspace_gib=2\n", "backend_options: cannot use 'workspace_gib=2' (a mapping of KEY: VALUE expected)"),
+        ("backend_options:\n  batch_profile: [1, 2]\n", "batch_profile must be MIN,OPT,MAX"),
     ],
 )
 def test_values_must_have_the_field_type(tmp_path, text, message):

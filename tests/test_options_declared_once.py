@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 import types
 import typing
 from pathlib import Path
@@ -217,21 +216,6 @@ def test_a_bad_backend_option_is_one_line_and_exit_code_2(option, message, capsy
     errors = [line for line in err.splitlines() if line.startswith("streamseg: error:")]
     assert code == 2 and "Traceback" not in err
     assert len(errors) == 1 and message in errors[0], err
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        ("backend_options:\n  tensorrt_workspace: 2\n", "unknown backend option 'tensorrt_workspace'"),
-        ("backend_options: workspace_gib=2\n", "backend_options: cannot use 'workspace_gib=2' (a mapping of KEY: VALUE expected)"),
-        ("backend_options:\n  batch_profile: [1, 2]\n", "batch_profile must be MIN,OPT,MAX"),
-    ],
-)
-def test_a_bad_backend_options_mapping_in_yaml(tmp_path, text, message):
-    config_file = tmp_path / "c.yaml"
-    config_file.write_text(text)
-    with pytest.raises(ConfigError, match=re.escape(message)):
-        build_config(config_file, {})
 
 
 def test_the_api_refuses_an_unknown_keyword_as_python_does():
