@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamseg.backends import BackendOptions, create_backend
+from streamseg.backends import BACKENDS, BackendOptions, BackendTable, create_backend
 from streamseg.data.camvid import (
     check_labels,
     list_split,
@@ -23,7 +23,9 @@ from streamseg.data.camvid import (
 )
 from streamseg.errors import ConfigError
 from streamseg.evaluation import ConfusionMatrix, EvaluationResult
-from streamseg.models import load_model
+from streamseg.models import MODELS, load_model
+from streamseg.models.registry import ModelTable
+from streamseg.plugins import Plugins
 from streamseg.preprocessing import to_model_input
 from streamseg.progress import Progress
 from streamseg.refine import CrfParameters, DenseCRFRefiner
@@ -44,10 +46,11 @@ class Predictor:
     def __init__(
         self, model: str, weights: Path | None, backend: str, precision: str, scales: tuple[float, ...],
         image_size: tuple[int, int], calibration_data: Path | None, refiner: DenseCRFRefiner | None = None,
+        *, models: ModelTable = MODELS, backends: BackendTable = BACKENDS,
     ) -> None:
         if not scales or not all(math.isfinite(s) and 0 < s <= MAX_SCALE for s in scales):
             raise ConfigError(f"scales must be numbers in (0, {MAX_SCALE:g}], not {', '.join(f'{s:g}' for s in scales)}")
-        network, self.origin = load_model(model, weights)
+        network, self.origin = load_model(model, weights, models=models)
         options = BackendOptions(calibration_data=calibration_data, model_name=model)
         self.image_size = image_size
         self.refiner = refiner
@@ -56,7 +59,7 @@ class Predictor:
             height, width = image_size
             for scale in scales:
                 size = (max(8, round(height * scale)), max(8, round(width * scale)))
-                self.backends.append(create_backend(backend, network, size, precision, options))
+                self.backends.append(create_backend(backend, network, size, precision, options, backends))
         except BaseException:
             self.close()
             raise
@@ -122,7 +125,11 @@ def evaluate_camvid(
     image_size = read_labels(samples[0].label_path).shape
     refiner = DenseCRFRefiner.from_parameters(crf) if crf is not None else None
     calibration = data_dir  # int8 backends calibrate on this folder's train split
-    with Predictor(model, weights, backend, precision, scales, image_size, calibration, refiner) as predictor:
+    registry = Plugins().registry  # the same models and backends a run can use, plugins' included
+    with Predictor(
+        model, weights, backend, precision, scales, image_size, calibration, refiner,
+        models=registry.models, backends=registry.backends,
+    ) as predictor:
         log.info("evaluating %s on %d %s frames: %s", model, len(samples), split, predictor.describe())
         confusion = ConfusionMatrix()
         with Progress(len(samples), "frames") as progress:
