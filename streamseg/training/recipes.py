@@ -10,9 +10,9 @@ from __future__ import annotations
 from streamseg.errors import ConfigError
 
 RECIPES: dict[str, dict] = {
-    # The shipped weights of 2026-11-22: 320x320 crops of frames scaled 0.5-1.5x, colour jitter, ENet-weighted cross entropy.
-    "baseline": {"crop": (320, 320), "scale_range": (0.5, 1.5), "jitter": 0.25, "hue": 0.0, "blur": 0.0, "noise": 0.0,
-                 "loss": "weighted-ce"},
+    # The shipped weights of 2026-11-22, which are TrainConfig's defaults: 320x320 crops of frames
+    # scaled 0.5-1.5x, colour jitter, ENet-weighted cross entropy.
+    "baseline": {},
     # For unseen roads: whole 360x480 crops over a 0.5-2x scale range, dusk-like and camera-like photometric
     # changes (hue, blur, noise), and OHEM so thin classes keep getting gradient once road and sky are easy.
     "road": {"crop": (360, 480), "scale_range": (0.5, 2.0), "jitter": 0.3, "hue": 0.05, "blur": 0.3, "noise": 0.03,
