@@ -15,11 +15,20 @@ Exposed names:
 - ``streamseg_stage_errors_total{stage}``: exceptions raised by each stage.
 - ``streamseg_source_up``: 1 while the source delivers frames.
 - ``streamseg_info{model,backend,precision,source}``: what runs, set once at start.
+
+A multi-stream run keeps one ``PipelineMetrics`` (and registry) per stream and serves
+them together through ``StreamLabelled``: its ``/metrics`` has the same names, with a
+``stream`` label on every metric, e.g. ``streamseg_frames_total{stream="cam1"}``.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
 
 # Seconds. Dense between 5 and 100 ms, where real-time stages live, so the percentiles
 # that matter are not smeared across one wide bucket; sparse beyond, up to ~2 s.
@@ -85,3 +94,65 @@ class PipelineMetrics:
         self.info = Info(
             "streamseg", "Model, backend, precision and source of the pipeline.", registry=self.registry
         )
+
+
+class StreamLabelled:
+    """A collector that shows the metrics of several per-stream registries as one, each
+    sample labelled with its stream's name.
+
+    Register it in the registry that ``/metrics`` serves; streams come and go with
+    ``add`` and ``remove`` while it is scraped. Each metric family appears once, holding
+    the samples of every stream, because Prometheus' text format allows a family's
+    ``# HELP`` and ``# TYPE`` only once. Families are merged by name: the first stream
+    that has one gives its documentation and type. A ``stream`` label the samples
+    already have is overwritten.
+
+        shared = CollectorRegistry()
+        streams = StreamLabelled()
+        shared.register(streams)
+        streams.add("cam1", PipelineMetrics().registry)
+    """
+
+    def __init__(self) -> None:
+        self._registries: dict[str, CollectorRegistry] = {}
+        self._lock = threading.Lock()
+
+    def add(self, name: str, registry: CollectorRegistry) -> None:
+        """Exposes ``registry``'s metrics with ``stream=name``.
+
+        Raises:
+            ValueError: a stream of that name is already there (its samples would clash).
+        """
+        with self._lock:
+            if name in self._registries:
+                raise ValueError(f"stream {name!r} is already exposed")
+            self._registries[name] = registry
+
+    def remove(self, name: str) -> None:
+        """Stops exposing stream ``name``; an unknown name is ignored, so cleanup can be unconditional."""
+        with self._lock:
+            self._registries.pop(name, None)
+
+    def describe(self) -> list[Metric]:
+        """Nothing: the names depend on the streams added later, and without ``describe``
+        a registry with ``auto_describe`` would call ``collect`` at registration to find them."""
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        """One family per metric name, with the samples of every stream, in the order first seen."""
+        with self._lock:
+            registries = list(self._registries.items())
+        merged: dict[str, Metric] = {}
+        for stream, registry in registries:  # collected outside the lock: scrapes do not block add/remove
+            for family in registry.collect():
+                if family.name not in merged:
+                    merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+                merged[family.name].samples.extend(_with_stream(family, stream))
+        yield from merged.values()
+
+
+def _with_stream(family: Metric, stream: str) -> list[Sample]:
+    """``family``'s samples with ``stream`` added to their labels. ``_replace`` keeps every
+    other field (timestamp, exemplar, native histogram), whichever the installed
+    prometheus_client has."""
+    return [sample._replace(labels={**sample.labels, "stream": stream}) for sample in family.samples]

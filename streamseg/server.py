@@ -8,6 +8,10 @@ through a ``StreamWriter`` that also says when the server is closing.
         serve_metrics(server, metrics.registry)
         serve_health(server, lambda: (True, "running"))
         print(server.url)
+
+A plain route may also answer POST, PUT or DELETE, and may match every path under a
+prefix (``/streams/`` for ``/streams/cam1``), so that streams added and removed while
+the server runs can be managed over HTTP and their routes taken away again.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ import socket
 import socketserver
 import sys
 import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Mapping
+from typing import Self
 from urllib.parse import parse_qs, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -36,14 +41,22 @@ logger = logging.getLogger(__name__)
 class Request:
     """What a route handler gets to know about the request."""
 
-    method: str  # "GET" or "HEAD"
-    path: str  # without the query string
+    method: str  # "GET", "HEAD", "POST", "PUT" or "DELETE"
+    path: str  # without the query string; the whole path for a prefix route too
     query: dict[str, list[str]]
     headers: Message
+    body: bytes = b""  # of POST, PUT and DELETE requests; empty without a valid Content-Length
 
 
 Response = tuple[int, str, bytes]  # (status, content type, body)
 RouteHandler = Callable[[Request], Response]
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE"})  # what a route can answer
+MAX_BODY_BYTES = 64 * 1024  # larger request bodies get 413: routes take small JSON, not uploads
+_BODY_METHODS = frozenset({"POST", "PUT", "DELETE"})
+# An oversized body is read and dropped up to this much, so the client gets to read the 413
+# rather than a connection reset; past it the connection is simply closed.
+_MAX_DISCARD_BYTES = 1024 * 1024
 
 
 class StreamWriter:
@@ -101,7 +114,9 @@ class HttpServer:
     """A threaded HTTP server that runs in a background thread from construction to ``close``.
 
     Every request is answered on its own daemon thread; requests are not logged to
-    stderr (they go to this module's logger at DEBUG level). Unknown paths get 404.
+    stderr (they go to this module's logger at DEBUG level). Unknown paths get 404, a
+    method the route does not answer 405 with an ``Allow`` header, and a request body
+    over ``MAX_BODY_BYTES`` 413.
 
     Args:
         host: address to listen on; ``"0.0.0.0"`` or ``"::"`` for every interface.
@@ -142,15 +157,43 @@ class HttpServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def add_route(self, path: str, handler: RouteHandler) -> None:
-        """Answers GET (and HEAD) on ``path`` with ``handler(request) -> (status, content_type, body)``."""
+    def add_route(
+        self,
+        path: str,
+        handler: RouteHandler,
+        methods: Iterable[str] = ("GET",),
+        prefix: bool = False,
+    ) -> None:
+        """Answers ``methods`` on ``path`` with ``handler(request) -> (status, content_type, body)``.
+
+        HEAD comes with GET. With ``prefix``, the route answers every path that starts
+        with ``path``; the handler finds the rest in ``request.path``. An exact route
+        wins over prefix routes, and the longest matching prefix over shorter ones. A
+        route added on a path that has one replaces it.
+
+        Raises:
+            ValueError: a method outside ``METHODS``, or none at all.
+        """
+        allowed = frozenset(method.upper() for method in methods)
+        if not allowed or not allowed <= METHODS:
+            raise ValueError(f"methods must be some of {sorted(METHODS)}, got {sorted(allowed)}")
+        if "GET" in allowed:
+            allowed |= {"HEAD"}
         with self._routes_lock:
-            self._routes[path] = _Route(handler, streaming=False)
+            self._routes[path] = _Route(handler, streaming=False, methods=allowed, prefix=prefix)
 
     def add_stream_route(self, path: str, handler: StreamHandler) -> None:
         """Answers GET on ``path`` with ``handler(request, writer)``, which writes the response itself."""
         with self._routes_lock:
-            self._routes[path] = _Route(handler, streaming=True)
+            self._routes[path] = _Route(handler, streaming=True, methods=frozenset({"GET"}))
+
+    def remove_route(self, path: str) -> None:
+        """Stops answering ``path`` (a route of any kind, as it was added); unknown paths are ignored.
+
+        Requests already being answered, an open stream included, finish as they would have.
+        """
+        with self._routes_lock:
+            self._routes.pop(path, None)
 
     def close(self) -> None:
         """Stops serving, closes the socket and joins the server thread. Safe to call twice."""
@@ -161,21 +204,32 @@ class HttpServer:
         self._server.server_close()
         self._thread.join()
 
-    def __enter__(self) -> "HttpServer":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def _route(self, path: str) -> _Route | None:
+        """The exact route for ``path``, else the prefix route with the longest matching prefix."""
         with self._routes_lock:
-            return self._routes.get(path)
+            exact = self._routes.get(path)
+            if exact is not None and not exact.prefix:
+                return exact
+            prefixes = [
+                route_path
+                for route_path, route in self._routes.items()
+                if route.prefix and path.startswith(route_path)
+            ]
+            return self._routes[max(prefixes, key=len)] if prefixes else None
 
 
 @dataclass(frozen=True)
 class _Route:
     handler: RouteHandler | StreamHandler
     streaming: bool
+    methods: frozenset[str]
+    prefix: bool = False
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -206,26 +260,42 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "streamseg"
 
     def do_GET(self) -> None:
-        self._answer(send_body=True)
+        self._answer()
 
     def do_HEAD(self) -> None:
-        self._answer(send_body=False)
+        self._answer()
+
+    def do_POST(self) -> None:
+        self._answer()
+
+    def do_PUT(self) -> None:
+        self._answer()
+
+    def do_DELETE(self) -> None:
+        self._answer()
 
     def log_message(self, format: str, *args: object) -> None:
         logger.debug("%s - " + format, self.address_string(), *args)
 
-    def _answer(self, send_body: bool) -> None:
+    def _answer(self) -> None:
         owner = self.server.owner
+        send_body = self.command != "HEAD"
         parts = urlsplit(self.path)
-        request = Request(self.command, parts.path, parse_qs(parts.query), self.headers)
+        body = self._read_body()
+        if body is None:
+            too_large = f"request body over {MAX_BODY_BYTES} bytes\n".encode()
+            self._send(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "text/plain; charset=utf-8", too_large, send_body)
+            return
+        request = Request(self.command, parts.path, parse_qs(parts.query), self.headers, body)
         route = owner._route(parts.path)
         if route is None:
             self._send(HTTPStatus.NOT_FOUND, "text/plain; charset=utf-8", b"not found\n", send_body)
+        elif self.command not in route.methods:
+            allow = {"Allow": ", ".join(sorted(route.methods))}
+            use = f"use {allow['Allow']}\n".encode()
+            self._send(HTTPStatus.METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", use, send_body, allow)
         elif route.streaming:
-            if send_body:
-                self._stream(route.handler, request, owner._closing)
-            else:
-                self._send(HTTPStatus.METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", b"use GET\n", False)
+            self._stream(route.handler, request, owner._closing)
         else:
             try:
                 status, content_type, body = route.handler(request)
@@ -234,10 +304,31 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 status, content_type, body = 500, "text/plain; charset=utf-8", b"internal error\n"
             self._send(status, content_type, body, send_body)
 
-    def _send(self, status: int, content_type: str, body: bytes, send_body: bool) -> None:
+    def _read_body(self) -> bytes | None:
+        """The body of a POST, PUT or DELETE (else empty), or None when it is over ``MAX_BODY_BYTES``."""
+        if self.command not in _BODY_METHODS:
+            return b""
+        length = _content_length(self.headers)
+        if length <= MAX_BODY_BYTES:
+            return self.rfile.read(length)
+        left = min(length, _MAX_DISCARD_BYTES)
+        while left > 0 and (chunk := self.rfile.read(min(left, MAX_BODY_BYTES))):
+            left -= len(chunk)
+        return None
+
+    def _send(
+        self,
+        status: int,
+        content_type: str,
+        body: bytes,
+        send_body: bool,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         if send_body:
             self.wfile.write(body)
@@ -255,6 +346,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return
         if not writer.started:
             self._send(HTTPStatus.NO_CONTENT, "text/plain; charset=utf-8", b"", False)
+
+
+def _content_length(headers: Message) -> int:
+    """The declared body length; a missing, malformed or negative Content-Length means no body."""
+    try:
+        return max(int(headers.get("Content-Length", "0")), 0)
+    except ValueError:
+        return 0
 
 
 def serve_metrics(server: HttpServer, registry: CollectorRegistry, path: str = "/metrics") -> None:

@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamseg.frame import Frame
-from streamseg.metrics import PipelineMetrics
+from streamseg.metrics import PipelineMetrics, StreamLabelled
 from streamseg.monitor import MetricsMonitor, Monitor
 from streamseg.server import HttpServer, serve_metrics
 
@@ -247,3 +247,132 @@ def test_window_must_be_positive() -> None:
 )
 def test_base_monitor_hooks_do_nothing(hook: str, args: tuple) -> None:
     assert getattr(Monitor(), hook)(*args) is None
+
+
+# --- several streams in one /metrics ------------------------------------------------------
+
+STREAM_FRAMES = {"a": 3, "b": 5}
+STREAM_INFO = {name: {**INFO, "source": f"rtsp://camera/{name}"} for name in STREAM_FRAMES}
+
+
+@pytest.fixture
+def two_streams() -> tuple[prometheus_client.CollectorRegistry, StreamLabelled]:
+    """Streams "a" and "b", each with its own PipelineMetrics fed through a MetricsMonitor,
+    exposed through one StreamLabelled in a fresh shared registry."""
+    clock = ManualClock()
+    shared = prometheus_client.CollectorRegistry()
+    streams = StreamLabelled()
+    shared.register(streams)
+    monitors = {name: MetricsMonitor(PipelineMetrics(), clock=clock) for name in STREAM_FRAMES}
+    for name, monitor in monitors.items():
+        monitor.started(STREAM_INFO[name])
+        monitor.source_up(True)
+        feed(monitor, clock, [1 / PACE_FPS], STREAM_FRAMES[name])
+        streams.add(name, monitor.metrics.registry)
+    monitors["b"].frame_dropped("stale", 2)
+    return shared, streams
+
+
+@pytest.mark.parametrize("stream", ["a", "b"])
+def test_stream_labelled_gives_every_sample_its_stream(two_streams, stream: str) -> None:
+    shared, _ = two_streams
+    frames = STREAM_FRAMES[stream]
+
+    def value(name: str, **labels: str) -> float | None:
+        return shared.get_sample_value(name, {**labels, "stream": stream})
+
+    assert value("streamseg_frames_total") == frames
+    assert value("streamseg_frames_dropped_total", reason="stale") == (2 if stream == "b" else None)
+    assert value("streamseg_source_up") == 1
+    assert value("streamseg_info", **STREAM_INFO[stream]) == 1
+    assert value("streamseg_stage_latency_seconds_count", stage="infer") == frames
+    assert value("streamseg_stage_latency_seconds_sum", stage="infer") == pytest.approx(
+        frames * STAGE_SECONDS["infer"]
+    )
+    assert value("streamseg_stage_latency_seconds_bucket", stage="infer", le="0.03") == 0
+    assert value("streamseg_stage_latency_seconds_bucket", stage="infer", le="0.035") == frames
+    assert value("streamseg_end_to_end_latency_seconds_bucket", le="+Inf") == frames
+    # Nothing comes through without the label.
+    assert shared.get_sample_value("streamseg_frames_total") is None
+
+
+def test_stream_labelled_exposition_has_each_family_once(two_streams) -> None:
+    shared, _ = two_streams
+    text = prometheus_client.generate_latest(shared).decode()
+
+    families = list(text_string_to_metric_families(text))
+    names = [family.name for family in families]
+    assert len(names) == len(set(names)), names
+    for header in (
+        "# HELP streamseg_frames_total ",
+        "# TYPE streamseg_frames_total counter",
+        "# TYPE streamseg_stage_latency_seconds histogram",
+        "# TYPE streamseg_info gauge",
+    ):
+        assert text.count(header) == 1, header
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in families
+        for sample in family.samples
+    }
+    assert samples[("streamseg_frames_total", (("stream", "a"),))] == STREAM_FRAMES["a"]
+    assert samples[("streamseg_frames_total", (("stream", "b"),))] == STREAM_FRAMES["b"]
+    assert all("stream" in sample.labels for family in families for sample in family.samples)
+
+
+def test_stream_labelled_remove_takes_the_stream_away(two_streams) -> None:
+    shared, streams = two_streams
+    streams.remove("a")
+    streams.remove("a")  # a second time, and unknown names, are harmless
+    streams.remove("never-added")
+
+    text = prometheus_client.generate_latest(shared).decode()
+    assert 'stream="a"' not in text
+    assert shared.get_sample_value("streamseg_frames_total", {"stream": "a"}) is None
+    assert shared.get_sample_value("streamseg_frames_total", {"stream": "b"}) == STREAM_FRAMES["b"]
+
+    streams.add("a", PipelineMetrics().registry)  # the name is free again
+    assert shared.get_sample_value("streamseg_frames_total", {"stream": "a"}) == 0
+
+
+def test_stream_labelled_refuses_a_name_twice(two_streams) -> None:
+    _, streams = two_streams
+    with pytest.raises(ValueError, match="'a' is already exposed"):
+        streams.add("a", PipelineMetrics().registry)
+
+
+def test_stream_labelled_is_not_collected_at_registration() -> None:
+    collected = []
+
+    class Watched(StreamLabelled):
+        def collect(self):
+            collected.append(self)
+            return super().collect()
+
+    prometheus_client.CollectorRegistry(auto_describe=True).register(Watched())
+    assert collected == []
+
+
+def test_stream_labelled_can_be_scraped_while_streams_come_and_go() -> None:
+    shared = prometheus_client.CollectorRegistry()
+    streams = StreamLabelled()
+    shared.register(streams)
+    streams.add("steady", PipelineMetrics().registry)
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            streams.add("passing", PipelineMetrics().registry)
+            streams.remove("passing")
+
+    churner = threading.Thread(target=churn)
+    churner.start()
+    try:
+        for _ in range(50):
+            text = prometheus_client.generate_latest(shared).decode()
+            names = [family.name for family in text_string_to_metric_families(text)]
+            assert len(names) == len(set(names))
+            assert 'streamseg_frames_total{stream="steady"} 0.0' in text
+    finally:
+        stop.set()
+        churner.join()

@@ -1,9 +1,11 @@
 """A web page with the live overlay (MJPEG over HTTP), the class legend and live stats.
 
-Three routes on the pipeline's ``HttpServer``:
+Three routes on the pipeline's ``HttpServer``, under ``/`` or, for one stream of several,
+under a prefix such as ``/streams/cam1/``:
 
-- ``GET /``: the page: the overlay as ``<img src="/stream.mjpg">``, the legend, and fps,
-  latency and drop counts refreshed from ``/stats.json`` twice a second.
+- ``GET /``: the page: the overlay as ``<img src="stream.mjpg">``, the legend, and fps,
+  latency and drop counts refreshed from ``stats.json`` twice a second. The links are
+  relative, so the same page works under any prefix.
 - ``GET /stream.mjpg``: ``multipart/x-mixed-replace`` JPEGs of the newest overlay, at most
   ``max_fps`` a second per client.
 - ``GET /stats.json``: what the ``snapshot`` callable returns (``MetricsMonitor.snapshot``).
@@ -19,7 +21,8 @@ import html
 import json
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import cv2
 import numpy as np
@@ -44,6 +47,13 @@ class WebPreviewSink(Sink):
         max_fps: the most JPEGs a second sent to one viewer.
         jpeg_quality: 0-100; lower sends smaller frames to slow viewers.
         title: the page's title and heading.
+        prefix: the path the routes go under, e.g. ``/streams/cam1/`` (a missing trailing
+            slash is added); ``""`` puts them at the root. A prefixed preview belongs to
+            a stream that may go away before the server does, so ``close`` removes its
+            routes.
+
+    Raises:
+        ValueError: ``max_fps`` or ``jpeg_quality`` out of range, or a prefix not starting with ``/``.
     """
 
     name = "web_preview"
@@ -56,12 +66,18 @@ class WebPreviewSink(Sink):
         max_fps: float = 15.0,
         jpeg_quality: int = 80,
         title: str = "streamseg live preview",
+        prefix: str = "",
     ) -> None:
         if not max_fps > 0:
             raise ValueError(f"max_fps must be positive, got {max_fps}")
         if not 0 <= jpeg_quality <= 100:
             raise ValueError(f"jpeg_quality must be in [0, 100], got {jpeg_quality}")
+        if prefix and not prefix.startswith("/"):
+            raise ValueError(f"prefix must start with '/', got {prefix!r}")
         self.server = server
+        self.prefix = prefix.rstrip("/")  # "/" alone is the root, as "" is
+        base = self.prefix + "/"  # where the page is; the other routes sit beside it
+        self._paths = (base, base + "stats.json", base + "stream.mjpg")
         self.snapshot = snapshot
         self.max_fps = float(max_fps)
         self.jpeg_quality = int(jpeg_quality)
@@ -75,13 +91,14 @@ class WebPreviewSink(Sink):
         self._jpeg = b""
         self._jpeg_sequence = -1
         self.jpegs_encoded = 0
-        server.add_route("/", self._serve_page)
-        server.add_route("/stats.json", self._serve_stats)
-        server.add_stream_route("/stream.mjpg", self._serve_stream)
+        page_path, stats_path, stream_path = self._paths
+        server.add_route(page_path, self._serve_page)
+        server.add_route(stats_path, self._serve_stats)
+        server.add_stream_route(stream_path, self._serve_stream)
 
     @property
     def url(self) -> str:
-        return f"{self.server.url}/"
+        return f"{self.server.url}{self._paths[0]}"
 
     @property
     def viewers(self) -> int:
@@ -98,11 +115,15 @@ class WebPreviewSink(Sink):
             self._new_frame.notify_all()
 
     def close(self) -> None:
-        """Ends every open MJPEG stream; the page and stats routes stay until the server closes."""
+        """Ends every open MJPEG stream. Without a prefix the page and stats routes stay until
+        the server closes; with one, every route goes, so a removed stream's preview is 404."""
         with self._new_frame:
             self._closed = True
             self._latest = None
             self._new_frame.notify_all()
+        if self.prefix:
+            for path in self._paths:
+                self.server.remove_route(path)
 
     # --- routes ------------------------------------------------------------------------
 
@@ -126,7 +147,8 @@ class WebPreviewSink(Sink):
             while not writer.closing:
                 with self._new_frame:
                     self._new_frame.wait_for(
-                        lambda: self._closed or self._sequence != sent, timeout=_IDLE_WAKE_S
+                        lambda: self._closed or self._sequence != sent,  # noqa: B023 (waited on right here)
+                        timeout=_IDLE_WAKE_S,
                     )
                     if self._closed:
                         return
@@ -178,7 +200,8 @@ def _render_page(title: str) -> str:
 
 
 # Plain HTML, CSS and a few lines of JavaScript: no build step, nothing fetched from elsewhere.
-_PAGE = """<!DOCTYPE html>
+# The start every page shares, up to its own styles.
+_HEAD = """<!DOCTYPE html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
@@ -187,7 +210,9 @@ _PAGE = """<!DOCTYPE html>
   <style>
     body { margin: 0; padding: 16px; background: #111; color: #eee; font: 15px/1.4 system-ui, sans-serif; }
     h1 { font-size: 18px; margin: 0 0 12px; font-weight: 600; }
-    main { display: flex; gap: 20px; align-items: flex-start; flex-wrap: wrap; }
+"""
+
+_PAGE = _HEAD + """    main { display: flex; gap: 20px; align-items: flex-start; flex-wrap: wrap; }
     #overlay { max-width: min(960px, 100%); background: #000; display: block; }
     aside { min-width: 200px; }
     #stats { font-variant-numeric: tabular-nums; margin: 0 0 16px; padding: 0; list-style: none; }
@@ -201,7 +226,7 @@ _PAGE = """<!DOCTYPE html>
 <body>
   <h1>{title}</h1>
   <main>
-    <img id="overlay" src="/stream.mjpg" alt="live segmentation overlay">
+    <img id="overlay" src="stream.mjpg" alt="live segmentation overlay">
     <aside>
       <ul id="stats">
         <li id="fps">- fps</li>
@@ -219,7 +244,7 @@ _PAGE = """<!DOCTYPE html>
     const show = (id, text) => { document.getElementById(id).textContent = text; };
     async function refresh() {
       try {
-        const response = await fetch("/stats.json", { cache: "no-store" });
+        const response = await fetch("stats.json", { cache: "no-store" });
         const stats = await response.json();
         const dropped = Object.values(stats.dropped || {}).reduce((a, b) => a + b, 0);
         show("fps", `${(stats.fps || 0).toFixed(1)} fps`);
@@ -236,6 +261,67 @@ _PAGE = """<!DOCTYPE html>
     }
     refresh();
     setInterval(refresh, 500);
+  </script>
+</body>
+</html>
+"""
+
+
+def serve_preview_index(server: HttpServer, names: Callable[[], list[str]], title: str = "streamseg") -> None:
+    """``GET /`` on ``server``: every stream's live overlay in a grid, each linking to its own page.
+
+    The grid follows ``GET /streams`` every two seconds, so streams added or removed while the
+    run goes on appear and disappear without a reload. ``names`` gives the streams at request time.
+    """
+
+    def page(request: Request) -> Response:
+        tiles = "\n    ".join(_tile(name) for name in names())
+        body = _INDEX.replace("{title}", html.escape(title)).replace("{tiles}", tiles)
+        return 200, "text/html; charset=utf-8", body.encode()
+
+    server.add_route("/", page)
+
+
+def _tile(name: str) -> str:
+    quoted = html.escape(name, quote=True)
+    return (
+        f'<figure data-stream="{quoted}"><a href="streams/{quoted}/"><img src="streams/{quoted}/stream.mjpg" '
+        f'alt="{quoted}"></a><figcaption>{quoted}</figcaption></figure>'
+    )
+
+
+_INDEX = _HEAD + """    #grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 12px; }
+    figure { margin: 0; } img { width: 100%; background: #000; display: block; }
+    figcaption { margin-top: 4px; } a { color: inherit; }
+  </style>
+</head>
+<body>
+  <h1>{title}</h1>
+  <div id="grid">
+    {tiles}
+  </div>
+  <script>
+    async function follow() {
+      try {
+        const response = await fetch("streams", { cache: "no-store" });
+        const names = (await response.json()).streams.map(stream => stream.name);
+        const grid = document.getElementById("grid");
+        for (const figure of [...grid.children]) {
+          if (!names.includes(figure.dataset.stream)) figure.remove();
+        }
+        const shown = [...grid.children].map(figure => figure.dataset.stream);
+        for (const name of names.filter(name => !shown.includes(name))) {
+          const figure = document.createElement("figure");
+          figure.dataset.stream = name;
+          const link = Object.assign(document.createElement("a"), { href: `streams/${encodeURIComponent(name)}/` });
+          link.append(Object.assign(document.createElement("img"), { src: `streams/${encodeURIComponent(name)}/stream.mjpg`, alt: name }));
+          const caption = Object.assign(document.createElement("figcaption"), { textContent: name });
+          figure.append(link, caption);
+          grid.append(figure);
+        }
+      } catch (error) { /* the run has ended: leave the last grid */ }
+    }
+    setInterval(follow, 2000);
   </script>
 </body>
 </html>

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -13,6 +14,8 @@ import numpy as np
 import pytest
 
 from streamseg.classes import CLASS_NAMES
+from streamseg.frame import Frame
+from streamseg.server import HttpServer
 from streamseg.sinks.web_preview import WebPreviewSink
 
 # Flags this machine's Chromium needs to run headless as root with no network beyond loopback.
@@ -95,14 +98,14 @@ def test_page_in_headless_chromium_shows_overlay_legend_and_stats(preview, progr
         return subprocess.run(
             [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / profile}", "--window-size=1280,900",
              "--virtual-time-budget=3000", *extra, url],
-            capture_output=True, text=True, timeout=90,
+            check=False, capture_output=True, text=True, timeout=90,
         )
 
     dom = chromium_run("--dump-dom", profile="dom").stdout
     assert re.search(r'<li id="fps">\d+\.\d fps</li>', dom), dom[-2000:]
     assert re.search(r'<li id="frames">frames [1-9]\d*</li>', dom)
     assert re.search(r'<li id="latency">latency \d+ ms</li>', dom)
-    assert '<img id="overlay" src="/stream.mjpg"' in dom
+    assert '<img id="overlay" src="stream.mjpg"' in dom
     for name in CLASS_NAMES:
         assert f"</span>{name}</li>" in dom
 
@@ -115,3 +118,50 @@ def test_page_in_headless_chromium_shows_overlay_legend_and_stats(preview, progr
     page_background = picture[700:880, 40:940]
     assert overlay_region.std() > 20, "no picture where the overlay should be"
     assert page_background.std() < 2
+
+
+def status_of(url: str) -> int:
+    """The HTTP status of a GET, error statuses included, never through a proxy."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code
+
+
+def test_prefixed_preview_serves_page_and_stream_under_its_prefix_until_closed() -> None:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with HttpServer() as server:
+        sink = WebPreviewSink(server, lambda: {"frames": 1}, prefix="/streams/cam1")
+        base = f"{server.url}/streams/cam1/"
+        assert sink.url == base
+
+        with opener.open(base, timeout=10) as response:
+            page = response.read().decode()
+        # Relative links, so that the browser asks for them under the prefix.
+        assert '<img id="overlay" src="stream.mjpg"' in page
+        assert 'fetch("stats.json"' in page
+        with opener.open(base + "stats.json", timeout=10) as response:
+            assert json.load(response) == {"frames": 1}
+        assert status_of(f"{server.url}/") == 404, "the root is not the stream's to take"
+
+        overlay = np.zeros((48, 64, 3), np.uint8)
+        overlay[:, :, 2] = 255  # pure blue in RGB
+        sink.write(Frame(index=0, timestamp=0.0, image=np.zeros_like(overlay), overlay=overlay))
+        with opener.open(base + "stream.mjpg", timeout=10) as response:
+            (jpeg,) = read_jpegs(response, 1)
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert image.shape == (48, 64, 3)
+        assert image.reshape(-1, 3).mean(axis=0) == pytest.approx([255, 0, 0], abs=8)  # BGR
+
+        sink.close()
+        for path in ("", "stats.json", "stream.mjpg"):
+            assert status_of(base + path) == 404, path
+
+
+@pytest.mark.parametrize("prefix", ["streams/cam1/", "cam1"])
+def test_prefix_must_be_a_path(prefix: str) -> None:
+    with HttpServer() as server, pytest.raises(ValueError, match="prefix must start with '/'"):
+        WebPreviewSink(server, dict, prefix=prefix)
