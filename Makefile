@@ -24,8 +24,10 @@ demo: install
 	@echo "overlay video: $(CURDIR)/out/demo.mp4"
 
 # The live tests need real servers (GStreamer RTSP, Prometheus, Chromium, ffmpeg) from Debian's packages.
+# Ray (the [ray] extra) is installed for its tests; where it cannot be, they skip and say why.
 test: install
 	bash tools/install_test_deps.sh
+	$(PY) -m pip install -q -e '.[ray]' || echo "Ray could not be installed: the serve --ray tests will skip"
 	$(PY) -m pytest -q
 
 bench: install

@@ -45,13 +45,14 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from streamseg.backends import Backend
-from streamseg.config import RunConfig, config_from_values, option_names, parse_size
+from streamseg.config import RunConfig, config_from_values, option_names, parse_size, stream_entry
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.monitor import MetricsMonitor
-from streamseg.pipeline.assemble import Assembly, assemble
+from streamseg.pipeline.assemble import Assembly, assemble, assemble_streams
 from streamseg.pipeline.queues import BufferPolicy, Closed, FrameQueue
 from streamseg.pipeline.runner import PipelineResult, default_queue_size
+from streamseg.pipeline.streams import StreamSet, StreamsResult
 from streamseg.scores import softmax
 from streamseg.sources.base import Source
 
@@ -128,6 +129,8 @@ class Pipeline:
     ) -> None:
         given = None if isinstance(source, str) else source  # an opened source, handed over
         try:
+            if "streams" in options:
+                raise TypeError("a Pipeline runs one source; for several streams use streamseg.api.Streams")
             unknown = sorted(set(options) - set(_KEYWORDS))
             if unknown:
                 raise TypeError(f"Pipeline() got an unexpected keyword argument {unknown[0]!r}; run options: {', '.join(_KEYWORDS)}")
@@ -278,7 +281,80 @@ class Pipeline:
         )
 
 
-_KEYWORDS = tuple(name for name in option_names() if name != "source")  # source is the positional argument
+# source is Pipeline's positional argument and streams Streams': every other option is a keyword of both.
+_KEYWORDS = tuple(name for name in option_names() if name not in ("source", "streams"))
+
+
+class Streams:
+    """Several streams in one run, sharing one batched backend; streams can be added and removed while it runs.
+
+        with Streams([{"name": "front", "source": "rtsp://127.0.0.1:8554/front"}], out="out/{name}.mp4") as run:
+            run.start()
+            run.add_stream("rear", "rear.mp4")           # written to out/rear.mp4
+            run.remove_stream("front")                   # its out/front.mp4 is closed, playable, on return
+            result = run.wait()                          # StreamsResult: each stream's PipelineResult by name
+
+    Built by the same ``assemble_streams`` as ``streamseg run A B``; ``options`` are the run
+    options ``Pipeline`` takes, shared by every stream (``out``, ``stats`` and ``masks`` with
+    ``{name}`` in them are each stream's own). A run with no stream waits for its first; it ends
+    when every stream has ended, or on ``close()``.
+    """
+
+    def __init__(self, streams: list[dict | str] = (), **options: Any) -> None:
+        unknown = sorted(set(options) - set(_KEYWORDS))
+        if unknown:
+            raise TypeError(f"Streams() got an unexpected keyword argument {unknown[0]!r}; run options: {', '.join(_KEYWORDS)}")
+        if "input_size" in options:
+            options["input_size"] = _input_size(options["input_size"])
+        self.config = config_from_values({"streams": list(streams), **options})
+        self.result: StreamsResult | None = None
+        self._thread: threading.Thread | None = None
+        with ExitStack() as stack:
+            self._streams: StreamSet = stack.enter_context(assemble_streams(self.config))
+            self._opened = stack.pop_all()
+
+    def add_stream(self, name: str, source: str, **outputs: Any) -> None:
+        """Opens stream ``name`` on ``source`` and starts it if the run is on; ``outputs``: out, stats, masks, sinks, rtsp_out."""
+        self._streams.add_stream(stream_entry({"name": name, "source": source, **outputs}))
+
+    def remove_stream(self, name: str) -> PipelineResult | None:
+        """Stops stream ``name`` after the frames it has read; its outputs are closed when this returns."""
+        return self._streams.remove_stream(name)
+
+    def names(self) -> list[str]:
+        return self._streams.names()
+
+    def describe(self) -> list[dict]:
+        """Each stream still in the run: name, source, state, frames done and fps (as ``GET /streams`` gives them)."""
+        return self._streams.describe()
+
+    def start(self) -> None:
+        """Runs every stream in the background; ``wait()`` for the end."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="streamseg-streams", daemon=True)
+            self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> StreamsResult | None:
+        """Blocks until every stream has ended (or ``timeout`` passes); returns how each ended, if over."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.result
+
+    def close(self) -> None:
+        """Stops every stream (each finishes what it has read) and releases the backend. Safe to call twice."""
+        self._streams.stop()
+        if self._thread is not None:
+            self._thread.join()
+        self._opened.close()
+
+    def __enter__(self) -> Streams:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        self.result = self._streams.run()
 
 
 class _Computed:

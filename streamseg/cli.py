@@ -41,9 +41,13 @@ def _add_run_options(parser: argparse.ArgumentParser, command: str) -> None:
 
 
 def _run_config(args: argparse.Namespace, **extra):
-    from streamseg.config import build_config, option_names
+    from streamseg.config import build_config, option_names, sources_as_streams
 
     overrides = {name: getattr(args, name) for name in option_names() if hasattr(args, name)}
+    from_sources = sources_as_streams(args.source)
+    if "streams" in from_sources and getattr(args, "streams", None):  # `run A B --stream c=C`: all three
+        from_sources["streams"] += args.streams
+    overrides.update(from_sources)
     overrides.update(extra)
     return build_config(args.config, overrides)
 
@@ -60,10 +64,15 @@ def command_run(args: argparse.Namespace) -> int:
     # Installed before anything is opened: a signal during start-up (loading a model, building an
     # engine) unwinds what was opened so far, SIGTERM as well as SIGINT; then it stops the run.
     with stop_on_signals() as signals:
-        from streamseg.pipeline.assemble import assemble
+        from streamseg.pipeline.assemble import assemble, assemble_streams
 
         config = _run_config(args, out=args.out, stats=args.stats, masks=args.masks, serve=args.serve,
                              rtsp_out=args.rtsp_out, alpha=args.alpha)
+        if config.streams:
+            with assemble_streams(config) as streams:
+                signals.pipeline = streams
+                results = streams.run()
+            return _streams_status(results)
         with assemble(config) as assembly:
             pipeline = signals.pipeline = assembly.pipeline()
             result = pipeline.run()
@@ -71,19 +80,62 @@ def command_run(args: argparse.Namespace) -> int:
     for sink in assembly.sinks:  # each failed output said why when it failed; only finished files are named here
         if sink.completed_output is not None:
             log.info("wrote %s", sink.completed_output)
-    if result.aborted:  # a second signal (a flag of the result, not its error text); its handler has said so
-        return EXIT_INTERRUPTED
-    if result.error:
+    if result.error and not result.aborted:  # an abort's signal handler has said so
         log.error("%s", result.error)
         if pipeline.error_trace:
             log.debug("%s", pipeline.error_trace.rstrip())  # shown with --verbose
-        return EXIT_FAILED
-    if result.damage:  # a damaged input: the user's to fix, like an InputError
+    elif result.damage:  # a damaged input: the user's to fix, like an InputError
         log.error("%s", result.damage)
+    return _run_status(result)
+
+
+def command_serve(args: argparse.Namespace) -> int:
+    from streamseg.cluster.serve import RayRun, connect
+    from streamseg.pipeline.signals import stop_on_signals
+
+    if args.replicas < 1:
+        raise ConfigError(f"--replicas must be at least 1, not {args.replicas}")
+    with stop_on_signals() as signals:
+        config = _run_config(args, out=args.out, stats=args.stats, masks=args.masks, rtsp_out=args.rtsp_out, alpha=args.alpha)
+        if config.source is not None and not config.streams:  # one source is one stream
+            config = dataclasses.replace(config, source=None, streams=[{"source": config.source}])
+        if not config.streams:
+            raise ConfigError("no streams: give SOURCE arguments, --stream NAME=SOURCE, or streams: in --config")
+        if config.serve is not None or config.metrics_port is not None:
+            raise ConfigError("serve --ray has no preview or /metrics server yet; use Ray's dashboard, or streamseg run")
+        connect(args.ray)
+        ray_run = RayRun(config, args.replicas)
+        try:
+            ray_run.start()
+            signals.pipeline = ray_run
+            results = ray_run.run()
+        finally:
+            ray_run.close()
+    return _streams_status(results)
+
+
+def _run_status(result) -> int:
+    if result.aborted:  # a second signal (a flag of the result, not its error text); its handler has said so
+        return EXIT_INTERRUPTED
+    if result.error:
+        return EXIT_FAILED
+    if result.damage:
         return EXIT_USAGE
     if result.stopped_early:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if result.sink_errors else EXIT_OK
+
+
+def _streams_status(results) -> int:
+    """Each stream has said how it ended, by name; the run exits as its worst stream would alone."""
+    log.info("%d streams, %d frames in all", len(results.streams), results.frames)
+    if results.aborted:
+        return EXIT_INTERRUPTED
+    statuses = [_run_status(result) for result in results.streams.values()]
+    for status in (EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED):
+        if status in statuses:
+            return status
+    return EXIT_OK
 
 
 def command_bench(args: argparse.Namespace) -> int:
@@ -93,6 +145,8 @@ def command_bench(args: argparse.Namespace) -> int:
         raise ConfigError(f"--rounds must be at least 1, not {args.rounds}")
     report = _output_file(args.json, "--json") if args.json is not None else None
     config = _run_config(args, out=args.out)
+    if config.streams:
+        raise ConfigError("bench measures one source; for several at once use tools/bench_streams.py")
     results = run_benchmark(config, rounds=args.rounds)
     print(summary(results))
     if report is not None:
@@ -319,6 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--rounds", type=int, default=1, help="alternate the measurements this many times and report the medians (default 1)"
     )
     bench.set_defaults(handler=command_bench)
+
+    serve = commands.add_parser("serve", help="run the streams on a Ray cluster: one actor per stream, batched inference replicas")
+    _add_run_options(serve, "run")
+    serve.add_argument("--ray", required=True, metavar="ADDRESS", help="the Ray cluster's head, HOST:PORT (see `ray start --head`)")
+    serve.add_argument("--replicas", type=int, default=1, help="inference replicas, each one GPU or one CPU (default 1)")
+    serve.set_defaults(handler=command_serve)
 
     evaluate = commands.add_parser("eval", help="mIoU on a CamVid-layout folder")
     evaluate.add_argument("data_dir")

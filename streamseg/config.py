@@ -144,6 +144,132 @@ def _key_value(text: str) -> tuple[str, Any]:
         raise ConfigError(f"backend option {key.strip()}: cannot read {value!r}: {str(error).splitlines()[0]}") from None
 
 
+# What one entry of ``streams:`` may set for its own stream; every other option is the run's, shared by all.
+STREAM_KEYS = ("name", "source", "out", "stats", "masks", "sinks", "rtsp_out")
+_STREAM_PATHS = ("out", "stats", "masks")
+
+
+# Stream names appear in URLs, file names ({name} in an output path) and metric labels.
+_STREAM_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_stream_name(name: object) -> str:
+    if not isinstance(name, str) or not _STREAM_NAME.fullmatch(name):
+        raise ConfigError(
+            f"stream name {name!r} is not usable: 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def _streams_value(value: Any) -> list[dict[str, Any]]:
+    """Streams from YAML or the API (a list of mappings with a ``source``) or the command line ("NAME=SOURCE", repeatable)."""
+    if _is_int(value):  # the option's name before several streams could run at once
+        raise ConfigError(f"streams is the list of streams to run; concurrent inferences are inference_streams: {value}")
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"streams: cannot use {value!r} (a list of streams, each with a source, expected)")
+    return [stream_entry(item) for item in value]
+
+
+def stream_entry(item: Any) -> dict[str, Any]:
+    """One stream as a checked mapping, from YAML, the API, HTTP (a mapping) or the command line (NAME=SOURCE)."""
+    if isinstance(item, str):
+        name, equals, source = item.partition("=")
+        if not equals or not name.strip() or not source.strip():
+            raise ConfigError(f"a stream is NAME=SOURCE (e.g. front=rtsp://127.0.0.1:8554/front), not {item!r}")
+        item = {"name": name.strip(), "source": source.strip()}
+    if not isinstance(item, Mapping):
+        raise ConfigError(f"each stream is a mapping with a source (and name, out, stats, masks, sinks), not {item!r}")
+    unknown = sorted(str(key) for key in set(item) - set(STREAM_KEYS))
+    if unknown:
+        raise ConfigError(f"stream: unknown key {unknown[0]!r}; a stream may set {', '.join(STREAM_KEYS)}")
+    entry = dict(item)
+    if not isinstance(entry.get("source"), str) or not entry["source"].strip():
+        named = f" {entry['name']}" if isinstance(entry.get("name"), str) else ""
+        raise ConfigError(f"stream{named} needs a source (a video file, camera:N, rtsp://..., or 'demo')")
+    for key in ("name", "rtsp_out"):
+        if key in entry and not isinstance(entry[key], str):
+            raise ConfigError(f"stream {key} must be text, not {entry[key]!r}")
+    for key in _STREAM_PATHS:
+        if key in entry:
+            entry[key] = _coerce(key, entry[key])
+    if "sinks" in entry:
+        entry["sinks"] = _coerce("sinks", entry["sinks"])
+        _check_sinks(entry["sinks"])
+    return entry
+
+
+def stream_entries(config: RunConfig) -> list[dict[str, Any]]:
+    """The run's streams (its ``source`` first, when it has one too), each named: its own ``name``, else one made
+    from its source (``cam.mp4`` -> ``cam``, then ``cam-2``)."""
+    given = config.streams
+    if config.source is not None and given:  # `run A --stream b=B`, or source: and streams: in a file: A runs too
+        given = [{"source": config.source}, *given]
+    taken: set[str] = {entry["name"] for entry in given if "name" in entry}
+    entries = [named_stream(entry, taken) for entry in given]
+    for entry in entries:
+        check_stream_name(entry["name"])
+    names = [entry["name"] for entry in entries]
+    duplicate = next((name for name in names if names.count(name) > 1), None)
+    if duplicate is not None:
+        raise ConfigError(f"two streams are called {duplicate}; each stream needs its own name")
+    return entries
+
+
+def named_stream(entry: dict[str, Any], taken: set[str]) -> dict[str, Any]:
+    """``entry`` with its own name, or one made from its source that is not in ``taken`` (which then holds it)."""
+    if "name" in entry:
+        return entry
+    name = _free_name(_name_from_source(entry["source"]), taken)
+    taken.add(name)
+    return {"name": name, **entry}
+
+
+def _name_from_source(source: str) -> str:
+    tail = source.rstrip("/").rsplit("/", 1)[-1].split("?")[0]
+    stem = tail.rsplit(".", 1)[0] if "." in tail and not source.startswith("rtsp://") else tail
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-._")[:48]
+    return cleaned or "stream"
+
+
+def _free_name(name: str, taken: set[str]) -> str:
+    if name not in taken:
+        return name
+    number = 2
+    while f"{name}-{number}" in taken:
+        number += 1
+    return f"{name}-{number}"
+
+
+def stream_config(config: RunConfig, entry: Mapping[str, Any], *, several: bool = True) -> RunConfig:
+    """One stream's options: the run's, with the entry's source and outputs, and ``{name}`` in output paths filled in.
+
+    With ``several`` streams, an output of the run's that has no ``{name}`` would be written by
+    every stream at once, so it is refused; an entry's own outputs are its own.
+    """
+    name = entry["name"]
+    values: dict[str, Any] = {"source": entry["source"], "streams": []}
+    for key in (*_STREAM_PATHS, "rtsp_out"):
+        values[key] = entry[key] if key in entry else _per_stream(key, getattr(config, key), name, several)
+    values["sinks"] = list(entry["sinks"]) if "sinks" in entry else [_per_stream("sink", sink, name, several) for sink in config.sinks]
+    return dataclasses.replace(config, **values)
+
+
+def _per_stream(key: str, value: Any, name: str, several: bool) -> Any:
+    if value is None:
+        return None
+    text = str(value)
+    if "{name}" not in text:
+        if several:
+            flag = "--" + key.replace("_", "-")
+            raise ConfigError(
+                f"{flag} {text} would be written by every stream; put {{name}} in it (e.g. out/{{name}}.mp4) "
+                "or give each stream its own"
+            )
+        return value
+    filled = text.replace("{name}", name)
+    return Path(filled) if isinstance(value, Path) else filled
+
+
 def _backend_options_help() -> str:
     keys = ", ".join(
         declared.name if declared.default is None else f"{declared.name} ({option_spec(declared).written(declared.default)})"
@@ -172,9 +298,10 @@ class RunConfig:
     threads: int = option(
         0, bounds=Bounds(0, MAX_THREADS, note="0: the library's default"), help="inference threads (default {default}: the library's)",
     )
-    streams: int = option(  # more frames per second, more latency each
-        1, bounds=Bounds(1, MAX_THREADS),
-        help="concurrent inferences splitting those threads (default {default}: lowest latency; 2: more fps on a small CPU)",
+    inference_streams: int | None = option(  # more frames per second, more latency each
+        None, bounds=Bounds(1, MAX_THREADS),
+        help="concurrent inferences splitting those threads (default: 1 for one stream, the lowest latency; "
+        "2 with several streams where the backend can run two at once)",
     )
     queue_size: int | None = option(  # None: runner.default_queue_size
         None, bounds=Bounds(low=1), help="frames each queue holds (default: 1 for a live source, 4 for a file)",
@@ -234,6 +361,16 @@ class RunConfig:
         help="compiled engine cache (default $XDG_CACHE_HOME/streamseg, else ~/.cache/streamseg)",
     )
     calibration_data: Path | None = option(None, help="CamVid folder for int8 calibration")
+    streams: list[dict] = option(
+        default_factory=list, parse=_streams_value, commands=RUN_ONLY, flag="--stream", metavar="NAME=SOURCE",
+        help="one more stream of the run, repeatable (or give several SOURCEs); every stream shares one batched backend",
+    )
+    max_batch: int = option(
+        8, bounds=Bounds(1, 64), help="with several streams, most frames in one inference call (default {default})",
+    )
+    batch_wait_ms: float = option(  # a frame waits at most this long for frames of other streams to join its call
+        2.0, bounds=Bounds(0, 1000), help="with several streams, how long a batch waits for stragglers, in ms (default {default})",
+    )
     backend_options: dict[str, Any] = option(
         default_factory=dict, parse=_backend_options_value, flag="--backend-option", metavar="KEY=VALUE",
         help=_backend_options_help(),
@@ -247,7 +384,7 @@ class RunConfig:
     def backend_settings(self) -> BackendOptions:
         """What the backend is built with: the run's own options that backends read, and ``backend_options``."""
         return BackendOptions(
-            threads=self.threads, streams=self.streams, engine_dir=self.engine_dir, calibration_data=self.calibration_data,
+            threads=self.threads, streams=self.inference_streams or 1, engine_dir=self.engine_dir, calibration_data=self.calibration_data,
             model_name=self.model, **self.backend_options,
         )
 
@@ -411,6 +548,15 @@ def build_config(config_file: Path | None, overrides: dict[str, Any]) -> RunConf
     return config_from_values(values | given)
 
 
+def sources_as_streams(sources: list[str] | None) -> dict[str, Any]:
+    """The command line's SOURCE arguments as options: one is the run's ``source``, several are ``streams``
+    (with any ``--stream`` flags after them)."""
+    sources = list(sources or [])
+    if len(sources) > 1:
+        return {"source": None, "streams": [{"source": source} for source in sources]}
+    return {"source": sources[0] if sources else None}
+
+
 def config_from_values(values: Mapping[str, Any]) -> RunConfig:
     """A checked RunConfig from option values as YAML, flags or Python code give them; the rest keep their defaults."""
     return RunConfig(**_converted(values)).validate()
@@ -458,8 +604,8 @@ def _add(parser: argparse.ArgumentParser, declared: dataclasses.Field, *, defaul
     kind, _ = _without_none(_FIELD_TYPES[declared.name])
     written = shown if isinstance(shown, str) else spec.written(shown) if shown is not None else "none"  # a str is as written
     text = (help or spec.help).format(default=written, choices=_choices(spec, shown))
-    if spec.positional:
-        parser.add_argument(declared.name, help=text)
+    if spec.positional:  # `streamseg run A B` runs two streams: see sources_as_streams
+        parser.add_argument(declared.name, nargs="*", metavar=declared.name.upper(), help=text)
         return
     flag = spec.flag or "--" + declared.name.replace("_", "-")
     repeated = typing.get_origin(kind) in (list, dict)  # one item per flag: --sink a:b --sink c:d

@@ -191,7 +191,7 @@ def _check_batch_profile(profile: tuple[int, int, int]) -> None:
 class BackendOptions:
     """Settings every backend may use; each takes what applies to it.
 
-    The first fields come from the run's own options (``--threads``, ``--streams``,
+    The first fields come from the run's own options (``--threads``, ``--inference-streams``,
     ``--engine-dir``, ``--calibration-data``) and the model's name. The declared ones after them
     are the backends' own, set with ``--backend-option KEY=VALUE``, ``backend_options:`` in a
     config file or the API's ``backend_options`` keyword; each help says which backends read it.

@@ -35,16 +35,24 @@ class Output:
     is_folder: bool = False
 
 
-def check_run_outputs(config: RunConfig) -> None:
-    """Refuses, with one line, a run whose outputs collide with its input or with each other (see the module)."""
-    named = [("--out", config.out), ("--stats", config.stats), ("--masks", config.masks)]
-    outputs = [Output(option, path, is_folder=option == "--masks") for option, path in named if path is not None]
-    outputs += built_in_file_sinks(config.sinks)
-    check_outputs(outputs, input_paths(config.source))
+def check_run_outputs(*configs: RunConfig) -> None:
+    """Refuses, with one line, a run whose outputs collide with its input or with each other (see the module).
+
+    Several configs are the streams of one run: no stream may write another's output or input.
+    """
+    outputs = [output for config in configs for output in run_outputs(config)]
+    check_outputs(outputs, [path for config in configs for path in input_paths(config.source)])
     # After the path checks, which name the problem of '-' or a FIFO more exactly.
     for output in outputs:
         if output.option == "--out" or output.option == f"--sink {VIDEO_FILE_SINK}":
             container_format(output.path)
+
+
+def run_outputs(config: RunConfig) -> list[Output]:
+    """The files and folders ``config`` writes: its flags' outputs and the built-in file sinks among its --sink entries."""
+    named = [("--out", config.out), ("--stats", config.stats), ("--masks", config.masks)]
+    outputs = [Output(option, path, is_folder=option == "--masks") for option, path in named if path is not None]
+    return outputs + built_in_file_sinks(config.sinks)
 
 
 # The built-in sinks that write files, by table name; a plugin's sink says nothing about what its target is.

@@ -151,3 +151,27 @@ def _metric_families(url: str) -> set[str] | None:
 def metric_families():
     """``metric_families(url)``: the metric family names served at ``url`` once a frame was counted, else None."""
     return _metric_families
+
+
+def _write_demo_video(path: Path, frames: int, seed: int = 0) -> Path:
+    """The demo road scene as an H.264 MP4 of ``frames`` frames at 320x240; each ``seed`` its own pictures."""
+    import av
+    import numpy as np
+
+    from streamseg.sources import open_source
+
+    # faststart: the index first, so that a copy cut short still opens and fails part-way, as a file being damaged does
+    with open_source("demo:320x240", demo_frames=frames) as source, av.open(str(path), "w", options={"movflags": "faststart"}) as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for frame in source:
+            image = np.roll(frame.image, seed * 13, axis=1)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_video():
+    """``demo_video(path, frames, seed=0)``: writes the demo scene as an MP4 there and returns the path."""
+    return _write_demo_video

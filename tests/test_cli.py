@@ -195,7 +195,7 @@ def test_bench_with_two_streams_and_rounds_reports_the_median_of_each(tmp_path, 
     video, report = tmp_path / "clip.mp4", tmp_path / "bench.json"
     assert main(["run", "demo:240x180", *FAST, "--max-frames", "10", "--out", str(video)]) == 0
     # A file is read once per opening: every round must read it again.
-    assert main(["bench", str(video), *FAST, "--streams", "2", "--rounds", "3", "--json", str(report)]) == 0
+    assert main(["bench", str(video), *FAST, "--inference-streams", "2", "--rounds", "3", "--json", str(report)]) == 0
     results = json.loads(report.read_text())
     assert results["rounds"] == 3 and "2 streams" in results["backend"]
     assert results["model_only"]["streams"] == 2

@@ -280,6 +280,7 @@ def _base_arguments(command: str) -> list[str]:
     return {
         "run": ["run", SOURCE, *FAST],
         "bench": ["bench", SOURCE, *FAST],
+        "serve": ["serve", "--ray", "127.0.0.1:1", SOURCE, *FAST],  # nothing listens there: refused in one line
         "eval": ["eval", "{camvid}", "--model", "erfnet-half", "--max-frames", "1"],
         "train": ["train", "--data", "{camvid}", "--out", "run", "--model", "erfnet-half", "--epochs", "1",
                   "--batch-size", "2", "--crop", "32", "32"],
@@ -314,8 +315,8 @@ def _bad_values(action: argparse.Action) -> list[str]:
 def _walk() -> list[tuple[str, str, str]]:
     """(command, option, value) for every value-taking option and positional of every subcommand.
 
-    bench shares run's options (the same function adds them, the same code checks them): they
-    are walked through run, which is quicker, and bench's own options through bench.
+    bench and serve share run's options (the same function adds them, the same code checks them):
+    they are walked through run, which is quicker, and their own options through them.
     """
     cases = []
     commands = _subcommands(build_parser())
@@ -325,7 +326,7 @@ def _walk() -> list[tuple[str, str, str]]:
             if action.nargs == 0 or isinstance(action, argparse._HelpAction):
                 continue  # flags take no value
             name = _name(action)
-            if command == "bench" and name in run_names:
+            if command in ("bench", "serve") and name in run_names:
                 continue
             cases.extend((command, name, value) for value in _bad_values(action))
     return cases

@@ -31,11 +31,14 @@ SOURCE = "demo"
 OPTIONS = [declared for declared in declared_fields(RunConfig) if declared.name != "source"]  # source is positional
 BACKEND_OPTIONS = declared_fields(BackendOptions)
 # Values with a written form of their own, as a config file writes them; every other sample is derived from the declaration.
-WRITTEN = {"input_size": "640x480", "sinks": ["jsonl:a.jsonl", "masks:m"], "backend_options": {"workspace_gib": 2}}
+WRITTEN = {
+    "input_size": "640x480", "sinks": ["jsonl:a.jsonl", "masks:m"], "backend_options": {"workspace_gib": 2},
+    "streams": ["front=demo", "rear=demo:320x240"],
+}
 BACKEND_WRITTEN = {"device": "cuda:1", "batch_profile": "1,2,4"}
 # The flags of `streamseg run` before the options were derived from RunConfig: none may change its name.
 FLAGS_BEFORE = {
-    "--model", "--weights", "--backend", "--precision", "--input-size", "--threads", "--streams", "--queue-size", "--crf",
+    "--model", "--weights", "--backend", "--precision", "--input-size", "--threads", "--inference-streams", "--queue-size", "--crf",
     "--crf-parameters", "--crf-workers", "--crf-cpu-share", "--refiner", "--flow", "--flow-weight", "--flow-resolution",
     "--key-every", "--max-frames", "--metrics-port", "--metrics-host", "--engine-dir", "--calibration-data",
     "--rtsp-give-up-after", "--out-preset", "--sink", "--out", "--stats", "--masks", "--serve", "--rtsp-out", "--alpha",
@@ -107,12 +110,17 @@ class _Built(Exception):
 
 
 def from_api(monkeypatch: pytest.MonkeyPatch, **keywords: object) -> RunConfig:
+    """The config ``api.Pipeline`` builds; ``streams`` is ``api.Streams``' own argument, so that one goes there."""
     def capture(config: RunConfig, **_: object) -> None:
         raise _Built(config)
 
     monkeypatch.setattr(api, "assemble", capture)
+    monkeypatch.setattr(api, "assemble_streams", capture)
     with pytest.raises(_Built) as built:
-        api.Pipeline(SOURCE, **keywords)
+        if "streams" in keywords:
+            api.Streams(keywords.pop("streams"), **keywords)
+        else:
+            api.Pipeline(SOURCE, **keywords)
     return built.value.args[0]
 
 
@@ -130,7 +138,7 @@ def test_every_option_has_one_default_in_all_three(tmp_path, monkeypatch):
     assert from_flags() == from_flags(command="bench") == from_yaml(tmp_path) == from_api(monkeypatch) == declared
     parameters = inspect.signature(api.Pipeline).parameters
     for name in option_names():
-        if name != "source":
+        if name not in ("source", "streams"):  # Pipeline's positional, and api.Streams' own argument
             default = parameters[name].default
             default = default() if callable(default) else default  # a default computed per pipeline (a cache folder)
             assert default == getattr(declared, name), name
@@ -142,7 +150,7 @@ def test_the_options_are_exactly_the_declared_fields():
     run_flags = {action.dest for action in _subcommands()["run"]._actions} - {"help", "config"}
     assert run_flags == set(option_names())
     keywords = set(inspect.signature(api.Pipeline).parameters) - {"source", "probabilities", "on_result", "render"}
-    assert keywords == set(option_names()) - {"source"}
+    assert keywords == set(option_names()) - {"source", "streams"}  # streams: api.Streams' own argument
 
 
 def test_no_flag_changed_its_name():

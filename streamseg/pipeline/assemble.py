@@ -6,27 +6,33 @@ assembly (a bad path after the backend was built, a port in use) still closes wh
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
-from streamseg.backends import Backend, create_backend
-from streamseg.config import RunConfig
+from prometheus_client import CollectorRegistry
+
+from streamseg.backends import Backend, backend_class, create_backend, pick_auto
+from streamseg.config import RunConfig, stream_config, stream_entries
 from streamseg.errors import ConfigError
-from streamseg.metrics import PipelineMetrics
+from streamseg.metrics import PipelineMetrics, StreamLabelled
 from streamseg.models import load_model
 from streamseg.models.weights import bundled_crf_parameters
 from streamseg.monitor import MetricsMonitor
 from streamseg.outputs import check_run_outputs
+from streamseg.pipeline.batcher import Batcher, BatchMetrics
 from streamseg.pipeline.runner import PipelineState, Runner
 from streamseg.pipeline.stage import Stage
+from streamseg.pipeline.stream_routes import serve_streams
+from streamseg.pipeline.streams import StreamSet
 from streamseg.plugins import Plugins, RefinerContext, SinkContext
 from streamseg.refine import read_crf_parameters
 from streamseg.render import Renderer
 from streamseg.server import HttpServer, serve_health, serve_metrics
 from streamseg.sinks.base import Sink
-from streamseg.sinks.web_preview import WebPreviewSink
+from streamseg.sinks.web_preview import WebPreviewSink, serve_preview_index
 from streamseg.sources import open_source
 from streamseg.sources.base import Source
 from streamseg.sources.rtsp import RtspSource, SourceReconnectsCollector
@@ -239,45 +245,157 @@ def watch_live_source(source: Source, config: RunConfig, monitor: MetricsMonitor
     monitor.metrics.registry.register(SourceReconnectsCollector(source))
 
 
+def open_backend(config: RunConfig, plugins: Plugins, stack: ExitStack, batch_sizes: tuple[int, ...] = (1,)) -> tuple[Backend, str]:
+    """The run's backend, warmed up at ``batch_sizes`` and closed with ``stack``; and where its weights came from."""
+    backend, origin = build_backend(config, plugins)
+    stack.callback(backend.close)
+    backend.warm_up(batch_sizes=batch_sizes)
+    return backend, origin
+
+
+def open_stream(
+    config: RunConfig, source: Source, backend: Backend, stack: ExitStack, plugins: Plugins, *,
+    keep_scores: bool = False, render: bool = False,
+) -> Assembly:
+    """One stream's parts around an opened ``source`` and ``backend``: its monitor, stages and sinks, closed with ``stack``."""
+    monitor = MetricsMonitor(PipelineMetrics())
+    watch_live_source(source, config, monitor)
+    stages = build_stages(
+        config, backend, monitor, keep_scores=keep_scores, render=render or reads_overlay(config), plugins=plugins
+    )
+    if any(isinstance(stage, PreprocessStage) for stage in stages):
+        source.model_size = config.input_size  # a decoder that can scales to it in the same pass
+    for stage in stages:
+        stack.callback(stage.close)  # the pipeline does not own stages: bench runs them twice
+    sinks = build_sinks(config, source, plugins)
+    for sink in sinks:
+        stack.callback(sink.close)  # the pipeline closes them too; closing is idempotent
+    return Assembly(config, source, backend, stages, sinks, monitor)
+
+
+def serve_run(config: RunConfig, registry, health, stack: ExitStack) -> HttpServer | None:
+    """The run's /metrics and /healthz on ``--metrics-port``, if asked for."""
+    if config.metrics_port is None:
+        return None
+    server = stack.enter_context(HttpServer(config.metrics_host, config.metrics_port))
+    serve_metrics(server, registry)
+    serve_health(server, health)
+    log.info("metrics on %s/metrics", server.url)
+    return server
+
+
+def _log_started(config: RunConfig, backend: Backend, origin: str) -> None:
+    chosen = f"auto picked {backend.describe()}, the fastest present" if config.backend == "auto" else backend.describe()
+    log.info("model %s (%s weights), backend %s", config.model, origin, chosen)
+
+
+def _started_info(config: RunConfig, backend: Backend) -> dict[str, str | None]:
+    return {"model": config.model, "backend": backend.name, "precision": backend.precision, "source": config.source}
+
+
 @contextmanager
 def assemble(
-    config: RunConfig, *, source: Source | None = None, keep_scores: bool = False, render: bool = False
+    config: RunConfig, *, source: Source | None = None, backend: Backend | None = None, keep_scores: bool = False,
+    render: bool = False,
 ) -> Iterator[Assembly]:
     """Opens everything a run needs and closes it all when the block ends, however it ends.
 
     Args:
         config: the run; ``config.source`` is opened unless ``source`` is given.
         source: an opened source to run instead; the assembly then owns it and closes it.
+        backend: a backend to run instead of the one ``config`` names (inference elsewhere: a
+            Ray replica); it stays its creator's to close.
         keep_scores: leave the network's logits on each frame, for a caller that reads them.
         render: draw the overlay even when no output shows it, for a caller that reads it.
     """
     plugins = Plugins()  # one discovery per run: a broken plugin is reported once
     with ExitStack() as stack:
         source = open_run_source(config, source, stack, plugins)
-        backend, origin = build_backend(config, plugins)
-        stack.callback(backend.close)
-        backend.warm_up()
-        monitor = MetricsMonitor(PipelineMetrics())
-        watch_live_source(source, config, monitor)
-        stages = build_stages(
-            config, backend, monitor, keep_scores=keep_scores, render=render or reads_overlay(config), plugins=plugins
-        )
-        if any(isinstance(stage, PreprocessStage) for stage in stages):
-            source.model_size = config.input_size  # a decoder that can scales to it in the same pass
-        for stage in stages:
-            stack.callback(stage.close)  # the pipeline does not own stages: bench runs them twice
-        sinks = build_sinks(config, source, plugins)
-        for sink in sinks:
-            stack.callback(sink.close)  # the pipeline closes them too; closing is idempotent
-        assembly = Assembly(config, source, backend, stages, sinks, monitor)
-        if config.metrics_port is not None:
-            assembly.server = stack.enter_context(HttpServer(config.metrics_host, config.metrics_port))
-            serve_metrics(assembly.server, monitor.metrics.registry)
-            serve_health(assembly.server, assembly.healthy)
-            log.info("metrics on %s/metrics", assembly.server.url)
+        if backend is None:
+            backend, origin = open_backend(config, plugins, stack)
+        else:
+            origin = "the given backend's"
+        assembly = open_stream(config, source, backend, stack, plugins, keep_scores=keep_scores, render=render)
+        assembly.server = serve_run(config, assembly.monitor.metrics.registry, assembly.healthy, stack)
         if config.serve is not None:
             add_web_preview(assembly, stack)
-        monitor.started({"model": config.model, "backend": backend.name, "precision": backend.precision, "source": config.source})
-        chosen = f"auto picked {backend.describe()}, the fastest present" if config.backend == "auto" else backend.describe()
-        log.info("model %s (%s weights), backend %s", config.model, origin, chosen)
+        assembly.monitor.started(_started_info(config, backend))
+        _log_started(config, backend, origin)
         yield assembly
+
+
+# With several streams, two inference calls at once: while one waits for a batch or for the
+# decoders, the other keeps a small CPU busy (BENCHMARKS.md, Many streams in one process).
+SEVERAL_STREAMS_CALLS = 2
+
+
+def for_several_streams(config: RunConfig, plugins: Plugins) -> RunConfig:
+    """``config`` with ``inference_streams`` chosen, when it was left unset, for a backend serving several streams."""
+    if config.inference_streams is not None:
+        return config
+    table = plugins.registry.backends
+    try:
+        cls = backend_class(pick_auto(table) if config.backend == "auto" else config.backend, table)
+    except (ConfigError, ImportError):
+        return config  # building the backend will say what is wrong, as for one stream
+    calls = SEVERAL_STREAMS_CALLS if cls.max_streams is None or cls.max_streams >= SEVERAL_STREAMS_CALLS else 1
+    return dataclasses.replace(config, inference_streams=calls)
+
+
+@contextmanager
+def assemble_streams(config: RunConfig) -> Iterator[StreamSet]:
+    """Opens a run of ``config.streams``: one backend behind a batcher, and each stream's own parts.
+
+    Every stream's outputs are checked before the model loads, so a bad path among eight
+    cameras fails in a second rather than after the engine build. The stream set closes with
+    the block; each stream closes what it opened when it ends.
+    """
+    plugins = Plugins()
+    config = for_several_streams(config, plugins)
+    entries = stream_entries(config)
+    check_run_outputs(*(stream_config(config, entry, several=len(entries) > 1) for entry in entries))
+    with ExitStack() as stack:
+        largest = min(config.max_batch, max(1, len(entries)))  # a call holds at most one frame of each stream
+        backend, origin = open_backend(config, plugins, stack, batch_sizes=tuple(range(1, largest + 1)))
+        registry = CollectorRegistry()
+        labelled = StreamLabelled()
+        registry.register(labelled)
+        batcher = stack.enter_context(
+            Batcher(backend, max_batch=config.max_batch, wait_s=config.batch_wait_ms / 1000.0, metrics=BatchMetrics(registry))
+        )
+        preview_server: HttpServer | None = None
+
+        def open_one(entry: dict, stream_stack: ExitStack) -> Assembly:
+            # A run's output without {name} is one stream's only while it is the only stream.
+            one = stream_config(config, entry, several=len(entries) > 1 or bool(streams.names()))
+            check_run_outputs(one, *streams.configs())  # a stream added later must not write over another's files
+            source = open_run_source(one, None, stream_stack, plugins)
+            client = batcher.client()
+            stream_stack.callback(client.close)
+            assembly = open_stream(one, source, client, stream_stack, plugins)
+            if preview_server is not None:
+                preview = WebPreviewSink(preview_server, assembly.monitor.snapshot, prefix=f"/streams/{entry['name']}/")
+                stream_stack.callback(preview.close)
+                assembly.sinks.append(preview)
+            assembly.monitor.started(_started_info(one, backend))
+            return assembly
+
+        streams = StreamSet(config, open_one, labelled)
+        stack.callback(streams.close)
+        servers = [server for server in (serve_run(config, registry, streams.healthy, stack),) if server is not None]
+        if config.serve is not None:
+            preview_server = stack.enter_context(HttpServer(*parse_host_port(config.serve)))
+            serve_metrics(preview_server, registry)
+            serve_health(preview_server, streams.healthy)
+            serve_preview_index(preview_server, streams.names)
+            log.info("web preview of every stream on %s/", preview_server.url)
+            servers.append(preview_server)
+        for server in servers:
+            serve_streams(server, streams)
+        for entry in entries:
+            streams.add_stream(entry)
+        _log_started(config, backend, origin)
+        log.info("%d stream(s), batched by up to %d frames per call", len(entries), config.max_batch)
+        yield streams
+        if batcher.calls:
+            log.info("%d inference calls, %.2f frames each on average", batcher.calls, batcher.mean_batch)

@@ -25,7 +25,8 @@ from streamseg.sinks.partial_file import (
 def frame_stats(frame: Frame, class_names: Sequence[str] = CLASS_NAMES, now: float | None = None) -> dict[str, Any]:
     """The record written for ``frame``.
 
-    ``latency_ms`` is host time from capture to ``now`` (default: this call).
+    ``latency_ms`` is host time from capture to ``now`` (default: this call); ``time`` is the
+    wall clock (Unix seconds) when the record was made, to line it up with other logs and runs.
     ``class_fraction`` (present only when the frame has labels) is the share of all the
     frame's pixels per class; pixels with ids outside ``class_names`` (e.g. 'unlabelled')
     are counted in no class, so the shares may sum to less than 1.
@@ -35,6 +36,7 @@ def frame_stats(frame: Frame, class_names: Sequence[str] = CLASS_NAMES, now: flo
         "index": frame.index,
         "timestamp": frame.timestamp,
         "latency_ms": round((now - frame.captured_at) * 1000.0, 2),
+        "time": round(time.time(), 3),
         "timings_ms": {stage: round(seconds * 1000.0, 2) for stage, seconds in frame.timings.items()},
     }
     if frame.labels is not None and frame.labels.size:

@@ -1,0 +1,221 @@
+"""One backend serving many streams: their frames are batched into one inference call.
+
+Each stream's inference stage holds a :class:`BatchClient`, a ``Backend`` whose calls are
+requests to the shared :class:`Batcher`. The batcher's threads (one per concurrent call the
+backend supports) each take the oldest waiting request, then every request that arrives
+within ``wait_s`` of it, up to ``max_batch`` frames, and run them in one call of the real
+backend. Each result goes back to the thread that asked, so the streams' own stages (temporal
+state, CRF, render, sinks) stay theirs.
+
+Fairness: requests are taken oldest first, and each stream's inference stage calls its client
+from as many threads as the batcher has (``BatchClient.streams``: one per concurrent call the
+backend supports, one by default), so a stream has at most that many frames waiting: a fast
+stream cannot fill the batches and starve a slow one. A batch that holds as many frames as
+there are open clients runs at once (one stream alone never waits; with two batcher threads,
+each takes its share and the backend's two calls overlap). A stream that stalls or fails only
+leaves its slot empty; the batcher never waits for a particular stream, only up to ``wait_s``
+for whoever comes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Histogram
+
+from streamseg.backends.base import Backend
+from streamseg.metrics import LATENCY_BUCKETS
+
+log = logging.getLogger(__name__)
+
+SCORES, LABELS = "scores", "labels"  # what a request asks for: float logits, or uint8 class ids
+
+
+class _Request:
+    __slots__ = ("array", "arrived", "kind", "result")
+
+    def __init__(self, kind: str, array: np.ndarray) -> None:
+        self.kind = kind
+        self.array = array  # one frame: (3, h, w) float32 for scores, (h, w, 3) uint8 for labels
+        self.result: Future = Future()
+        self.arrived = time.perf_counter()
+
+
+class BatchMetrics:
+    """The batcher's own metrics, shared by every stream (so without a ``stream`` label)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.batch_size = Histogram(
+            "streamseg_batch_size", "Frames in one inference call of the shared backend.",
+            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64), registry=registry,
+        )
+        self.batch_wait = Histogram(
+            "streamseg_batch_wait_seconds", "Time a frame waited for its batch to be formed.",
+            buckets=LATENCY_BUCKETS, registry=registry,
+        )
+
+
+class Batcher:
+    """Runs the frames of every stream through ``backend``, up to ``max_batch`` per call.
+
+    Whoever creates it closes it (``close`` or ``with``); ``backend`` stays its creator's.
+    """
+
+    def __init__(
+        self, backend: Backend, *, max_batch: int, wait_s: float, metrics: BatchMetrics | None = None,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, not {max_batch}")
+        self.backend = backend
+        self.max_batch = max_batch
+        self.wait_s = wait_s
+        self.metrics = metrics
+        self._waiting: deque[_Request] = deque()
+        self._changed = threading.Condition()
+        self._closed = False
+        self._clients = 0  # open clients: a batch of this many frames is this thread's share of all that can come
+        self.calls = 0
+        self.frames = 0
+        self._threads = [
+            threading.Thread(target=self._serve, name=f"batcher-{number}", daemon=True)
+            for number in range(backend.streams)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def client(self) -> BatchClient:
+        """A backend for one stream's stages, which calls it from one thread; close it when the stream ends."""
+        with self._changed:
+            self._clients += 1
+        return BatchClient(self)
+
+    def _release(self) -> None:
+        with self._changed:
+            self._clients -= 1
+            self._changed.notify_all()  # a batch waiting for this stream's frame need not wait any longer
+
+    def submit(self, kind: str, array: np.ndarray) -> np.ndarray:
+        """The backend's answer for one frame, once its batch has run; raises what the backend raised."""
+        request = _Request(kind, array)
+        with self._changed:
+            if self._closed:
+                raise RuntimeError("the shared backend has been closed")
+            self._waiting.append(request)
+            self._changed.notify()
+        return request.result.result()
+
+    def close(self) -> None:
+        """Fails what still waits, and joins the threads. Safe to call twice."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        for thread in self._threads:
+            thread.join()
+        while self._waiting:
+            self._waiting.popleft().result.set_exception(RuntimeError("the shared backend has been closed"))
+
+    def __enter__(self) -> Batcher:  # noqa: PYI034 - not subclassed
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- the batching threads -----------------------------------------------------------
+
+    def _serve(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if batch is None:
+                return
+            self._run(batch)
+
+    def _next_batch(self) -> list[_Request] | None:
+        """The oldest request and those of its kind that come within ``wait_s`` of it; None once closed."""
+        with self._changed:
+            while not self._waiting:
+                if self._closed:
+                    return None
+                self._changed.wait()
+            first = self._waiting.popleft()
+            batch = [first]
+            deadline = first.arrived + self.wait_s
+            while len(batch) < self.max_batch:
+                batch += self._take_like(first, self.max_batch - len(batch))
+                remaining = deadline - time.perf_counter()
+                everyone = len(batch) >= self._clients  # its share is in (one stream alone: always): waiting gains nothing
+                if len(batch) >= self.max_batch or everyone or remaining <= 0 or self._closed:
+                    break
+                self._changed.wait(remaining)
+            return batch
+
+    def _take_like(self, first: _Request, room: int) -> list[_Request]:
+        """Up to ``room`` waiting requests that can share ``first``'s call (same kind and shape), oldest first."""
+        taken = [request for request in self._waiting if request.kind == first.kind and request.array.shape == first.array.shape][:room]
+        for request in taken:
+            self._waiting.remove(request)
+        return taken
+
+    def _run(self, batch: list[_Request]) -> None:
+        started = time.perf_counter()
+        try:
+            stacked = np.stack([request.array for request in batch])
+            if batch[0].kind == SCORES:
+                results = self.backend.infer(stacked)
+            else:
+                results = self.backend.infer_labels(stacked)
+        except BaseException as error:  # noqa: BLE001 - every frame of the call gets the error; the batcher goes on
+            for request in batch:
+                request.result.set_exception(error)
+            return
+        self.calls += 1
+        self.frames += len(batch)
+        if self.metrics is not None:
+            self.metrics.batch_size.observe(len(batch))
+            for request in batch:
+                self.metrics.batch_wait.observe(started - request.arrived)
+        for request, result in zip(batch, results):
+            request.result.set_result(result)
+
+    @property
+    def mean_batch(self) -> float:
+        """Frames per inference call so far."""
+        return self.frames / self.calls if self.calls else 0.0
+
+
+class BatchClient(Backend):
+    """The shared backend as one stream's stages see it: each call is one frame's request to the batcher."""
+
+    max_streams = None
+
+    def __init__(self, batcher: Batcher) -> None:
+        real = batcher.backend
+        self.precisions = (real.precision,)
+        # As many frames in flight per stream as the batcher has threads: with one, a batch that holds a
+        # frame of every stream would leave the backend's other concurrent call idle.
+        super().__init__(real.input_size, real.precision, real.streams)
+        self.name = real.name
+        self.batcher = batcher
+        self._closed = False
+
+    def close(self) -> None:
+        """This stream asks no more; the batcher stops counting on its frames. Safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self.batcher._release()
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        return np.stack([self.batcher.submit(SCORES, one) for one in batch])
+
+    def model_labels(self, images: np.ndarray) -> np.ndarray:
+        return np.stack([self.batcher.submit(LABELS, one) for one in images])
+
+    def warm_up(self, iterations: int = 2, batch_sizes=(1,)) -> None:
+        """Nothing: the shared backend is warmed up once, by whoever made it."""
+
+    def describe(self) -> str:
+        return f"{self.batcher.backend.describe()}, batched by up to {self.batcher.max_batch}"

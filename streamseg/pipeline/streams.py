@@ -1,0 +1,277 @@
+"""Several streams in one run: each its own source, stages and sinks, all sharing one batched backend.
+
+Each stream is an ordinary :class:`~streamseg.pipeline.runner.Runner` in its own thread, opened
+by the one assembler (``streamseg.pipeline.assemble``) with a :class:`BatchClient` as its
+backend, so everything a single run does (live sources dropping their own stale frames, files
+losing nothing, sinks closing on every path) holds per stream. What a stream does never reaches
+another except through the batcher, which never waits for any one stream: a stream that fails,
+stalls or reconnects only leaves its slot in the batch empty.
+
+Streams can be added and removed while the run goes on (the API and the HTTP routes in
+``assemble``); a removed stream drains what it has read and closes its outputs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from streamseg.config import check_stream_name
+from streamseg.errors import ConfigError
+from streamseg.pipeline.runner import PipelineResult, PipelineState, Runner
+
+if TYPE_CHECKING:
+    from streamseg.config import RunConfig
+    from streamseg.metrics import StreamLabelled
+    from streamseg.pipeline.assemble import Assembly
+
+log = logging.getLogger(__name__)
+
+class StreamNameTaken(ConfigError):
+    """A stream of that name is running: HTTP answers 409."""
+
+
+class UnknownStream(ConfigError):
+    """No stream of that name: HTTP answers 404."""
+
+
+@dataclass
+class Stream:
+    """One stream of a run: its opened parts, the thread running them, and its result once it ends."""
+
+    name: str
+    assembly: Assembly
+    runner: Runner
+    stack: ExitStack  # closes what this stream opened, when its runner has ended
+    thread: threading.Thread | None = None
+    result: PipelineResult | None = None
+    removed: bool = False
+
+    @property
+    def state(self) -> str:
+        """created, running, stopping, finished or failed: what /healthz and GET /streams report."""
+        if self.result is not None:
+            return "failed" if self.result.error or self.result.damage else "finished"
+        return self.runner.state.value
+
+    def describe(self) -> dict:
+        snapshot = self.assembly.monitor.snapshot()
+        return {
+            "name": self.name, "source": self.assembly.config.source, "state": self.state,
+            "frames": snapshot["frames"], "fps": round(snapshot["fps"], 2), "source_up": snapshot["source_up"],
+        }
+
+
+@dataclass
+class StreamsResult:
+    """How each stream ended, by name, in the order the streams were added."""
+
+    streams: dict[str, PipelineResult] = field(default_factory=dict)
+    aborted: bool = False
+    stopped_early: bool = False
+
+    @property
+    def frames(self) -> int:
+        return sum(result.frames for result in self.streams.values())
+
+
+class StreamSet:
+    """The streams of one run. ``run()`` blocks until every stream has ended (or ``stop()``).
+
+    Args:
+        config: the run's options; each stream's own are made from them by ``open_stream``.
+        open_stream: opens one stream's parts on the stack it is given (the assembler's); raises
+            a ``StreamsegError`` for what the user can fix (a bad source, an output in use).
+        labelled: where each stream's metrics are exposed with its ``stream`` label.
+    """
+
+    def __init__(
+        self, config: RunConfig, open_stream: Callable[[dict, ExitStack], Assembly], labelled: StreamLabelled,
+    ) -> None:
+        self.config = config
+        self._open_stream = open_stream
+        self._labelled = labelled
+        self._streams: dict[str, Stream] = {}
+        self._lock = threading.Condition()
+        self._state = PipelineState.CREATED
+        self._aborted = False
+
+    # --- what SignalGuard and the CLI use, like a Runner's --------------------------------
+
+    @property
+    def state(self) -> PipelineState:
+        return self._state
+
+    def stop(self) -> None:
+        """Every stream stops reading and finishes what it has read; ``run()`` then returns."""
+        with self._lock:
+            if self._state is PipelineState.RUNNING:
+                self._state = PipelineState.STOPPING
+            streams = list(self._streams.values())
+            self._lock.notify_all()
+        for stream in streams:
+            stream.runner.stop()
+
+    def abort(self, reason: str) -> None:
+        self._aborted = True
+        with self._lock:
+            streams = list(self._streams.values())
+        for stream in streams:
+            stream.runner.abort(reason)
+        self.stop()
+
+    # --- streams --------------------------------------------------------------------------
+
+    def add_stream(self, entry: dict) -> Stream:
+        """Opens the stream ``entry`` describes (``name``, ``source`` and its own outputs) and starts it if the run is on."""
+        name = check_stream_name(entry.get("name"))
+        with self._lock:
+            if self._state in (PipelineState.STOPPING, PipelineState.FINISHED, PipelineState.FAILED):
+                raise ConfigError(f"cannot add stream {name}: the run is {self._state.value}")
+            if self._running(name):
+                raise StreamNameTaken(f"a stream called {name} is already running; remove it first or pick another name")
+        stack = ExitStack()
+        try:
+            assembly = self._open_stream(entry, stack)
+            runner = assembly.pipeline()
+        except BaseException:
+            stack.close()
+            raise
+        stream = Stream(name, assembly, runner, stack)
+        with self._lock:
+            taken = self._running(name)  # another add of the name won meanwhile
+            if not taken:
+                # A removed or ended stream of that name: the new stream's metrics replace its own.
+                self._labelled.remove(name)
+                self._labelled.add(name, assembly.monitor.metrics.registry)
+                self._streams[name] = stream
+                if self._state in (PipelineState.RUNNING, PipelineState.STOPPING):
+                    self._start(stream)
+        if taken:
+            stack.close()
+            raise StreamNameTaken(f"a stream called {name} is already running; remove it first or pick another name")
+        log.info("stream %s: %s", name, assembly.config.source)
+        return stream
+
+    def _running(self, name: str) -> bool:
+        """Whether a stream of that name is in the run and has not ended; called with the lock held."""
+        current = self._streams.get(name)
+        return current is not None and not current.removed and current.result is None
+
+    def remove_stream(self, name: str, timeout: float | None = None) -> PipelineResult:
+        """Stops stream ``name``: it finishes the frames it has read and closes its outputs. Returns how it ended."""
+        with self._lock:
+            stream = self._streams.get(name)
+            if stream is None or stream.removed:
+                raise UnknownStream(f"no stream called {name}; streams: {', '.join(self.names()) or 'none'}")
+            stream.removed = True
+        stream.runner.stop()
+        if stream.thread is not None:
+            stream.thread.join(timeout)
+        else:  # never started: its parts are closed here
+            stream.stack.close()
+            stream.result = PipelineResult(0, 0, 0.0, PipelineState.FINISHED, stopped_early=True)
+        with self._lock:
+            self._lock.notify_all()
+        return stream.result
+
+    def configs(self) -> list[RunConfig]:
+        """The options of every stream not removed: a new stream's outputs are checked against theirs."""
+        with self._lock:
+            return [stream.assembly.config for stream in self._streams.values() if not stream.removed]
+
+    def names(self) -> list[str]:
+        with self._lock:
+            return [name for name, stream in self._streams.items() if not stream.removed]
+
+    def describe(self) -> list[dict]:
+        """Every stream that has not been removed: its name, source, state, frames and fps."""
+        with self._lock:
+            streams = [stream for stream in self._streams.values() if not stream.removed]
+        return [stream.describe() for stream in streams]
+
+    def healthy(self) -> tuple[bool, dict]:
+        """For /healthz: each stream's state; unhealthy only when no stream is running well.
+
+        One dead camera of eight is reported, not made the whole server's failure: the others
+        still deliver, and a restart by an orchestrator would interrupt them all.
+        """
+        states = {entry["name"]: _health(entry) for entry in self.describe()}
+        return any(state == "ok" for state in states.values()) or not states, states
+
+    # --- running --------------------------------------------------------------------------
+
+    def run(self) -> StreamsResult:
+        """Runs every stream until each has ended (files) or ``stop()`` is called; returns how each ended."""
+        with self._lock:
+            if self._state is not PipelineState.CREATED:
+                raise RuntimeError(f"a stream set runs once; this one is {self._state.value}")
+            self._state = PipelineState.RUNNING
+            for stream in self._streams.values():
+                self._start(stream)
+        try:
+            with self._lock:
+                while not self._all_ended():
+                    self._lock.wait(0.1)  # short waits keep the main thread free to take signals
+        finally:
+            self.stop()
+            for stream in list(self._streams.values()):
+                if stream.thread is not None:
+                    stream.thread.join()
+            self._state = PipelineState.FINISHED
+        results = {name: stream.result for name, stream in self._streams.items() if stream.result is not None}
+        return StreamsResult(
+            results, aborted=self._aborted,
+            stopped_early=any(result.stopped_early for name, result in results.items() if not self._streams[name].removed),
+        )
+
+    def close(self) -> None:
+        """Stops and closes every stream still open (a run that never started, or was left by an error)."""
+        self.stop()
+        for stream in list(self._streams.values()):
+            if stream.thread is not None:
+                stream.thread.join()
+            else:
+                stream.stack.close()
+
+    def _start(self, stream: Stream) -> None:
+        stream.thread = threading.Thread(target=self._run_stream, args=(stream,), name=f"stream-{stream.name}", daemon=True)
+        stream.thread.start()
+
+    def _run_stream(self, stream: Stream) -> None:
+        try:
+            stream.result = stream.runner.run()
+        finally:
+            stream.stack.close()
+            if stream.result is None:  # run() itself raised: a bug, but the others go on
+                stream.result = PipelineResult(0, 0, 0.0, PipelineState.FAILED, error="the stream's runner raised")
+            report_stream(stream.name, stream.result)
+            with self._lock:
+                self._lock.notify_all()
+
+    def _all_ended(self) -> bool:
+        """Called with the lock held. A run with no stream yet waits for its first (the API may add it)."""
+        return bool(self._streams) and all(stream.result is not None or stream.thread is None for stream in self._streams.values())
+
+
+def _health(entry: dict) -> str:
+    if entry["state"] == "running" and not entry["source_up"] and entry["frames"]:
+        return "source down"
+    return "ok" if entry["state"] in ("created", "running", "finished") else entry["state"]
+
+
+def report_stream(name: str, result: PipelineResult) -> None:
+    """One line per stream as it ends, naming it: the failure of one camera must be findable among many."""
+    line = f"stream {name}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps), {result.dropped} dropped"
+    if result.error:
+        log.error("%s; %s", line, result.error)
+    elif result.damage:
+        log.error("%s; %s", line, result.damage)
+    else:
+        log.info("%s", line)
+    for error in result.sink_errors:
+        log.warning("stream %s: output %s", name, error)

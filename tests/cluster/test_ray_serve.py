@@ -1,0 +1,142 @@
+"""``streamseg serve --ray``: streams as Ray actors and the network as a batched replica, on a real Ray head.
+
+The test starts a Ray head on 127.0.0.1, runs ``streamseg serve`` against it as a user would,
+and kills actors mid-run with ``ray.kill`` (restart allowed), from a separate process, as an
+operator or a failing node would. Ray is the optional ``[ray]`` extra: without it these skip.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("ray", reason="Ray is not installed (pip install 'streamseg[ray]'; make test installs it)")
+
+from streamseg.cli import main
+
+FAST = ["--model", "erfnet-half", "--input-size", "160x120", "--backend", "torch", "--precision", "fp32"]
+FRAMES = 240  # long enough that an actor is killed mid-stream
+RAY = str(Path(sys.executable).with_name("ray"))
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A Ray head on 127.0.0.1 with room for two streams and a replica; stopped when the module's tests end."""
+    port = free_port()
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    started = subprocess.run(
+        [RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=4",
+         "--include-dashboard=false", "--disable-usage-stats"],
+        env=env, capture_output=True, text=True, timeout=180, check=False,
+    )
+    if started.returncode != 0:
+        pytest.fail(f"ray start failed: {started.stderr[-2000:]}")
+    yield f"127.0.0.1:{port}"
+    subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120, check=False)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory: pytest.TempPathFactory, demo_video) -> list[Path]:
+    folder = tmp_path_factory.mktemp("videos")
+    return [demo_video(folder / f"cam{number}.mp4", frames=FRAMES, seed=number) for number in range(2)]
+
+
+def frames_in(path: Path) -> int:
+    import av
+
+    with av.open(str(path)) as container:
+        return sum(1 for _ in container.decode(container.streams.video[0]))
+
+
+def records(path: Path) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def serve(address: str, videos: list[Path], out: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamseg", "serve", "--ray", address, *map(str, videos), *FAST,
+         "--out", f"{out}/{{name}}.mp4", "--stats", f"{out}/{{name}}.jsonl", "--masks", f"{out}/{{name}}-masks"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def lines_so_far(out: Path, name: str) -> int:
+    """Frames the stream's stats file holds so far (it is written under a .partial name until the stream ends)."""
+    return max((len(path.read_text().splitlines()) for path in out.glob(f".{name}.jsonl.partial-*")), default=0)
+
+
+def kill_actor(address: str, name: str) -> None:
+    """``ray.kill`` with restart allowed, from another driver, as an operator would."""
+    script = (
+        f"import ray; ray.init(address={address!r}, namespace='streamseg', log_to_driver=False); "
+        f"ray.kill(ray.get_actor({name!r}, namespace='streamseg'), no_restart=False)"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120, capture_output=True)
+
+
+def wait_for(condition, timeout: float = 300.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def agreement(first: Path, second: Path) -> float:
+    pairs = list(zip(sorted(first.glob("*.png")), sorted(second.glob("*.png"))))
+    return float(np.mean([np.mean(cv2.imread(str(a), cv2.IMREAD_UNCHANGED) == cv2.imread(str(b), cv2.IMREAD_UNCHANGED)) for a, b in pairs]))
+
+
+@pytest.mark.parametrize("victim", ["stream-cam0", "infer-0"])
+def test_a_killed_actor_is_restarted_and_every_output_is_whole(ray_head, videos, tmp_path, victim) -> None:
+    out = tmp_path / "out"
+    process = serve(ray_head, videos, out)
+    try:
+        assert wait_for(lambda: lines_so_far(out, "cam0") >= 10 or process.poll() is not None), "no frames came"
+        assert process.poll() is None, process.stdout.read()
+        kill_actor(ray_head, victim)
+        killed_at = lines_so_far(out, "cam0")
+        assert killed_at < FRAMES, "the stream had ended before its actor was killed"
+        output, _ = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    for name in ("cam0", "cam1"):
+        assert frames_in(out / f"{name}.mp4") == FRAMES, output  # playable, every frame
+        assert [record["index"] for record in records(out / f"{name}.jsonl")] == list(range(FRAMES))
+    assert "stream cam0: 240 frames" in output
+
+
+def test_labels_on_ray_agree_with_one_machine(ray_head, videos, tmp_path) -> None:
+    out = tmp_path / "ray"
+    process = serve(ray_head, videos, out)
+    output, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, output
+    assert main(["run", str(videos[1]), *FAST, "--masks", str(tmp_path / "local")]) == 0
+    assert agreement(out / "cam1-masks", tmp_path / "local") >= 0.995
+
+
+def test_an_unreachable_cluster_is_refused_in_one_line(videos, capsys) -> None:
+    port = free_port()
+    assert main(["serve", "--ray", f"127.0.0.1:{port}", str(videos[0]), *FAST]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot join the Ray cluster at 127.0.0.1:{port}" in err

@@ -1,0 +1,120 @@
+"""The batcher: frames of several streams share one call of a real backend and each gets its own answer.
+
+The backend is the trained ERFNet on torch at a small size, segmenting the demo scene (drawn by the
+project, so no data is needed); what the batcher hands back must be what the backend gives for
+that frame alone.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from streamseg.backends import BackendOptions, create_backend
+from streamseg.backends.base import Backend
+from streamseg.models import load_model
+from streamseg.pipeline.batcher import Batcher
+from streamseg.preprocessing import images_to_batch
+from streamseg.resize import resize_rgb
+from streamseg.sources import open_source
+
+SIZE = (90, 120)  # (H, W): small, so the CPU cases are quick
+
+
+@pytest.fixture(scope="module")
+def backend() -> Backend:
+    model = load_model("erfnet", None)[0]
+    with create_backend("torch", model, SIZE, "fp32", BackendOptions(threads=1)) as backend:
+        yield backend
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    """Eight different demo frames at the network's size."""
+    with open_source("demo:240x180", demo_frames=8) as source:
+        return np.stack([resize_rgb(frame.image, SIZE) for frame in source])
+
+
+def ask_at_once(clients: list[Backend], images: np.ndarray, call) -> list[np.ndarray]:
+    """Each client asks for one image from its own thread, all released together, as streams do."""
+    results: list[np.ndarray | None] = [None] * len(clients)
+    start = threading.Barrier(len(clients))
+
+    def ask(number: int) -> None:
+        start.wait()
+        results[number] = call(clients[number], images[number : number + 1])[0]
+
+    threads = [threading.Thread(target=ask, args=(number,)) for number in range(len(clients))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_labels_batched_across_streams_are_each_frames_own(backend: Backend, images: np.ndarray) -> None:
+    with Batcher(backend, max_batch=8, wait_s=0.5) as batcher:  # a long wait: all eight join one call
+        clients = [batcher.client() for _ in images]
+        labels = ask_at_once(clients, images, lambda client, image: client.infer_labels(image))
+        assert batcher.calls < len(images), "the frames were not batched"
+    for image, got in zip(images, labels):
+        alone = backend.infer_labels(image[None])[0]
+        assert got.shape == alone.shape == SIZE
+        assert np.mean(got == alone) >= 0.9999
+
+
+def test_scores_batched_across_streams_are_each_frames_own(backend: Backend, images: np.ndarray) -> None:
+    with Batcher(backend, max_batch=4, wait_s=0.5) as batcher:
+        clients = [batcher.client() for _ in range(4)]
+        batches = images_to_batch(images[:4])
+        logits = ask_at_once(clients, batches, lambda client, batch: client.infer(batch))
+        assert batcher.mean_batch > 1
+    for batch, got in zip(batches, logits):
+        np.testing.assert_allclose(got, backend.infer(batch[None])[0], atol=1e-3)
+
+
+def test_a_batch_holds_at_most_max_batch_frames(backend: Backend, images: np.ndarray) -> None:
+    with Batcher(backend, max_batch=3, wait_s=0.5) as batcher:
+        clients = [batcher.client() for _ in images]
+        ask_at_once(clients, images, lambda client, image: client.infer_labels(image))
+        assert batcher.frames == len(images)
+        assert batcher.calls >= 3  # 8 frames, at most 3 a call
+
+
+def test_labels_at_another_size_are_scaled_to_it(backend: Backend, images: np.ndarray) -> None:
+    with Batcher(backend, max_batch=2, wait_s=0.0) as batcher:
+        labels = batcher.client().infer_labels(images[:1], (180, 240))
+    assert labels.shape == (1, 180, 240)
+
+
+class _Failing(Backend):
+    """A backend whose engine fails on a batch holding a black frame, as a broken engine would."""
+
+    name = "failing"
+
+    def __init__(self) -> None:
+        super().__init__(SIZE, "fp32")
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        if (batch.reshape(len(batch), -1).max(axis=1) == 0).any():
+            raise RuntimeError("engine failed")
+        return np.zeros((len(batch), 2, *SIZE), np.float32)
+
+
+def test_a_failed_call_fails_its_frames_and_the_batcher_goes_on() -> None:
+    with Batcher(_Failing(), max_batch=1, wait_s=0.0) as batcher:
+        client = batcher.client()
+        with pytest.raises(RuntimeError, match="engine failed"):
+            client.infer(np.zeros((1, 3, *SIZE), np.float32))
+        assert client.infer(np.ones((1, 3, *SIZE), np.float32)).shape == (1, 2, *SIZE)
+
+
+def test_closing_refuses_new_frames(backend: Backend, images: np.ndarray) -> None:
+    batcher = Batcher(backend, max_batch=2, wait_s=0.0)
+    client = batcher.client()
+    batcher.close()
+    batcher.close()  # twice is fine
+    with pytest.raises(RuntimeError, match="closed"):
+        client.infer_labels(images[:1])
