@@ -21,7 +21,11 @@ has a time limit cut to what is left of the overall budget, so the whole run end
   at 1920x1080 back on the host). The 1080p clip is the road video upscaled and re-encoded before
   timing; there is no rendering or encoding, since the pipeline's sinks need PyAV, which is not
   carried to the GPU machine (its wheel alone is larger than everything else carried);
-- crf: ConvCRF (the GPU mean-field CRF) per frame against pydensecrf on the same CamVid frames.
+- crf: ConvCRF (the GPU mean-field CRF) per frame against pydensecrf on the same CamVid frames;
+- streams: 1, 2, 4 and 8 streams of the built-in 960x540 demo scene through ``assemble_streams`` (one
+  backend behind the batcher, up to 16 frames a call): aggregate and per-stream fps and the mean batch;
+  then that backend alone at batches 1 to 16.
+  Last, so it has what the others leave of the budget.
 
 In a dry run, or without CUDA, the CUDA side of each step is recorded as skipped with the reason,
 and the CPU side (data loading, the torch reference, pydensecrf, the timing loops) still runs.
@@ -53,10 +57,13 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from streamseg.config import RunConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -67,9 +74,9 @@ JSON_NAME = "gpu_proof.json"
 IN_MEMORY_FRAMES = 32  # decoded frames kept for the from-memory figure (1080p RGB: 6 MB each)
 Item = TypeVar("Item")
 
-STEPS = ("install", "tests", "parity", "model_fps", "end_to_end", "crf")
+STEPS = ("install", "tests", "parity", "model_fps", "end_to_end", "crf", "streams")
 # Seconds each step may take at most; each is also cut to what is left of the overall budget.
-STEP_LIMITS_S = {"install": 10, "tests": 150, "parity": 120, "model_fps": 60, "end_to_end": 120, "crf": 90}
+STEP_LIMITS_S = {"install": 10, "tests": 150, "parity": 120, "model_fps": 60, "end_to_end": 120, "crf": 90, "streams": 90}
 RESERVE_PER_LATER_STEP_S = 15  # a slow step must not starve the ones after it
 DEFAULT_BUDGET_S = 470  # under the 8 minutes asked, with the install's time counted by the wrapper
 
@@ -85,6 +92,14 @@ E2E_WHAT = (
     "in its own thread; the main thread stacks batches and calls CudaBackend.infer_labels (uint8 frames up, resize "
     "to the network input, fp16 network, argmax, labels resized to 1920x1080 and back on the host). No rendering or "
     "encoding: the pipeline's sinks need PyAV, which is not carried to the GPU machine."
+)
+STREAMS_MODEL = "erfnet"
+STREAMS_MAX_BATCH = 16
+STREAMS_WHAT = (
+    "N streams of the demo scene (drawn on the CPU, one thread per stream, no PyAV needed) through assemble_streams: "
+    "each stream's own stages, one backend behind the batcher, no outputs. Aggregate fps is all streams' frames over "
+    "the wall time of StreamSet.run(); model loading and warm-up are before it. Model-only: the same backend's "
+    "infer_labels on uint8 batches already at the network's size, from one thread."
 )
 
 
@@ -102,6 +117,12 @@ class Settings:
     e2e_frames: int  # frames timed per configuration
     clip_frames: int  # frames in the clip that is made and decoded
     crf_frames: int
+    stream_counts: tuple[int, ...]  # streams run at once, one run each
+    stream_source: str  # what each stream reads: the demo scene at the frame size
+    stream_input: tuple[int, int]  # (H, W) of the network input
+    stream_frames: int  # frames per stream (the run's max_frames)
+    stream_model_batches: tuple[int, ...]
+    stream_model_calls: int  # timed calls per batch size, model only
     pytest_files: tuple[str, ...]
     pytest_select: str | None = None
 
@@ -117,6 +138,12 @@ FULL = Settings(
     e2e_frames=442,
     clip_frames=221,
     crf_frames=10,
+    stream_counts=(1, 2, 4, 8),
+    stream_source="demo:960x540",
+    stream_input=(360, 480),
+    stream_frames=300,
+    stream_model_batches=(1, 2, 4, 8, 16),
+    stream_model_calls=50,
     pytest_files=("tests/backends/test_cuda_backend.py", "tests/backends/test_tensorrt_backend.py"),
 )
 DRY = Settings(
@@ -130,6 +157,12 @@ DRY = Settings(
     e2e_frames=4,
     clip_frames=6,
     crf_frames=1,
+    stream_counts=(1, 2),
+    stream_source="demo:96x54",
+    stream_input=(32, 64),
+    stream_frames=10,
+    stream_model_batches=(1, 2),
+    stream_model_calls=2,
     pytest_files=("tests/backends/test_cuda_backend.py",),
     pytest_select="declines or unknown_precision",  # the tests that run without a GPU and in a second
 )
@@ -611,6 +644,79 @@ def timed_refine(refiner, cases: list[tuple[np.ndarray, np.ndarray]]) -> tuple[l
     return timed_labels(lambda case: refiner.refine(*case), cases)
 
 
+def step_streams(proof: Proof, figures: dict, deadline: float) -> None:
+    """Several streams batched on one backend (``assemble_streams``, as ``streamseg run A B`` builds it), then that
+    backend alone, so the batcher's cost shows; each measurement gets a share of what is left until ``deadline``."""
+    from streamseg.config import config_from_values
+
+    settings = proof.settings
+    height, width = settings.stream_input
+    figures.update(
+        what=STREAMS_WHAT, model=STREAMS_MODEL, source=settings.stream_source, network_input=f"{width}x{height}",
+        max_batch=STREAMS_MAX_BATCH, frames_per_stream=settings.stream_frames,
+    )
+    backend = "cuda" if proof.cuda_reason is None else "torch"
+    if backend == "torch":
+        figures["cuda"] = proof.cuda_parts_skipped()
+    rows = figures.setdefault("cuda" if backend == "cuda" else "torch_cpu", {})
+    for index, count in enumerate(settings.stream_counts):
+        config = config_from_values({
+            "streams": [{"name": f"s{number}", "source": settings.stream_source} for number in range(count)],
+            "model": STREAMS_MODEL, "backend": backend, "input_size": settings.stream_input,
+            "max_frames": settings.stream_frames, "max_batch": STREAMS_MAX_BATCH,
+        })
+        # The measurements left (these runs, then the model-only ones) and one more share held back for set-up.
+        share = (deadline - time.perf_counter()) / (len(settings.stream_counts) - index + 2)
+        rows[f"streams_{count}"] = streams_run(config, share)
+    config = config_from_values({"model": STREAMS_MODEL, "backend": backend, "input_size": settings.stream_input})
+    rows["model_only"] = model_only_fps(config, settings, deadline)
+
+
+def streams_run(config: RunConfig, seconds: float) -> dict:
+    """One run of ``config.streams`` to their ``max_frames`` (or stopped after ``seconds``, keeping what they read):
+    aggregate fps over the wall time of ``run()``, each stream's fps, and the batcher's mean frames per call."""
+    from streamseg.pipeline.assemble import assemble_streams
+
+    with assemble_streams(config) as streams:
+        stopper = threading.Timer(max(seconds, 1.0), streams.stop)
+        stopper.start()
+        started = time.perf_counter()
+        try:
+            result = streams.run()
+        finally:
+            stopper.cancel()
+        wall = time.perf_counter() - started
+        batching = streams.batching()
+    errors = {name: one.error for name, one in result.streams.items() if one.error}
+    if errors:
+        raise RuntimeError(f"{len(config.streams)} streams: {errors}")
+    return {
+        "frames": result.frames, "wall_s": round(wall, 2), "aggregate_fps": round(result.frames / wall, 1),
+        "per_stream_fps": {name: round(one.fps, 1) for name, one in result.streams.items()},
+        "mean_batch": round(batching["mean_batch"], 2), "inference_calls": batching["calls"],
+        "stopped_early": result.stopped_early,
+    }
+
+
+def model_only_fps(config: RunConfig, settings: Settings, deadline: float) -> dict:
+    """``config``'s backend alone: ``infer_labels`` on uint8 batches at the network's size (no resize), per batch size;
+    the ceiling the batched streams are measured against."""
+    from streamseg.pipeline.assemble import build_backend
+
+    height, width = config.input_size
+    batches = settings.stream_model_batches
+    frames = list(np.random.default_rng(0).integers(0, 256, (max(batches), height, width, 3), dtype=np.uint8))
+    backend, _ = build_backend(config)
+    with backend:
+        backend.warm_up(batch_sizes=batches)  # as a run warms it: one-off costs (tracing, graph capture) stay out
+        rows: dict = {"described": backend.describe()}
+        for index, batch in enumerate(batches):
+            share = (deadline - time.perf_counter()) / (len(batches) - index + 1)
+            fps = in_memory_fps(backend.infer_labels, frames, batch, settings.stream_model_calls * batch, time.perf_counter() + share)
+            rows[f"batch_{batch}"] = {"model_fps": round(fps, 1)}
+    return rows
+
+
 STEP_FUNCTIONS: dict[str, Callable[[Proof, dict, float], None]] = {
     "install": step_install,
     "tests": step_tests,
@@ -618,6 +724,7 @@ STEP_FUNCTIONS: dict[str, Callable[[Proof, dict, float], None]] = {
     "model_fps": step_model_fps,
     "end_to_end": step_end_to_end,
     "crf": step_crf,
+    "streams": step_streams,
 }
 
 

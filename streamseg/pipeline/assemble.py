@@ -380,7 +380,7 @@ def assemble_streams(config: RunConfig) -> Iterator[StreamSet]:
             assembly.monitor.started(_started_info(one, backend))
             return assembly
 
-        streams = StreamSet(config, open_one, labelled)
+        streams = StreamSet(config, open_one, labelled, batcher)
         stack.callback(streams.close)
         servers = [server for server in (serve_run(config, registry, streams.healthy, stack),) if server is not None]
         if config.serve is not None:
@@ -397,5 +397,6 @@ def assemble_streams(config: RunConfig) -> Iterator[StreamSet]:
         _log_started(config, backend, origin)
         log.info("%d stream(s), batched by up to %d frames per call", len(entries), config.max_batch)
         yield streams
-        if batcher.calls:
-            log.info("%d inference calls, %.2f frames each on average", batcher.calls, batcher.mean_batch)
+        batching = streams.batching()
+        if batching["calls"]:
+            log.info("%d inference calls, %.2f frames each on average", batching["calls"], batching["mean_batch"])

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from streamseg.config import RunConfig
     from streamseg.metrics import StreamLabelled
     from streamseg.pipeline.assemble import Assembly
+    from streamseg.pipeline.batcher import Batcher
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,10 @@ class StreamSet:
 
     def __init__(
         self, config: RunConfig, open_stream: Callable[[dict, ExitStack], Assembly], labelled: StreamLabelled,
+        batcher: Batcher | None = None,
     ) -> None:
         self.config = config
+        self.batcher = batcher  # the shared backend's batcher, for its figures (batching); the assembler closes it
         self._open_stream = open_stream
         self._labelled = labelled
         self._streams: dict[str, Stream] = {}
@@ -202,6 +205,12 @@ class StreamSet:
         """
         states = {entry["name"]: _health(entry) for entry in self.describe()}
         return any(state == "ok" for state in states.values()) or not states, states
+
+    def batching(self) -> dict[str, float]:
+        """Inference calls so far, the frames they held, and the frames per call."""
+        if self.batcher is None:
+            return {"calls": 0, "frames": 0, "mean_batch": 0.0}
+        return {"calls": self.batcher.calls, "frames": self.batcher.frames, "mean_batch": self.batcher.mean_batch}
 
     # --- running --------------------------------------------------------------------------
 

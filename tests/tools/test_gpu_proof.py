@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = ["install", "tests", "parity", "model_fps", "end_to_end", "crf"]
+STEPS = ["install", "tests", "parity", "model_fps", "end_to_end", "crf", "streams"]
 
 
 def run_proof(out: Path, *arguments: str, budget_s: int = 470) -> tuple[subprocess.CompletedProcess, dict]:
@@ -69,16 +69,23 @@ def test_dry_run_records_every_step_with_figures_or_a_reason(tmp_path: Path, tin
     assert "dry run" in crf["convcrf_cuda"]["skipped"]
     assert len(crf["convcrf_cpu"]) == 4 and all(row["ms_per_frame"] > 0 for row in crf["convcrf_cpu"].values())
     assert "ms_per_frame" in crf["pydensecrf"] or "not installed" in crf["pydensecrf"]["skipped"]
+    streams = steps["streams"]
+    assert "dry run" in streams["cuda"]["skipped"]
+    for count in (1, 2):
+        run = streams["torch_cpu"][f"streams_{count}"]
+        assert run["aggregate_fps"] > 0 and len(run["per_stream_fps"]) == count and run["mean_batch"] >= 1, run
+    assert all(streams["torch_cpu"]["model_only"][f"batch_{batch}"]["model_fps"] > 0 for batch in (1, 2))
 
 
 def test_a_failing_step_is_recorded_and_the_others_still_run(tmp_path: Path, tiny_camvid: Path) -> None:
     (tiny_camvid / "valannot" / "f001.png").unlink()  # parity and crf cannot read this frame's labels
 
-    completed, report = run_proof(tmp_path / "out", "--data", str(tiny_camvid), "--skip", "tests", "end_to_end")
+    completed, report = run_proof(tmp_path / "out", "--data", str(tiny_camvid), "--skip", "tests", "end_to_end", "streams")
 
     assert completed.returncode == 1
     statuses = {name: step["status"] for name, step in report["steps"].items()}
-    assert statuses == {"install": "ok", "tests": "skipped", "parity": "error", "model_fps": "ok", "end_to_end": "skipped", "crf": "ok"}
+    assert statuses == {"install": "ok", "tests": "skipped", "parity": "error", "model_fps": "ok", "end_to_end": "skipped", "crf": "ok",
+                        "streams": "skipped"}
     assert "f001.png" in report["steps"]["parity"]["error"]
     assert report["passed"] is False
 
