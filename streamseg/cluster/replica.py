@@ -81,20 +81,19 @@ class ReplicaBackend(Backend):
         self._described = described["backend"]
         self._replicas = itertools.cycle(replicas)
         self._turn = threading.Lock()
+        import ray  # here, once: this module is imported where Ray may be missing, and calls are per frame
+
+        self._get = ray.get
 
     def _next(self) -> Any:
         with self._turn:
             return next(self._replicas)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        import ray
-
-        return ray.get(self._next().scores.remote(self.stream, batch))
+        return self._get(self._next().scores.remote(self.stream, batch))
 
     def model_labels(self, images: np.ndarray) -> np.ndarray:
-        import ray
-
-        return ray.get(self._next().labels.remote(self.stream, np.ascontiguousarray(images)))
+        return self._get(self._next().labels.remote(self.stream, np.ascontiguousarray(images)))
 
     def warm_up(self, iterations: int = 2, batch_sizes=(1,)) -> None:
         """Nothing: each replica warmed its own backend up when it started."""

@@ -380,7 +380,7 @@ def assemble_streams(config: RunConfig) -> Iterator[StreamSet]:
             assembly.monitor.started(_started_info(one, backend))
             return assembly
 
-        streams = StreamSet(config, open_one, labelled, batcher)
+        streams = StreamSet(open_one, labelled, batcher)
         stack.callback(streams.close)
         servers = [server for server in (serve_run(config, registry, streams.healthy, stack),) if server is not None]
         if config.serve is not None:

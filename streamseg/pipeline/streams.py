@@ -84,17 +84,15 @@ class StreamSet:
     """The streams of one run. ``run()`` blocks until every stream has ended (or ``stop()``).
 
     Args:
-        config: the run's options; each stream's own are made from them by ``open_stream``.
         open_stream: opens one stream's parts on the stack it is given (the assembler's); raises
             a ``StreamsegError`` for what the user can fix (a bad source, an output in use).
         labelled: where each stream's metrics are exposed with its ``stream`` label.
     """
 
     def __init__(
-        self, config: RunConfig, open_stream: Callable[[dict, ExitStack], Assembly], labelled: StreamLabelled,
+        self, open_stream: Callable[[dict, ExitStack], Assembly], labelled: StreamLabelled,
         batcher: Batcher | None = None,
     ) -> None:
-        self.config = config
         self.batcher = batcher  # the shared backend's batcher, for its figures (batching); the assembler closes it
         self._open_stream = open_stream
         self._labelled = labelled
