@@ -18,7 +18,6 @@ from typing import Sequence
 
 from streamseg.config import RunConfig
 from streamseg.errors import OutputError
-from streamseg.sinks.video_file import container_format
 
 # Outputs are files the run creates; these folders hold the system's devices and processes, never such files.
 # (/dev/stdout is refused here even when the shell redirected it to a regular file.) /dev/shm is a real file system.
@@ -45,6 +44,8 @@ def check_run_outputs(*configs: RunConfig) -> None:
     # After the path checks, which name the problem of '-' or a FIFO more exactly.
     for output in outputs:
         if output.option == "--out" or output.option == f"--sink {VIDEO_FILE_SINK}":
+            from streamseg.sinks.video_file import container_format  # PyAV, only for a run that writes video
+
             container_format(output.path)
 
 

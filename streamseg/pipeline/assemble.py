@@ -35,7 +35,6 @@ from streamseg.sinks.base import Sink
 from streamseg.sinks.web_preview import WebPreviewSink, serve_preview_index
 from streamseg.sources import open_source
 from streamseg.sources.base import Source
-from streamseg.sources.rtsp import RtspSource, SourceReconnectsCollector
 from streamseg.stages.inference import InferenceStage, LabelInferenceStage
 from streamseg.stages.labels import LabelStage
 from streamseg.stages.preprocess import PreprocessStage
@@ -237,6 +236,10 @@ def open_run_source(config: RunConfig, given: Source | None, stack: ExitStack, p
 
 def watch_live_source(source: Source, config: RunConfig, monitor: MetricsMonitor) -> None:
     """An rtsp:// source reports up and down to the monitor and counts its reconnections on /metrics."""
+    if not source.live:
+        return
+    from streamseg.sources.rtsp import RtspSource, SourceReconnectsCollector  # PyAV, only for a live source
+
     if not isinstance(source, RtspSource):
         return
     if config.rtsp_give_up_after is not None:  # unset, a source handed in keeps its own

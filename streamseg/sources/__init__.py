@@ -7,6 +7,7 @@ the built-in sources registered by :func:`register_sources` and those of install
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,11 +17,11 @@ from streamseg.sources.base import Source
 from streamseg.sources.camera import CameraSource, parse_camera
 from streamseg.sources.demo import DemoSource
 from streamseg.sources.image_folder import ImageFolderSource
-from streamseg.sources.rtsp import RtspSource
-from streamseg.sources.video_file import VideoFileSource
 
 if TYPE_CHECKING:
     from streamseg.plugins import SourceContext, SourceTable
+    from streamseg.sources.rtsp import RtspSource
+    from streamseg.sources.video_file import VideoFileSource
 
 __all__ = [
     "CameraSource", "DemoSource", "ImageFolderSource", "RtspSource", "Source", "VideoFileSource", "open_source",
@@ -47,7 +48,20 @@ def _open_camera(spec: str, context: SourceContext) -> Source:
     return CameraSource(parse_camera(spec))
 
 
+# PyAV is imported only when a file or a stream is opened: a run of the demo scene or a camera never loads
+# FFmpeg, and runs where PyAV is not installed (the GPU proof's machine).
+_LAZY = {"RtspSource": "streamseg.sources.rtsp", "VideoFileSource": "streamseg.sources.video_file"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _open_rtsp(spec: str, context: SourceContext) -> Source:
+    from streamseg.sources.rtsp import RtspSource
+
     return RtspSource(spec)
 
 
@@ -56,6 +70,8 @@ def _open_folder(spec: str, context: SourceContext) -> Source:
 
 
 def _open_file(spec: str, context: SourceContext) -> Source:
+    from streamseg.sources.video_file import VideoFileSource
+
     return VideoFileSource(Path(spec).expanduser())
 
 
