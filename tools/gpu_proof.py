@@ -770,8 +770,11 @@ def run_step(name: str, proof: Proof, limit_s: float) -> dict:
     return record
 
 
-def step_limit(name: str, remaining_s: float, later_steps: int) -> float:
-    return min(STEP_LIMITS_S[name], remaining_s - RESERVE_PER_LATER_STEP_S * later_steps)
+def step_limit(name: str, budget_s: float, remaining_s: float, later_steps: int) -> float:
+    # A budget shorter than the default shortens every step's cap in proportion, so that a slow early step
+    # (the tests) cannot take what the later ones (fps, CRF, streams) need.
+    cap = STEP_LIMITS_S[name] * min(1.0, budget_s / DEFAULT_BUDGET_S)
+    return min(cap, remaining_s - RESERVE_PER_LATER_STEP_S * later_steps)
 
 
 def package_versions() -> dict[str, str | None]:
@@ -855,7 +858,7 @@ def run_proof(proof: Proof, budget_s: float, skip: set[str]) -> dict:
     write_json(path, report)
     for index, name in enumerate(STEPS):
         remaining = budget_s - (time.perf_counter() - started_at)
-        limit = step_limit(name, remaining, len(STEPS) - index - 1)
+        limit = step_limit(name, budget_s, remaining, len(STEPS) - index - 1)
         if name in skip:
             report["steps"][name] = {"status": "skipped", "reason": "asked with --skip"}
         elif proof.cuda_reason is not None and not proof.dry_run and name != "install":

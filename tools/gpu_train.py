@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold-out-drive", help="never train on this drive; score on it (cross-drive validation)")
     parser.add_argument("--budget-s", type=float, default=420.0, help="wall time for everything, loading included")
     parser.add_argument("--max-epochs", type=int, help="cap on the epochs (default 3000; 2 in a dry run)")
+    parser.add_argument("--epochs", type=int, help="exactly this many epochs, whatever the budget (a schedule fixed on a fold)")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--dry-run", action="store_true", help="CPU, a few 32x32 crops, 2 epochs at most")
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     # 0.85 of what is left: evaluation, checkpoints and the final save take the rest.
     affordable = int(0.85 * left * images_per_second / frames)
     cap = args.max_epochs or (2 if args.dry_run else 3000)
-    epochs = max(1, min(cap, affordable))
+    epochs = args.epochs or max(1, min(cap, affordable))
     report.update(probe_images_per_second=round(images_per_second, 1), frames=frames, epochs=epochs)
     print(f"{images_per_second:.0f} images/s on {report['device']}: {epochs} epochs of {frames} frames fit in {left:.0f} s")
 

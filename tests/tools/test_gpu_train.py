@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import cv2
@@ -64,3 +66,45 @@ def test_packing_writes_jpeg_frames_and_png_labels_the_trainer_reads(tmp_path):
         assert (a == b).all()  # labels are copied exactly
     for a, b in zip(packed.images, original.images):
         assert abs(a.astype(int) - b.astype(int)).mean() < 6  # JPEG q90 is close
+
+
+def test_the_fold_then_final_script_trains_the_fold_winner_on_all_frames_for_its_epochs(tmp_path):
+    data = _demo_camvid(tmp_path / "camvid")
+    out = tmp_path / "out"
+    environment = {
+        **os.environ, "PYTHON": sys.executable, "MODEL": "erfnet-half", "HOLD_OUT": "0001TP",
+        "RECIPES_TO_TRY": "baseline road-ce", "FOLD_BUDGET_S": "60", "FINAL_BUDGET_S": "60", "OMP_NUM_THREADS": "1",
+    }
+    completed = subprocess.run(
+        ["bash", "tools/gpu_fold_then_final.sh", str(out), "--dry-run", "--data", str(data)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=environment,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:] + completed.stdout[-2000:]
+    with tarfile.open(out / "folds.tar") as folds:
+        names = folds.getnames()
+        reports = {name: json.load(folds.extractfile(f"fold-{name}/train.json")) for name in ("baseline", "road-ce")}
+    chosen = max(reports, key=lambda name: reports[name]["held_out_miou"])
+    assert f"chosen on the fold: recipe {chosen}" in completed.stdout
+    assert f"fold-{chosen}/erfnet-half.pt" in names  # the chosen fold's weights, and only its
+    assert len([name for name in names if name.endswith(".pt")]) == 1
+    with tarfile.open(out / "final.tar") as final:
+        report = json.load(final.extractfile("final/train.json"))
+        assert "final/erfnet-half.pt" in final.getnames()
+    assert report["recipe"] == chosen and report["epochs"] == reports[chosen]["epochs"]
+    assert report["frames"] == 8 and "held_out" not in report  # all of train+val, nothing held out
+
+
+def test_a_run_of_the_demo_scene_never_imports_pyav(tmp_path):
+    # The GPU machine has no PyAV: the streams proof there assembles demo streams, so nothing on that path may need it.
+    program = (
+        "import sys; sys.modules['av'] = None\n"  # any import of av now raises ImportError
+        "from streamseg.config import config_from_values\n"
+        "from streamseg.pipeline.assemble import assemble_streams\n"
+        "config = config_from_values({'streams': [{'name': 'a', 'source': 'demo:96x64'}, {'name': 'b', 'source': 'demo:96x64'}],"
+        " 'model': 'erfnet-half', 'backend': 'torch', 'input_size': (48, 64), 'max_frames': 3})\n"
+        "with assemble_streams(config) as streams:\n"
+        "    print('frames', streams.run().frames)\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "frames 6" in completed.stdout

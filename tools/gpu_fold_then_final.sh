@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Recipe choice and the final model on a GPU machine in one call (issue: generalisation).
+#
+# 1. Trains each recipe in RECIPES_TO_TRY at once on the one GPU, without drive HOLD_OUT (default 0006R0), each in
+#    FOLD_BUDGET_S seconds, and scores each on the held-out drive: the cross-drive fold.
+# 2. Picks the recipe with the best held-out mIoU and trains it on train+val (all 468 frames) for the same number
+#    of epochs: a fixed schedule chosen on the fold. No checkpoint is picked by a score; the last epoch ships.
+#
+# Here (once): python tools/gpu_train.py --pack-into .camvid      (CamVid train+val as JPEG q90 + PNG labels, 26 MB)
+# There:       run  command: bash tools/gpu_fold_then_final.sh "$OUT"   carry: [".camvid"]
+# It writes OUT/folds.tar (each fold's train.json and log.jsonl, the chosen fold's weights) and OUT/final.tar
+# (MODEL.pt, train.json, log.jsonl, config.json): few files, since the device tool brings back at most eight.
+# Dry run anywhere (CPU, a few 32x32 crops; tests/tools/test_gpu_train.py runs it): ... OUT --dry-run --data CAMVID
+set -u -o pipefail
+
+if [ $# -lt 1 ] || [ "${1#-}" != "$1" ]; then
+    echo "usage: bash tools/gpu_fold_then_final.sh OUT_DIR [--dry-run] [--data CAMVID]" >&2
+    exit 2
+fi
+out=$1
+shift
+data=.camvid
+extra=()
+while [ $# -gt 0 ]; do
+    case $1 in
+        --data) data=$2; shift 2 ;;
+        --dry-run) extra+=(--dry-run); shift ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+python=${PYTHON:-python3}
+model=${MODEL:-erfnet}
+hold_out=${HOLD_OUT:-0006R0}
+recipes=${RECIPES_TO_TRY:-baseline road road-ce}
+fold_budget=${FOLD_BUDGET_S:-170}
+final_budget=${FINAL_BUDGET_S:-120}
+mkdir -p "$out" || exit 2
+out=$(cd "$out" && pwd)
+cd "$(dirname "$0")/.." || exit 2
+work=$(mktemp -d)
+export PYTHONUNBUFFERED=1
+# Several trainers share the machine's cores (augmentation draws run there): a few threads each, not all of them.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
+
+for name in $recipes; do
+    timeout $((fold_budget + 60)) "$python" tools/gpu_train.py "$work/fold-$name" --data "$data" --model "$model" \
+        --recipe "$name" --hold-out-drive "$hold_out" --budget-s "$fold_budget" "${extra[@]}" \
+        >"$work/fold-$name.log" 2>&1 &
+done
+wait
+for name in $recipes; do
+    echo "== fold $name"
+    tail -n 3 "$work/fold-$name.log"
+done
+
+# The recipe with the best held-out mIoU, and its epochs.
+read -r best epochs < <("$python" - "$work" $recipes <<'PY'
+import json, sys
+from pathlib import Path
+work, names = Path(sys.argv[1]), sys.argv[2:]
+scores = {}
+for name in names:
+    report = Path(work, f"fold-{name}", "train.json")
+    if report.exists():
+        record = json.loads(report.read_text())
+        scores[name] = (record.get("held_out_miou", -1.0), record["epochs"])
+        print(f"fold {name}: {record['epochs']} epochs, held-out mIoU {100 * scores[name][0]:.1f}", file=sys.stderr)
+if scores:
+    name = max(scores, key=lambda key: scores[key][0])
+    print(name, scores[name][1])
+PY
+)
+if [ -z "${best:-}" ]; then
+    echo "no fold finished; see the logs" >&2
+    tar -cf "$out/folds.tar" -C "$work" . 2>/dev/null
+    exit 1
+fi
+echo "chosen on the fold: recipe $best, $epochs epochs"
+(cd "$work" && tar -cf "$out/folds.tar" fold-*.log fold-*/train.json fold-*/run/log.jsonl "fold-$best/$model.pt")
+
+timeout $((final_budget + 60)) "$python" tools/gpu_train.py "$work/final" --data "$data" --model "$model" \
+    --recipe "$best" --epochs "$epochs" --budget-s "$final_budget" "${extra[@]}" 2>&1 | tail -n 5
+status=$?
+(cd "$work" && tar -cf "$out/final.tar" final/train.json final/run/log.jsonl final/run/config.json "final/$model.pt")
+rm -rf "$work"
+exit $status
