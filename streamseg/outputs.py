@@ -44,7 +44,8 @@ def check_run_outputs(*configs: RunConfig) -> None:
     # After the path checks, which name the problem of '-' or a FIFO more exactly.
     for output in outputs:
         if output.option == "--out" or output.option == f"--sink {VIDEO_FILE_SINK}":
-            from streamseg.sinks.video_file import container_format  # PyAV, only for a run that writes video
+            # PyAV, imported only by a run that writes video.
+            from streamseg.sinks.video_file import container_format
 
             container_format(output.path)
 

@@ -238,7 +238,8 @@ def watch_live_source(source: Source, config: RunConfig, monitor: MetricsMonitor
     """An rtsp:// source reports up and down to the monitor and counts its reconnections on /metrics."""
     if not source.live:
         return
-    from streamseg.sources.rtsp import RtspSource, SourceReconnectsCollector  # PyAV, only for a live source
+    # PyAV, imported only when the source is live and so may be a stream.
+    from streamseg.sources.rtsp import RtspSource, SourceReconnectsCollector
 
     if not isinstance(source, RtspSource):
         return
