@@ -292,8 +292,9 @@ def command_models(args: argparse.Namespace) -> int:
         if weights is None:
             trained = "no trained weights yet"
         else:
+            # The card's own one-line verdict first: val mIoU flatters weights that trained on val or its drive.
             miou = weights.card.get("val_miou")
-            trained = f"trained, CamVid val mIoU {100 * miou:.1f}" if miou is not None else "trained"
+            trained = weights.card.get("summary") or (f"trained, CamVid val mIoU {100 * miou:.1f}" if miou is not None else "trained")
         print(f"{marker} {name:<16} {spec.description}  [{trained}]")
     print("* default model; `streamseg models NAME` shows its model card")
     return EXIT_OK
