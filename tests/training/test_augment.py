@@ -65,6 +65,16 @@ def test_the_photometric_part_never_touches_labels():
     assert strong_images.min() >= 0.0 and strong_images.max() <= 1.0
 
 
+def test_the_same_generator_state_draws_the_same_batch_noise_included():
+    # A resumed run seeds each epoch's generator as the uninterrupted run did, so it must draw the same batches.
+    images, labels = _demo_frames()
+    strong = Augmentation(crop=(120, 160), scale_range=(0.5, 2.0), jitter=0.4, hue=0.1, blur=1.0, noise=0.05)
+    first, _ = strong(list(images), list(labels), torch.Generator().manual_seed(7))
+    again, _ = strong(list(images), list(labels), torch.Generator().manual_seed(7))
+    other, _ = strong(list(images), list(labels), torch.Generator().manual_seed(8))
+    assert torch.equal(first, again) and not torch.equal(first, other)
+
+
 @pytest.mark.parametrize("change", [{"scale_range": (2.0, 1.0)}, {"scale_range": (0.01, 1.0)}, {"hue": 1.5}, {"noise": -0.1}])
 def test_impossible_settings_are_refused(change):
     with pytest.raises(ValueError):
