@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=Path(".camvid"), help="CamVid layout, PNG or packed JPEG frames")
     parser.add_argument("--pack-into", type=Path, help="write a packed copy of --data's train+val here and stop")
     parser.add_argument("--model", default="erfnet")
-    parser.add_argument("--recipe", default="road", choices=sorted(RECIPES))
+    parser.add_argument("--recipe", default="baseline", choices=sorted(RECIPES), help="default baseline, the fold's choice")
     parser.add_argument("--split", default="train+val", help="training frames (train+val: all 468)")
     parser.add_argument("--hold-out-drive", help="never train on this drive; score on it (cross-drive validation)")
     parser.add_argument("--budget-s", type=float, default=420.0, help="wall time for everything, loading included")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from streamseg.backends import BackendOptions, create_backend
-from streamseg.data.camvid import list_split, read_labels, read_rgb
+from streamseg.data.camvid import list_split, read_labels, read_rgb, select_drive
 from streamseg.errors import StreamsegError
 from streamseg.evaluation import ConfusionMatrix
 from streamseg.logs import configure_logging
@@ -73,13 +73,16 @@ def parse_grid_axis(text: str) -> tuple[str, list[float]]:
 
 
 def cache_network_output(
-    model_name: str, weights: Path | None, camvid: Path, split: str, frames: int
+    model_name: str, weights: Path | None, camvid: Path, split: str, frames: int, drive: str | None = None
 ) -> tuple[list[CachedFrame], str]:
-    """Runs the model once on each frame and keeps what the grid needs."""
+    """Runs the model once on each frame (``frames`` of them spread evenly, 0 for all) and keeps what the grid needs."""
     model, origin = load_model(model_name, weights)
     samples = list_split(camvid, split)
-    if frames > 0:
-        samples = samples[:frames]
+    if drive is not None:
+        samples = select_drive(samples, drive, keep=True)
+    if 0 < frames < len(samples):
+        # Spread over the drive rather than its first seconds: neighbouring frames are nearly the same picture.
+        samples = [samples[index * len(samples) // frames] for index in range(frames)]
     cached = []
     with create_backend("torch", model, MODEL_INPUT, "fp32", BackendOptions()) as backend:
         for sample in samples:
@@ -149,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path, help="a state dict instead of the bundled weights")
     parser.add_argument("--data", type=Path, default=DEFAULT_CAMVID, help="CamVid root (default ../shared/data/camvid)")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--frames", type=int, default=0, help="use the first N frames (0: all)")
+    parser.add_argument("--hold-out-drive", metavar="DRIVE", help="only this drive's frames of --split (the cross-drive fold)")
+    parser.add_argument("--frames", type=int, default=0, help="use N frames spread evenly over the split (0: all)")
     parser.add_argument("--iterations", type=int, default=5, help="mean-field iterations for every grid point")
     parser.add_argument("--scale", type=float, default=1.0, help="CRF resolution relative to the image")
     parser.add_argument(
@@ -163,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         base = CrfParameters(iterations=args.iterations, scale=args.scale)
         points = grid_points(base, grid)
         started = time.perf_counter()
-        frames, origin = cache_network_output(args.model, args.weights, args.data, args.split, args.frames)
+        frames, origin = cache_network_output(args.model, args.weights, args.data, args.split, args.frames, args.hold_out_drive)
         seconds = time.perf_counter() - started
         print(f"network output for {len(frames)} frames in {seconds:.1f} s; {len(points)} grid points", file=sys.stderr)
         raw = score_raw(frames)
@@ -176,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(format_table(scores, list(grid), raw))
     best = max(scores, key=lambda entry: entry.miou)
-    write_settings(args.out, best, model=args.model, origin=origin, split=args.split, frames=len(frames), raw_miou=raw[0])
+    split = args.split if args.hold_out_drive is None else f"{args.split}, drive {args.hold_out_drive}"
+    write_settings(args.out, best, model=args.model, origin=origin, split=split, frames=len(frames), raw_miou=raw[0])
     print(f"best: mIoU {100 * best.miou:.2f} (argmax {100 * raw[0]:.2f}); written to {args.out}")
     if best.miou <= raw[0]:
         print("warning: no grid point beats the network's own argmax; the CRF would hurt this model", file=sys.stderr)

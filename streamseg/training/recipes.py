@@ -14,8 +14,9 @@ from streamseg.errors import ConfigError
 _ROAD_AUGMENTATION = {"crop": (360, 480), "scale_range": (0.5, 2.0), "jitter": 0.3, "hue": 0.05, "blur": 0.3, "noise": 0.03}
 
 RECIPES: dict[str, dict] = {
-    # The shipped weights of 2026-11-22, which are TrainConfig's defaults: 320x320 crops of frames
-    # scaled 0.5-1.5x, colour jitter, ENet-weighted cross entropy.
+    # TrainConfig's defaults, and the recipe of the shipped erfnet (2026-11-22, and since 2026-11-28 on
+    # train+val, where it won the fold on the H200): 320x320 crops of frames scaled 0.5-1.5x, colour
+    # jitter, ENet-weighted cross entropy.
     "baseline": {},
     # The road augmentation with OHEM, so thin classes keep getting gradient once road and sky are easy.
     "road": {**_ROAD_AUGMENTATION, "loss": "ohem"},
