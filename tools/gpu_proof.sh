@@ -8,6 +8,9 @@
 #       run  command: bash tools/gpu_proof.sh "$OUT"   carry: [".whl"]   timeout_s: 540
 #    It writes $OUT/gpu_proof.json (every figure, device, versions, per-step wall time), $OUT/pytest.log,
 #    $OUT/install.log and $OUT/install.tsv.
+#    With the trainer in the same call (2026-11-28), carry the trainer's .camvid (it holds val too) and only
+#    .whl's Cython wheel, pydensecrf2 sdist and video/, and pass --data .camvid: .whl/camvid beside .camvid
+#    would not fit in the 64 MiB a call carries (BENCHMARKS.md, GPU proof on an NVIDIA H200).
 # Dry run anywhere (CPU, tiny sizes; `make test` runs it): bash tools/gpu_proof.sh OUT_DIR --dry-run [--data DIR]
 #
 # The GPU machine has Python 3.12 with torch, Triton, onnxruntime, OpenCV, pyyaml, pytest and prometheus-client,
