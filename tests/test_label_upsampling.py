@@ -37,7 +37,7 @@ def test_vote_is_the_argmax_of_bilinearly_interpolated_one_hot_labels(size, move
 
 def test_guided_puts_the_boundary_on_the_edge_in_the_frame():
     # A vertical colour edge at x = 101 of a 200-wide frame; the network, at half width, can only place
-    # it at 100 or 102. Guided by the frame, the labels follow the edge; nearest and vote cannot.
+    # it at 100 or 102. Guided by the frame, the labels follow the edge; nearest neighbour cannot.
     height, width = 40, 200
     frame = np.zeros((height, width, 3), np.uint8)
     frame[:, 101:] = 200
