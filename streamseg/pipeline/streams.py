@@ -48,6 +48,7 @@ class Stream:
     assembly: Assembly
     runner: Runner
     stack: ExitStack  # closes what this stream opened, when its runner has ended
+    key: str = ""  # its name in the run's result: the name, or "NAME#2", "NAME#3" for later streams of a reused name
     thread: threading.Thread | None = None
     result: PipelineResult | None = None
     removed: bool = False
@@ -69,7 +70,12 @@ class Stream:
 
 @dataclass
 class StreamsResult:
-    """How each stream ended, by name, in the order the streams were added."""
+    """How each stream ended, by name, in the order the streams were added.
+
+    A name used again (a camera removed and added back) keeps its first stream's result under the name
+    and gives the later ones ``NAME#2``, ``NAME#3``: no stream's ending, a failure above all, drops out
+    of the summary or the exit status.
+    """
 
     streams: dict[str, PipelineResult] = field(default_factory=dict)
     aborted: bool = False
@@ -96,7 +102,8 @@ class StreamSet:
         self.batcher = batcher  # the shared backend's batcher, for its figures (batching); the assembler closes it
         self._open_stream = open_stream
         self._labelled = labelled
-        self._streams: dict[str, Stream] = {}
+        self._streams: dict[str, Stream] = {}  # the latest stream of each name, which HTTP and the API address
+        self._every: list[Stream] = []  # every stream added, in order: each one's thread is joined and its result kept
         self._lock = threading.Condition()
         self._state = PipelineState.CREATED
         self._aborted = False
@@ -112,7 +119,7 @@ class StreamSet:
         with self._lock:
             if self._state is PipelineState.RUNNING:
                 self._state = PipelineState.STOPPING
-            streams = list(self._streams.values())
+            streams = list(self._every)
             self._lock.notify_all()
         for stream in streams:
             stream.runner.stop()
@@ -120,7 +127,7 @@ class StreamSet:
     def abort(self, reason: str) -> None:
         self._aborted = True
         with self._lock:
-            streams = list(self._streams.values())
+            streams = list(self._every)
         for stream in streams:
             stream.runner.abort(reason)
         self.stop()
@@ -149,7 +156,10 @@ class StreamSet:
                 # A removed or ended stream of that name: the new stream's metrics replace its own.
                 self._labelled.remove(name)
                 self._labelled.add(name, assembly.monitor.metrics.registry)
+                earlier = sum(1 for other in self._every if other.name == name)
+                stream.key = name if not earlier else f"{name}#{earlier + 1}"
                 self._streams[name] = stream
+                self._every.append(stream)
                 if self._state in (PipelineState.RUNNING, PipelineState.STOPPING):
                     self._start(stream)
         if taken:
@@ -218,32 +228,38 @@ class StreamSet:
             if self._state is not PipelineState.CREATED:
                 raise RuntimeError(f"a stream set runs once; this one is {self._state.value}")
             self._state = PipelineState.RUNNING
-            for stream in self._streams.values():
-                self._start(stream)
+            for stream in self._every:
+                if not stream.removed:  # one removed before the run began was closed then
+                    self._start(stream)
         try:
             with self._lock:
                 while not self._all_ended():
                     self._lock.wait(0.1)  # short waits keep the main thread free to take signals
         finally:
             self.stop()
-            for stream in list(self._streams.values()):
-                if stream.thread is not None:
-                    stream.thread.join()
+            self._join_every_stream()
             self._state = PipelineState.FINISHED
-        results = {name: stream.result for name, stream in self._streams.items() if stream.result is not None}
+        ended = [stream for stream in self._every if stream.result is not None]
         return StreamsResult(
-            results, aborted=self._aborted,
-            stopped_early=any(result.stopped_early for name, result in results.items() if not self._streams[name].removed),
+            {stream.key: stream.result for stream in ended}, aborted=self._aborted,
+            stopped_early=any(stream.result.stopped_early for stream in ended if not stream.removed),
         )
 
     def close(self) -> None:
         """Stops and closes every stream still open (a run that never started, or was left by an error)."""
         self.stop()
-        for stream in list(self._streams.values()):
-            if stream.thread is not None:
-                stream.thread.join()
-            else:
-                stream.stack.close()
+        self._join_every_stream()
+        with self._lock:
+            unstarted = [stream for stream in self._every if stream.thread is None]
+        for stream in unstarted:
+            stream.stack.close()
+
+    def _join_every_stream(self) -> None:
+        """Waits for every stream's thread, a replaced one's too: its outputs close before the run returns."""
+        with self._lock:
+            threads = [stream.thread for stream in self._every if stream.thread is not None]
+        for thread in threads:
+            thread.join()
 
     def _start(self, stream: Stream) -> None:
         stream.thread = threading.Thread(target=self._run_stream, args=(stream,), name=f"stream-{stream.name}", daemon=True)
@@ -256,13 +272,13 @@ class StreamSet:
             stream.stack.close()
             if stream.result is None:  # run() itself raised: a bug, but the others go on
                 stream.result = PipelineResult(0, 0, 0.0, PipelineState.FAILED, error="the stream's runner raised")
-            report_stream(stream.name, stream.result)
+            report_stream(stream.key, stream.result)
             with self._lock:
                 self._lock.notify_all()
 
     def _all_ended(self) -> bool:
         """Called with the lock held. A run with no stream yet waits for its first (the API may add it)."""
-        return bool(self._streams) and all(stream.result is not None or stream.thread is None for stream in self._streams.values())
+        return bool(self._every) and all(stream.result is not None or stream.thread is None for stream in self._every)
 
 
 def _health(entry: dict) -> str:

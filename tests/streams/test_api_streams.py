@@ -15,7 +15,6 @@ import av
 import pytest
 
 from streamseg.api import Pipeline, Streams
-from streamseg.errors import ConfigError
 
 FAST = {"model": "erfnet-half", "input_size": "160x120", "backend": "torch"}
 WAIT_S = 120.0  # generous: two busy cores; the waits usually end in seconds
@@ -81,7 +80,10 @@ def test_a_removed_streams_name_can_be_used_again(tmp_path: Path) -> None:
         assert wait_until(lambda: frames_of(run, "a") > 0), run.describe()
     finally:
         run.close()
-    assert run.result.streams["a"].frames > 0 and run.result.streams["a"].error is None
+    # Both streams called "a" are in the result, the later one as "a#2": neither's ending is lost.
+    assert list(run.result.streams) == ["a", "b", "a#2"]
+    first, again = run.result.streams["a"], run.result.streams["a#2"]
+    assert first.frames > 0 and again.frames > 0 and first.error is None and again.error is None
     assert (tmp_path / "a.jsonl").read_text() and (tmp_path / "a-again.jsonl").read_text()
 
 
@@ -108,3 +110,19 @@ def test_the_preview_shows_every_stream_and_follows_additions(tmp_path: Path) ->
         with pytest.raises(urllib.error.HTTPError) as gone:
             urllib.request.urlopen(f"{base}/streams/right/", timeout=10)
         assert gone.value.code == 404
+
+
+def test_a_stream_removed_before_the_run_starts_is_never_run(tmp_path: Path) -> None:
+    run = Streams(
+        [{"name": "a", "source": "demo:160x120"}, {"name": "b", "source": "demo:160x120"}],
+        stats=str(tmp_path / "{name}.jsonl"), **FAST,
+    )
+    try:
+        assert run.remove_stream("a").frames == 0
+        run.start()
+        assert wait_until(lambda: frames_of(run, "b") > 0), run.describe()
+        assert run.names() == ["b"]
+    finally:
+        run.close()
+    assert run.result.streams["a"].frames == 0 and run.result.streams["a"].error is None
+    assert run.result.streams["b"].frames > 0 and run.result.streams["b"].error is None
