@@ -19,6 +19,7 @@ from streamseg.sinks.partial_file import (
     discard,
     put_in_place,
     real_target,
+    warn_of_leftovers,
 )
 
 
@@ -71,6 +72,7 @@ class JsonLinesStatsSink(Sink):
             raise OutputError(f"cannot write stats to {self.path}: it is a folder")
         try:
             self._target.parent.mkdir(parents=True, exist_ok=True)
+            warn_of_leftovers(self._target)
             self.partial_path, descriptor = create_partial(self._target)
         except OSError as error:
             raise OutputError(f"cannot write stats to {self.path}: {error.strerror or error}") from error

@@ -9,9 +9,13 @@ systems; it starts with a dot so that folder listings and image-folder sources s
 
 from __future__ import annotations
 
+import glob
+import logging
 import os
 import secrets
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 PARTIAL_MARK = ".partial-"
 
@@ -34,6 +38,23 @@ def create_partial(target: Path) -> tuple[Path, int]:
             return candidate, os.open(candidate, flags, 0o666)
         except FileExistsError:
             continue
+
+
+def warn_of_leftovers(target: Path) -> list[Path]:
+    """Says, once, that temporary files of ``target`` are already there, and returns them.
+
+    They come from a run that was killed (or lost its machine) before it could finish, or from one
+    writing ``target`` right now. They are never deleted here: a fragmented MP4 plays up to where it
+    stopped, and it may be the only copy of what was recorded.
+    """
+    leftovers = sorted(Path(name) for name in glob.glob(glob.escape(str(target.parent / f".{target.name}{PARTIAL_MARK}")) + "*"))
+    if leftovers:
+        log.warning(
+            "%d unfinished %s of %s already there (%s): left by an interrupted run, or one writing it now; "
+            "each holds what was written before it stopped. Move or delete them once you are done with them",
+            len(leftovers), "copy" if len(leftovers) == 1 else "copies", target, ", ".join(path.name for path in leftovers),
+        )
+    return leftovers
 
 
 def put_in_place(partial: Path, target: Path) -> None:

@@ -27,6 +27,7 @@ from streamseg.sinks.partial_file import (
     discard,
     put_in_place,
     real_target,
+    warn_of_leftovers,
 )
 
 # x264's rate-control options; other encoders (e.g. "mpeg4") do not know them.
@@ -145,6 +146,7 @@ class VideoFileSink(Sink):
             raise OutputError(f"cannot write video to {self.path}: permission denied")
 
     def _open(self, width: int, height: int) -> None:
+        warn_of_leftovers(self._target)
         try:
             partial, descriptor = create_partial(self._target)
         except OSError as error:

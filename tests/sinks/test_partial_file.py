@@ -11,6 +11,7 @@ from streamseg.sinks.partial_file import (
     discard,
     put_in_place,
     real_target,
+    warn_of_leftovers,
 )
 
 
@@ -58,3 +59,19 @@ def test_the_real_target_of_a_symlink_is_the_file_it_names(tmp_path: Path) -> No
     (tmp_path / "real.mp4").write_bytes(b"")
     (tmp_path / "link.mp4").symlink_to(tmp_path / "real.mp4")
     assert real_target(tmp_path / "link.mp4") == (tmp_path / "real.mp4").resolve()
+
+
+def test_leftovers_of_the_target_are_found_and_kept_and_no_others(tmp_path: Path, caplog) -> None:
+    target = tmp_path / "cam[1].mp4"  # glob's special characters in the name match only themselves
+    mine = [create_partial(target) for _ in range(2)]
+    for _, descriptor in mine:
+        os.close(descriptor)
+    other, descriptor = create_partial(tmp_path / "cam1.mp4")
+    os.close(descriptor)
+    with caplog.at_level("WARNING"):
+        found = warn_of_leftovers(target)
+    assert found == sorted(path for path, _ in mine)
+    assert len(caplog.records) == 1 and "2 unfinished copies" in caplog.text and other.name not in caplog.text
+    assert all(path.exists() for path, _ in mine)  # said, never deleted
+    caplog.clear()
+    assert warn_of_leftovers(tmp_path / "new.mp4") == [] and not caplog.records

@@ -113,3 +113,12 @@ def test_a_killed_run_leaves_a_partial_file_that_plays_up_to_its_last_fragment(t
             capture_output=True, text=True, timeout=60,
         )
         assert int(probe.stdout.split()[0]) >= 2 * 25, probe.stderr
+
+    # The next run over the same output says that the killed run's copy is there, and keeps it.
+    again = streamseg("run", "demo:320x240", *FAST, "--max-frames", "3", "--out", str(out))
+    _, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr
+    warning = next((line for line in stderr.splitlines() if "unfinished copy" in line), "")
+    assert warning.startswith("streamseg: warning:") and partial.name in warning and str(out) in warning, stderr
+    assert partials() == [partial] and decoded_frames(partial) == frames
+    assert decoded_frames(out) == 3
