@@ -2,7 +2,8 @@
 # Recipe choice and the final model on a GPU machine in one call (issue: generalisation).
 #
 # 1. Trains each recipe in RECIPES_TO_TRY at once on the one GPU, without drive HOLD_OUT (default 0006R0), each in
-#    FOLD_BUDGET_S seconds, and scores each on the held-out drive: the cross-drive fold.
+#    FOLD_BUDGET_S seconds (or, with FOLD_EPOCHS, each for exactly that many epochs: recipes compared at equal
+#    epochs rather than equal time), and scores each on the held-out drive: the cross-drive fold.
 # 2. Picks the recipe with the best held-out mIoU and trains it on train+val (all 468 frames) for the same number
 #    of epochs: a fixed schedule chosen on the fold. No checkpoint is picked by a score; the last epoch ships.
 #
@@ -34,6 +35,8 @@ hold_out=${HOLD_OUT:-0006R0}
 recipes=${RECIPES_TO_TRY:-baseline road road-ce}
 fold_budget=${FOLD_BUDGET_S:-170}
 final_budget=${FINAL_BUDGET_S:-120}
+fold_epochs=()
+[ -n "${FOLD_EPOCHS:-}" ] && fold_epochs=(--epochs "$FOLD_EPOCHS")
 mkdir -p "$out" || exit 2
 out=$(cd "$out" && pwd)
 cd "$(dirname "$0")/.." || exit 2
@@ -44,7 +47,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-4}
 
 for name in $recipes; do
     timeout $((fold_budget + 60)) "$python" tools/gpu_train.py "$work/fold-$name" --data "$data" --model "$model" \
-        --recipe "$name" --hold-out-drive "$hold_out" --budget-s "$fold_budget" "${extra[@]}" \
+        --recipe "$name" --hold-out-drive "$hold_out" --budget-s "$fold_budget" "${fold_epochs[@]}" "${extra[@]}" \
         >"$work/fold-$name.log" 2>&1 &
 done
 wait

@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 import cv2
+import pytest
 import torch
 
 from streamseg.models.registry import MODELS
@@ -68,12 +69,14 @@ def test_packing_writes_jpeg_frames_and_png_labels_the_trainer_reads(tmp_path):
         assert abs(a.astype(int) - b.astype(int)).mean() < 6  # JPEG q90 is close
 
 
-def test_the_fold_then_final_script_trains_the_fold_winner_on_all_frames_for_its_epochs(tmp_path):
+@pytest.mark.parametrize("fold_epochs", [None, "3"])
+def test_the_fold_then_final_script_trains_the_fold_winner_on_all_frames_for_its_epochs(tmp_path, fold_epochs):
     data = _demo_camvid(tmp_path / "camvid")
     out = tmp_path / "out"
     environment = {
         **os.environ, "PYTHON": sys.executable, "MODEL": "erfnet-half", "HOLD_OUT": "0001TP",
         "RECIPES_TO_TRY": "baseline road-ce", "FOLD_BUDGET_S": "60", "FINAL_BUDGET_S": "60", "OMP_NUM_THREADS": "1",
+        **({"FOLD_EPOCHS": fold_epochs} if fold_epochs else {}),
     }
     completed = subprocess.run(
         ["bash", "tools/gpu_fold_then_final.sh", str(out), "--dry-run", "--data", str(data)],
@@ -84,6 +87,8 @@ def test_the_fold_then_final_script_trains_the_fold_winner_on_all_frames_for_its
         names = folds.getnames()
         reports = {name: json.load(folds.extractfile(f"fold-{name}/train.json")) for name in ("baseline", "road-ce")}
     chosen = max(reports, key=lambda name: reports[name]["held_out_miou"])
+    if fold_epochs:  # equal epochs, not equal time
+        assert [report["epochs"] for report in reports.values()] == [int(fold_epochs)] * 2
     assert f"chosen on the fold: recipe {chosen}" in completed.stdout
     assert f"fold-{chosen}/erfnet-half.pt" in names  # the chosen fold's weights, and only its
     assert len([name for name in names if name.endswith(".pt")]) == 1
