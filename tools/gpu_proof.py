@@ -99,7 +99,8 @@ STREAMS_WHAT = (
     "N streams of the demo scene (drawn on the CPU, one thread per stream, no PyAV needed) through assemble_streams: "
     "each stream's own stages, one backend behind the batcher, no outputs. Aggregate fps is all streams' frames over "
     "the wall time of StreamSet.run(); model loading and warm-up are before it. Model-only: the same backend's "
-    "infer_labels on uint8 batches already at the network's size, from one thread."
+    "infer_labels on uint8 batches already at the network's size, from one thread. source_only_fps: the same "
+    "number of demo sources drawn by as many threads and nothing else, the bound the streams cannot pass."
 )
 
 
@@ -668,6 +669,9 @@ def step_streams(proof: Proof, figures: dict, deadline: float) -> None:
         # The measurements left (these runs, then the model-only ones) and one more share held back for set-up.
         share = (deadline - time.perf_counter()) / (len(settings.stream_counts) - index + 2)
         rows[f"streams_{count}"] = streams_run(config, share)
+        # The source alone, read by as many threads: on 2026-11-28 the demo scene's drawing, not the pipeline,
+        # bounded the streams (benchmarks/streams-host-ceiling/), so each row says what its source allows.
+        rows[f"streams_{count}"]["source_only_fps"] = source_only_fps(settings.stream_source, count, settings.stream_frames)
     config = config_from_values({"model": STREAMS_MODEL, "backend": backend, "input_size": settings.stream_input})
     rows["model_only"] = model_only_fps(config, settings, deadline)
 
@@ -696,6 +700,24 @@ def streams_run(config: RunConfig, seconds: float) -> dict:
         "mean_batch": round(batching["mean_batch"], 2), "inference_calls": batching["calls"],
         "stopped_early": result.stopped_early,
     }
+
+
+def source_only_fps(spec: str, count: int, frames: int) -> float:
+    """Aggregate frames a second of ``count`` threads each reading ``frames`` frames of source ``spec``, nothing else."""
+    from streamseg.sources import open_source
+
+    def read() -> None:
+        with open_source(spec, demo_frames=frames) as source:
+            for _ in source:
+                pass
+
+    threads = [threading.Thread(target=read, name=f"source-only-{number}") for number in range(count)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return round(count * frames / (time.perf_counter() - started), 1)
 
 
 def model_only_fps(config: RunConfig, settings: Settings, deadline: float) -> dict:

@@ -74,6 +74,7 @@ def test_dry_run_records_every_step_with_figures_or_a_reason(tmp_path: Path, tin
     for count in (1, 2):
         run = streams["torch_cpu"][f"streams_{count}"]
         assert run["aggregate_fps"] > 0 and len(run["per_stream_fps"]) == count and run["mean_batch"] >= 1, run
+        assert run["source_only_fps"] > 0, run
     assert all(streams["torch_cpu"]["model_only"][f"batch_{batch}"]["model_fps"] > 0 for batch in (1, 2))
 
 
