@@ -28,6 +28,16 @@ def health_detail(port: int) -> str | None:
         return None
 
 
+def frames_waiting(port: int) -> float:
+    """Frames waiting in the run's queues, from its /metrics."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0.0
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("streamseg_queue_depth{"))
+
+
 def test_sigterm_during_an_engine_build_cleans_up(tmp_path: Path, streamseg_process) -> None:
     """SIGTERM as the ONNX export starts: one line, exit 130 (as for Ctrl-C), no staging directory left."""
     engines = tmp_path / "engines"
@@ -47,6 +57,9 @@ def test_a_second_ctrl_c_aborts_with_one_line_and_exit_130(streamseg_process) ->
     port = free_port()
     run = streamseg_process(["demo", *FAST, "--backend", "torch", "--crf", "sync", "--metrics-port", str(port)])
     assert run.wait_for(lambda: health_detail(port) == "ok"), "\n".join(run.lines)  # the pipeline runs
+    # Frames queued behind the CRF make the drain last several CRF frames: the second Ctrl-C lands inside it.
+    # (Sent as soon as the run was healthy, the first could find one frame in flight, drained before the second.)
+    assert run.wait_for(lambda: frames_waiting(port) >= 3), "\n".join(run.lines)
     run.process.send_signal(signal.SIGINT)
     assert run.wait_for(lambda: run.said("SIGINT: finishing the frames in flight")), "\n".join(run.lines)
     run.process.send_signal(signal.SIGINT)
