@@ -85,9 +85,9 @@ def upsample_labels(
         return upsampled
     source_width = labels.shape[1]
     fy, fx = rows.weight[ys], columns.weight[xs]
-    top, bottom = rows.low[ys] * source_width, rows.high[ys] * source_width  # flat offsets of the source rows
+    upper, lower = rows.low[ys] * source_width, rows.high[ys] * source_width  # flat offsets of the two source rows
     left, right = columns.low[xs], columns.high[xs]
-    corners = np.stack([top + left, top + right, bottom + left, bottom + right])  # (4, n) flat source indices
+    corners = np.stack([upper + left, upper + right, lower + left, lower + right])  # (4, n) flat source indices
     weights = np.stack([(1 - fy) * (1 - fx), (1 - fy) * fx, fy * (1 - fx), fy * fx])
     if method == "guided":
         colour = guide[ys, xs].astype(np.float32)  # (n, 3)

@@ -41,7 +41,7 @@ def create_partial(target: Path) -> tuple[Path, int]:
 
 
 def warn_of_leftovers(target: Path) -> list[Path]:
-    """Says, once, that temporary files of ``target`` are already there, and returns them.
+    """Says in one line that temporary files of ``target`` are already there, and returns them.
 
     They come from a run that was killed (or lost its machine) before it could finish, or from one
     writing ``target`` right now. They are never deleted here: a fragmented MP4 plays up to where it
