@@ -8,20 +8,19 @@ The same IR is compiled twice: as it is, for ``infer`` (float32 in, logits out),
 ends fused for ``model_labels`` (uint8 pixels in, class ids out; see ``uint8_to_class_ids``),
 which is what a pipeline that only needs labels runs.
 
-The IR leaves the batch free, and each batch size runs on it reshaped to that size (static
-shapes), compiled the first time the size is asked for (batch 1 at start; ``warm_up`` can
-compile others ahead of time, a second or so each). One model left dynamic for every size
-would save those compiles, but OpenVINO's CPU plugin runs dynamic shapes with other kernels:
-an int8 frame's labels then differed on 1.3% of its pixels from the static model's, so a
-frame would be labelled differently in a batch than alone, and a single frame took a few per
-cent more CPU time. An IR with a fixed batch of one (int8 shipped before the export left the
-batch free) runs larger batches frame by frame.
+The IR leaves the batch free, and runs reshaped to a batch of one (static shapes); a batch of
+several frames runs frame by frame through that one compiled model. Each batch size reshaped and
+compiled is another model with its own threads, and a many-streams run's batches vary in size, so
+such models contended for the CPU's cores: four streams ran 34-37 fps in whole batches against
+45-61 frame by frame, back to back (BENCHMARKS.md, 2026-11-28), and on a CPU a batch is no
+cheaper per frame. One model left dynamic is no answer either: OpenVINO's CPU plugin runs
+dynamic shapes with other kernels, an int8 frame's labels then differed on 1.3% of its pixels
+from the static model's, and a single frame took a few per cent more CPU time.
 """
 
 from __future__ import annotations
 
 import queue
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -179,10 +178,8 @@ class OpenVinoBackend(Backend):
         # exports had a free batch) may hold shapes computed for that batch (deeplab's Resize does),
         # so it is never reshaped.
         self.free_batch = self._network.input(0).get_partial_shape()[0].is_dynamic
-        self._pools: dict[tuple[bool, int], _RequestPool] = {}  # by (class_ids, batch size)
-        self._pools_lock = threading.Lock()
-        for class_ids in (False, True):  # the single-frame path never waits for a compile
-            self._pool(class_ids, 1)
+        # Compiled now, so that no frame waits for a compile: as it is, and with its ends fused for class ids.
+        self._pools = {class_ids: self._compile(class_ids) for class_ids in (False, True)}
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -244,27 +241,20 @@ class OpenVinoBackend(Backend):
         )
         return self.cache.get_or_build(key, build) / IR_FILE_NAME
 
-    def _pool(self, class_ids: bool, batch_size: int) -> _RequestPool:
-        """The requests of the network reshaped to ``batch_size``, with ``class_ids`` fused (see ``uint8_to_class_ids``); compiled on first use."""
-        key = (class_ids, batch_size)
-        pool = self._pools.get(key)
-        if pool is None:
-            with self._pools_lock:  # streams may ask for the same new size at once
-                pool = self._pools.get(key)
-                if pool is None:
-                    network = self._network.clone()  # reshape changes the model in place
-                    network.reshape([batch_size, 3, *self.input_size])
-                    if class_ids:
-                        network = uint8_to_class_ids(network)
-                    pool = _RequestPool(self._core.compile_model(network, "CPU", self._properties), self.streams)
-                    self._pools[key] = pool
-        return pool
+    def _compile(self, class_ids: bool) -> _RequestPool:
+        """The requests of the network at a batch of one, with ``class_ids`` fused (see ``uint8_to_class_ids``)."""
+        network = self._network.clone()  # reshape changes the model in place
+        if self.free_batch:
+            network.reshape([1, 3, *self.input_size])
+        if class_ids:
+            network = uint8_to_class_ids(network)
+        return _RequestPool(self._core.compile_model(network, "CPU", self._properties), self.streams)
 
     def _run(self, class_ids: bool, batch: np.ndarray) -> np.ndarray:
-        if len(batch) == 1 or self.free_batch:
-            return self._pool(class_ids, len(batch)).run(batch)
-        pool = self._pool(class_ids, 1)  # a batch-1 IR: frame by frame
-        return np.concatenate([pool.run(batch[i : i + 1]) for i in range(len(batch))])
+        pool = self._pools[class_ids]
+        if len(batch) == 1:
+            return pool.run(batch)
+        return np.concatenate([pool.run(batch[i : i + 1]) for i in range(len(batch))])  # frame by frame: see the top
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         return self._run(False, np.ascontiguousarray(batch, dtype=np.float32))
@@ -273,13 +263,13 @@ class OpenVinoBackend(Backend):
         return self._run(True, np.ascontiguousarray(images, dtype=np.uint8))
 
     def warm_up(self, iterations: int = 2, batch_sizes: Sequence[int] = (1,)) -> None:
-        super().warm_up(iterations, batch_sizes)
+        # Every batch runs on the one batch-1 model, so warming that is enough, whatever sizes are asked for.
+        super().warm_up(iterations, (1,))
         # The pipeline may run the fused graph instead, whose first inference is as slow as the plain one's
         # (see BENCHMARKS.md, Micro-measurements behind design choices).
-        for batch_size in batch_sizes:
-            images = np.random.default_rng(0).integers(0, 256, (batch_size, *self.input_size, 3), dtype=np.uint8)
-            for _ in range(iterations):
-                self.model_labels(images)
+        images = np.random.default_rng(0).integers(0, 256, (1, *self.input_size, 3), dtype=np.uint8)
+        for _ in range(iterations):
+            self.model_labels(images)
 
     def close(self) -> None:
         # Compiled models first, then the model and the Core they came from, in that order and
