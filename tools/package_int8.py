@@ -6,8 +6,9 @@ For each model: NNCF post-training quantisation of the OpenVINO IR and static QD
 for ONNX Runtime, both calibrated on CamVid train frames at the network's default input size
 (480x360), written to ``streamseg/weights/int8/<model>-<kind>/`` as engine-cache entries (a
 manifest with the key, which holds the weights' SHA-256, and every file's SHA-256). Both are made
-from the export with a free batch dimension, so they run batches of frames from several streams
-in one call; the tool refuses to ship one that does not. Run it again whenever the shipped
+from the export with a free batch dimension, so that ONNX Runtime runs a batch of frames from
+several streams in one call (OpenVINO runs them frame by frame, measured faster on a CPU); the
+tool refuses to ship one that does not. Run it again whenever the shipped
 weights change: entries for the old weights are replaced, and a backend never uses an entry
 whose weights hash or files do not match (``streamseg/backends/shipped.py``).
 """

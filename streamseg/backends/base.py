@@ -24,8 +24,9 @@ class Backend(ABC):
 
     ``batch`` is float32 (N, 3, H, W), RGB in [0, 1], with (H, W) equal to ``input_size``;
     the result is float32 logits (N, C, H, W). Normalisation is part of the model. Every backend
-    runs the N frames (from several cameras, say) in one call of its engine, and a single frame
-    as fast as a backend made for single frames only. What batches need is made on first use (a
+    takes N frames (from several cameras, say) in one call, and a single frame as fast as a
+    backend made for single frames only; most run the N in one call of their engine (OpenVINO,
+    on a CPU, runs them one by one, which measured faster there: see its module). What batches need is made on first use (a
     session or compiled model with a free batch, a CUDA graph per batch size); ``warm_up`` can
     make it ahead of time.
 
