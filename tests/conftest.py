@@ -14,6 +14,22 @@ CAMVID = SHARED_DATA / "camvid"
 ROAD_VIDEO = SHARED_DATA / "video" / "solidWhiteRight.mp4"
 
 
+def wait_until(condition, timeout: float, interval: float = 0.2) -> bool:
+    """Polls ``condition`` until it is true or ``timeout`` seconds pass; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+@pytest.fixture(name="wait_until")
+def wait_until_fixture():
+    """``wait_until(condition, timeout)``: for tests that wait on a real process, server or stream."""
+    return wait_until
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _engine_cache_outside_home(tmp_path_factory):
     """The default engine cache ($XDG_CACHE_HOME/streamseg) of every test, and of the processes it starts, is a temporary folder."""

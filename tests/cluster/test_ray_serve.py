@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -91,26 +90,17 @@ def kill_actor(address: str, name: str) -> None:
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120, capture_output=True)
 
 
-def wait_for(condition, timeout: float = 300.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def agreement(first: Path, second: Path) -> float:
     pairs = list(zip(sorted(first.glob("*.png")), sorted(second.glob("*.png"))))
     return float(np.mean([np.mean(cv2.imread(str(a), cv2.IMREAD_UNCHANGED) == cv2.imread(str(b), cv2.IMREAD_UNCHANGED)) for a, b in pairs]))
 
 
 @pytest.mark.parametrize("victim", ["stream-cam0", "infer-0"])
-def test_a_killed_actor_is_restarted_and_every_output_is_whole(ray_head, videos, tmp_path, victim) -> None:
+def test_a_killed_actor_is_restarted_and_every_output_is_whole(ray_head, videos, tmp_path, victim, wait_until) -> None:
     out = tmp_path / "out"
     process = serve(ray_head, videos, out)
     try:
-        assert wait_for(lambda: lines_so_far(out, "cam0") >= 10 or process.poll() is not None), "no frames came"
+        assert wait_until(lambda: lines_so_far(out, "cam0") >= 10 or process.poll() is not None, 300.0), "no frames came"
         assert process.poll() is None, process.stdout.read()
         kill_actor(ray_head, victim)
         killed_at = lines_so_far(out, "cam0")

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -45,16 +44,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    """Polls ``condition`` until it is true or ``timeout`` seconds pass; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 def stop_process(process: subprocess.Popen) -> None:
@@ -225,11 +214,6 @@ def fast_model() -> dict:
 @pytest.fixture(name="free_port")
 def free_port_fixture() -> Callable[[], int]:
     return free_port
-
-
-@pytest.fixture(name="wait_until")
-def wait_until_fixture() -> Callable[..., bool]:
-    return wait_until
 
 
 @pytest.fixture

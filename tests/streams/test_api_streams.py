@@ -7,8 +7,6 @@ each stream's ``out`` video is read back, whole, as a user would read it.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -18,15 +16,6 @@ from streamseg.api import Pipeline, Streams
 
 FAST = {"model": "erfnet-half", "input_size": "160x120", "backend": "torch"}
 WAIT_S = 120.0  # generous: two busy cores; the waits usually end in seconds
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = WAIT_S, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 def frames_in(path: Path) -> int:
@@ -39,20 +28,20 @@ def frames_of(run: Streams, name: str) -> int:
     return next((entry["frames"] for entry in run.describe() if entry["name"] == name), 0)
 
 
-def test_the_api_adds_and_removes_streams(tmp_path: Path) -> None:
+def test_the_api_adds_and_removes_streams(tmp_path: Path, wait_until) -> None:
     run = Streams([{"name": "a", "source": "demo:160x120"}], out=str(tmp_path / "{name}.mp4"), **FAST)
     try:
         run.start()
         run.add_stream("b", "demo:160x120")
         assert run.names() == ["a", "b"]
-        assert wait_until(lambda: frames_of(run, "a") > 0 and frames_of(run, "b") > 0), run.describe()
+        assert wait_until(lambda: frames_of(run, "a") > 0 and frames_of(run, "b") > 0, WAIT_S), run.describe()
 
         removed = run.remove_stream("a")
         assert removed is not None and removed.frames > 0 and removed.error is None
         assert frames_in(tmp_path / "a.mp4") == removed.frames  # closed, whole, when remove_stream returns
         assert run.names() == ["b"]
         assert run.wait(timeout=0.5) is None, "removing one stream must not end the run"
-        assert wait_until(lambda: frames_of(run, "b") >= 3)
+        assert wait_until(lambda: frames_of(run, "b") >= 3, WAIT_S)
     finally:
         run.close()
     assert run.result is not None and set(run.result.streams) == {"a", "b"}
@@ -65,7 +54,7 @@ def test_a_pipeline_with_streams_points_to_streams() -> None:
         Pipeline("demo", streams=[{"name": "a", "source": "demo"}], **FAST)
 
 
-def test_a_removed_streams_name_can_be_used_again(tmp_path: Path) -> None:
+def test_a_removed_streams_name_can_be_used_again(tmp_path: Path, wait_until) -> None:
     """Re-adding a removed camera under its name starts a new stream (it once failed: its metrics were still exposed)."""
     run = Streams(
         [{"name": "a", "source": "demo:160x120"}, {"name": "b", "source": "demo:160x120"}],
@@ -73,11 +62,11 @@ def test_a_removed_streams_name_can_be_used_again(tmp_path: Path) -> None:
     )
     try:
         run.start()
-        assert wait_until(lambda: frames_of(run, "a") > 0)
+        assert wait_until(lambda: frames_of(run, "a") > 0, WAIT_S)
         assert run.remove_stream("a").frames > 0
         run.add_stream("a", "demo:160x120", stats=str(tmp_path / "a-again.jsonl"))
         assert run.names() == ["a", "b"]
-        assert wait_until(lambda: frames_of(run, "a") > 0), run.describe()
+        assert wait_until(lambda: frames_of(run, "a") > 0, WAIT_S), run.describe()
     finally:
         run.close()
     # Both streams called "a" are in the result, the later one as "a#2": neither's ending is lost.
@@ -87,7 +76,7 @@ def test_a_removed_streams_name_can_be_used_again(tmp_path: Path) -> None:
     assert (tmp_path / "a.jsonl").read_text() and (tmp_path / "a-again.jsonl").read_text()
 
 
-def test_the_preview_shows_every_stream_and_follows_additions(tmp_path: Path) -> None:
+def test_the_preview_shows_every_stream_and_follows_additions(tmp_path: Path, wait_until) -> None:
     """--serve: the grid page at / has a tile per stream, and each stream's own page and MJPEG answer under /streams/NAME/."""
     import socket
     import urllib.request
@@ -99,7 +88,7 @@ def test_the_preview_shows_every_stream_and_follows_additions(tmp_path: Path) ->
     with Streams([{"name": "left", "source": "demo:160x120"}], serve=f"127.0.0.1:{port}", **FAST) as run:
         run.start()
         run.add_stream("right", "demo:160x120")
-        assert wait_until(lambda: frames_of(run, "left") > 0 and frames_of(run, "right") > 0), run.describe()
+        assert wait_until(lambda: frames_of(run, "left") > 0 and frames_of(run, "right") > 0, WAIT_S), run.describe()
         grid = urllib.request.urlopen(f"{base}/", timeout=10).read().decode()
         assert 'src="streams/left/stream.mjpg"' in grid and 'src="streams/right/stream.mjpg"' in grid
         page = urllib.request.urlopen(f"{base}/streams/right/", timeout=10).read().decode()
@@ -112,7 +101,7 @@ def test_the_preview_shows_every_stream_and_follows_additions(tmp_path: Path) ->
         assert gone.value.code == 404
 
 
-def test_a_stream_removed_before_the_run_starts_is_never_run(tmp_path: Path) -> None:
+def test_a_stream_removed_before_the_run_starts_is_never_run(tmp_path: Path, wait_until) -> None:
     run = Streams(
         [{"name": "a", "source": "demo:160x120"}, {"name": "b", "source": "demo:160x120"}],
         stats=str(tmp_path / "{name}.jsonl"), **FAST,
@@ -120,7 +109,7 @@ def test_a_stream_removed_before_the_run_starts_is_never_run(tmp_path: Path) -> 
     try:
         assert run.remove_stream("a").frames == 0
         run.start()
-        assert wait_until(lambda: frames_of(run, "b") > 0), run.describe()
+        assert wait_until(lambda: frames_of(run, "b") > 0, WAIT_S), run.describe()
         assert run.names() == ["b"]
     finally:
         run.close()
