@@ -4,12 +4,15 @@
 # 1. Trains each recipe in RECIPES_TO_TRY at once on the one GPU, without drive HOLD_OUT (default 0006R0), each in
 #    FOLD_BUDGET_S seconds (or, with FOLD_EPOCHS, each for exactly that many epochs: recipes compared at equal
 #    epochs rather than equal time), and scores each on the held-out drive: the cross-drive fold.
+#    At the same time it trains the yardstick, REFERENCE: the recipe and schedule the shipped model had before
+#    any of this (2026-11-22, on a CPU: baseline, 100 epochs, batch 8, Adam 1e-3), on the same fold, so that every
+#    candidate is quoted against today's recipe measured the same way. REFERENCE="" leaves it out.
 # 2. Picks the recipe with the best held-out mIoU and trains it on train+val (all 468 frames) for the same number
 #    of epochs: a fixed schedule chosen on the fold. No checkpoint is picked by a score; the last epoch ships.
 #
 # Here (once): python tools/gpu_train.py --pack-into .camvid      (CamVid train+val as JPEG q90 + PNG labels, 26 MB)
 # There:       run  command: bash tools/gpu_fold_then_final.sh "$OUT"   carry: [".camvid"]
-# It writes OUT/folds.tar (each fold's train.json and log.jsonl, the chosen fold's weights) and OUT/final.tar
+# It writes OUT/folds.tar (each fold's train.json and log.jsonl, the chosen fold's and the reference's weights) and OUT/final.tar
 # (MODEL.pt, train.json, log.jsonl, config.json): few files, since the device tool brings back at most eight.
 # Dry run anywhere (CPU, a few 32x32 crops; tests/tools/test_gpu_train.py runs it): ... OUT --dry-run --data CAMVID
 set -u -o pipefail
@@ -50,8 +53,14 @@ for name in $recipes; do
         --recipe "$name" --hold-out-drive "$hold_out" --budget-s "$fold_budget" "${fold_epochs[@]}" "${extra[@]}" \
         >"$work/fold-$name.log" 2>&1 &
 done
+reference=${REFERENCE-"--recipe baseline --epochs 100 --batch-size 8 --lr 1e-3"}
+if [ -n "$reference" ]; then
+    # shellcheck disable=SC2086  # REFERENCE is a list of options
+    timeout $((fold_budget + 60)) "$python" tools/gpu_train.py "$work/fold-reference" --data "$data" --model "$model" \
+        --hold-out-drive "$hold_out" --budget-s "$fold_budget" $reference "${extra[@]}" >"$work/fold-reference.log" 2>&1 &
+fi
 wait
-for name in $recipes; do
+for name in $recipes ${reference:+reference}; do
     echo "== fold $name"
     tail -n 3 "$work/fold-$name.log"
 done
@@ -68,6 +77,11 @@ for name in names:
         record = json.loads(report.read_text())
         scores[name] = (record.get("held_out_miou", -1.0), record["epochs"])
         print(f"fold {name}: {record['epochs']} epochs, held-out mIoU {100 * scores[name][0]:.1f}", file=sys.stderr)
+reference = Path(work, "fold-reference", "train.json")
+if reference.exists():
+    record = json.loads(reference.read_text())
+    print(f"fold reference (today's recipe): {record['epochs']} epochs, held-out mIoU {100 * record.get('held_out_miou', -1):.1f}",
+          file=sys.stderr)
 if scores:
     name = max(scores, key=lambda key: scores[key][0])
     print(name, scores[name][1])
@@ -79,7 +93,9 @@ if [ -z "${best:-}" ]; then
     exit 1
 fi
 echo "chosen on the fold: recipe $best, $epochs epochs"
-(cd "$work" && tar -cf "$out/folds.tar" fold-*.log fold-*/train.json fold-*/run/log.jsonl "fold-$best/$model.pt")
+kept=("fold-$best/$model.pt")
+[ -f "$work/fold-reference/$model.pt" ] && kept+=("fold-reference/$model.pt")  # rescored here the same way as the winner
+(cd "$work" && tar -cf "$out/folds.tar" fold-*.log fold-*/train.json fold-*/run/log.jsonl "${kept[@]}")
 
 timeout $((final_budget + 60)) "$python" tools/gpu_train.py "$work/final" --data "$data" --model "$model" \
     --recipe "$best" --epochs "$epochs" --budget-s "$final_budget" "${extra[@]}" 2>&1 | tail -n 5

@@ -4,7 +4,8 @@ One implementation for the CPU and the GPU trainer: the data set stays in memory
 that device, and each batch is scaled, cropped, flipped and photometrically jittered there, so a
 GPU is never left waiting on a CPU that resizes images. Random draws come from a CPU
 ``torch.Generator`` seeded per epoch, so a resumed run draws what the uninterrupted one would
-have.
+have; they reach the device with ``non_blocking`` copies, since a blocking copy waits for every
+kernel queued before it, and five of them a step kept the GPU trainer from queueing ahead.
 
 Geometry (scale, crop, flip) moves labels with pixels; the photometric part (brightness,
 contrast, saturation, hue, blur, noise) touches only the image.
@@ -71,7 +72,7 @@ class Augmentation:
             theta[index, 0, 2] = (2 * left + crop_w) / (scale * width) - 1
             theta[index, 1, 1] = crop_h / (scale * height)
             theta[index, 1, 2] = (2 * top + crop_h) / (scale * height) - 1
-        grid = F.affine_grid(theta.float().to(images.device), [count, 1, crop_h, crop_w], align_corners=False)
+        grid = F.affine_grid(theta.float().to(images.device, non_blocking=True), [count, 1, crop_h, crop_w], align_corners=False)
         images = F.grid_sample(images.permute(0, 3, 1, 2).float() / 255.0, grid, mode="bilinear", align_corners=False)
         # Labels shifted by one so that the zeros grid_sample fills outside the frame become IGNORE_INDEX.
         shifted = F.grid_sample(labels[:, None].float() + 1, grid, mode="nearest", align_corners=False)[:, 0].long() - 1
@@ -81,24 +82,24 @@ class Augmentation:
         """Per image: saturation, contrast and brightness, then hue, blur and noise; clamped to [0, 1]."""
         count = batch.shape[0]
         device = batch.device
-        brightness, contrast, saturation = (1.0 + self.jitter * (2 * torch.rand(3, count, 1, 1, 1, generator=generator) - 1)).to(device)
+        brightness, contrast, saturation = (1.0 + self.jitter * (2 * torch.rand(3, count, 1, 1, 1, generator=generator) - 1)).to(device, non_blocking=True)
         grey = batch.mean(dim=1, keepdim=True)
         batch = (batch - grey) * saturation + grey
         mean = batch.mean(dim=(1, 2, 3), keepdim=True)
         batch = (batch - mean) * contrast + mean * brightness
         if self.hue:
             angles = self.hue * 2 * math.pi * (2 * torch.rand(count, generator=generator) - 1)
-            batch = torch.einsum("nij,njhw->nihw", _hue_rotations(angles).to(device), batch)
+            batch = torch.einsum("nij,njhw->nihw", _hue_rotations(angles).to(device, non_blocking=True), batch)
         if self.blur:
             # A box blur of 3 or 5 px (out of focus, a little motion): one pooling call per size, fast on a CPU too.
             blurred = torch.rand(count, generator=generator) < self.blur
             sizes = torch.where(torch.rand(count, generator=generator) < 0.5, 3, 5)
             for size in (3, 5):
-                chosen = torch.nonzero(blurred & (sizes == size)).flatten().to(device)
+                chosen = torch.nonzero(blurred & (sizes == size)).flatten().to(device, non_blocking=True)
                 if len(chosen):
                     batch[chosen] = F.avg_pool2d(batch[chosen], size, stride=1, padding=size // 2, count_include_pad=False)
         if self.noise:
-            strength = (self.noise * torch.rand(count, 1, 1, 1, generator=generator)).to(device)
+            strength = (self.noise * torch.rand(count, 1, 1, 1, generator=generator)).to(device, non_blocking=True)
             # Drawn where the batch lives, from a generator seeded by the epoch's: a whole batch of normal
             # samples drawn on the CPU and copied over made the `road` recipes CPU-bound on a GPU (130 images/s
             # against the baseline's 400 on the H200), and the seed keeps a resumed run's draws the same.

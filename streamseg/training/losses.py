@@ -29,14 +29,16 @@ def segmentation_loss(
 
 
 def _ohem(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor, threshold: float, min_kept: int) -> torch.Tensor:
+    # Written without a data-dependent shape (no boolean indexing, a fixed k for topk), so that a GPU step never
+    # waits for the CPU to learn how many pixels are hard: the kept pixels are a mask, not a gathered subset.
     losses = F.cross_entropy(logits, labels, ignore_index=IGNORE_INDEX, reduction="none").flatten()
-    valid = labels.flatten() != IGNORE_INDEX
-    losses, classes = losses[valid], labels.flatten()[valid]
-    if losses.numel() == 0:
-        return logits.sum() * 0.0
-    # True-class probability under the threshold means a loss above -log(threshold).
+    labels = labels.flatten()
+    valid = labels != IGNORE_INDEX
+    # True-class probability under the threshold means a loss above -log(threshold); and never fewer than
+    # ``min_kept`` pixels: all those at least as hard as the min_kept-th hardest valid one.
     hard = losses > -math.log(threshold)
-    kept = min(losses.numel(), max(min_kept, int(hard.sum())))
-    hardest = torch.topk(losses, kept, sorted=False).indices
-    weights = class_weights[classes[hardest]]
-    return (losses[hardest] * weights).sum() / weights.sum()
+    kth_hardest = torch.topk(losses.masked_fill(~valid, -1.0), min(min_kept, losses.numel()), sorted=False).values.min()
+    kept = valid & (hard | (losses >= kth_hardest))
+    weights = class_weights[labels.masked_fill(~valid, 0)] * kept
+    # No valid pixel at all: a zero loss that still has a graph (the weights' sum is then 0).
+    return (losses * weights).sum() / weights.sum().clamp_min(1e-12)

@@ -210,9 +210,13 @@ class Trainer:
         order = torch.randperm(len(self.images), generator=generator).tolist()
         batches = self.batches_per_epoch if not config.max_batches else min(config.max_batches, self.batches_per_epoch)
         total_steps = config.epochs * self.batches_per_epoch
-        losses = []
+        losses: list[float] = []
         started = time.perf_counter()
         progress = Progress(batches, f"batches of epoch {self.epoch + 1}/{config.epochs}")
+        # Each step's loss is read one step late: reading it at once (``.item()``) would make the CPU wait for
+        # the GPU every step, so the next step's kernels could not be queued while this one runs. On an H200
+        # the training step was bound by that wait, not by the GPU.
+        pending: tuple[int, torch.Tensor] | None = None
         for batch in range(batches):
             step = self.epoch * self.batches_per_epoch + batch
             for group in self.optimizer.param_groups:
@@ -222,20 +226,29 @@ class Trainer:
             with self.autocast():
                 logits = self.model(images.contiguous(memory_format=torch.channels_last))
             loss = segmentation_loss(config.loss, logits.float(), labels, self.class_weights)
-            if not torch.isfinite(loss):
-                # Stop before a non-finite step reaches the weights and the next checkpoint.
-                raise FloatingPointError(
-                    f"the loss is {loss.item()} at epoch {self.epoch + 1}, batch {batch + 1}; "
-                    "lower --lr or train without --bf16 (the last checkpoint is intact)"
-                )
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
-            losses.append(loss.item())
-            elapsed = time.perf_counter() - started
-            progress.update(batch + 1, f"loss {np.mean(losses[-20:]):.3f} ({(batch + 1) * config.batch_size / elapsed:.1f} img/s)")
+            if pending is not None:
+                self._record_loss(pending, losses, progress, started)
+            pending = (batch, loss.detach())
+        if pending is not None:
+            self._record_loss(pending, losses, progress, started)
         progress.close()
         return float(np.mean(losses))
+
+    def _record_loss(self, pending: tuple[int, torch.Tensor], losses: list[float], progress: Progress, started: float) -> None:
+        batch, loss = pending
+        value = loss.item()
+        if not np.isfinite(value):
+            # Raised before the next checkpoint is written, so the last one never holds the diverged weights.
+            raise FloatingPointError(
+                f"the loss is {value} at epoch {self.epoch + 1}, batch {batch + 1}; "
+                "lower --lr or train without --bf16 (the last checkpoint is intact)"
+            )
+        losses.append(value)
+        elapsed = time.perf_counter() - started
+        progress.update(batch + 1, f"loss {np.mean(losses[-20:]):.3f} ({(batch + 1) * self.config.batch_size / elapsed:.1f} img/s)")
 
     def _batch(self, indices: list[int], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = [self.images[i] for i in indices], [self.labels[i] for i in indices]

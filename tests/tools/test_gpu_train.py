@@ -76,6 +76,7 @@ def test_the_fold_then_final_script_trains_the_fold_winner_on_all_frames_for_its
     environment = {
         **os.environ, "PYTHON": sys.executable, "MODEL": "erfnet-half", "HOLD_OUT": "0001TP",
         "RECIPES_TO_TRY": "baseline road-ce", "FOLD_BUDGET_S": "60", "FINAL_BUDGET_S": "60", "OMP_NUM_THREADS": "1",
+        "REFERENCE": "--recipe baseline --epochs 2 --lr 1e-3",
         **({"FOLD_EPOCHS": fold_epochs} if fold_epochs else {}),
     }
     completed = subprocess.run(
@@ -86,12 +87,16 @@ def test_the_fold_then_final_script_trains_the_fold_winner_on_all_frames_for_its
     with tarfile.open(out / "folds.tar") as folds:
         names = folds.getnames()
         reports = {name: json.load(folds.extractfile(f"fold-{name}/train.json")) for name in ("baseline", "road-ce")}
+        reference = json.load(folds.extractfile("fold-reference/train.json"))
+    # The yardstick trained on the same fold, quoted, and never a candidate.
+    assert reference["epochs"] == 2 and reference["held_out"] == "drive 0001TP"
+    assert "fold reference (today's recipe): 2 epochs" in completed.stderr
     chosen = max(reports, key=lambda name: reports[name]["held_out_miou"])
     if fold_epochs:  # equal epochs, not equal time
         assert [report["epochs"] for report in reports.values()] == [int(fold_epochs)] * 2
     assert f"chosen on the fold: recipe {chosen}" in completed.stdout
-    assert f"fold-{chosen}/erfnet-half.pt" in names  # the chosen fold's weights, and only its
-    assert len([name for name in names if name.endswith(".pt")]) == 1
+    assert f"fold-{chosen}/erfnet-half.pt" in names  # the chosen fold's weights and the yardstick's, and no others
+    assert len([name for name in names if name.endswith(".pt")]) == 2 and "fold-reference/erfnet-half.pt" in names
     with tarfile.open(out / "final.tar") as final:
         report = json.load(final.extractfile("final/train.json"))
         assert "final/erfnet-half.pt" in final.getnames()
