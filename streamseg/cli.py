@@ -226,9 +226,9 @@ def command_train(args: argparse.Namespace) -> int:
 TRAIN_FLAGS: dict[str, tuple[str, dict]] = {
     "model": ("--model", {"help": "registered model name (default {default})"}),
     "epochs": ("--epochs", {"type": int, "help": "length of the fixed schedule (default {default})"}),
-    "batch_size": ("--batch-size", {"type": int, "help": "default {default}"}),
+    "batch_size": ("--batch-size", {"type": int, "help": "default: the recipe's, else {default}"}),
     "crop": ("--crop", {"type": int, "nargs": 2, "metavar": ("H", "W"), "help": "training crop (default: the recipe's)"}),
-    "learning_rate": ("--lr", {"type": float, "help": "Adam's base rate, poly-decayed (default {default})"}),
+    "learning_rate": ("--lr", {"type": float, "help": "Adam's base rate, poly-decayed (default: the recipe's, else {default})"}),
     "bf16": ("--bf16", {"action": "store_const", "const": True, "help": "bf16 autocast on a CPU with native bf16"}),
     "device": ("--device", {"help": "cpu or cuda (default {default})"}),
     "threads": ("--threads", {"type": int, "help": "training threads (default 0: the library's)"}),

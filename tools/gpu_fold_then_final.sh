@@ -12,8 +12,9 @@
 #
 # Here (once): python tools/gpu_train.py --pack-into .camvid      (CamVid train+val as JPEG q90 + PNG labels, 26 MB)
 # There:       run  command: bash tools/gpu_fold_then_final.sh "$OUT"   carry: [".camvid"]
-# It writes OUT/folds.tar (each fold's train.json and log.jsonl, the chosen fold's and the reference's weights) and OUT/final.tar
-# (MODEL.pt, train.json, log.jsonl, config.json): few files, since the device tool brings back at most eight.
+# It writes OUT/folds.tar (each fold's train.json and log.jsonl), the chosen fold's and the reference's weights
+# (OUT/fold-RECIPE-MODEL.pt, OUT/fold-reference-MODEL.pt) and OUT/final.tar (MODEL.pt, train.json, log.jsonl,
+# config.json): few files, none over 16 MiB, since the device tool brings back at most eight of at most that size.
 # Dry run anywhere (CPU, a few 32x32 crops; tests/tools/test_gpu_train.py runs it): ... OUT --dry-run --data CAMVID
 set -u -o pipefail
 
@@ -93,9 +94,11 @@ if [ -z "${best:-}" ]; then
     exit 1
 fi
 echo "chosen on the fold: recipe $best, $epochs epochs"
-kept=("fold-$best/$model.pt")
-[ -f "$work/fold-reference/$model.pt" ] && kept+=("fold-reference/$model.pt")  # rescored here the same way as the winner
-(cd "$work" && tar -cf "$out/folds.tar" fold-*.log fold-*/train.json fold-*/run/log.jsonl "${kept[@]}")
+# The weights travel beside the tar, one file each: the device tool brings back no file over 16 MiB.
+(cd "$work" && tar -cf "$out/folds.tar" fold-*.log fold-*/train.json fold-*/run/log.jsonl)
+cp "$work/fold-$best/$model.pt" "$out/fold-$best-$model.pt"
+# The yardstick's weights too, to be rescored here the same way as the winner's.
+[ -f "$work/fold-reference/$model.pt" ] && cp "$work/fold-reference/$model.pt" "$out/fold-reference-$model.pt"
 
 timeout $((final_budget + 60)) "$python" tools/gpu_train.py "$work/final" --data "$data" --model "$model" \
     --recipe "$best" --epochs "$epochs" --budget-s "$final_budget" "${extra[@]}" 2>&1 | tail -n 5
