@@ -101,8 +101,8 @@ def command_serve(args: argparse.Namespace) -> int:
             config = dataclasses.replace(config, source=None, streams=[{"source": config.source}])
         if not config.streams:
             raise ConfigError("no streams: give SOURCE arguments, --stream NAME=SOURCE, or streams: in --config")
-        if config.serve is not None or config.metrics_port is not None:
-            raise ConfigError("serve --ray has no preview or /metrics server yet; use Ray's dashboard, or streamseg run")
+        if config.serve is not None:
+            raise ConfigError("serve --ray has no web preview yet: use streamseg run for one (--metrics-port serves /metrics here)")
         connect(args.ray)
         ray_run = RayRun(config, args.replicas)
         try:

@@ -18,13 +18,14 @@ Exposed names:
 
 A multi-stream run keeps one ``PipelineMetrics`` (and registry) per stream and serves
 them together through ``StreamLabelled``: its ``/metrics`` has the same names, with a
-``stream`` label on every metric, e.g. ``streamseg_frames_total{stream="cam1"}``.
+``stream`` label on every metric, e.g. ``streamseg_frames_total{stream="cam1"}``; so does
+``serve --ray``, whose streams' metrics live in their actors' processes.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.metrics_core import Metric
@@ -142,13 +143,22 @@ class StreamLabelled:
         """One family per metric name, with the samples of every stream, in the order first seen."""
         with self._lock:
             registries = list(self._registries.items())
-        merged: dict[str, Metric] = {}
-        for stream, registry in registries:  # collected outside the lock: scrapes do not block add/remove
-            for family in registry.collect():
-                if family.name not in merged:
-                    merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
-                merged[family.name].samples.extend(_with_stream(family, stream))
-        yield from merged.values()
+        # Collected outside the lock: scrapes do not block add/remove.
+        yield from merge_by_stream((stream, registry.collect()) for stream, registry in registries)
+
+
+def merge_by_stream(families_by_stream: Iterable[tuple[str, Iterable[Metric]]]) -> list[Metric]:
+    """Metric families of several streams as one family per name, each sample labelled with its stream.
+
+    Families are merged by name: the first stream that has one gives its documentation and type.
+    """
+    merged: dict[str, Metric] = {}
+    for stream, families in families_by_stream:
+        for family in families:
+            if family.name not in merged:
+                merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+            merged[family.name].samples.extend(_with_stream(family, stream))
+    return list(merged.values())
 
 
 def _with_stream(family: Metric, stream: str) -> list[Sample]:

@@ -10,20 +10,31 @@ The driver (this process) connects to the cluster, starts ``--replicas`` inferen
 actors by those resources, restarts any that dies and retries the calls it had in flight. When
 the driver ends, its actors end with it. SIGINT or SIGTERM stop every stream gracefully (each
 closes its outputs); a second one kills them.
+
+With ``--metrics-port`` the driver serves /metrics and /healthz as a one-machine run of several
+streams does: every metric with a ``stream`` label, collected from the stream actors at each
+scrape, and each stream's state. An actor that does not answer within a scrape's time (being
+restarted, say) is left out of that scrape, and a restarted actor counts its frames afresh.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import socket
 import threading
+from contextlib import ExitStack
 from typing import Any
+
+from prometheus_client import CollectorRegistry
 
 from streamseg.cluster.replica import NAMESPACE, InferenceReplica, replica_name
 from streamseg.cluster.stream_actor import StreamWorker
 from streamseg.config import RunConfig, stream_config, stream_entries
 from streamseg.errors import ConfigError
+from streamseg.metrics import merge_by_stream
 from streamseg.outputs import check_run_outputs
+from streamseg.pipeline.assemble import serve_run
 from streamseg.pipeline.runner import PipelineResult, PipelineState
 from streamseg.pipeline.streams import StreamsResult, report_stream
 
@@ -31,6 +42,7 @@ log = logging.getLogger(__name__)
 
 GPU_BACKENDS = ("cuda", "tensorrt")
 _WAIT_S = 0.5  # how often the driver looks up from waiting, to take signals
+_ASK_TIMEOUT_S = 2.0  # how long a scrape of /metrics or /healthz waits for the stream actors' answers, in all
 
 
 def stream_actor_name(stream: str) -> str:
@@ -46,16 +58,25 @@ class RayRun:
         self.state = PipelineState.CREATED
         self._streams: dict[str, Any] = {}  # name -> actor handle
         self._replicas: list[Any] = []
+        self._results: dict[str, PipelineResult] = {}  # name -> how it ended, as streams end
         self._aborted = False
         self._lock = threading.Lock()
+        self._stack = ExitStack()  # the /metrics server, if any
 
     def start(self) -> None:
         """Starts the replicas, waits until they hold the model, then starts one actor per stream."""
         import ray
 
         entries = stream_entries(self.config)
-        configs = {entry["name"]: stream_config(self.config, entry, several=len(entries) > 1) for entry in entries}
+        # The driver serves the run's /metrics; an actor serving its own on the same port would fail on one node.
+        configs = {
+            entry["name"]: dataclasses.replace(stream_config(self.config, entry, several=len(entries) > 1), metrics_port=None)
+            for entry in entries
+        }
         check_run_outputs(*configs.values())  # on this machine: in a one-node cluster, where the actors write
+        registry = CollectorRegistry()
+        registry.register(_StreamActorMetrics(self))
+        serve_run(self.config, registry, self.healthy, self._stack)  # before any actor: a port in use is refused at once
         gpus = 1 if self.config.backend in GPU_BACKENDS else 0
         replica_class = ray.remote(InferenceReplica)
         for number in range(self.replica_count):
@@ -80,15 +101,14 @@ class RayRun:
 
         self.state = PipelineState.RUNNING
         pending = {stream.run.remote(): name for name, stream in self._streams.items()}
-        results: dict[str, PipelineResult] = {}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1, timeout=_WAIT_S)
             for ref in done:
                 name = pending.pop(ref)
-                results[name] = _result(ref)
-                report_stream(name, results[name])
+                self._results[name] = _result(ref)
+                report_stream(name, self._results[name])
         self.state = PipelineState.FINISHED
-        ordered = {name: results[name] for name in self._streams}
+        ordered = {name: self._results[name] for name in self._streams}
         return StreamsResult(ordered, aborted=self._aborted, stopped_early=any(result.stopped_early for result in ordered.values()))
 
     def stop(self) -> None:
@@ -110,8 +130,56 @@ class RayRun:
     def close(self) -> None:
         import ray
 
+        self._stack.close()  # no scrape reaches an actor being killed
         for actor in [*self._streams.values(), *self._replicas]:
             ray.kill(actor, no_restart=True)
+
+    def healthy(self) -> tuple[bool, dict]:
+        """For /healthz, as a one-machine run of several streams has it: each stream's state (ok, or why not),
+        and unhealthy only when no stream is well."""
+        running = [name for name in self._streams if name not in self._results]
+        answers = self.ask_streams("health", running)
+        states = {}
+        for name in self._streams:
+            if name in self._results:
+                states[name] = "failed" if self._results[name].error else "ok"
+            elif answers[name] is None:
+                states[name] = "not answering (its actor may be restarting)"
+            else:
+                healthy, detail = answers[name]
+                states[name] = "ok" if healthy else detail
+        return any(state == "ok" for state in states.values()) or not states, states
+
+    def ask_streams(self, method: str, names: list[str] | None = None) -> dict[str, Any]:
+        """Each named stream actor's answer to ``method`` (all of them by default), asked at once; None for an
+        actor that gave none within ``_ASK_TIMEOUT_S`` or cannot answer (being restarted, or gone)."""
+        import ray
+
+        names = list(self._streams) if names is None else names
+        asked = {name: getattr(self._streams[name], method).remote() for name in names}
+        ready, _ = ray.wait(list(asked.values()), num_returns=len(asked), timeout=_ASK_TIMEOUT_S) if asked else ([], [])
+        answers: dict[str, Any] = {}
+        for name, ref in asked.items():
+            try:
+                answers[name] = ray.get(ref) if ref in ready else None
+            except ray.exceptions.RayError:
+                answers[name] = None
+        return answers
+
+
+class _StreamActorMetrics:
+    """The stream actors' metrics for the driver's /metrics: collected from every actor at each scrape,
+    each sample labelled with its stream, as ``StreamLabelled`` shows the streams of one process."""
+
+    def __init__(self, run: RayRun) -> None:
+        self._run = run
+
+    def describe(self) -> list:
+        return []  # the families are the actors' to say, at scrape time
+
+    def collect(self):
+        answers = self._run.ask_streams("metric_families")
+        return iter(merge_by_stream((name, families) for name, families in answers.items() if families is not None))
 
 
 def _result(ref: Any) -> PipelineResult:

@@ -59,3 +59,13 @@ class StreamWorker:
         """Frames done so far by this incarnation of the actor."""
         assembly = self._assembly
         return assembly.monitor.snapshot()["frames"] if assembly is not None else 0
+
+    def metric_families(self) -> list:
+        """This incarnation's Prometheus metric families, for the driver's /metrics (a restarted actor counts afresh)."""
+        assembly = self._assembly
+        return list(assembly.monitor.metrics.registry.collect()) if assembly is not None else []
+
+    def health(self) -> tuple[bool, str]:
+        """As a one-machine run's /healthz has it: healthy or not, and why."""
+        assembly = self._assembly
+        return assembly.healthy() if assembly is not None else (True, "starting")

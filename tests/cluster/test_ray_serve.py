@@ -7,6 +7,7 @@ operator or a failing node would. Ray is the optional ``[ray]`` extra: without i
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -63,17 +64,37 @@ def frames_in(path: Path) -> int:
 
 
 def records(path: Path) -> list[dict]:
-    import json
-
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def serve(address: str, videos: list[Path], out: Path) -> subprocess.Popen:
+def serve(address: str, videos: list[Path], out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "streamseg", "serve", "--ray", address, *map(str, videos), *FAST,
-         "--out", f"{out}/{{name}}.mp4", "--stats", f"{out}/{{name}}.jsonl", "--masks", f"{out}/{{name}}-masks"],
+         "--out", f"{out}/{{name}}.mp4", "--stats", f"{out}/{{name}}.jsonl", "--masks", f"{out}/{{name}}-masks", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
+
+
+def scrape(url: str) -> tuple[int, str]:
+    """The status and body of a GET, or (0, "") while nothing answers there yet."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def frames_counted(metrics: str, stream: str) -> float:
+    """``streamseg_frames_total{stream=...}`` in a /metrics text, 0 where it is not there yet."""
+    for line in metrics.splitlines():
+        if line.startswith("streamseg_frames_total{") and f'stream="{stream}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def lines_so_far(out: Path, name: str) -> int:
@@ -116,11 +137,27 @@ def test_a_killed_actor_is_restarted_and_every_output_is_whole(ray_head, videos,
     assert "stream cam0: 240 frames" in output
 
 
-def test_labels_on_ray_agree_with_one_machine(ray_head, videos, tmp_path) -> None:
+def test_labels_on_ray_agree_with_one_machine_and_the_driver_serves_each_stream_s_metrics(ray_head, videos, tmp_path, wait_until) -> None:
     out = tmp_path / "ray"
-    process = serve(ray_head, videos, out)
-    output, _ = process.communicate(timeout=600)
+    port = free_port()
+    process = serve(ray_head, videos, out, "--metrics-port", str(port))
+    metrics, health = "", {}
+    try:
+        # While both streams run: their frames counted under their own stream label, and each one's state.
+        def both_counted() -> bool:
+            nonlocal metrics
+            metrics = scrape(f"http://127.0.0.1:{port}/metrics")[1]
+            return all(frames_counted(metrics, name) > 0 for name in ("cam0", "cam1")) or process.poll() is not None
+        assert wait_until(both_counted, 300.0), "the driver's /metrics never counted both streams"
+        assert process.poll() is None, process.stdout.read()
+        status, body = scrape(f"http://127.0.0.1:{port}/healthz")
+        health = json.loads(body)
+    finally:
+        output, _ = process.communicate(timeout=600)
     assert process.returncode == 0, output
+    assert 'streamseg_fps{stream="cam0"}' in metrics and 'streamseg_info{' in metrics
+    assert status == 200 and health == {"status": "ok", "detail": {"cam0": "ok", "cam1": "ok"}}
+    assert scrape(f"http://127.0.0.1:{port}/metrics")[0] == 0  # the server closed with the run
     assert main(["run", str(videos[1]), *FAST, "--masks", str(tmp_path / "local")]) == 0
     assert agreement(out / "cam1-masks", tmp_path / "local") >= 0.995
 
