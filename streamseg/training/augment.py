@@ -5,7 +5,7 @@ that device, and each batch is scaled, cropped, flipped and photometrically jitt
 GPU is never left waiting on a CPU that resizes images. Random draws come from a CPU
 ``torch.Generator`` seeded per epoch, so a resumed run draws what the uninterrupted one would
 have; they reach the device with ``non_blocking`` copies, since a blocking copy waits for every
-kernel queued before it, and five of them a step kept the GPU trainer from queueing ahead.
+kernel queued before it.
 
 Geometry (scale, crop, flip) moves labels with pixels; the photometric part (brightness,
 contrast, saturation, hue, blur, noise) touches only the image.

@@ -213,9 +213,9 @@ class Trainer:
         losses: list[float] = []
         started = time.perf_counter()
         progress = Progress(batches, f"batches of epoch {self.epoch + 1}/{config.epochs}")
-        # Each step's loss is read one step late: reading it at once (``.item()``) would make the CPU wait for
-        # the GPU every step, so the next step's kernels could not be queued while this one runs. On an H200
-        # the training step was bound by that wait, not by the GPU.
+        # Each step's loss is read one step late: reading it at once (``.item()``) makes the CPU wait for the
+        # GPU every step, and the next step's kernels cannot be queued while this one runs. (On the H200 a batch
+        # of 16 went no faster without the wait: launching the kernels from Python bounds it. BENCHMARKS.md.)
         pending: tuple[int, torch.Tensor] | None = None
         for batch in range(batches):
             step = self.epoch * self.batches_per_epoch + batch
