@@ -7,7 +7,7 @@ for checkpoints this close. ``--recalibrate-bn`` measures them afresh instead (o
 the whole train frames, dropout off), as the paper does; on CamVid it *lowered* a single
 DeepLab checkpoint from 65.9 to 64.0 % val (whole frames are not the augmented crops the
 network trained on), so it is off by default. Writes ``OUT/best.pt`` (loadable by
-``streamseg eval --weights`` and tools/package_weights.py) after scoring it on val.
+``streamseg eval --weights``) after scoring it on val.
 
     .venv/bin/python tools/average_weights.py --model deeplab --out runs/deeplab-avg \
         runs/deeplab-swa/snapshot-*.pt

@@ -63,6 +63,38 @@ def test_a_recipe_sets_its_batch_and_rate_and_the_command_line_overrides_them(tm
         assert json.loads((out / "train.json").read_text())["config"]["learning_rate"] == rate
 
 
+def test_packaging_ships_the_last_epoch_and_scores_the_fold_on_the_held_out_drive(tmp_path):
+    data = _demo_camvid(tmp_path / "camvid")
+    runs = {}
+    for name, fold in (("final", []), ("fold", ["--hold-out-drive", "0001TP"])):
+        runs[name] = tmp_path / name
+        completed = subprocess.run(
+            [sys.executable, "tools/gpu_train.py", str(runs[name]), "--data", str(data), "--dry-run", "--model", "erfnet-half",
+             "--max-epochs", "2", *fold], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+        )
+        assert completed.returncode == 0, completed.stderr[-2000:]
+    package = tmp_path / "weights"
+    package.mkdir()
+    (package / "erfnet-half.json").write_text(json.dumps(
+        {"date": "2026-01-01", "summary": "the old weights", "cross_drive": {"miou": 0.99}, "later_fold_runs": {"kept": True}}
+    ))
+    completed = subprocess.run(
+        [sys.executable, "tools/package_weights.py", "--model", "erfnet-half", "--gpu-run", str(runs["final"]),
+         "--command", "the command", "--fold-run", str(runs["fold"]), "--hold-out-drive", "0001TP",
+         "--data", str(data), "--weights-dir", str(package)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    shipped = torch.load(package / "erfnet-half.pt", weights_only=True)
+    trained = torch.load(runs["final"] / "erfnet-half.pt", weights_only=True)
+    assert all(torch.equal(shipped[name], trained[name]) for name in trained)  # the last epoch, as trained
+    card = json.loads((package / "erfnet-half.json").read_text())
+    assert card["epochs"] == 2 and card["command"] == "the command" and card["recipe"] == "baseline"
+    assert card["previous_weights"] == "2026-01-01: the old weights" and card["later_fold_runs"] == {"kept": True}
+    assert card["cross_drive"]["held_out"] == "drive 0001TP, never trained on" and card["cross_drive"]["miou"] != 0.99
+    assert "on a drive it never saw (0001TP held out)" in card["summary"]
+
+
 def test_packing_writes_jpeg_frames_and_png_labels_the_trainer_reads(tmp_path):
     from streamseg.data.camvid import CamVid, write_packed_copy
 
