@@ -137,10 +137,11 @@ class RayRun:
     def healthy(self) -> tuple[bool, dict]:
         """For /healthz, as a one-machine run of several streams has it: each stream's state (ok, or why not),
         and unhealthy only when no stream is well."""
-        running = [name for name in self._streams if name not in self._results]
+        names = list(self._streams)  # a copy: start() may be adding streams while /healthz is asked
+        running = [name for name in names if name not in self._results]
         answers = self.ask_streams("health", running)
         states = {}
-        for name in self._streams:
+        for name in names:
             if name in self._results:
                 states[name] = "failed" if self._results[name].error else "ok"
             elif answers[name] is None:
@@ -155,8 +156,9 @@ class RayRun:
         actor that gave none within ``_ASK_TIMEOUT_S`` or cannot answer (being restarted, or gone)."""
         import ray
 
-        names = list(self._streams) if names is None else names
-        asked = {name: getattr(self._streams[name], method).remote() for name in names}
+        streams = dict(self._streams)  # a copy: start() may be adding streams while a scrape asks
+        names = list(streams) if names is None else names
+        asked = {name: getattr(streams[name], method).remote() for name in names}
         ready, _ = ray.wait(list(asked.values()), num_returns=len(asked), timeout=_ASK_TIMEOUT_S) if asked else ([], [])
         answers: dict[str, Any] = {}
         for name, ref in asked.items():
