@@ -36,7 +36,7 @@ from streamseg.metrics import merge_by_stream
 from streamseg.outputs import check_run_outputs
 from streamseg.pipeline.assemble import serve_run
 from streamseg.pipeline.runner import PipelineResult, PipelineState
-from streamseg.pipeline.streams import StreamsResult, report_stream
+from streamseg.pipeline.streams import StreamsResult, report_stream, streams_health
 
 log = logging.getLogger(__name__)
 
@@ -135,8 +135,7 @@ class RayRun:
             ray.kill(actor, no_restart=True)
 
     def healthy(self) -> tuple[bool, dict]:
-        """For /healthz, as a one-machine run of several streams has it: each stream's state (ok, or why not),
-        and unhealthy only when no stream is well."""
+        """For /healthz, as a one-machine run of several streams has it (``streams_health``): each stream's state."""
         names = list(self._streams)  # a copy: start() may be adding streams while /healthz is asked
         running = [name for name in names if name not in self._results]
         answers = self.ask_streams("health", running)
@@ -149,7 +148,7 @@ class RayRun:
             else:
                 healthy, detail = answers[name]
                 states[name] = "ok" if healthy else detail
-        return any(state == "ok" for state in states.values()) or not states, states
+        return streams_health(states)
 
     def ask_streams(self, method: str, names: list[str] | None = None) -> dict[str, Any]:
         """Each named stream actor's answer to ``method`` (all of them by default), asked at once; None for an

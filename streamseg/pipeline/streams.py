@@ -211,8 +211,7 @@ class StreamSet:
         One dead camera of eight is reported, not made the whole server's failure: the others
         still deliver, and a restart by an orchestrator would interrupt them all.
         """
-        states = {entry["name"]: _health(entry) for entry in self.describe()}
-        return any(state == "ok" for state in states.values()) or not states, states
+        return streams_health({entry["name"]: _health(entry) for entry in self.describe()})
 
     def batching(self) -> dict[str, float]:
         """Inference calls so far, the frames they held, and the frames per call."""
@@ -279,6 +278,12 @@ class StreamSet:
     def _all_ended(self) -> bool:
         """Called with the lock held. A run with no stream yet waits for its first (the API may add it)."""
         return bool(self._every) and all(stream.result is not None or stream.thread is None for stream in self._every)
+
+
+def streams_health(states: dict[str, str]) -> tuple[bool, dict[str, str]]:
+    """/healthz of a run of several streams, from each stream's state ("ok" or why not): unhealthy only when
+    no stream is well (or there is none yet)."""
+    return any(state == "ok" for state in states.values()) or not states, states
 
 
 def _health(entry: dict) -> str:
