@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-import numpy as np
+import cv2
 
 from streamseg.classes import CLASS_NAMES
 from streamseg.errors import OutputError
@@ -41,7 +42,9 @@ def frame_stats(frame: Frame, class_names: Sequence[str] = CLASS_NAMES, now: flo
         "timings_ms": {stage: round(seconds * 1000.0, 2) for stage, seconds in frame.timings.items()},
     }
     if frame.labels is not None and frame.labels.size:
-        counts = np.bincount(frame.labels.ravel(), minlength=len(class_names))[: len(class_names)]
+        # A histogram of the uint8 ids by OpenCV: np.bincount first widens every pixel to int64, which
+        # made it 6% of a many-streams run's CPU time (BENCHMARKS.md, Micro-measurements).
+        counts = cv2.calcHist([frame.labels], [0], None, [256], [0, 256]).ravel()[: len(class_names)]
         total = frame.labels.size
         record["class_fraction"] = {name: round(int(n) / total, 6) for name, n in zip(class_names, counts)}
     return record
