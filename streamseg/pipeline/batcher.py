@@ -7,14 +7,19 @@ within ``wait_s`` of it, up to ``max_batch`` frames, and run them in one call of
 backend. Each result goes back to the thread that asked, so the streams' own stages (temporal
 state, CRF, render, sinks) stay theirs.
 
-Fairness: requests are taken oldest first, and each stream's inference stage calls its client
-from as many threads as the batcher has (``BatchClient.streams``: one per concurrent call the
-backend supports, one by default), so a stream has at most that many frames waiting: a fast
-stream cannot fill the batches and starve a slow one. A batch that holds as many frames as
-there are open clients runs at once (one stream alone never waits; with two batcher threads,
-each takes its share and the backend's two calls overlap). A stream that stalls or fails only
-leaves its slot empty; the batcher never waits for a particular stream, only up to ``wait_s``
-for whoever comes.
+Fairness: requests are taken oldest first, a call holds at most one frame of each stream, and
+each stream's inference stage calls its client from as many threads as the batcher has
+(``BatchClient.streams``: one per concurrent call the backend supports, one by default), so a
+stream has at most that many frames waiting: a fast stream cannot fill the batches and starve a
+slow one. Without the one-frame rule a call could take both waiting frames of some streams, and
+those streams then kept coming round together in the bigger calls: four file streams on a
+2-core CPU ran at rates up to 2x apart (fastest over slowest, median 1.25 in 14 runs), against
+1.03 (at most 1.05) with it, for an aggregate rate within this machine's noise (paired ratio 0.70-1.26, median 0.93)
+(BENCHMARKS.md, Many streams: one frame of each stream per call). A batch that holds a frame of
+every open client runs at once (one stream alone never waits; with two batcher threads, each
+takes its share and the backend's two calls overlap). A stream that stalls or fails only leaves
+its slot empty; the batcher never waits for a particular stream, only up to ``wait_s`` for
+whoever comes.
 """
 
 from __future__ import annotations
@@ -37,10 +42,11 @@ SCORES, LABELS = "scores", "labels"  # what a request asks for: float logits, or
 
 
 class _Request:
-    __slots__ = ("array", "arrived", "kind", "result")
+    __slots__ = ("array", "arrived", "kind", "result", "stream")
 
-    def __init__(self, kind: str, array: np.ndarray) -> None:
+    def __init__(self, kind: str, array: np.ndarray, stream: object) -> None:
         self.kind = kind
+        self.stream = stream  # whose frame it is: the client that asked
         self.array = array  # one frame: (3, h, w) float32 for scores, (h, w, 3) uint8 for labels
         self.result: Future = Future()
         self.arrived = time.perf_counter()
@@ -99,9 +105,9 @@ class Batcher:
             self._clients -= 1
             self._changed.notify_all()  # a batch waiting for this stream's frame need not wait any longer
 
-    def submit(self, kind: str, array: np.ndarray) -> np.ndarray:
-        """The backend's answer for one frame, once its batch has run; raises what the backend raised."""
-        request = _Request(kind, array)
+    def submit(self, kind: str, array: np.ndarray, stream: object) -> np.ndarray:
+        """The backend's answer for one frame of ``stream``, once its batch has run; raises what the backend raised."""
+        request = _Request(kind, array, stream)
         with self._changed:
             if self._closed:
                 raise RuntimeError("the shared backend has been closed")
@@ -135,7 +141,7 @@ class Batcher:
             self._run(batch)
 
     def _next_batch(self) -> list[_Request] | None:
-        """The oldest request and those of its kind that come within ``wait_s`` of it; None once closed."""
+        """The oldest request and those of its kind from other streams that come within ``wait_s`` of it; None once closed."""
         with self._changed:
             while not self._waiting:
                 if self._closed:
@@ -145,7 +151,7 @@ class Batcher:
             batch = [first]
             deadline = first.arrived + self.wait_s
             while len(batch) < self.max_batch:
-                batch += self._take_like(first, self.max_batch - len(batch))
+                batch += self._take_like(batch, self.max_batch - len(batch))
                 remaining = deadline - time.perf_counter()
                 everyone = len(batch) >= self._clients  # its share is in (one stream alone: always): waiting gains nothing
                 if len(batch) >= self.max_batch or everyone or remaining <= 0 or self._closed:
@@ -153,9 +159,17 @@ class Batcher:
                 self._changed.wait(remaining)
             return batch
 
-    def _take_like(self, first: _Request, room: int) -> list[_Request]:
-        """Up to ``room`` waiting requests that can share ``first``'s call (same kind and shape), oldest first."""
-        taken = [request for request in self._waiting if request.kind == first.kind and request.array.shape == first.array.shape][:room]
+    def _take_like(self, batch: list[_Request], room: int) -> list[_Request]:
+        """Up to ``room`` waiting requests that can join ``batch`` (same kind and shape, a stream not in it yet), oldest first."""
+        first = batch[0]
+        streams = {request.stream for request in batch}
+        taken = []
+        for request in self._waiting:
+            if len(taken) == room:
+                break
+            if request.kind == first.kind and request.array.shape == first.array.shape and request.stream not in streams:
+                taken.append(request)
+                streams.add(request.stream)
         for request in taken:
             self._waiting.remove(request)
         return taken
@@ -180,6 +194,12 @@ class Batcher:
                 self.metrics.batch_wait.observe(started - request.arrived)
         for request, result in zip(batch, results):
             request.result.set_result(result)
+
+    @property
+    def waiting(self) -> int:
+        """Frames asked for and not yet in a call."""
+        with self._changed:
+            return len(self._waiting)
 
     @property
     def mean_batch(self) -> float:
@@ -209,10 +229,10 @@ class BatchClient(Backend):
             self.batcher._release()
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        return np.stack([self.batcher.submit(SCORES, one) for one in batch])
+        return np.stack([self.batcher.submit(SCORES, one, self) for one in batch])
 
     def model_labels(self, images: np.ndarray) -> np.ndarray:
-        return np.stack([self.batcher.submit(LABELS, one) for one in images])
+        return np.stack([self.batcher.submit(LABELS, one, self) for one in images])
 
     def warm_up(self, iterations: int = 2, batch_sizes=(1,)) -> None:
         """Nothing: the shared backend is warmed up once, by whoever made it."""

@@ -8,6 +8,7 @@ that frame alone.
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -109,6 +110,55 @@ def test_a_failed_call_fails_its_frames_and_the_batcher_goes_on() -> None:
         with pytest.raises(RuntimeError, match="engine failed"):
             client.infer(np.zeros((1, 3, *SIZE), np.float32))
         assert client.infer(np.ones((1, 3, *SIZE), np.float32)).shape == (1, 2, *SIZE)
+
+
+class _Gated(Backend):
+    """Records the frames of each call by their value; its first call waits for ``open``, so that frames queue up behind it."""
+
+    name = "gated"
+
+    def __init__(self) -> None:
+        super().__init__(SIZE, "fp32")
+        self.open = threading.Event()
+        self.calls: list[list[int]] = []
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        self.calls.append(sorted(int(value) for value in batch[:, 0, 0, 0]))
+        if len(self.calls) == 1:
+            self.open.wait(timeout=30)
+        return np.zeros((len(batch), 2, *SIZE), np.float32)
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_a_call_holds_at_most_one_frame_of_each_stream() -> None:
+    """Two streams with two frames each waiting: two calls of one frame of each, not one call of all four."""
+    backend = _Gated()
+    with Batcher(backend, max_batch=8, wait_s=0.5) as batcher:
+        first, second = batcher.client(), batcher.client()
+
+        def ask(client: Backend, value: int) -> threading.Thread:
+            thread = threading.Thread(target=client.infer, args=(np.full((1, 3, *SIZE), value, np.float32),))
+            thread.start()
+            return thread
+
+        threads = [ask(first, 9)]
+        wait_for(lambda: len(backend.calls) == 1)  # the backend is busy with frame 9 ...
+        threads += [ask(first, 1), ask(first, 2), ask(second, 3), ask(second, 4)]
+        wait_for(lambda: batcher.waiting == 4)  # ... while both streams queue two frames each
+        backend.open.set()
+        for thread in threads:
+            thread.join()
+    assert backend.calls[0] == [9]
+    assert sorted(value for call in backend.calls[1:] for value in call) == [1, 2, 3, 4]
+    assert len(backend.calls) == 3, backend.calls  # the four frames in two calls ...
+    for call in backend.calls[1:]:
+        assert {1, 2} - set(call) and {3, 4} - set(call), backend.calls  # ... of one frame of each stream
 
 
 def test_closing_refuses_new_frames(backend: Backend, images: np.ndarray) -> None:
