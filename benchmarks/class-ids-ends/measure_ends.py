@@ -21,28 +21,26 @@ import cv2
 import numpy as np
 import openvino as ov
 from openvino import opset13 as ops
-from openvino.preprocess import PrePostProcessor
 
-from streamseg.backends.openvino_backend import IR_FILE_NAME
+from streamseg.backends.openvino_backend import (
+    IR_FILE_NAME,
+    uint8_pixels_in,
+    uint8_to_class_ids,
+)
 from streamseg.backends.shipped import shipped_entry_dir
 
 HEIGHT, WIDTH = 360, 480
 
 
 def class_ids_model(ir: str, *, classes_last: bool) -> ov.Model:
+    """The shipped graph as the backend fuses it (``classes_last``), or with the TopK over NCHW classes it replaced."""
     model = ov.Core().read_model(ir)
     model.reshape([1, 3, HEIGHT, WIDTH])
-    steps = PrePostProcessor(model)
-    steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
-    steps.input().model().set_layout(ov.Layout("NCHW"))
-    steps.input().preprocess().convert_element_type(ov.Type.f32).scale(255.0)
-    model = steps.build()
-    logits = model.get_results()[0].input_value(0)
-    axis = 1
     if classes_last:
-        logits, axis = ops.transpose(logits, np.array([0, 2, 3, 1], dtype=np.int64)), 3
-    best = ops.topk(logits, np.int64(1), axis=axis, mode="max", sort="none", index_element_type=ov.Type.i32)
-    ids = ops.convert(ops.squeeze(best.output(1), np.int64(axis)), ov.Type.u8)
+        return uint8_to_class_ids(model)
+    model, logits = uint8_pixels_in(model)
+    best = ops.topk(logits, np.int64(1), axis=1, mode="max", sort="none", index_element_type=ov.Type.i32)
+    ids = ops.convert(ops.squeeze(best.output(1), np.int64(1)), ov.Type.u8)
     return ov.Model([ids.output(0)], model.get_parameters(), "class_ids")
 
 

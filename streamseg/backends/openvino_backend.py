@@ -69,27 +69,37 @@ def bf16_unavailable_reason(core) -> str | None:
     return None
 
 
-def uint8_to_class_ids(model):
-    """The network with both ends moved into the graph: RGB uint8 NHWC in, uint8 class ids (N, h, w) out.
+def uint8_pixels_in(model):
+    """The network taking RGB uint8 NHWC pixels, the scaling to [0, 1] and the layout change part of its first layer: (model, its logits).
 
-    The scaling to [0, 1] and the layout change become part of the first layer, and a TopK over
-    the classes replaces the host's argmax. Per frame that spares converting 0.5 MB of pixels to
-    2 MB of floats and copying out 7.6 MB of logits (11 classes at 480x360); what it saves in
-    time is in BENCHMARKS.md, Pipeline, "Fused ends (OpenVINO)".
+    The logits are the Result node's input, not the Result: a new model built on them cannot
+    share the old one's Result.
     """
     ov = _openvino()
-    from openvino import opset13 as ops
     from openvino.preprocess import PrePostProcessor
 
-    if model.output(0).get_partial_shape()[1].get_length() > 256:
-        raise ValueError("uint8 class ids hold at most 256 classes")
     steps = PrePostProcessor(model)
     steps.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
     steps.input().model().set_layout(ov.Layout("NCHW"))
     steps.input().preprocess().convert_element_type(ov.Type.f32).scale(255.0)
     model = steps.build()
-    # The Result node's input, not the Result: a new model cannot share the old one's Result.
-    logits = model.get_results()[0].input_value(0)
+    return model, model.get_results()[0].input_value(0)
+
+
+def uint8_to_class_ids(model):
+    """The network with both ends moved into the graph: RGB uint8 NHWC in, uint8 class ids (N, h, w) out.
+
+    The input end is ``uint8_pixels_in``, and a TopK over the classes replaces the host's argmax.
+    Per frame that spares converting 0.5 MB of pixels to 2 MB of floats and copying out 7.6 MB
+    of logits (11 classes at 480x360); what it saves in time is in BENCHMARKS.md, Pipeline,
+    "Fused ends (OpenVINO)".
+    """
+    ov = _openvino()
+    from openvino import opset13 as ops
+
+    if model.output(0).get_partial_shape()[1].get_length() > 256:
+        raise ValueError("uint8 class ids hold at most 256 classes")
+    model, logits = uint8_pixels_in(model)
     # The TopK runs over the last axis, classes made innermost by a transpose: over the class axis
     # of NCHW logits the CPU plugin's TopK took 1 ms of CPU per frame more than both together
     # (int8 erfnet at 480x360, one thread; BENCHMARKS.md, Micro-measurements), for the same labels.
