@@ -16,6 +16,11 @@ in the package's format), ``train.json`` (device, versions, epochs, seconds, epo
 second, the recipe, the held-out score if a drive was held out), and the run folder ``run/`` (log.jsonl,
 last.pt every few epochs, so a stopped run still leaves weights).
 
+Without a GPU, the same fixed schedule runs on the CPU (bf16), for hours, with a checkpoint every epoch;
+the same command again resumes it from ``OUT/run/last.pt`` (pause it with SIGSTOP while benchmarking):
+
+    nohup python tools/gpu_train.py OUT --data ../shared/data/camvid --recipe batch64 --epochs 707 &
+
 Anywhere, on the CPU, on a few frames (what ``make test`` runs, so the trainer cannot rot):
 
     python tools/gpu_train.py OUT --data CAMVID --dry-run
@@ -58,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="exactly this many epochs, whatever the budget (a schedule fixed on a fold)")
     parser.add_argument("--batch-size", type=int, help="default: the recipe's, else 16")
     parser.add_argument("--lr", type=float, help="Adam's base rate, poly-decayed (default: the recipe's, else 2e-3)")
+    parser.add_argument("--save-every", type=int, help="epochs between checkpoints of the run (default 25; on a CPU, 1)")
     parser.add_argument("--dry-run", action="store_true", help="CPU, a few 32x32 crops, 2 epochs at most")
     args = parser.parse_args(argv)
     started = time.perf_counter()
@@ -81,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     config = TrainConfig(
         model=args.model, data=args.data, out=args.out / "run", device=device, bf16=device == "cpu" and not args.dry_run,
         train_split=args.split,
-        hold_out_drive=args.hold_out_drive, eval_every=50 if not args.dry_run else 1, save_every=25 if not args.dry_run else 1,
+        hold_out_drive=args.hold_out_drive, eval_every=50 if not args.dry_run else 1,
+        save_every=args.save_every or (25 if device == "cuda" else 1),
         **settings,
     )
     if device == "cuda":
@@ -91,23 +98,28 @@ def main(argv: list[str] | None = None) -> int:
         "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__, "python": platform.python_version(), "recipe": args.recipe,
     }
-    images_per_second, frames = probe_speed(config)
-    left = args.budget_s - (time.perf_counter() - started)
-    # 0.85 of what is left: evaluation, checkpoints and the final save take the rest.
-    affordable = int(0.85 * left * images_per_second / frames)
-    cap = args.max_epochs or (2 if args.dry_run else 3000)
-    epochs = args.epochs or max(1, min(cap, affordable))
-    report.update(probe_images_per_second=round(images_per_second, 1), frames=frames, epochs=epochs)
-    print(f"{images_per_second:.0f} images/s on {report['device']}: {epochs} epochs of {frames} frames fit in {left:.0f} s")
-
-    trainer = Trainer(replace(config, epochs=epochs))
-    training_started = time.perf_counter()
+    if args.epochs:
+        # A fixed schedule: nothing to size, so no probe (on a CPU it takes minutes, at every resume).
+        epochs = args.epochs
+        trainer = Trainer(replace(config, epochs=epochs))  # resumes from the run folder's last.pt, if there is one
+        frames = len(trainer.images)
+    else:
+        images_per_second, frames = probe_speed(config)
+        left = args.budget_s - (time.perf_counter() - started)
+        # 0.85 of what is left: evaluation, checkpoints and the final save take the rest.
+        affordable = int(0.85 * left * images_per_second / frames)
+        epochs = max(1, min(args.max_epochs or (2 if args.dry_run else 3000), affordable))
+        report["probe_images_per_second"] = round(images_per_second, 1)
+        print(f"{images_per_second:.0f} images/s on {report['device']}: {epochs} epochs of {frames} frames fit in {left:.0f} s")
+        trainer = Trainer(replace(config, epochs=epochs))
+    report.update(frames=frames, epochs=epochs)
     trainer.run()
-    seconds = time.perf_counter() - training_started
     weights = args.out / f"{args.model}.pt"
     torch.save({name: tensor.cpu() for name, tensor in trainer.model.state_dict().items()}, weights)
     log = [json.loads(line) for line in (config.out / "log.jsonl").read_text().splitlines()]
     scored = [record for record in log if "held_out_miou" in record]
+    # Every epoch's seconds, over a run resumed any number of times (an epoch redone after a stop counts once).
+    seconds = sum(record["seconds"] for record in {record["epoch"]: record for record in log}.values())
     report.update(
         config={key: str(value) for key, value in asdict(trainer.config).items()}, train_seconds=round(seconds, 1),
         epochs_per_second=round(epochs / seconds, 3), images_per_second=round(epochs * frames / seconds, 1),

@@ -50,6 +50,21 @@ def test_a_dry_run_trains_and_writes_weights_and_a_report(tmp_path):
     model.load_state_dict(torch.load(out / "erfnet-half.pt", weights_only=True))
 
 
+def test_a_fixed_schedule_stopped_part_way_resumes_to_its_end(tmp_path):
+    """A CPU run of a fixed schedule lasts hours: run again, the command picks up from the last epoch's checkpoint."""
+    data = _demo_camvid(tmp_path / "camvid")
+    out = tmp_path / "out"
+    command = [sys.executable, "tools/gpu_train.py", str(out), "--data", str(data), "--dry-run", "--model", "erfnet-half"]
+    for epochs in ("2", "3"):  # the first call stands for a run stopped after two epochs of three
+        completed = subprocess.run([*command, "--epochs", epochs], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+        assert completed.returncode == 0, completed.stderr[-2000:]
+    log = [json.loads(line) for line in (out / "run" / "log.jsonl").read_text().splitlines()]
+    assert [record["epoch"] for record in log] == [1, 2, 3]  # resumed at epoch 3, not started again
+    report = json.loads((out / "train.json").read_text())
+    assert report["epochs"] == 3 and "probe_images_per_second" not in report  # a fixed schedule is not sized
+    assert report["train_seconds"] == round(sum(record["seconds"] for record in log), 1)  # both calls' epochs
+
+
 def test_a_recipe_sets_its_batch_and_rate_and_the_command_line_overrides_them(tmp_path):
     data = _demo_camvid(tmp_path / "camvid")
     for extra, rate in (([], "0.004"), (["--lr", "3e-3"], "0.003")):
