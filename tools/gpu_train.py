@@ -42,6 +42,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamseg from this checkout, installed or not
 
+from streamseg.cpu import cpu_model_name
 from streamseg.data.camvid import write_packed_copy
 from streamseg.training.recipes import RECIPES, recipe
 from streamseg.training.trainer import TrainConfig, Trainer
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.backends.cudnn.benchmark = True  # fixed crop size: let cuDNN pick the fastest kernels once
     report: dict = {
         "started": datetime.now(UTC).isoformat(timespec="seconds"), "dry_run": args.dry_run,
-        "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
+        "device": torch.cuda.get_device_name() if device == "cuda" else cpu_model_name(),
         "torch": torch.__version__, "python": platform.python_version(), "recipe": args.recipe,
     }
     if args.epochs:
