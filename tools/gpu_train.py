@@ -99,12 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         "device": torch.cuda.get_device_name() if device == "cuda" else cpu_model_name(),
         "torch": torch.__version__, "python": platform.python_version(), "recipe": args.recipe,
     }
-    if args.epochs:
-        # A fixed schedule: nothing to size, so no probe (on a CPU it takes minutes, at every resume).
-        epochs = args.epochs
-        trainer = Trainer(replace(config, epochs=epochs))  # resumes from the run folder's last.pt, if there is one
-        frames = len(trainer.images)
-    else:
+    # A fixed schedule (--epochs) has nothing to size, so no probe: on a CPU it takes minutes, at every resume.
+    epochs = args.epochs
+    if not epochs:
         images_per_second, frames = probe_speed(config)
         left = args.budget_s - (time.perf_counter() - started)
         # 0.85 of what is left: evaluation, checkpoints and the final save take the rest.
@@ -112,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         epochs = max(1, min(args.max_epochs or (2 if args.dry_run else 3000), affordable))
         report["probe_images_per_second"] = round(images_per_second, 1)
         print(f"{images_per_second:.0f} images/s on {report['device']}: {epochs} epochs of {frames} frames fit in {left:.0f} s")
-        trainer = Trainer(replace(config, epochs=epochs))
+    trainer = Trainer(replace(config, epochs=epochs))  # resumes from the run folder's last.pt, if there is one
+    frames = len(trainer.images)
     report.update(frames=frames, epochs=epochs)
     trainer.run()
     weights = args.out / f"{args.model}.pt"
