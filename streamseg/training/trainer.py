@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from streamseg.classes import IGNORE_INDEX, NUM_CLASSES
+from streamseg.cpu import keep_freed_memory
 from streamseg.data.camvid import CamVid
 from streamseg.errors import ConfigError, InputError, OutputError
 from streamseg.evaluation import ConfusionMatrix, EvaluationResult
@@ -101,6 +102,8 @@ class Trainer:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         self.device = config.device
+        if self.device == "cpu":
+            keep_freed_memory()  # each step's activations would otherwise be mapped and faulted in afresh
         self.model = spec.build().to(self.device).to(memory_format=torch.channels_last)
         checkpoint = self._checkpoint_to_resume()
         self.train_set = CamVid(config.data, config.train_split, exclude_drive=config.hold_out_drive)
