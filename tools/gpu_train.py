@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -118,9 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     log = [json.loads(line) for line in (config.out / "log.jsonl").read_text().splitlines()]
     scored = [record for record in log if "held_out_miou" in record]
     # Every epoch's seconds, over a run resumed any number of times (an epoch redone after a stop counts once).
-    seconds = sum(record["seconds"] for record in {record["epoch"]: record for record in log}.values())
+    # They are wall-clock seconds, so a CPU run paused for benchmarks counts its pauses; the median epoch does not.
+    epoch_seconds = [record["seconds"] for record in {record["epoch"]: record for record in log}.values()]
+    seconds = sum(epoch_seconds)
     report.update(
         config={key: str(value) for key, value in asdict(trainer.config).items()}, train_seconds=round(seconds, 1),
+        median_epoch_seconds=round(statistics.median(epoch_seconds), 2),
         epochs_per_second=round(epochs / seconds, 3), images_per_second=round(epochs * frames / seconds, 1),
         final_loss=log[-1]["loss"], weights=weights.name, total_seconds=round(time.perf_counter() - started, 1),
     )

@@ -80,6 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         selection="the last epoch of a fixed schedule: no checkpoint was picked by a score",
         command=args.command,
         train_seconds=report.get("train_seconds"),
+        median_epoch_seconds=report.get("median_epoch_seconds"),
+        time_note=(
+            "train_seconds sums each epoch's wall-clock seconds, pauses included (a CPU run is paused for "
+            "benchmarks and resumed across sessions); median_epoch_seconds times the epochs is its time without them"
+        ),
         images_per_second=report.get("images_per_second"),
         machine=f"{report.get('device')}, torch {report.get('torch')}, Python {report.get('python')}",
         params=count_parameters(model),

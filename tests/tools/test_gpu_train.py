@@ -105,6 +105,7 @@ def test_packaging_ships_the_last_epoch_and_scores_the_fold_on_the_held_out_driv
     assert all(torch.equal(shipped[name], trained[name]) for name in trained)  # the last epoch, as trained
     card = json.loads((package / "erfnet-half.json").read_text())
     assert card["epochs"] == 2 and card["command"] == "the command" and card["recipe"] == "baseline"
+    assert 0 < card["median_epoch_seconds"] <= card["train_seconds"]
     assert card["previous_weights"] == "2026-01-01: the old weights" and card["later_fold_runs"] == {"kept": True}
     assert card["cross_drive"]["held_out"] == "drive 0001TP, never trained on" and card["cross_drive"]["miou"] != 0.99
     assert "on a drive it never saw (0001TP held out)" in card["summary"]
