@@ -80,8 +80,8 @@ def keep_freed_memory() -> bool:
     By default glibc maps each block over its mmap threshold (at most 32 MB) afresh and unmaps it
     when freed, so every training step on a CPU faults in and zeroes its activations' pages again:
     a batch of 64 erfnet crops trained 1.55x faster with this, median of four rounds (BENCHMARKS.md,
-    "Training on the CPU"). The
-    cost is memory that stays with the process at its peak, which a training run reaches anyway.
+    "Training on the CPU"). The cost is memory that stays with the process at its peak, which a
+    training run reaches anyway.
     """
     name = ctypes.util.find_library("c")
     try:

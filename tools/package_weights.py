@@ -83,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         median_epoch_seconds=report.get("median_epoch_seconds"),
         time_note=(
             "train_seconds sums each epoch's wall-clock seconds, pauses included (a CPU run is paused for "
-            "benchmarks and resumed across sessions); median_epoch_seconds times the epochs is its time without them"
+            "benchmarks and resumed across sessions), and images_per_second is derived from it; "
+            "median_epoch_seconds times the epochs is the run's time without them"
         ),
         images_per_second=report.get("images_per_second"),
         machine=f"{report.get('device')}, torch {report.get('torch')}, Python {report.get('python')}",
