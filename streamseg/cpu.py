@@ -28,6 +28,18 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+# Emulated bf16 is no shortcut: on an AVX2-only AMD EPYC an ERFNet training step ran 10x slower than in fp32
+# (BENCHMARKS.md, "A CPU without AVX-512 or VNNI").
+EMULATED_BF16 = (
+    "bf16 needs a CPU with native bf16 (avx512_bf16 or AMX); this one would only emulate it, far slower than fp32"
+)
+
+
+def emulated_bf16_reason() -> str | None:
+    """None where bf16 runs natively, else why bf16 should not be asked for on this CPU."""
+    return None if cpu_has_native_bf16() else EMULATED_BF16
+
+
 def cpu_has_vnni() -> bool:
     flags = cpu_flags()
     return "avx512_vnni" in flags or "avx_vnni" in flags or "amx_int8" in flags

@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-# Trains erfnet for a few steps on random crops, as the trainer does on a CPU, and prints the pages
-# faulted in by the last six steps and the process's peak resident memory.
+# Trains erfnet for a few steps on random crops, as the trainer does on a CPU (bf16 where it is native), and prints
+# the pages faulted in by the last six steps and the process's peak resident memory.
 _TRAINING_STEPS = """
 import json, resource, sys, torch
-from streamseg.cpu import keep_freed_memory
+from streamseg.cpu import cpu_has_native_bf16, keep_freed_memory
 from streamseg.models import MODELS
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
@@ -19,7 +19,7 @@ model = MODELS.get("erfnet").build().train()
 optimizer = torch.optim.Adam(model.parameters())
 images, labels = torch.rand(8, 3, 160, 160), torch.randint(0, 11, (8, 160, 160))
 def step():
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_has_native_bf16()):
         logits = model(images)
     loss = torch.nn.functional.cross_entropy(logits.float(), labels)
     optimizer.zero_grad()
@@ -42,7 +42,8 @@ def _train(mode: str) -> dict:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
 def test_training_steps_reuse_freed_memory_instead_of_faulting_it_in_again():
     default, kept = _train("default"), _train("keep")
-    # By default each step's activations are mapped afresh (about 16000 pages a step here).
-    assert default["faults"] > 20 * max(kept["faults"], 100), (default, kept)
+    # By default each step's activations are mapped afresh (about 16000 pages a step in bf16, 17000 in fp32);
+    # kept, the six steps fault in 5000-8000 pages in all.
+    assert default["faults"] > 10 * max(kept["faults"], 100), (default, kept)
     # What is kept is what the step needs again, not more.
     assert kept["peak_kb"] < 1.1 * default["peak_kb"], (default, kept)

@@ -16,8 +16,9 @@ in the package's format), ``train.json`` (device, versions, epochs, seconds, epo
 second, the recipe, the held-out score if a drive was held out), and the run folder ``run/`` (log.jsonl,
 last.pt every few epochs, so a stopped run still leaves weights).
 
-Without a GPU, the same fixed schedule runs on the CPU (bf16), for hours, with a checkpoint every epoch;
-the same command again resumes it from ``OUT/run/last.pt`` (pause it with SIGSTOP while benchmarking):
+Without a GPU, the same fixed schedule runs on the CPU (in bf16 where the CPU has it natively, else fp32), for hours,
+with a checkpoint every epoch; the same command again resumes it from ``OUT/run/last.pt`` (pause it with SIGSTOP while
+benchmarking):
 
     nohup python tools/gpu_train.py OUT --data ../shared/data/camvid --recipe batch64 --epochs 707 &
 
@@ -43,7 +44,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamseg from this checkout, installed or not
 
-from streamseg.cpu import cpu_model_name
+from streamseg.cpu import cpu_has_native_bf16, cpu_model_name
 from streamseg.data.camvid import write_packed_copy
 from streamseg.training.recipes import RECIPES, recipe
 from streamseg.training.trainer import TrainConfig, Trainer
@@ -87,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         settings.update(crop=(32, 32), batch_size=2)
     config = TrainConfig(
-        model=args.model, data=args.data, out=args.out / "run", device=device, bf16=device == "cpu" and not args.dry_run,
+        model=args.model, data=args.data, out=args.out / "run", device=device,
+        bf16=device == "cpu" and not args.dry_run and cpu_has_native_bf16(),  # emulated bf16 is several times slower
         train_split=args.split,
         hold_out_drive=args.hold_out_drive, eval_every=50 if not args.dry_run else 1,
         save_every=args.save_every or (25 if device == "cuda" else 1),

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from streamseg.backends.base import Backend, threads_per_stream
-from streamseg.cpu import cpu_has_native_bf16, physical_core_count
+from streamseg.cpu import cpu_has_native_bf16, emulated_bf16_reason, physical_core_count
 from streamseg.errors import ConfigError
 from streamseg.options import BackendOptions
 
@@ -24,8 +24,8 @@ class TorchBackend(Backend):
         self, model: nn.Module, input_size: tuple[int, int], precision: str, options: BackendOptions, *, frozen: bool = True
     ) -> None:
         super().__init__(input_size, precision, options.streams)
-        if precision == "bf16" and not cpu_has_native_bf16():
-            raise ConfigError("bf16 needs a CPU with native bf16 (avx512_bf16 or AMX); this one would only emulate it")
+        if precision == "bf16" and (reason := emulated_bf16_reason()):
+            raise ConfigError(reason)
         if options.threads or self.streams > 1:
             # Process-wide: every thread that calls the model gets this many intra-op threads.
             torch.set_num_threads(threads_per_stream(options.threads, self.streams, physical_core_count()))

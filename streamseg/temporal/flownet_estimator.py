@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from streamseg.cpu import cpu_has_native_bf16
+from streamseg.cpu import emulated_bf16_reason
 from streamseg.errors import ConfigError, InputError
 from streamseg.models.weights import bundled_weights, load_state
 from streamseg.temporal.flow import FlowEstimator, check_pair
@@ -70,8 +70,8 @@ class FlowNetEstimator(FlowEstimator):
     def __init__(self, model: FlowNetS, precision: str = "fp32", working_height: int | None = None) -> None:
         if precision not in ("fp32", "bf16"):
             raise ConfigError(f"flownet runs in fp32 or bf16, not {precision!r}")
-        if precision == "bf16" and not cpu_has_native_bf16():
-            raise ConfigError("bf16 needs a CPU with native bf16 (avx512_bf16 or AMX); this one would only emulate it")
+        if precision == "bf16" and (reason := emulated_bf16_reason()):
+            raise ConfigError(reason)
         if working_height is not None and working_height < _SIZE_DIVISOR:
             raise ConfigError(f"flownet's working height must be at least {_SIZE_DIVISOR}, not {working_height}")
         self.model = model.eval()

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from streamseg.cpu import emulated_bf16_reason
+from streamseg.errors import ConfigError
 from streamseg.logs import STDERR
 from streamseg.models.weights import file_sha256
 from streamseg.progress import Progress
@@ -90,6 +92,8 @@ class FlowNetTrainer:
             torch.set_num_threads(config.threads)
         torch.manual_seed(config.seed)
         self.device = config.device
+        if config.bf16 and self.device == "cpu" and (reason := emulated_bf16_reason()):
+            raise ConfigError(f"--bf16: {reason}")
         self.model = flownet_s(width=config.width).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
         self.train_pairs = FlowPairGenerator.from_camvid(config.camvid, size=config.size)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from streamseg.cpu import emulated_bf16_reason
 from streamseg.errors import ConfigError
 
 LOSSES = ("weighted-ce", "ohem")  # streamseg.training.losses
@@ -69,6 +70,8 @@ class TrainConfig:
         except ValueError as error:
             raise ConfigError(str(error)) from None
         _check_device(self.device)
+        if self.bf16 and self.device == "cpu" and (reason := emulated_bf16_reason()):
+            raise ConfigError(f"--bf16: {reason}")
         return self
 
     def augmentation(self) -> Augmentation:

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from streamseg.cpu import emulated_bf16_reason
+from streamseg.errors import ConfigError
 from streamseg.temporal.flownet_estimator import load_flownet
 from streamseg.temporal.training import FlowNetTrainer, FlowTrainConfig, export_weights
 
@@ -43,3 +45,11 @@ def test_training_logs_resumes_and_exports(camvid_root, tmp_path):
     card = json.loads((export / "flownet.json").read_text())
     assert card["width"] == 0.25 and card["training"]["size"] == [64, 96] and "backward flow" in card["output"]
     load_flownet(export / "flownet.pt")
+
+
+@pytest.mark.skipif(emulated_bf16_reason() is None, reason="this CPU has native bf16, so --bf16 is allowed here")
+def test_bf16_is_refused_before_any_work_where_the_cpu_would_only_emulate_it(tmp_path):
+    config = FlowTrainConfig(camvid=tmp_path / "no-camvid", out=tmp_path / "run", bf16=True)
+    with pytest.raises(ConfigError, match=r"--bf16: bf16 needs a CPU with native bf16"):
+        FlowNetTrainer(config, progress_stream=io.StringIO())
+    assert not config.out.exists()
