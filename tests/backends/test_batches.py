@@ -22,7 +22,7 @@ from streamseg.backends import (
 )
 from streamseg.backends.shipped import find_shipped_int8
 from streamseg.config import RunConfig
-from streamseg.cpu import cpu_has_native_bf16
+from streamseg.cpu import cpu_has_native_bf16, cpu_has_vnni
 from streamseg.models import load_model
 from streamseg.preprocessing import images_to_batch
 from streamseg.sources import open_source
@@ -97,6 +97,8 @@ def test_a_batch_labels_as_single_calls_do(
         pytest.skip(f"no shipped {SHIPPED_KIND[name]} model for {MODEL} at {size[1]}x{size[0]}")
     if precision == "bf16" and not cpu_has_native_bf16():
         pytest.skip("this CPU has no native bf16")
+    if name == "onnxruntime" and int8_from == "shipped" and not cpu_has_vnni():
+        pytest.skip("this CPU has no VNNI: onnxruntime refuses its shipped 8-bit weights (test_shipped_int8.py)")
     images = demo_images(size)
     batch = images_to_batch(images)
     with create_backend(name, erfnet, size, precision, _options(name, engine_dir, calibration_data)) as backend:

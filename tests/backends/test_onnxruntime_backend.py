@@ -16,6 +16,7 @@ from streamseg.backends import (
 )
 from streamseg.backends.calibration import calibration_batches
 from streamseg.backends.onnxruntime_backend import OnnxRuntimeBackend, session_options
+from streamseg.cpu import cpu_has_vnni
 from streamseg.errors import ConfigError, InputError
 
 MODEL = "erfnet-half"
@@ -59,10 +60,12 @@ def test_int8_is_calibrated_on_camvid_and_close_to_fp32(tmp_path: Path, camvid: 
         assert (warm.cache.builds, warm.cache.hits) == (0, 2)  # the export and the quantised model
 
     expected = torch_logits(model, frames)
+    # 8-bit weights on a CPU without VNNI saturated to 0.062 on an AVX2-only AMD EPYC; its 7-bit ones read 0.010.
     relative_error = np.sqrt(np.mean((logits - expected) ** 2) / np.mean(expected**2))
     assert relative_error < 0.05
-    # Random weights leave small margins between classes; trained weights agree far better.
-    assert (logits.argmax(1) == expected.argmax(1)).mean() >= 0.85
+    # Random weights leave small margins between classes, and 7-bit weights (no VNNI) halve the resolution:
+    # 0.80 there. Trained weights agree far better (erfnet, CamVid val: 99.5% with 7-bit weights, BENCHMARKS.md).
+    assert (logits.argmax(1) == expected.argmax(1)).mean() >= (0.85 if cpu_has_vnni() else 0.75)
 
 
 @pytest.mark.parametrize("calibration_data", [None, Path("/nonexistent/camvid")], ids=["not given", "missing folder"])
