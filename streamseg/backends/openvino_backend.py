@@ -144,7 +144,7 @@ class OpenVinoBackend(Backend):
     @classmethod
     def auto_precision(cls, model: nn.Module, input_size: tuple[int, int], options: BackendOptions) -> str:
         # int8 where it shipped for these weights and this size, VNNI or not: on an AVX2-only AMD EPYC it ran
-        # 1.8x as fast as fp32 and agreed on 99.7% of CamVid val pixels (BENCHMARKS.md, "A CPU without
+        # 1.9x as fast as fp32 and agreed on 99.7% of CamVid val pixels (BENCHMARKS.md, "A CPU without
         # AVX-512 or VNNI"); else bf16 where the CPU has it natively. int8 from the user's own frames is asked for.
         if find_shipped_int8("openvino-int8", model, input_size, options) is not None:
             return "int8"
