@@ -127,13 +127,13 @@ class OnnxRuntimeBackend(Backend):
         self.cache = EngineCache(options.engine_dir)
         self.shipped = None  # the shipped int8 entry in use, if any
         if precision == "int8" and options.calibration_data is None:
-            if not cpu_has_vnni():
+            self.shipped = find_shipped_int8("ort-int8", model, input_size, options)
+            if self.shipped is not None and not cpu_has_vnni():
                 # The shipped model has 8-bit weights; it would run here, with saturated sums.
                 raise InputError(
                     f"onnxruntime int8: {NEEDS_7_BIT_WEIGHTS}, and the shipped int8 model has them: pass "
                     "--calibration-data (a CamVid folder) to quantise one with 7-bit weights, or use --backend openvino"
                 )
-            self.shipped = find_shipped_int8("ort-int8", model, input_size, options)
         if self.shipped is not None:
             self.engine_path = self.shipped / QUANTISED_FILE_NAME
         else:

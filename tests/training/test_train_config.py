@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from streamseg.cpu import cpu_has_native_bf16
 from streamseg.errors import ConfigError, OutputError
 from streamseg.training.trainer import TrainConfig, Trainer
 
@@ -50,8 +51,6 @@ def test_the_run_folder_is_checked_before_the_data_is_read(tmp_path):
 
 def test_bf16_training_on_a_cpu_is_refused_where_it_would_only_be_emulated(tmp_path):
     # Emulated bf16 trained 10x slower than fp32 (an AVX2-only AMD EPYC): a user asking for it wants speed.
-    from streamseg.cpu import cpu_has_native_bf16
-
     config = TrainConfig(model="erfnet-half", data=tmp_path / "no-data", out=tmp_path / "run", bf16=True)
     if cpu_has_native_bf16():
         assert config.validate() is config
