@@ -69,7 +69,7 @@ def free_batch_dimension(path: Path) -> str | None:
 
 
 def quantise_onnx(source: Path, destination: Path, batches: list[np.ndarray], *, seven_bit_weights: bool) -> None:
-    """Static QDQ int8 quantisation of ``source`` (per-channel weights), calibrated with MinMax on ``batches``."""
+    """Static QDQ int8 quantisation of ``source`` (per-channel weights, 7 bits of them where asked), calibrated with MinMax on ``batches``."""
     from onnxruntime.quantization import (
         QuantFormat,
         QuantType,
