@@ -48,12 +48,12 @@ from streamseg.backends import Backend
 from streamseg.config import RunConfig, config_from_values, option_names, parse_size, stream_entry
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
-from streamseg.monitor import MetricsMonitor
+from streamseg.observability.monitor import MetricsMonitor
 from streamseg.pipeline.assemble import Assembly, assemble, assemble_streams
 from streamseg.pipeline.queues import BufferPolicy, Closed, FrameQueue
 from streamseg.pipeline.runner import PipelineResult, default_queue_size
 from streamseg.pipeline.streams import StreamSet, StreamsResult
-from streamseg.scores import softmax
+from streamseg.image.scores import softmax
 from streamseg.sources.base import Source
 
 

@@ -3,7 +3,7 @@
 Errors the user can fix (a bad path, an unknown model, a wrong config key) print one line
 and exit with their class's ``exit_code`` (2); an interrupt exits 130, a failed run 1. The
 exit status is chosen by the exception's class or the run's result flags, never by reading a
-message. Diagnostics go through ``logging`` (one handler, ``streamseg.logs``); what a command
+message. Diagnostics go through ``logging`` (one handler, ``streamseg.observability.logs``); what a command
 prints on stdout is its output. ``--verbose`` adds debug lines and the traceback of a failed run.
 """
 
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from streamseg.errors import EXIT_USAGE, ConfigError, OutputError, StreamsegError
-from streamseg.logs import configure_logging
+from streamseg.observability.logs import configure_logging
 from streamseg.options import DEFAULT_MODEL
 from streamseg.training.config import LOSSES, TrainConfig
 from streamseg.training.recipes import RECIPE_SETTINGS, RECIPES, recipe
@@ -139,7 +139,7 @@ def _streams_status(results) -> int:
 
 
 def command_bench(args: argparse.Namespace) -> int:
-    from streamseg.bench import run_benchmark, summary
+    from streamseg.bench.measure import run_benchmark, summary
 
     if args.rounds < 1:
         raise ConfigError(f"--rounds must be at least 1, not {args.rounds}")
@@ -178,7 +178,7 @@ def _write_report(path: Path, record: dict) -> None:
 
 
 def command_eval(args: argparse.Namespace) -> int:
-    from streamseg.evaluate_camvid import evaluate_camvid
+    from streamseg.eval.camvid import evaluate_camvid
     from streamseg.models.weights import bundled_crf_parameters
     from streamseg.refine import CrfParameters, read_crf_parameters
 

@@ -21,7 +21,7 @@ from streamseg.backends import BackendOptions, create_backend, unavailable_reaso
 from streamseg.backends.base import Backend
 from streamseg.config import size_argument
 from streamseg.errors import StreamsegError
-from streamseg.logs import configure_logging
+from streamseg.observability.logs import configure_logging
 from streamseg.models import MODELS, load_model
 
 CONFIGURATIONS = (

@@ -30,11 +30,11 @@ from streamseg.backends import BackendOptions, create_backend
 from streamseg.classes import NUM_CLASSES
 from streamseg.data.camvid import list_split, read_labels, read_rgb
 from streamseg.errors import StreamsegError
-from streamseg.evaluation import ConfusionMatrix
-from streamseg.logs import configure_logging
+from streamseg.eval.confusion import ConfusionMatrix
+from streamseg.observability.logs import configure_logging
 from streamseg.models import load_model
 from streamseg.models.registry import MODELS
-from streamseg.preprocessing import to_model_input
+from streamseg.image.preprocessing import to_model_input
 from streamseg.refine.conv_crf import ConvCRFRefiner
 from streamseg.refine.dense_crf import DenseCRFRefiner
 from streamseg.stages.labels import logits_to_labels

@@ -17,7 +17,7 @@ import shlex
 from pathlib import Path
 
 from streamseg.cli import _run_config, build_parser
-from streamseg.logs import configure_logging
+from streamseg.observability.logs import configure_logging
 from streamseg.pipeline.assemble import assemble
 
 

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from streamseg.config import build_config
-from streamseg.logs import configure_logging
+from streamseg.observability.logs import configure_logging
 from streamseg.pipeline.assemble import assemble
-from streamseg.resize import resize_labels, resize_rgb
+from streamseg.image.resize import resize_labels, resize_rgb
 
 
 def cpu_ms(seconds: float, frames: int) -> float:

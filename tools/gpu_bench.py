@@ -50,7 +50,7 @@ from streamseg.errors import InputError
 from streamseg.models.registry import MODELS
 from streamseg.models.weights import load_state
 from streamseg.options import BackendOptions
-from streamseg.preprocessing import to_model_input
+from streamseg.image.preprocessing import to_model_input
 from streamseg.stages.labels import logits_to_labels
 
 REPO = Path(__file__).resolve().parents[1]

@@ -288,7 +288,7 @@ def pack_data(into: Path, data: Path | None, video: Path | None) -> int:
 
 
 def mean_iou(truths: list[np.ndarray], predictions: list[np.ndarray]) -> float:
-    from streamseg.evaluation import ConfusionMatrix
+    from streamseg.eval.confusion import ConfusionMatrix
 
     confusion = ConfusionMatrix()
     for truth, prediction in zip(truths, predictions):
@@ -315,7 +315,7 @@ def timed_labels(label: Callable[[Item], np.ndarray], items: list[Item]) -> tupl
 
 def predictor_labels(model: str, backend: str, precision: str, images: list[np.ndarray]) -> tuple[list[np.ndarray], float, str]:
     """Labels as ``streamseg eval`` makes them (``Backend.infer``, CPU pre/post), the median ms per frame, and the description."""
-    from streamseg.evaluate_camvid import Predictor
+    from streamseg.eval.camvid import Predictor
 
     with Predictor(model, None, backend, precision, (1.0,), images[0].shape[:2], None) as predictor:
         labels, milliseconds = timed_labels(predictor.labels, images)
@@ -326,7 +326,7 @@ def torch_cpu_labeller(network, input_size: tuple[int, int]) -> Callable[[np.nda
     """The CPU pipeline's stages on a batch of uint8 frames: the CPU side that ``infer_labels`` replaces."""
     import torch
 
-    from streamseg.preprocessing import to_model_input
+    from streamseg.image.preprocessing import to_model_input
     from streamseg.stages.labels import logits_to_labels
 
     def labels(frames: np.ndarray) -> np.ndarray:
@@ -600,7 +600,7 @@ def step_crf(proof: Proof, figures: dict, deadline: float) -> None:
     """ConvCRF on the GPU against pydensecrf on the CPU, on the same frames and the same probabilities."""
     import torch
 
-    from streamseg.evaluate_camvid import Predictor
+    from streamseg.eval.camvid import Predictor
     from streamseg.models.weights import bundled_crf_parameters
     from streamseg.refine import CrfParameters, DenseCRFRefiner
     from streamseg.refine.conv_crf import ConvCRFRefiner

@@ -3,7 +3,7 @@
 Quality: the network runs at half the labels' resolution (240x180 for CamVid's 480x360), its
 output is scaled up to 480x360 by each method, and each is scored against the 480x360 labels;
 the network run at 480x360 is the ceiling. Methods: ``nearest`` (today's default), ``vote`` and
-``guided`` (``streamseg/label_upsampling.py``, from class ids alone), and bilinear interpolation of
+``guided`` (``streamseg/image/label_upsampling.py``, from class ids alone), and bilinear interpolation of
 the class scores before the argmax (the exact answer, for reference: it needs every score on the
 host at full size).
 
@@ -30,12 +30,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamseg from t
 from streamseg.backends import BackendOptions, create_backend
 from streamseg.classes import NUM_CLASSES
 from streamseg.data.camvid import CamVid
-from streamseg.evaluation import ConfusionMatrix
-from streamseg.label_upsampling import METHODS, upsample_labels
+from streamseg.eval.confusion import ConfusionMatrix
+from streamseg.image.label_upsampling import METHODS, upsample_labels
 from streamseg.models import load_model
-from streamseg.preprocessing import to_model_input
-from streamseg.resize import resize_rgb
-from streamseg.scores import class_labels
+from streamseg.image.preprocessing import to_model_input
+from streamseg.image.resize import resize_rgb
+from streamseg.image.scores import class_labels
 
 FULL = (360, 480)
 PIPELINE_FRAME = (540, 960)

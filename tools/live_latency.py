@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from streamseg.config import build_config
-from streamseg.logs import configure_logging
+from streamseg.observability.logs import configure_logging
 from streamseg.pipeline.assemble import assemble
 
 REPO = Path(__file__).resolve().parents[1]

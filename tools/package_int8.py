@@ -23,7 +23,7 @@ from pathlib import Path
 from streamseg.backends import BackendOptions, create_backend
 from streamseg.backends.shipped import SHIPPED_DIR, shipped_entry_dir
 from streamseg.config import RunConfig
-from streamseg.logs import configure_logging
+from streamseg.observability.logs import configure_logging
 from streamseg.models import MODELS, load_model
 
 # backend name -> the engine-cache kind of its int8 artifact

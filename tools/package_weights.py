@@ -30,8 +30,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # streamseg from this checkout, installed or not
 
-from streamseg.evaluate_camvid import evaluate_camvid
-from streamseg.logs import configure_logging
+from streamseg.eval.camvid import evaluate_camvid
+from streamseg.observability.logs import configure_logging
 from streamseg.models import MODELS
 from streamseg.models.complexity import count_macs, count_parameters
 from streamseg.models.weights import load_state

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from streamseg.data.camvid import list_split, read_labels, read_rgb
-from streamseg.evaluate_camvid import Predictor
-from streamseg.evaluation import ConfusionMatrix, EvaluationResult
-from streamseg.logs import configure_logging
+from streamseg.eval.camvid import Predictor
+from streamseg.eval.confusion import ConfusionMatrix, EvaluationResult
+from streamseg.observability.logs import configure_logging
 
 
 def main() -> None:

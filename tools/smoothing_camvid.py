@@ -32,12 +32,12 @@ from streamseg.backends import BackendOptions, create_backend
 from streamseg.classes import CLASS_NAMES
 from streamseg.config import RunConfig
 from streamseg.data.camvid import list_split, read_labels, read_rgb
-from streamseg.evaluation import ConfusionMatrix, EvaluationResult
-from streamseg.logs import configure_logging
+from streamseg.eval.confusion import ConfusionMatrix, EvaluationResult
+from streamseg.observability.logs import configure_logging
 from streamseg.models import load_model
 from streamseg.plugins import Plugins
-from streamseg.preprocessing import to_model_input
-from streamseg.scores import class_labels
+from streamseg.image.preprocessing import to_model_input
+from streamseg.image.scores import class_labels
 from streamseg.stages.temporal import SMOOTHING_RESOLUTION
 from streamseg.temporal.smoothing import TemporalSmoother
 

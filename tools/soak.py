@@ -29,7 +29,7 @@ from typing import Iterator
 from streamseg.config import RunConfig, parse_size
 from streamseg.errors import StreamsegError
 from streamseg.frame import Frame
-from streamseg.logs import configure_logging
+from streamseg.observability.logs import configure_logging
 from streamseg.pipeline.assemble import assemble
 from streamseg.pipeline.runner import Runner
 from streamseg.sources import open_source

@@ -24,11 +24,11 @@ import numpy as np
 from streamseg.backends import Backend, BackendOptions, create_backend
 from streamseg.config import RunConfig
 from streamseg.frame import Frame
-from streamseg.logs import configure_logging
+from streamseg.observability.logs import configure_logging
 from streamseg.models import load_model
 from streamseg.plugins import Plugins
-from streamseg.preprocessing import to_model_input
-from streamseg.scores import class_labels
+from streamseg.image.preprocessing import to_model_input
+from streamseg.image.scores import class_labels
 from streamseg.sources.video_file import VideoFileSource
 from streamseg.stages.temporal import (
     KEYFRAME_RESOLUTION,

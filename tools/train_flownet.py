@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from streamseg.logs import configure_logging
+from streamseg.observability.logs import configure_logging
 from streamseg.temporal.training import FlowNetTrainer, FlowTrainConfig, export_weights
 
 DEFAULT_CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "camvid"

@@ -24,11 +24,11 @@ import numpy as np
 from streamseg.backends import BackendOptions, create_backend
 from streamseg.data.camvid import list_split, read_labels, read_rgb, select_drive
 from streamseg.errors import StreamsegError
-from streamseg.evaluation import ConfusionMatrix
-from streamseg.logs import configure_logging
+from streamseg.eval.confusion import ConfusionMatrix
+from streamseg.observability.logs import configure_logging
 from streamseg.models import load_model
 from streamseg.models.registry import MODELS
-from streamseg.preprocessing import to_model_input
+from streamseg.image.preprocessing import to_model_input
 from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner
 from streamseg.stages.labels import logits_to_labels
 from streamseg.stages.refine import softmax

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from streamseg.errors import ConfigError
-from streamseg.preprocessing import images_to_batch
-from streamseg.resize import resize_labels, resize_rgb
-from streamseg.scores import class_labels
+from streamseg.image.preprocessing import images_to_batch
+from streamseg.image.resize import resize_labels, resize_rgb
+from streamseg.image.scores import class_labels
 
 if TYPE_CHECKING:
     from torch import nn

@@ -16,7 +16,7 @@ from onnxruntime.quantization import CalibrationDataReader
 from streamseg.data.camvid import read_rgb
 from streamseg.errors import ConfigError, InputError
 from streamseg.options import DEFAULT_CALIBRATION_FRAMES
-from streamseg.preprocessing import to_model_input
+from streamseg.image.preprocessing import to_model_input
 
 
 def calibration_frame_paths(calibration_data: Path | None, count: int = DEFAULT_CALIBRATION_FRAMES) -> list[Path]:

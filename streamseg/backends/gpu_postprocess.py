@@ -1,7 +1,7 @@
 """Frame pre- and post-processing as tensor operations, so that a GPU backend keeps the CPU out of the per-pixel work.
 
 The CPU pipeline resizes each decoded frame with ``cv2.resize(INTER_AREA)``, scales it to [0, 1]
-(``streamseg.preprocessing.to_model_input``), and after inference takes the argmax and resizes the labels
+(``streamseg.image.preprocessing.to_model_input``), and after inference takes the argmax and resizes the labels
 back with ``INTER_NEAREST`` (``stages.labels.logits_to_labels``). At 1920x1080 and above those
 steps cost more CPU time than a GPU needs for the whole network. The functions here do the same
 arithmetic on whatever device their tensors live on, so only uint8 frames go up and uint8 labels

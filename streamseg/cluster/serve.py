@@ -32,7 +32,7 @@ from streamseg.cluster.replica import NAMESPACE, InferenceReplica, replica_name
 from streamseg.cluster.stream_actor import StreamWorker
 from streamseg.config import RunConfig, stream_config, stream_entries
 from streamseg.errors import ConfigError
-from streamseg.metrics import merge_by_stream
+from streamseg.observability.prometheus import merge_by_stream
 from streamseg.outputs import check_run_outputs
 from streamseg.pipeline.assemble import serve_run
 from streamseg.pipeline.runner import PipelineResult, PipelineState

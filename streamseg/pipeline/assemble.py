@@ -17,22 +17,22 @@ from prometheus_client import CollectorRegistry
 from streamseg.backends import Backend, backend_class, create_backend, pick_auto
 from streamseg.config import RunConfig, stream_config, stream_entries
 from streamseg.errors import ConfigError
-from streamseg.metrics import PipelineMetrics, StreamLabelled
+from streamseg.observability.prometheus import PipelineMetrics, StreamLabelled
 from streamseg.models import load_model
 from streamseg.models.weights import bundled_crf_parameters
-from streamseg.monitor import MetricsMonitor
+from streamseg.observability.monitor import MetricsMonitor
 from streamseg.outputs import check_run_outputs
 from streamseg.pipeline.batcher import Batcher, BatchMetrics
 from streamseg.pipeline.runner import PipelineState, Runner
 from streamseg.pipeline.stage import Stage
-from streamseg.pipeline.stream_routes import serve_streams
+from streamseg.http.stream_routes import serve_streams
 from streamseg.pipeline.streams import StreamSet
 from streamseg.plugins import Plugins, RefinerContext, SinkContext
 from streamseg.refine import read_crf_parameters
-from streamseg.render import Renderer
-from streamseg.server import HttpServer, serve_health, serve_metrics
+from streamseg.image.render import Renderer
+from streamseg.http.server import HttpServer, serve_health, serve_metrics
 from streamseg.sinks.base import Sink
-from streamseg.sinks.web_preview import WebPreviewSink, serve_preview_index
+from streamseg.http.preview import WebPreviewSink, serve_preview_index
 from streamseg.sources import open_source
 from streamseg.sources.base import Source
 from streamseg.stages.inference import InferenceStage, LabelInferenceStage

@@ -34,7 +34,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Histogram
 
 from streamseg.backends.base import Backend
-from streamseg.metrics import LATENCY_BUCKETS
+from streamseg.observability.prometheus import LATENCY_BUCKETS
 
 log = logging.getLogger(__name__)
 

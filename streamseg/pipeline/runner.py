@@ -25,7 +25,7 @@ from typing import Callable, Iterator
 
 from streamseg.errors import StreamsegError
 from streamseg.frame import Frame
-from streamseg.monitor import Monitor
+from streamseg.observability.monitor import Monitor
 from streamseg.pipeline.queues import BufferPolicy, Closed, FrameQueue
 from streamseg.pipeline.stage import Stage, check_chain
 from streamseg.sinks.base import Sink

@@ -26,7 +26,7 @@ from streamseg.pipeline.runner import PipelineResult, PipelineState, Runner
 
 if TYPE_CHECKING:
     from streamseg.config import RunConfig
-    from streamseg.metrics import StreamLabelled
+    from streamseg.observability.prometheus import StreamLabelled
     from streamseg.pipeline.assemble import Assembly
     from streamseg.pipeline.batcher import Batcher
 

@@ -11,7 +11,7 @@ from streamseg.refine.dense_crf import (
     crf_parameters_from_mapping,
     read_crf_parameters,
 )
-from streamseg.refine.metrics import CrfMetrics
+from streamseg.refine.prometheus import CrfMetrics
 
 __all__ = [
     "AsyncCrfPool",

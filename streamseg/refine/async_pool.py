@@ -42,7 +42,7 @@ from streamseg.options import DEFAULT_CRF_WORKERS
 from streamseg.refine.dense_crf import check_refine_inputs
 
 if TYPE_CHECKING:  # workers import this module; they need no prometheus
-    from streamseg.refine.metrics import CrfMetrics
+    from streamseg.refine.prometheus import CrfMetrics
 
 log = logging.getLogger(__name__)
 

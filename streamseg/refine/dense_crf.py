@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 
 from streamseg.errors import ConfigError
-from streamseg.resize import resize_labels, resize_rgb
-from streamseg.scores import class_labels
+from streamseg.image.resize import resize_labels, resize_rgb
+from streamseg.image.scores import class_labels
 
 # -log(0) is infinite; probabilities are floored here before the log.
 _MIN_PROBABILITY = 1e-8

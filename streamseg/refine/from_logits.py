@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamseg.scores import softmax
+from streamseg.image.scores import softmax
 
 
 class FromLogits:

@@ -6,8 +6,8 @@ import numpy as np
 
 from streamseg.frame import Frame
 from streamseg.pipeline.stage import Stage
-from streamseg.resize import resize_labels
-from streamseg.scores import class_labels
+from streamseg.image.resize import resize_labels
+from streamseg.image.scores import class_labels
 
 
 def logits_to_labels(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:

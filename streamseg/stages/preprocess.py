@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from streamseg.frame import Frame
 from streamseg.pipeline.stage import Stage
-from streamseg.preprocessing import batch_of_one
-from streamseg.resize import resize_rgb
+from streamseg.image.preprocessing import batch_of_one
+from streamseg.image.resize import resize_rgb
 
 
 class PreprocessStage(Stage):

@@ -29,8 +29,8 @@ from streamseg.refine.carry import (
 )
 from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner
 from streamseg.refine.from_logits import FromLogits
-from streamseg.refine.metrics import CrfMetrics
-from streamseg.scores import softmax
+from streamseg.refine.prometheus import CrfMetrics
+from streamseg.image.scores import softmax
 from streamseg.stages.labels import logits_to_labels
 
 CRF_STAGE_MODES = ("async", "sync")

@@ -6,7 +6,7 @@ from typing import Callable
 
 from streamseg.frame import Frame
 from streamseg.pipeline.stage import Stage
-from streamseg.render import Renderer
+from streamseg.image.render import Renderer
 
 
 class RenderStage(Stage):

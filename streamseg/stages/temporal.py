@@ -13,7 +13,7 @@ from streamseg.backends.base import Backend
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.pipeline.stage import Stage
-from streamseg.resize import resize_rgb
+from streamseg.image.resize import resize_rgb
 from streamseg.temporal.flow import FlowEstimator
 from streamseg.temporal.grid import flow_grid, resize_planes, upscale_flow
 from streamseg.temporal.smoothing import TemporalSmoother

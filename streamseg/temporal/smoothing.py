@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamseg.errors import ConfigError
-from streamseg.resize import resize_rgb
+from streamseg.image.resize import resize_rgb
 from streamseg.temporal.flow import FlowEstimator
 from streamseg.temporal.grid import flow_grid, resize_mask, resize_planes, upscale_flow
 from streamseg.temporal.warp import (

@@ -21,9 +21,9 @@ import torch
 
 from streamseg.cpu import emulated_bf16_reason
 from streamseg.errors import ConfigError
-from streamseg.logs import STDERR
+from streamseg.observability.logs import STDERR
 from streamseg.models.weights import file_sha256
-from streamseg.progress import Progress
+from streamseg.observability.progress import Progress
 from streamseg.temporal.flownet import (
     SCALE_WEIGHTS,
     FlowNetS,

@@ -25,7 +25,7 @@ from streamseg.classes import IGNORE_INDEX, NUM_CLASSES
 from streamseg.cpu import keep_freed_memory
 from streamseg.data.camvid import CamVid
 from streamseg.errors import ConfigError, InputError, OutputError
-from streamseg.evaluation import ConfusionMatrix, EvaluationResult
+from streamseg.eval.confusion import ConfusionMatrix, EvaluationResult
 from streamseg.models.registry import MODELS
 from streamseg.models.weights import (
     describe_mismatch,
@@ -33,7 +33,7 @@ from streamseg.models.weights import (
     load_state,
     read_state_file,
 )
-from streamseg.progress import Progress
+from streamseg.observability.progress import Progress
 from streamseg.training.augment import Augmentation
 from streamseg.training.config import TrainConfig
 from streamseg.training.losses import segmentation_loss

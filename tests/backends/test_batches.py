@@ -24,7 +24,7 @@ from streamseg.backends.shipped import find_shipped_int8
 from streamseg.config import RunConfig
 from streamseg.cpu import cpu_has_native_bf16, cpu_has_vnni
 from streamseg.models import load_model
-from streamseg.preprocessing import images_to_batch
+from streamseg.image.preprocessing import images_to_batch
 from streamseg.sources import open_source
 
 MODEL = "erfnet"

@@ -29,7 +29,7 @@ from streamseg.backends.gpu_postprocess import (
 )
 from streamseg.classes import PALETTE
 from streamseg.errors import ConfigError
-from streamseg.preprocessing import to_model_input
+from streamseg.image.preprocessing import to_model_input
 from streamseg.stages.labels import logits_to_labels
 
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine (CI has no GPU)")

@@ -11,7 +11,7 @@ import pytest
 from streamseg.backends import BackendOptions, create_backend
 from streamseg.backends.calibration import calibration_batches
 from streamseg.errors import ConfigError, InputError
-from streamseg.preprocessing import images_to_batch
+from streamseg.image.preprocessing import images_to_batch
 
 ov = pytest.importorskip("openvino", reason="openvino is not installed (pip install 'streamseg[openvino]')")
 

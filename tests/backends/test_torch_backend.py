@@ -10,7 +10,7 @@ from backend_models import random_model, torch_logits
 from streamseg.backends import BackendOptions
 from streamseg.backends.torch_cpu import TorchBackend, TorchEagerBackend
 from streamseg.cpu import cpu_has_native_bf16
-from streamseg.preprocessing import to_model_input
+from streamseg.image.preprocessing import to_model_input
 from streamseg.stages.labels import logits_to_labels
 
 SIZE = (75, 100)  # not a multiple of the stride of 8: the traced padding must match

@@ -15,8 +15,8 @@ import pytest
 
 from streamseg.classes import CLASS_NAMES
 from streamseg.frame import Frame
-from streamseg.server import HttpServer
-from streamseg.sinks.web_preview import WebPreviewSink
+from streamseg.http.server import HttpServer
+from streamseg.http.preview import WebPreviewSink
 
 # Flags this machine's Chromium needs to run headless as root with no network beyond loopback.
 CHROMIUM_FLAGS = [

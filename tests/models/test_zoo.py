@@ -1,6 +1,6 @@
 """The DeepLab-style network and the context module: shapes, ONNX export, init, learning.
 
-Multi-scale inference is eval's ``Predictor`` (tests/test_evaluate_camvid.py)."""
+Multi-scale inference is eval's ``Predictor`` (tests/eval/test_camvid.py)."""
 
 import numpy as np
 import onnxruntime as ort

@@ -13,7 +13,7 @@ from streamseg.config import RunConfig
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.models.registry import MODELS
-from streamseg.monitor import MetricsMonitor
+from streamseg.observability.monitor import MetricsMonitor
 from streamseg.pipeline.assemble import assemble, build_stages
 from streamseg.pipeline.stage import check_chain
 from streamseg.sources.demo import DemoSource

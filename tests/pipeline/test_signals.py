@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from streamseg.frame import Frame
-from streamseg.logs import configure_logging
+from streamseg.observability.logs import configure_logging
 from streamseg.pipeline.runner import PipelineState, Runner
 from streamseg.pipeline.signals import Interrupted, stop_on_signals
 from streamseg.pipeline.stage import Stage

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from streamseg.classes import NUM_CLASSES
-from streamseg.evaluation import ConfusionMatrix
+from streamseg.eval.confusion import ConfusionMatrix
 from streamseg.sources.demo import DemoSource
 
 SHM = Path("/dev/shm")

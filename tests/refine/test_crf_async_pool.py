@@ -18,7 +18,7 @@ from crf_test_helpers import (
 from prometheus_client import CollectorRegistry
 
 from streamseg.refine.async_pool import AsyncCrfPool, CrfWorkerError
-from streamseg.refine.metrics import CrfMetrics
+from streamseg.refine.prometheus import CrfMetrics
 
 RNG = np.random.default_rng(0)
 IMAGE = RNG.integers(0, 256, (48, 64, 3), dtype=np.uint8)

@@ -25,7 +25,7 @@ from streamseg.refine.carry import (
     identity_coordinates,
 )
 from streamseg.refine.dense_crf import DenseCRFRefiner
-from streamseg.refine.metrics import CrfMetrics
+from streamseg.refine.prometheus import CrfMetrics
 from streamseg.sinks.base import Sink
 from streamseg.sources.demo import DemoSource
 from streamseg.stages.labels import LabelStage

@@ -99,7 +99,7 @@ def test_bad_settings_files_are_config_errors(tmp_path, text, message):
 
 def test_from_logits_refines_like_the_refiner_on_their_softmax():
     from streamseg.refine.from_logits import FromLogits
-    from streamseg.scores import softmax
+    from streamseg.image.scores import softmax
 
     rng = np.random.default_rng(3)
     image = rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)

@@ -17,8 +17,8 @@ from streamseg.backends import BackendOptions, create_backend
 from streamseg.backends.base import Backend
 from streamseg.models import load_model
 from streamseg.pipeline.batcher import Batcher
-from streamseg.preprocessing import images_to_batch
-from streamseg.resize import resize_rgb
+from streamseg.image.preprocessing import images_to_batch
+from streamseg.image.resize import resize_rgb
 from streamseg.sources import open_source
 
 SIZE = (90, 120)  # (H, W): small, so the CPU cases are quick

@@ -9,7 +9,7 @@ from streamseg.backends.torch_cpu import TorchBackend
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.models import MODELS
-from streamseg.preprocessing import to_model_input
+from streamseg.image.preprocessing import to_model_input
 from streamseg.stages.temporal import KeyFrameInferenceStage, model_input_to_rgb
 from streamseg.temporal.flow import DISFlowEstimator, ZeroFlowEstimator
 

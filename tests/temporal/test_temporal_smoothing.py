@@ -8,7 +8,7 @@ from temporal_frames import texture
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.pipeline.stage import check_chain
-from streamseg.scores import softmax
+from streamseg.image.scores import softmax
 from streamseg.stages.labels import LabelStage
 from streamseg.stages.temporal import TemporalStage
 from streamseg.temporal.flow import DISFlowEstimator, ZeroFlowEstimator

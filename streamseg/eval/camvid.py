@@ -22,14 +22,14 @@ from streamseg.data.camvid import (
     select_drive,
 )
 from streamseg.errors import ConfigError
-from streamseg.evaluation import ConfusionMatrix, EvaluationResult
+from streamseg.eval.confusion import ConfusionMatrix, EvaluationResult
 from streamseg.models import MODELS, load_model
 from streamseg.models.registry import ModelTable
 from streamseg.plugins import Plugins
-from streamseg.preprocessing import to_model_input
-from streamseg.progress import Progress
+from streamseg.image.preprocessing import to_model_input
+from streamseg.observability.progress import Progress
 from streamseg.refine import CrfParameters, DenseCRFRefiner
-from streamseg.scores import class_labels, softmax
+from streamseg.image.scores import class_labels, softmax
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from streamseg.classes import CLASS_NAMES, PALETTE
 from streamseg.frame import Frame
-from streamseg.resize import resize_labels
+from streamseg.image.resize import resize_labels
 
 Corner = Literal["top_left", "top_right", "bottom_left", "bottom_right"]
 CORNERS: tuple[Corner, ...] = ("top_left", "top_right", "bottom_left", "bottom_right")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from streamseg.progress import Progress
+from streamseg.observability.progress import Progress
 
 
 class Terminal(io.StringIO):

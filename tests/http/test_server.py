@@ -15,7 +15,7 @@ import pytest
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter
 
 from streamseg.errors import ConfigError, OutputError
-from streamseg.server import (
+from streamseg.http.server import (
     MAX_BODY_BYTES,
     HttpServer,
     Request,

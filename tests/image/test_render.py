@@ -7,7 +7,7 @@ import pytest
 
 from streamseg.classes import IGNORE_INDEX, NUM_CLASSES, PALETTE
 from streamseg.frame import Frame
-from streamseg.render import LegendAnnotator, MaskAnnotator, Renderer, TextAnnotator
+from streamseg.image.render import LegendAnnotator, MaskAnnotator, Renderer, TextAnnotator
 
 SIZES = [(540, 960), (360, 480), (67, 99), (48, 64), (1, 1)]  # (height, width)
 GREY = 200  # equal to no palette channel triple, so every blend changes the pixel

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from streamseg.scores import class_labels, softmax
+from streamseg.image.scores import class_labels, softmax
 
 
 @pytest.mark.parametrize("shape", [(11, 360, 480), (2, 1, 1), (12, 7, 13)])

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from streamseg.logs import configure_logging
+from streamseg.observability.logs import configure_logging
 from streamseg.models import load_model
 
 ONE_LINE = re.compile(r"^streamseg: ((debug|warning|error): )?\S")

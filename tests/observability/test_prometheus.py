@@ -11,9 +11,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamseg.frame import Frame
-from streamseg.metrics import PipelineMetrics, StreamLabelled
-from streamseg.monitor import MetricsMonitor, Monitor
-from streamseg.server import HttpServer, serve_metrics
+from streamseg.observability.prometheus import PipelineMetrics, StreamLabelled
+from streamseg.observability.monitor import MetricsMonitor, Monitor
+from streamseg.http.server import HttpServer, serve_metrics
 
 # Chosen between bucket bounds, so each lands in one known bucket.
 STAGE_SECONDS = {"preprocess": 0.0041, "infer": 0.0321, "render": 0.0022}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from streamseg.logs import STDERR
+from streamseg.observability.logs import STDERR
 
 _PLAIN_LINES = 4  # lines written to a file or pipe over the whole task
 

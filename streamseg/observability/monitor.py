@@ -12,7 +12,7 @@ from collections import deque
 from typing import Any, Callable, Mapping
 
 from streamseg.frame import Frame
-from streamseg.metrics import PipelineMetrics
+from streamseg.observability.prometheus import PipelineMetrics
 
 
 class Monitor:

@@ -29,7 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from streamseg.resize import resize_labels
+from streamseg.image.resize import resize_labels
 
 METHODS = ("nearest", "vote", "guided")
 GUIDE_SIGMA = 12.0  # colour distance (0-255 RGB, Euclidean) at which a source pixel's weight falls to exp(-1/2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamseg.resize import resize_rgb
+from streamseg.image.resize import resize_rgb
 
 
 def images_to_batch(images: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.pipeline.assemble import Assembly, assemble, build_sinks
 from streamseg.pipeline.runner import process_timed, read_timed
-from streamseg.preprocessing import to_model_input
+from streamseg.image.preprocessing import to_model_input
 from streamseg.sources import open_source
 
 log = logging.getLogger(__name__)

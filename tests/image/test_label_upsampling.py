@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from streamseg.label_upsampling import upsample_labels
-from streamseg.scores import class_labels
+from streamseg.image.label_upsampling import upsample_labels
+from streamseg.image.scores import class_labels
 from streamseg.sources.demo import DemoSource
 
 

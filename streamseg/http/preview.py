@@ -29,7 +29,7 @@ import numpy as np
 
 from streamseg.classes import CLASS_NAMES, PALETTE
 from streamseg.frame import Frame
-from streamseg.server import HttpServer, Request, Response, StreamWriter
+from streamseg.http.server import HttpServer, Request, Response, StreamWriter
 from streamseg.sinks.base import Sink
 
 _BOUNDARY = "streamsegframe"

@@ -8,7 +8,7 @@ import pytest
 from streamseg.classes import IGNORE_INDEX
 from streamseg.data.camvid import check_labels
 from streamseg.errors import InputError
-from streamseg.evaluation import ConfusionMatrix
+from streamseg.eval.confusion import ConfusionMatrix
 
 
 def test_hand_computed_three_class_case():

@@ -18,7 +18,7 @@ from typing import Any
 from streamseg.config import named_stream, stream_entry
 from streamseg.errors import StreamsegError
 from streamseg.pipeline.streams import StreamNameTaken, StreamSet, UnknownStream
-from streamseg.server import HttpServer, Request, Response
+from streamseg.http.server import HttpServer, Request, Response
 
 log = logging.getLogger(__name__)
 

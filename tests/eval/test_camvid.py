@@ -6,10 +6,10 @@ import torch
 
 from streamseg.classes import NUM_CLASSES
 from streamseg.errors import ConfigError
-from streamseg.evaluate_camvid import Predictor
+from streamseg.eval.camvid import Predictor
 from streamseg.models import load_model
-from streamseg.preprocessing import to_model_input
-from streamseg.scores import softmax
+from streamseg.image.preprocessing import to_model_input
+from streamseg.image.scores import softmax
 
 IMAGE_SIZE = (48, 64)  # (height, width)
 

@@ -1,0 +1,1 @@
+"""Measuring the pipeline: ``streamseg bench`` (model alone, naive loop, pipelined) and its report."""

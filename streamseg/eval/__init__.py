@@ -1,0 +1,1 @@
+"""Scoring segmentation quality: the confusion matrix and mIoU, and ``streamseg eval`` on labelled folders."""
