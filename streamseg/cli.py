@@ -68,6 +68,9 @@ def command_run(args: argparse.Namespace) -> int:
 
         config = _run_config(args, out=args.out, stats=args.stats, masks=args.masks, serve=args.serve,
                              rtsp_out=args.rtsp_out, alpha=args.alpha)
+        if config.ray is not None:  # the same streams on a Ray cluster: streamseg.cluster
+            from streamseg.cluster.serve import run_on_ray
+            return _streams_status(run_on_ray(config, signals))
         if config.streams:
             with assemble_streams(config) as streams:
                 signals.pipeline = streams
@@ -90,28 +93,11 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_serve(args: argparse.Namespace) -> int:
-    from streamseg.cluster.serve import RayRun, connect
-    from streamseg.pipeline.signals import stop_on_signals
-
-    if args.replicas < 1:
-        raise ConfigError(f"--replicas must be at least 1, not {args.replicas}")
-    with stop_on_signals() as signals:
-        config = _run_config(args, out=args.out, stats=args.stats, masks=args.masks, rtsp_out=args.rtsp_out, alpha=args.alpha)
-        if config.source is not None and not config.streams:  # one source is one stream
-            config = dataclasses.replace(config, source=None, streams=[{"source": config.source}])
-        if not config.streams:
-            raise ConfigError("no streams: give SOURCE arguments, --stream NAME=SOURCE, or streams: in --config")
-        if config.serve is not None:
-            raise ConfigError("serve --ray has no web preview yet: use streamseg run for one (--metrics-port serves /metrics here)")
-        connect(args.ray)
-        ray_run = RayRun(config, args.replicas)
-        try:
-            ray_run.start()
-            signals.pipeline = ray_run
-            results = ray_run.run()
-        finally:
-            ray_run.close()
-    return _streams_status(results)
+    """``serve --ray``, the name ``run --ray`` had before: kept for one release, and says so."""
+    if args.ray is None:
+        raise ConfigError("serve needs --ray ADDRESS; it is now `streamseg run --ray ADDRESS`")
+    log.warning("`streamseg serve --ray` is deprecated and goes in the next release: use `streamseg run --ray`")
+    return command_run(args)
 
 
 def _run_status(result) -> int:
@@ -144,6 +130,12 @@ def command_bench(args: argparse.Namespace) -> int:
     if args.rounds < 1:
         raise ConfigError(f"--rounds must be at least 1, not {args.rounds}")
     report = _output_file(args.json, "--json") if args.json is not None else None
+    figures = None
+    if args.report is not None:
+        from streamseg.bench.report import report_folder, require_matplotlib, write_figures
+
+        figures = report_folder(args.report)
+        require_matplotlib()
     config = _run_config(args, out=args.out)
     if config.streams:
         raise ConfigError("bench measures one source; for several at once use tools/bench_streams.py")
@@ -151,6 +143,9 @@ def command_bench(args: argparse.Namespace) -> int:
     print(summary(results))
     if report is not None:
         _write_report(report, results)
+    if figures is not None:
+        for path in write_figures(results, figures):
+            log.info("wrote %s", path)
     return EXIT_OK
 
 
@@ -370,15 +365,14 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="model-only, naive-loop and pipelined fps in one run")
     _add_run_options(bench, "bench")
     bench.add_argument("--json", help="write the results here")
+    bench.add_argument("--report", metavar="DIR", help="draw the results as PNG figures into this folder (needs streamseg[report])")
     bench.add_argument(
         "--rounds", type=int, default=1, help="alternate the measurements this many times and report the medians (default 1)"
     )
     bench.set_defaults(handler=command_bench)
 
-    serve = commands.add_parser("serve", help="run the streams on a Ray cluster: one actor per stream, batched inference replicas")
-    _add_run_options(serve, "run")
-    serve.add_argument("--ray", required=True, metavar="ADDRESS", help="the Ray cluster's head, HOST:PORT (see `ray start --head`)")
-    serve.add_argument("--replicas", type=int, default=1, help="inference replicas, each one GPU or one CPU (default 1)")
+    serve = commands.add_parser("serve", help="deprecated: streamseg run --ray ADDRESS (kept for one release)")
+    _add_run_options(serve, "run")  # --ray and --replicas among them
     serve.set_defaults(handler=command_serve)
 
     evaluate = commands.add_parser("eval", help="mIoU on a CamVid-layout folder")

@@ -371,6 +371,15 @@ class RunConfig:
     batch_wait_ms: float = option(  # a frame waits at most this long for frames of other streams to join its call
         2.0, bounds=Bounds(0, 1000), help="with several streams, how long a batch waits for stragglers, in ms (default {default})",
     )
+    ray: str | None = option(  # streamseg.cluster: the same streams, placed by Ray
+        None, commands=RUN_ONLY, metavar="ADDRESS",
+        help="run the streams on the Ray cluster at ADDRESS (HOST:PORT, as `ray start --head` prints it, or auto): "
+        "one actor per stream, the network on --replicas batched replicas",
+    )
+    replicas: int = option(
+        1, bounds=Bounds(1, MAX_THREADS), commands=RUN_ONLY,
+        help="with --ray, inference replicas, each on one GPU or one CPU (default {default})",
+    )
     backend_options: dict[str, Any] = option(
         default_factory=dict, parse=_backend_options_value, flag="--backend-option", metavar="KEY=VALUE",
         help=_backend_options_help(),

@@ -45,6 +45,27 @@ _WAIT_S = 0.5  # how often the driver looks up from waiting, to take signals
 _ASK_TIMEOUT_S = 2.0  # how long a scrape of /metrics or /healthz waits for the stream actors' answers, in all
 
 
+def run_on_ray(config: RunConfig, signals: Any) -> StreamsResult:
+    """``streamseg run --ray ADDRESS``: joins the cluster, runs ``config``'s streams there, and returns how each ended.
+
+    ``signals`` is the command's signal guard: once the actors are up, a signal stops (or kills) them.
+    """
+    if config.source is not None and not config.streams:  # one source is one stream
+        config = dataclasses.replace(config, source=None, streams=[{"source": config.source}])
+    if not config.streams:
+        raise ConfigError("no streams: give SOURCE arguments, --stream NAME=SOURCE, or streams: in --config")
+    if config.serve is not None:
+        raise ConfigError("run --ray has no web preview yet: run without --ray for one (--metrics-port serves /metrics here)")
+    connect(config.ray)
+    ray_run = RayRun(config, config.replicas)
+    try:
+        ray_run.start()
+        signals.pipeline = ray_run
+        return ray_run.run()
+    finally:
+        ray_run.close()
+
+
 def stream_actor_name(stream: str) -> str:
     return f"stream-{stream}"
 

@@ -173,4 +173,4 @@ def test_a_web_preview_on_ray_is_refused_in_one_line_before_joining(videos, caps
     port = free_port()  # nothing listens there: the refusal must come before any attempt to join
     assert main(["serve", "--ray", f"127.0.0.1:{port}", str(videos[0]), *FAST, "--serve", "127.0.0.1:0"]) == 2
     err = capsys.readouterr().err
-    assert "serve --ray has no web preview yet" in err and "cannot join" not in err
+    assert "run --ray has no web preview yet" in err and "cannot join" not in err
