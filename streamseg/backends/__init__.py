@@ -11,6 +11,7 @@ and then gives a clear message.
 from __future__ import annotations
 
 import importlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ from streamseg.registry import BUILT_IN, FactoryTable, Registration
 
 if TYPE_CHECKING:
     from torch import nn
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ class BackendTable(FactoryTable[Backend]):
         return super().get(name)  # type: ignore[return-value]
 
 
-# The order is the preference of ``auto`` (fastest first); plugins' backends are chosen only by name.
+# The order is the preference of ``auto`` (fastest first), among the backends that are proven
+# (see ``Backend.proven``); plugins' backends are chosen only by name.
 BACKENDS = BackendTable()
 BACKENDS.add("torch", LazyBackendClass("streamseg.backends.torch_cpu:TorchBackend"), "PyTorch on the CPU, channels-last, traced and frozen")
 BACKENDS.add("torch-eager", LazyBackendClass("streamseg.backends.torch_cpu:TorchEagerBackend"), "PyTorch on the CPU, the module as written (the parity reference)")
@@ -98,9 +102,13 @@ def unavailable_reason(name: str, backends: BackendTable = BACKENDS) -> str | No
 
 
 def pick_auto(backends: BackendTable = BACKENDS) -> str:
+    """The first backend of :data:`AUTO_ORDER` that can run here and is proven; ``torch`` when none is."""
     for name in AUTO_ORDER:
-        if name in backends and unavailable_reason(name, backends) is None:
+        if name not in backends or unavailable_reason(name, backends) is not None:
+            continue
+        if backend_class(name, backends).proven:
             return name
+        log.info("auto passes over %s: its tests have not yet passed on hardware that runs it (--backend %s chooses it)", name, name)
     return "torch"
 
 

@@ -42,6 +42,10 @@ class Backend(ABC):
     max_streams: int | None = 1  # concurrent infer() calls this backend supports; None: any number
     # True where infer_labels resizes frames on the device: the pipeline then hands it full frames.
     resizes_on_device: bool = False
+    # False for a backend whose tests have never passed on hardware that can run it: ``auto`` passes
+    # it over, so a machine that merely has its library installed does not run untried code by
+    # default; ``--backend NAME`` still chooses it.
+    proven: bool = True
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -392,6 +392,10 @@ class TensorRtBackend(Backend):
 
     name = "tensorrt"
     precisions = ("fp32", "fp16", "int8")
+    # Never run yet: the tests marked needs_tensorrt_and_gpu in tests/backends/test_tensorrt_backend.py
+    # have not passed on a machine with TensorRT and a GPU. Until a run of them does, ``auto`` leaves
+    # this backend out; that run is what sets this to True.
+    proven = False
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ from backend_models import random_model, torch_logits
 
 from streamseg.backends import (
     BackendOptions,
+    backend_class,
     create_backend,
     pick_auto,
     unavailable_reason,
@@ -90,6 +91,6 @@ def test_unknown_precision_is_a_user_error(tmp_path: Path) -> None:
 
 def test_auto_on_a_cpu_prefers_openvino_then_onnxruntime() -> None:
     assert unavailable_reason("onnxruntime") is None
-    gpu = next((name for name in ("tensorrt", "cuda") if unavailable_reason(name) is None), None)
+    gpu = next((name for name in ("tensorrt", "cuda") if unavailable_reason(name) is None and backend_class(name).proven), None)
     cpu = "openvino" if unavailable_reason("openvino") is None else "onnxruntime"
     assert pick_auto() == (gpu or cpu)
