@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import math
 import numbers
 import re
@@ -58,6 +59,8 @@ MAX_PIXELS = 4096 * 2160
 # Counts of threads and processes: beyond these a number is a typo (100000 CRF workers were 100000 processes).
 MAX_THREADS, MAX_CRF_WORKERS = 1024, 64
 RUN_ONLY = ("run",)  # options of `streamseg run` alone: outputs and overlay that bench, which measures, does not offer
+
+log = logging.getLogger(__name__)
 
 
 def check_input_size(size: tuple[int, int], name: str = "input_size") -> tuple[int, int]:
@@ -164,7 +167,7 @@ def check_stream_name(name: object) -> str:
 def _streams_value(value: Any) -> list[dict[str, Any]]:
     """Streams from YAML or the API (a list of mappings with a ``source``) or the command line ("NAME=SOURCE", repeatable)."""
     if _is_int(value):  # the option's name before several streams could run at once
-        raise ConfigError(f"streams is the list of streams to run; concurrent inferences are inference_streams: {value}")
+        raise ConfigError(f"streams is the list of streams to run; concurrent inference calls are inference_calls: {value}")
     if not isinstance(value, (list, tuple)):
         raise ConfigError(f"streams: cannot use {value!r} (a list of streams, each with a source, expected)")
     return [stream_entry(item) for item in value]
@@ -298,9 +301,9 @@ class RunConfig:
     threads: int = option(
         0, bounds=Bounds(0, MAX_THREADS, note="0: the library's default"), help="inference threads (default {default}: the library's)",
     )
-    inference_streams: int | None = option(  # more frames per second, more latency each
-        None, bounds=Bounds(1, MAX_THREADS),
-        help="concurrent inferences splitting those threads (default: 1 for one stream, the lowest latency; "
+    inference_calls: int | None = option(  # more frames per second, more latency each
+        None, bounds=Bounds(1, MAX_THREADS), aliases=("inference_streams",),
+        help="inference calls run at once, splitting those threads (default: 1 for one stream, the lowest latency; "
         "2 with several streams where the backend can run two at once)",
     )
     queue_size: int | None = option(  # None: runner.default_queue_size
@@ -393,7 +396,7 @@ class RunConfig:
     def backend_settings(self) -> BackendOptions:
         """What the backend is built with: the run's own options that backends read, and ``backend_options``."""
         return BackendOptions(
-            threads=self.threads, streams=self.inference_streams or 1, engine_dir=self.engine_dir, calibration_data=self.calibration_data,
+            threads=self.threads, concurrent_calls=self.inference_calls or 1, engine_dir=self.engine_dir, calibration_data=self.calibration_data,
             model_name=self.model, **self.backend_options,
         )
 
@@ -402,6 +405,8 @@ _FIELD_TYPES: dict[str, Any] = typing.get_type_hints(RunConfig)
 _FIELDS: dict[str, dataclasses.Field] = {declared.name: declared for declared in declared_fields(RunConfig)}
 _BACKEND_TYPES: dict[str, Any] = typing.get_type_hints(BackendOptions)
 _BACKEND_FIELDS: dict[str, dataclasses.Field] = {declared.name: declared for declared in declared_fields(BackendOptions)}
+# An option's old names: each still sets it, from a config file or a flag, with a note giving the new name.
+_ALIASES: dict[str, str] = {old: name for name, declared in _FIELDS.items() for old in option_spec(declared).aliases}
 
 
 def option_names() -> tuple[str, ...]:
@@ -536,6 +541,7 @@ def load_yaml(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping of option: value")
+    data = _renamed(data, str(path))
     unknown = sorted(str(key) for key in set(data) - set(_FIELD_TYPES))
     if unknown:
         raise ConfigError(f"{path}: unknown key {unknown[0]!r}; known keys: {', '.join(_FIELD_TYPES)}")
@@ -571,7 +577,20 @@ def config_from_values(values: Mapping[str, Any]) -> RunConfig:
     return RunConfig(**_converted(values)).validate()
 
 
+def _renamed(values: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """``values`` with an option given by its old name moved to its name, saying so; both names at once is an error."""
+    renamed = dict(values)
+    for old in [key for key in values if key in _ALIASES]:
+        name = _ALIASES[old]
+        if name in values:
+            raise ConfigError(f"{where}: {old} is the old name of {name}; give only one of them")
+        log.warning("%s: %s is now called %s (the old name still works)", where, old, name)
+        renamed[name] = renamed.pop(old)
+    return renamed
+
+
 def _converted(values: Mapping[str, Any]) -> dict[str, Any]:
+    values = _renamed(values, "options")
     unknown = [str(name) for name in values if name not in _FIELDS]
     if unknown:
         raise ConfigError(f"unknown option {unknown[0]!r}; known options: {', '.join(_FIELDS)}")
@@ -616,12 +635,22 @@ def _add(parser: argparse.ArgumentParser, declared: dataclasses.Field, *, defaul
     if spec.positional:  # `streamseg run A B` runs two streams: see sources_as_streams
         parser.add_argument(declared.name, nargs="*", metavar=declared.name.upper(), help=text)
         return
-    flag = spec.flag or "--" + declared.name.replace("_", "-")
+    flags = [spec.flag or "--" + declared.name.replace("_", "-"), *("--" + old.replace("_", "-") for old in spec.aliases)]
     repeated = typing.get_origin(kind) in (list, dict)  # one item per flag: --sink a:b --sink c:d
     parser.add_argument(
-        flag, dest=declared.name, default=default, help=text, metavar=spec.metavar,
-        action="append" if repeated else "store", type=kind if kind in (int, float) else None,
+        *flags, dest=declared.name, default=default, help=text, metavar=spec.metavar,
+        action="append" if repeated else _StoreUnderAnyName if spec.aliases else "store",
+        type=kind if kind in (int, float) else None,
     )
+
+
+class _StoreUnderAnyName(argparse.Action):
+    """Stores an option's value whichever of its flags gave it; an old flag gets a note naming the new one."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if option_string not in (None, self.option_strings[0]):
+            log.warning("%s is now called %s (the old name still works)", option_string, self.option_strings[0])
+        setattr(namespace, self.dest, values)
 
 
 def _choices(spec: OptionSpec, default: Any) -> str:

@@ -81,7 +81,8 @@ class OptionSpec:
     type when the type has a written form of its own (a size); ``check`` refuses a value that
     ``bounds`` and ``choices`` cannot describe; ``show`` writes a value as a user would.
     ``flag``, ``metavar``, ``positional`` and ``commands`` say how it appears on the command
-    line, and in which subcommands.
+    line, and in which subcommands. ``aliases`` are the option's old names: a config file's key
+    or (as --the-name-with-dashes) a flag by an old name still sets it, with a note giving the new one.
     """
 
     help: str
@@ -94,6 +95,7 @@ class OptionSpec:
     metavar: str | None = None
     positional: bool = False
     commands: tuple[str, ...] = ("run", "bench")
+    aliases: tuple[str, ...] = ()
 
     def problem(self, name: str, value: Any) -> str | None:
         """None when ``value`` (already of the field's type) is allowed, else why not; a ``check`` raises its own ConfigError."""
@@ -191,14 +193,14 @@ def _check_batch_profile(profile: tuple[int, int, int]) -> None:
 class BackendOptions:
     """Settings every backend may use; each takes what applies to it.
 
-    The first fields come from the run's own options (``--threads``, ``--inference-streams``,
+    The first fields come from the run's own options (``--threads``, ``--inference-calls``,
     ``--engine-dir``, ``--calibration-data``) and the model's name. The declared ones after them
     are the backends' own, set with ``--backend-option KEY=VALUE``, ``backend_options:`` in a
     config file or the API's ``backend_options`` keyword; each help says which backends read it.
     """
 
     threads: int = 0  # 0: the library's default (all cores)
-    streams: int = 1  # concurrent inferences, the threads split between them (see Backend)
+    concurrent_calls: int = 1  # infer() calls at once, the threads split between them (see Backend)
     engine_dir: Path = field(default_factory=default_engine_dir)  # compiled-artifact cache
     calibration_data: Path | None = None  # CamVid root, for int8 calibration
     model_name: str = ""  # registry name, part of cache keys

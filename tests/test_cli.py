@@ -191,14 +191,14 @@ def test_bench_writes_the_three_measurements(tmp_path):
     assert {"p50", "p95", "p99"} <= set(results["pipelined"]["end_to_end_ms"])
 
 
-def test_bench_with_two_streams_and_rounds_reports_the_median_of_each(tmp_path, capsys):
+def test_bench_with_two_inference_calls_and_rounds_reports_the_median_of_each(tmp_path, capsys):
     video, report = tmp_path / "clip.mp4", tmp_path / "bench.json"
     assert main(["run", "demo:240x180", *FAST, "--max-frames", "10", "--out", str(video)]) == 0
     # A file is read once per opening: every round must read it again.
-    assert main(["bench", str(video), *FAST, "--inference-streams", "2", "--rounds", "3", "--json", str(report)]) == 0
+    assert main(["bench", str(video), *FAST, "--inference-calls", "2", "--rounds", "3", "--json", str(report)]) == 0
     results = json.loads(report.read_text())
-    assert results["rounds"] == 3 and "2 streams" in results["backend"]
-    assert results["model_only"]["streams"] == 2
+    assert results["rounds"] == 3 and "2 concurrent calls" in results["backend"]
+    assert results["model_only"]["inference_calls"] == 2
     for part in ("model_only", "naive", "pipelined"):
         each = results[part]["fps_each_round"]
         assert len(each) == 3 and all(fps > 0 for fps in each) and results[part]["fps"] == sorted(each)[1]

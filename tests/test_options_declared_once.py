@@ -36,7 +36,8 @@ WRITTEN = {
     "streams": ["front=demo", "rear=demo:320x240"],
 }
 BACKEND_WRITTEN = {"device": "cuda:1", "batch_profile": "1,2,4"}
-# The flags of `streamseg run` before the options were derived from RunConfig: none may change its name.
+# The flags of `streamseg run` before the options were derived from RunConfig: each is still accepted (a renamed
+# option keeps its old flag as an alias).
 FLAGS_BEFORE = {
     "--model", "--weights", "--backend", "--precision", "--input-size", "--threads", "--inference-streams", "--queue-size", "--crf",
     "--crf-parameters", "--crf-workers", "--crf-cpu-share", "--refiner", "--flow", "--flow-weight", "--flow-resolution",
@@ -153,8 +154,23 @@ def test_the_options_are_exactly_the_declared_fields():
     assert keywords == set(option_names()) - {"source", "streams"}  # streams: api.Streams' own argument
 
 
-def test_no_flag_changed_its_name():
-    assert FLAGS_BEFORE <= {flag_of(name) for name in option_names() if name != "source"}
+def test_no_flag_is_lost():
+    accepted = {flag for action in _subcommands()["run"]._actions for flag in action.option_strings}
+    assert FLAGS_BEFORE <= accepted
+
+
+def test_an_old_name_sets_the_renamed_option_with_a_note(tmp_path, caplog):
+    assert from_flags("--inference-streams", "2").inference_calls == 2
+    assert "--inference-streams is now called --inference-calls" in caplog.text
+    caplog.clear()
+    assert from_yaml(tmp_path, inference_streams=3).inference_calls == 3
+    assert "inference_streams is now called inference_calls" in caplog.text
+    assert build_config(tmp_path / "c.yaml", {"inference_calls": 1}).inference_calls == 1  # a flag still replaces the file's value
+
+
+def test_an_option_given_by_both_names_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="inference_streams is the old name of inference_calls; give only one of them"):
+        from_yaml(tmp_path, inference_streams=2, inference_calls=2)
 
 
 @pytest.mark.parametrize(

@@ -83,7 +83,7 @@ def independent(video: str, count: int, frames: int, options: list[str], folder:
 
 def model_only(count: int, options: list[str], seconds: float = 4.0) -> dict:
     """Frames per second of the backend alone on batches of ``count`` frames at the network's size,
-    called from as many threads as it runs inferences at once (``--inference-streams``), as the batcher calls it."""
+    called from as many threads as it runs inferences at once (``--inference-calls``), as the batcher calls it."""
     from streamseg.cli import _run_config, build_parser
     from streamseg.pipeline.assemble import build_backend, for_several_streams
     from streamseg.plugins import Plugins
@@ -96,7 +96,7 @@ def model_only(count: int, options: list[str], seconds: float = 4.0) -> dict:
         height, width = config.input_size
         images = np.random.default_rng(0).integers(0, 255, (count, height, width, 3), dtype=np.uint8)
         backend.warm_up(batch_sizes=(count,))
-        calls = [0] * backend.streams
+        calls = [0] * backend.concurrent_calls
         started = time.perf_counter()
 
         def call(number: int) -> None:
@@ -104,7 +104,7 @@ def model_only(count: int, options: list[str], seconds: float = 4.0) -> dict:
                 backend.infer_labels(images)
                 calls[number] += 1
 
-        threads = [threading.Thread(target=call, args=(number,)) for number in range(backend.streams)]
+        threads = [threading.Thread(target=call, args=(number,)) for number in range(backend.concurrent_calls)]
         for thread in threads:
             thread.start()
         for thread in threads:

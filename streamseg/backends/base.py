@@ -30,16 +30,16 @@ class Backend(ABC):
     session or compiled model with a free batch, a CUDA graph per batch size); ``warm_up`` can
     make it ahead of time.
 
-    ``streams`` is how many ``infer`` calls may run at once, from as many threads, each on its
-    share of the cores. One stream gives the lowest latency per frame; on a CPU with few cores,
-    two streams of one thread each give more frames per second, because one stream's thread
-    waiting (or preempted by the pipeline's other threads) does not stall the other's.
+    ``concurrent_calls`` is how many ``infer`` calls may run at once, from as many threads, each
+    on its share of the cores. One call at a time gives the lowest latency per frame; on a CPU
+    with few cores, two concurrent calls of one thread each give more frames per second, because
+    one call's thread waiting (or preempted by the pipeline's other threads) does not stall the other's.
     """
 
     name: str  # short, for metrics and messages: "torch", "onnxruntime", ...
     precision: str  # "fp32", "bf16", "fp16", "int8"
     precisions: tuple[str, ...] = ("fp32",)
-    max_streams: int | None = 1  # concurrent infer() calls this backend supports; None: any number
+    max_concurrent_calls: int | None = 1  # concurrent infer() calls this backend supports; None: any number
     # True where infer_labels resizes frames on the device: the pipeline then hands it full frames.
     resizes_on_device: bool = False
     # False for a backend whose tests have never passed on hardware that can run it: ``auto`` passes
@@ -57,16 +57,18 @@ class Backend(ABC):
         """The precision ``--precision auto`` means for ``model``: the fastest that keeps parity on this machine."""
         return "fp32"
 
-    def __init__(self, input_size: tuple[int, int], precision: str, streams: int = 1) -> None:
+    def __init__(self, input_size: tuple[int, int], precision: str, concurrent_calls: int = 1) -> None:
         if precision not in self.precisions:
             raise ConfigError(f"{self.name} backend supports precision {', '.join(self.precisions)}, not {precision!r}")
-        if streams < 1:
-            raise ConfigError(f"streams must be at least 1, not {streams}")
-        if self.max_streams is not None and streams > self.max_streams:
-            raise ConfigError(f"{self.name} backend runs at most {self.max_streams} stream(s) at once, not {streams}")
+        if concurrent_calls < 1:
+            raise ConfigError(f"concurrent calls must be at least 1, not {concurrent_calls}")
+        if self.max_concurrent_calls is not None and concurrent_calls > self.max_concurrent_calls:
+            raise ConfigError(
+                f"{self.name} backend runs at most {self.max_concurrent_calls} call(s) at once, not {concurrent_calls}"
+            )
         self.input_size = input_size  # (height, width)
         self.precision = precision
-        self.streams = streams
+        self.concurrent_calls = concurrent_calls
 
     @abstractmethod
     def infer(self, batch: np.ndarray) -> np.ndarray: ...
@@ -106,8 +108,8 @@ class Backend(ABC):
                 self.infer(dummy)
 
     def describe(self) -> str:
-        streams = f", {self.streams} streams" if self.streams > 1 else ""
-        return f"{self.name} {self.precision} at {self.input_size[1]}x{self.input_size[0]}{streams}"
+        calls = f", {self.concurrent_calls} concurrent calls" if self.concurrent_calls > 1 else ""
+        return f"{self.name} {self.precision} at {self.input_size[1]}x{self.input_size[0]}{calls}"
 
     def close(self) -> None:
         """Releases sessions and device memory."""
@@ -119,6 +121,6 @@ class Backend(ABC):
         self.close()
 
 
-def threads_per_stream(threads: int, streams: int, cores: int) -> int:
-    """Each stream's share of ``threads`` (0: one per physical core, ``cores``), at least one."""
-    return max(1, (threads or cores) // streams)
+def threads_per_call(threads: int, concurrent_calls: int, cores: int) -> int:
+    """Each concurrent call's share of ``threads`` (0: one per physical core, ``cores``), at least one."""
+    return max(1, (threads or cores) // concurrent_calls)

@@ -130,7 +130,7 @@ class CudaBackend(Backend):
         cuda_graphs: bool | None = None,
         warm_up_passes: int = DEFAULT_WARM_UP_PASSES,
     ) -> None:
-        super().__init__(input_size, precision, options.streams)
+        super().__init__(input_size, precision, options.concurrent_calls)
         if (reason := self.unavailable_reason()) is not None:
             raise ConfigError(f"backend cuda cannot run here: {reason}")
         self.cuda_graphs = options.cuda_graphs if cuda_graphs is None else cuda_graphs

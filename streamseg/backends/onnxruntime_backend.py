@@ -3,7 +3,7 @@
 Both artifacts live in the engine cache, so the export and the calibration run once per model,
 weights, input size and library version. The session is tuned for latency on a small CPU: one
 inference at a time, its operators spread over the physical cores, graph optimisations on. With
-several streams, as many runs share the session at once, the cores split between them. A batch
+several concurrent calls, as many runs share the session at once, the cores split between them. A batch
 of frames runs in one call: single frames and batches each have their session (see ``_session``).
 """
 
@@ -17,7 +17,7 @@ import onnx
 import onnxruntime as ort
 from torch import nn
 
-from streamseg.backends.base import Backend, threads_per_stream
+from streamseg.backends.base import Backend, threads_per_call
 from streamseg.backends.calibration import (
     OrtCalibrationReader,
     calibration_batches,
@@ -48,10 +48,10 @@ _WEIGHT_TYPE = "QInt8"
 NEEDS_7_BIT_WEIGHTS = "this CPU has no VNNI, so ONNX Runtime's int8 kernels would saturate on 8-bit weights"
 
 
-def session_options(threads: int, streams: int = 1) -> ort.SessionOptions:
-    """Options for one of ``streams`` concurrent runs: its share of ``threads`` (0: one per physical core), nothing run in parallel across operators."""
+def session_options(threads: int, concurrent_calls: int = 1) -> ort.SessionOptions:
+    """Options for one of ``concurrent_calls`` runs at once: its share of ``threads`` (0: one per physical core), nothing run in parallel across operators."""
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads_per_stream(threads, streams, physical_core_count())
+    options.intra_op_num_threads = threads_per_call(threads, concurrent_calls, physical_core_count())
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -111,7 +111,7 @@ class OnnxRuntimeBackend(Backend):
 
     name = "onnxruntime"
     precisions = ("fp32", "int8")
-    max_streams = None  # InferenceSession.run is safe to call from several threads
+    max_concurrent_calls = None  # InferenceSession.run is safe to call from several threads
 
     def __init__(
         self,
@@ -122,7 +122,7 @@ class OnnxRuntimeBackend(Backend):
         *,
         calibration_frames: int | None = None,
     ) -> None:
-        super().__init__(input_size, precision, options.streams)
+        super().__init__(input_size, precision, options.concurrent_calls)
         calibration_frames = options.calibration_frames if calibration_frames is None else calibration_frames
         self.cache = EngineCache(options.engine_dir)
         self.shipped = None  # the shipped int8 entry in use, if any
@@ -206,10 +206,10 @@ class OnnxRuntimeBackend(Backend):
         """
         session = self._sessions.get(batched)
         if session is None:
-            with self._sessions_lock:  # streams may ask for it at once
+            with self._sessions_lock:  # concurrent calls may ask for it at once
                 session = self._sessions.get(batched)
                 if session is None:
-                    options = session_options(self._threads, self.streams)
+                    options = session_options(self._threads, self.concurrent_calls)
                     if not batched and self._batch_dimension is not None:
                         options.add_free_dimension_override_by_name(self._batch_dimension, 1)
                     session = ort.InferenceSession(str(self.engine_path), options, providers=["CPUExecutionProvider"])

@@ -113,11 +113,11 @@ def uint8_to_class_ids(model):
 
 
 class _RequestPool:
-    """One infer request per stream of a compiled model; each serves one call at a time, so callers take one."""
+    """One infer request per concurrent call of a compiled model; each serves one call at a time, so callers take one."""
 
-    def __init__(self, compiled, streams: int) -> None:
+    def __init__(self, compiled, concurrent_calls: int) -> None:
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
-        for _ in range(streams):
+        for _ in range(concurrent_calls):
             self._requests.put(compiled.create_infer_request())
 
     def run(self, batch: np.ndarray) -> np.ndarray:
@@ -139,7 +139,7 @@ class OpenVinoBackend(Backend):
 
     name = "openvino"
     precisions = ("fp32", "bf16", "int8")
-    max_streams = None  # each stream has its own infer request
+    max_concurrent_calls = None  # each call has its own infer request
 
     @classmethod
     def auto_precision(cls, model: nn.Module, input_size: tuple[int, int], options: BackendOptions) -> str:
@@ -159,7 +159,7 @@ class OpenVinoBackend(Backend):
         *,
         calibration_frames: int | None = None,
     ) -> None:
-        super().__init__(input_size, precision, options.streams)
+        super().__init__(input_size, precision, options.concurrent_calls)
         calibration_frames = options.calibration_frames if calibration_frames is None else calibration_frames
         ov = _openvino()
         core = ov.Core()
@@ -181,13 +181,13 @@ class OpenVinoBackend(Backend):
             if precision == "int8":
                 self.engine_path = self._cached_int8_ir(model, self.engine_path, calibration_paths, options)
         properties = {
-            # THROUGHPUT with NUM_STREAMS splits the cores between that many concurrent requests.
-            "PERFORMANCE_HINT": "LATENCY" if self.streams == 1 else "THROUGHPUT",
+            # THROUGHPUT with NUM_STREAMS (OpenVINO's word for concurrent requests) splits the cores between them.
+            "PERFORMANCE_HINT": "LATENCY" if self.concurrent_calls == 1 else "THROUGHPUT",
             # The CPU plugin defaults to bf16 on bf16-capable CPUs; fp32 and int8 must ask for f32 explicitly.
             "INFERENCE_PRECISION_HINT": ov.Type.bf16 if precision == "bf16" else ov.Type.f32,
         }
-        if self.streams > 1:
-            properties["NUM_STREAMS"] = self.streams
+        if self.concurrent_calls > 1:
+            properties["NUM_STREAMS"] = self.concurrent_calls
         if options.threads:
             properties["INFERENCE_NUM_THREADS"] = options.threads
         self._core, self._properties = core, properties
@@ -272,7 +272,7 @@ class OpenVinoBackend(Backend):
             network.reshape([1, 3, *self.input_size])
         if class_ids:
             network = uint8_to_class_ids(network)
-        return _RequestPool(self._core.compile_model(network, "CPU", self._properties), self.streams)
+        return _RequestPool(self._core.compile_model(network, "CPU", self._properties), self.concurrent_calls)
 
     def _run(self, class_ids: bool, batch: np.ndarray) -> np.ndarray:
         pool = self._pools[class_ids]

@@ -409,7 +409,7 @@ class TensorRtBackend(Backend):
         workspace_gib: float | None = None,
         route: str = "onnx-parser",
     ) -> None:
-        super().__init__(input_size, precision, options.streams)
+        super().__init__(input_size, precision, options.concurrent_calls)
         calibration_frames = options.calibration_frames if calibration_frames is None else calibration_frames
         batch_profile = options.batch_profile if batch_profile is None else batch_profile
         workspace_gib = options.workspace_gib if workspace_gib is None else workspace_gib

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from streamseg.backends.base import Backend, threads_per_stream
+from streamseg.backends.base import Backend, threads_per_call
 from streamseg.cpu import cpu_has_native_bf16, emulated_bf16_reason, physical_core_count
 from streamseg.errors import ConfigError
 from streamseg.options import BackendOptions
@@ -18,17 +18,17 @@ from streamseg.options import BackendOptions
 class TorchBackend(Backend):
     name = "torch"
     precisions = ("fp32", "bf16")
-    max_streams = None  # forward() in inference mode is safe to call from several threads
+    max_concurrent_calls = None  # forward() in inference mode is safe to call from several threads
 
     def __init__(
         self, model: nn.Module, input_size: tuple[int, int], precision: str, options: BackendOptions, *, frozen: bool = True
     ) -> None:
-        super().__init__(input_size, precision, options.streams)
+        super().__init__(input_size, precision, options.concurrent_calls)
         if precision == "bf16" and (reason := emulated_bf16_reason()):
             raise ConfigError(reason)
-        if options.threads or self.streams > 1:
+        if options.threads or self.concurrent_calls > 1:
             # Process-wide: every thread that calls the model gets this many intra-op threads.
-            torch.set_num_threads(threads_per_stream(options.threads, self.streams, physical_core_count()))
+            torch.set_num_threads(threads_per_call(options.threads, self.concurrent_calls, physical_core_count()))
         self.model = model.eval().to(memory_format=torch.channels_last)
         if frozen:
             self.model = self._trace_and_freeze(self.model)

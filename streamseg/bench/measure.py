@@ -52,8 +52,8 @@ def cpu_ms_per_frame(cpu_seconds: float, frames: int) -> float | None:
 
 
 def call_concurrently(backend, batch: np.ndarray, seconds: float) -> tuple[list[float], float]:
-    """``backend.infer(batch)`` repeated for ``seconds`` from one thread per stream: each call's time, and the wall time."""
-    times: list[list[float]] = [[] for _ in range(backend.streams)]
+    """``backend.infer(batch)`` repeated for ``seconds`` from one thread per concurrent call: each call's time, and the wall time."""
+    times: list[list[float]] = [[] for _ in range(backend.concurrent_calls)]
     failures: list[BaseException] = []
     deadline = time.perf_counter() + seconds
 
@@ -67,7 +67,7 @@ def call_concurrently(backend, batch: np.ndarray, seconds: float) -> tuple[list[
             failures.append(error)
 
     started = time.perf_counter()
-    if backend.streams == 1:
+    if backend.concurrent_calls == 1:
         # In this thread, as the naive loop calls it: torch's thread pool runs slower for a fresh thread.
         call_repeatedly(times[0])
     else:
@@ -84,8 +84,8 @@ def call_concurrently(backend, batch: np.ndarray, seconds: float) -> tuple[list[
 def measure_model_only(assembly: Assembly, seconds: float = 3.0, settle_seconds: float = 1.0) -> dict[str, float]:
     """Backend.infer alone on one real frame, repeated: the ceiling for the pipeline.
 
-    A backend with several streams is called from as many threads at once, as the pipeline
-    calls it, so that its ceiling counts every stream. The first ``settle_seconds`` are not
+    A backend with several concurrent calls is called from as many threads at once, as the
+    pipeline calls it, so that its ceiling counts every call. The first ``settle_seconds`` are not
     timed: lazy work (graph specialisation, memory pools) must not lower the ceiling.
     """
     with open_source(assembly.config.source) as source:
@@ -95,7 +95,7 @@ def measure_model_only(assembly: Assembly, seconds: float = 3.0, settle_seconds:
     cpu_started = time.process_time()
     times, elapsed = call_concurrently(assembly.backend, batch, seconds)
     return {"fps": round(len(times) / elapsed, 2), "latency_ms": percentiles_ms(times), "iterations": len(times),
-            "streams": assembly.backend.streams, "cpu_ms_per_frame": cpu_ms_per_frame(time.process_time() - cpu_started, len(times))}
+            "inference_calls": assembly.backend.concurrent_calls, "cpu_ms_per_frame": cpu_ms_per_frame(time.process_time() - cpu_started, len(times))}
 
 
 def measure_naive(assembly: Assembly, max_frames: int | None) -> dict:

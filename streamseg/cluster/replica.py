@@ -71,7 +71,7 @@ class ReplicaBackend(Backend):
     made with ``max_task_retries``), so a stream sees a slow frame, not an error.
     """
 
-    max_streams = None
+    max_concurrent_calls = None
 
     def __init__(self, stream: str, replicas: Sequence[Any], input_size: tuple[int, int], described: dict[str, Any]) -> None:
         self.precisions = (described["precision"],)

@@ -334,16 +334,16 @@ SEVERAL_STREAMS_CALLS = 2
 
 
 def for_several_streams(config: RunConfig, plugins: Plugins) -> RunConfig:
-    """``config`` with ``inference_streams`` chosen, when it was left unset, for a backend serving several streams."""
-    if config.inference_streams is not None:
+    """``config`` with ``inference_calls`` chosen, when it was left unset, for a backend serving several streams."""
+    if config.inference_calls is not None:
         return config
     table = plugins.registry.backends
     try:
         cls = backend_class(pick_auto(table) if config.backend == "auto" else config.backend, table)
     except (ConfigError, ImportError):
         return config  # building the backend will say what is wrong, as for one stream
-    calls = SEVERAL_STREAMS_CALLS if cls.max_streams is None or cls.max_streams >= SEVERAL_STREAMS_CALLS else 1
-    return dataclasses.replace(config, inference_streams=calls)
+    calls = SEVERAL_STREAMS_CALLS if cls.max_concurrent_calls is None or cls.max_concurrent_calls >= SEVERAL_STREAMS_CALLS else 1
+    return dataclasses.replace(config, inference_calls=calls)
 
 
 @contextmanager

@@ -9,7 +9,7 @@ state, CRF, render, sinks) stay theirs.
 
 Fairness: requests are taken oldest first, a call holds at most one frame of each stream, and
 each stream's inference stage calls its client from as many threads as the batcher has
-(``BatchClient.streams``: one per concurrent call the backend supports, one by default), so a
+(``BatchClient.concurrent_calls``: one per concurrent call the backend supports, one by default), so a
 stream has at most that many frames waiting: a fast stream cannot fill the batches and starve a
 slow one. Without the one-frame rule a call could take both waiting frames of some streams, and
 those streams then kept coming round together in the bigger calls: four file streams on a
@@ -89,7 +89,7 @@ class Batcher:
         self.frames = 0
         self._threads = [
             threading.Thread(target=self._serve, name=f"batcher-{number}", daemon=True)
-            for number in range(backend.streams)
+            for number in range(backend.concurrent_calls)
         ]
         for thread in self._threads:
             thread.start()
@@ -210,14 +210,14 @@ class Batcher:
 class BatchClient(Backend):
     """The shared backend as one stream's stages see it: each call is one frame's request to the batcher."""
 
-    max_streams = None
+    max_concurrent_calls = None
 
     def __init__(self, batcher: Batcher) -> None:
         real = batcher.backend
         self.precisions = (real.precision,)
         # As many frames in flight per stream as the batcher has threads: with one, a batch that holds a
         # frame of every stream would leave the backend's other concurrent call idle.
-        super().__init__(real.input_size, real.precision, real.streams)
+        super().__init__(real.input_size, real.precision, real.concurrent_calls)
         self.name = real.name
         self.batcher = batcher
         self._closed = False

@@ -16,7 +16,7 @@ class InferenceStage(Stage):
 
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
-        self.workers = backend.streams  # one thread per stream keeps every stream busy
+        self.workers = backend.concurrent_calls  # one thread per concurrent call keeps every call busy
 
     def process(self, frame: Frame) -> None:
         frame.logits = self.backend.infer(frame.model_input)[0]

@@ -76,11 +76,11 @@ def test_int8_without_calibration_data_is_a_user_error(calibration_data: Path | 
     assert not (tmp_path / "engines").exists()  # refused before exporting anything
 
 
-@pytest.mark.parametrize("streams", [1, 2])
-def test_sessions_split_the_threads_and_do_not_spin(streams: int) -> None:
+@pytest.mark.parametrize("calls", [1, 2])
+def test_sessions_split_the_threads_and_do_not_spin(calls: int) -> None:
     # Spinning workers took the decoder's and renderer's cores in the pipeline (BENCHMARKS.md, 2026-11-22).
-    options = session_options(threads=2, streams=streams)
-    assert options.intra_op_num_threads == 2 // streams
+    options = session_options(threads=2, concurrent_calls=calls)
+    assert options.intra_op_num_threads == 2 // calls
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
