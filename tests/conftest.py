@@ -14,6 +14,20 @@ CAMVID = SHARED_DATA / "camvid"
 ROAD_VIDEO = SHARED_DATA / "video" / "solidWhiteRight.mp4"
 
 
+TESTS = Path(__file__).resolve().parent
+# Whole folders of one kind, marked here rather than file by file, so that a test added there is marked too.
+MARKED_FOLDERS = {TESTS / "live": "live", TESTS / "cluster": "ray"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks every test under tests/live/ ``live`` and every test under tests/cluster/ ``ray``."""
+    for item in items:
+        path = Path(item.path)
+        for folder, marker in MARKED_FOLDERS.items():
+            if path.is_relative_to(folder):
+                item.add_marker(marker)
+
+
 def wait_until(condition, timeout: float, interval: float = 0.2) -> bool:
     """Polls ``condition`` until it is true or ``timeout`` seconds pass; returns its last value."""
     deadline = time.monotonic() + timeout

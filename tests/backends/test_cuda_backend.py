@@ -131,6 +131,7 @@ def test_unknown_precision_is_a_user_error() -> None:
 PARITY = [("fp32", 0.995), ("fp16", 0.98)]
 
 
+@pytest.mark.gpu
 @needs_gpu
 @pytest.mark.parametrize(("precision", "agreement"), PARITY, ids=[p for p, _ in PARITY])
 @pytest.mark.parametrize("name", ["erfnet", "deeplab"])
@@ -148,6 +149,7 @@ def test_matches_torch_on_the_cpu(name: str, precision: str, agreement: float) -
     assert next(model.parameters()).device.type == "cpu"  # the caller's model was copied, not moved
 
 
+@pytest.mark.gpu
 @needs_gpu
 def test_graph_replay_equals_eager_and_reads_each_new_input() -> None:
     model = random_model("erfnet")
@@ -164,6 +166,7 @@ def test_graph_replay_equals_eager_and_reads_each_new_input() -> None:
     np.testing.assert_array_equal(replay_again, replay_first)  # and the old one again, identically
 
 
+@pytest.mark.gpu
 @needs_gpu
 def test_each_batch_size_gets_its_own_graph_with_the_same_results() -> None:
     model = random_model("erfnet-half")
@@ -174,6 +177,7 @@ def test_each_batch_size_gets_its_own_graph_with_the_same_results() -> None:
     np.testing.assert_allclose(together, one_by_one, rtol=1e-3, atol=1e-3)
 
 
+@pytest.mark.gpu
 @needs_gpu
 @pytest.mark.parametrize("frame_size", [(270, 480), (540, 960)], ids=["480x270", "960x540"])
 def test_gpu_pre_and_post_processing_matches_the_cpu_stages(frame_size: tuple[int, int]) -> None:
@@ -192,6 +196,7 @@ def test_gpu_pre_and_post_processing_matches_the_cpu_stages(frame_size: tuple[in
     np.testing.assert_array_equal(from_float, logits.argmax(1).astype(np.uint8))
 
 
+@pytest.mark.gpu
 @needs_gpu
 def test_wrong_input_shape_is_refused() -> None:
     with CudaBackend(random_model("erfnet-half"), GPU_SIZE, "fp32", options()) as backend:

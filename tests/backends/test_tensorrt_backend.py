@@ -283,6 +283,7 @@ def frames(count: int = 2) -> np.ndarray:
     return torch.nn.functional.interpolate(coarse, size=GPU_SIZE, mode="bicubic", align_corners=False).clamp(0, 1).numpy()
 
 
+@pytest.mark.gpu
 @needs_tensorrt_and_gpu
 @pytest.mark.parametrize(("precision", "agreement"), [("fp32", 0.995), ("fp16", 0.98)])
 def test_plan_matches_torch_and_is_reused(precision: str, agreement: float, tmp_path: Path) -> None:
@@ -302,6 +303,7 @@ def test_plan_matches_torch_and_is_reused(precision: str, agreement: float, tmp_
     np.testing.assert_allclose(warm_logits, logits, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.gpu
 @needs_tensorrt_and_gpu
 def test_int8_is_calibrated_on_camvid(tmp_path: Path, camvid: Path) -> None:
     model, batch = random_model(GPU_MODEL), frames()
@@ -315,6 +317,7 @@ def test_int8_is_calibrated_on_camvid(tmp_path: Path, camvid: Path) -> None:
     assert (logits.argmax(1) == expected.argmax(1)).mean() >= (0.98 if trained else 0.85)
 
 
+@pytest.mark.gpu
 @needs_tensorrt_and_gpu
 def test_corrupted_plan_is_rebuilt(tmp_path: Path) -> None:
     model, batch = random_model(GPU_MODEL), frames()
@@ -331,6 +334,7 @@ def test_corrupted_plan_is_rebuilt(tmp_path: Path) -> None:
     assert (rebuilt_logits.argmax(1) == logits.argmax(1)).mean() >= 0.99
 
 
+@pytest.mark.gpu
 @needs_tensorrt_and_gpu
 def test_batch_profile_runs_any_batch_up_to_its_maximum(tmp_path: Path) -> None:
     model, batch = random_model(GPU_MODEL), frames(5)

@@ -54,6 +54,7 @@ def test_agrees_with_the_dense_crf_on_cpu():
         assert agreement >= MIN_AGREEMENT and agreement > raw_agreement, (agreement, raw_agreement)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU")
 def test_cuda_gives_the_cpu_labels():
     frame = FRAMES[0]
