@@ -1,4 +1,4 @@
-"""The Python API for embedding streamseg in a perception stack: the pipeline as an iterator of results.
+"""The Python API for embedding streamseg in a perception stack: the run as an iterator of results.
 
     from streamseg.api import Pipeline
 
@@ -9,25 +9,32 @@
             if result.latency > 0.2:
                 log.warning("frame %d is %.0f ms late", result.frame_id, 1000 * result.latency)
 
-Or with a callback, from the pipeline's own thread, while this thread does something else:
+Several cameras are one pipeline too, sharing one batched backend; streams can be added and
+removed while it runs, and each result names its stream:
+
+    with Pipeline([{"name": "front", "source": "rtsp://127.0.0.1:8554/front"}], out="out/{name}.mp4") as pipeline:
+        pipeline.start()
+        pipeline.add_stream("rear", "rear.mp4")      # written to out/rear.mp4
+        pipeline.remove_stream("front")              # its out/front.mp4 is closed, playable, on return
+        result = pipeline.wait()                     # RunResult: each stream's StreamResult by name
+
+Or with a callback, from the stream's own thread, while this thread does something else:
 
     pipeline = Pipeline("camera:0", on_result=lambda result: publish(result.labels))
     pipeline.start()
     ...
     pipeline.close()
 
-The source, stages and threads are the same as ``streamseg run`` uses. Results from a live
-source (camera, RTSP) are dropped when the consumer falls behind, the newest one wins;
-from a file, the pipeline waits for the consumer and nothing is lost. Leaving the ``for``
-loop early, leaving the ``with`` block or calling ``close()`` stops every thread and
-releases the source and the backend.
-
-A pipeline is built by the same ``assemble()`` as ``streamseg run``, from a ``RunConfig``
-whose fields the keyword arguments name: the same frames give the same labels, and with
-``metrics_port`` the same /metrics (and /healthz) as the command line's ``--metrics-port``.
-Every run option is a keyword, with the run's default: the keywords are derived from
-``RunConfig``'s declared fields (``inspect.signature(Pipeline)`` lists them), so they are the
-YAML keys and, with dashes, the flags of ``streamseg run``.
+A pipeline is built by the same ``assemble_run()`` as ``streamseg run``, into the same run,
+from a ``RunConfig`` whose fields the keyword arguments name: the same frames give the same
+labels, and with ``metrics_port`` the same /metrics and /healthz (and /streams) as the
+command line's ``--metrics-port``. Results from a live source (camera, RTSP) are dropped when
+the consumer falls behind, the newest one wins; from files, the pipeline waits for the
+consumer and nothing is lost. Leaving the ``for`` loop early, leaving the ``with`` block or
+calling ``close()`` stops every thread and releases the sources and the backend. Every run
+option is a keyword, with the run's default: the keywords are derived from ``RunConfig``'s
+declared fields (``inspect.signature(Pipeline)`` lists them), so they are the YAML keys and,
+with dashes, the flags of ``streamseg run``.
 """
 
 from __future__ import annotations
@@ -48,12 +55,12 @@ from streamseg.backends import Backend
 from streamseg.config import RunConfig, config_from_values, option_names, parse_size, stream_entry
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
+from streamseg.image.scores import softmax
 from streamseg.observability.monitor import MetricsMonitor
-from streamseg.pipeline.assemble import Assembly, assemble, assemble_streams
+from streamseg.pipeline.assemble import assemble_run
 from streamseg.pipeline.queues import BufferPolicy, Closed, FrameQueue
 from streamseg.pipeline.runner import PipelineResult, default_queue_size
-from streamseg.pipeline.streams import StreamSet, StreamsResult
-from streamseg.image.scores import softmax
+from streamseg.pipeline.streams import Stream, StreamSet, StreamsResult
 from streamseg.sources.base import Source
 
 
@@ -70,11 +77,16 @@ _END = object()  # marks the end of the results in the hand-off queue
 _JOIN_TIMEOUT_S = 30.0  # the longest close() waits for the pipeline's threads (a stage mid-frame)
 
 
+_END = object()  # marks the end of the results in the hand-off queue
+_JOIN_TIMEOUT_S = 30.0  # the longest close() waits for the run's threads (a stage mid-frame)
+
+
 @dataclass
 class Result:
     """What the pipeline made of one frame.
 
     Attributes:
+        stream: the name of the stream the frame came from (one source: its name, e.g. "demo").
         frame_id: the source's frame index (gaps where a live source dropped frames).
         timestamp: seconds of source time.
         labels: (H, W) uint8 class ids at the frame's resolution (``streamseg.classes.CLASS_NAMES``).
@@ -94,24 +106,30 @@ class Result:
     latency: float
     image: np.ndarray = field(repr=False)
     overlay: np.ndarray | None = field(default=None, repr=False)
+    stream: str = ""
 
 
 class Pipeline:
-    """A running segmentation pipeline, iterated for results or observed through a callback.
+    """A running segmentation run of one source or many, iterated for results or observed through a callback.
 
-    Building one loads the model and the backend and opens the source; the threads start
-    on the first iteration or on ``start()``. A pipeline runs once.
+    Building one loads the model and the backend and opens the sources; the threads start
+    on the first iteration or on ``start()``. A pipeline runs once. It ends when every stream
+    has ended (a file's last frame), or on ``close()``.
 
     Args:
         source: what ``streamseg run`` takes ("demo", a file, a folder, "camera:N",
-            "rtsp://...") or an opened ``Source``, which the pipeline then owns and closes.
+            "rtsp://...") or an opened ``Source``, which the pipeline then owns and closes; or a
+            list of streams (each a mapping with ``source`` and optionally ``name``, ``out``,
+            ``stats``, ``masks``, ``sinks``, ``rtsp_out``, or "NAME=SOURCE"), possibly empty: a
+            run with no stream waits for ``add_stream``.
         probabilities: also hand out softmax probabilities (costs a softmax per frame).
-        on_result: called with every ``Result`` on the pipeline's thread; keep it quick,
-            the next frame waits for it. An exception in it stops the pipeline.
+        on_result: called with every ``Result`` on its stream's thread; keep it quick, that
+            stream's next frame waits for it. An exception in it stops that stream.
         render: also draw the overlay (class colours, legend, stats) into ``Result.overlay``.
         **options: any run option (``streamseg.config.RunConfig``'s fields, e.g. ``model``,
             ``backend``, ``precision``, ``threads``, ``queue_size``, ``max_frames``, ``weights``,
-            ``backend_options={"workspace_gib": 2}``), with the values a config file takes.
+            ``backend_options={"workspace_gib": 2}``), with the values a config file takes; ``out``,
+            ``stats`` and ``masks`` with ``{name}`` in them are each stream's own.
             ``input_size`` is a (height, width) tuple or list, or "WIDTHxHEIGHT" as the command
             line writes it ("480x360" is the same as (360, 480)). ``metrics_port`` serves /metrics
             and /healthz on ``metrics_host`` (127.0.0.1; 0: any free port, see ``metrics_url``), as
@@ -120,65 +138,102 @@ class Pipeline:
 
     def __init__(
         self,
-        source: str | Source,
+        source: str | Source | list[dict | str] | tuple = (),
         *,
         probabilities: bool = False,
         on_result: Callable[[Result], None] | None = None,
         render: bool = False,
         **options: Any,
     ) -> None:
-        given = None if isinstance(source, str) else source  # an opened source, handed over
+        given = source if isinstance(source, Source) else None  # an opened source, handed over
         try:
-            if "streams" in options:
-                raise TypeError("a Pipeline runs one source; for several streams use streamseg.api.Streams")
             unknown = sorted(set(options) - set(_KEYWORDS))
             if unknown:
                 raise TypeError(f"Pipeline() got an unexpected keyword argument {unknown[0]!r}; run options: {', '.join(_KEYWORDS)}")
             if "input_size" in options:  # the API's own (height, width) order for a tuple or list
                 options["input_size"] = _input_size(options["input_size"])
-            self.config = config_from_values({"source": type(source).__name__ if given is not None else source, **options})
+            if isinstance(source, (list, tuple)):
+                values = {"streams": list(source), **options}
+            else:
+                values = {"source": type(source).__name__ if given is not None else source, **options}
+            self.config = config_from_values(values)
         except BaseException:
             if given is not None:
                 given.close()  # handed over, so ours to close also when a setting is refused
             raise
         self.probabilities = probabilities
         self.on_result = on_result
-        self.result: PipelineResult | None = None  # set when the run ends
+        self.result: StreamsResult | None = None  # set when the run ends
         self._lock = threading.Lock()
         self._closed = False
         self._thread: threading.Thread | None = None
         self._iterating = False
         self._stopped_by_caller = False  # close() came before the end: a run error then is ours, not news
+        self._results: FrameQueue | None = None  # made once the first stream says whether it is live
         with ExitStack() as stack:
-            self._assembly: Assembly = stack.enter_context(
-                assemble(self.config, source=given, keep_scores=probabilities, render=render)
-            )
-            # A live source's results are worth something only while fresh: keep the newest.
-            policy = BufferPolicy.DROP_OLDEST if self.source.live else BufferPolicy.WAIT
-            self._results: FrameQueue = FrameQueue(
-                "results", self.config.queue_size or default_queue_size(self.source), policy,
-                on_drop=lambda _result: self.monitor.frame_dropped("consumer"),
-            )
-            self._runner = self._assembly.pipeline(on_frame=self._deliver)
+            self._run: StreamSet = stack.enter_context(assemble_run(
+                self.config, source=given, on_frame=self._deliver, keep_scores=probabilities, render=render,
+                wait_for_streams=isinstance(source, (list, tuple)),
+            ))
             self._opened = stack.pop_all()  # closed by close(), from now on
+        streams = self._run.streams()
+        live = any(stream.assembly.source.live for stream in streams)
+        # A live source's results are worth something only while fresh: keep the newest.
+        self._results = FrameQueue(
+            "results", self.config.queue_size or (default_queue_size(streams[0].assembly.source) if streams else 4),
+            BufferPolicy.DROP_OLDEST if live else BufferPolicy.WAIT, on_drop=self._dropped,
+        )
+
+    # --- the run's parts ---------------------------------------------------------------
 
     @property
     def source(self) -> Source:
-        return self._assembly.source
+        """The source of a one-source pipeline."""
+        return self._only().assembly.source
 
     @property
     def backend(self) -> Backend:
-        return self._assembly.backend
+        """The backend every stream shares."""
+        return self._run.backend
 
     @property
     def monitor(self) -> MetricsMonitor:
-        return self._assembly.monitor
+        """The monitor of a one-source pipeline's stream (its fps, latency and counts)."""
+        return self._only().assembly.monitor
 
     @property
     def metrics_url(self) -> str | None:
         """Where /metrics is served ("http://127.0.0.1:PORT/metrics"), when built with ``metrics_port``."""
-        server = self._assembly.server
-        return f"{server.url}/metrics" if server is not None else None
+        servers = self._run.servers
+        return f"{servers[0].url}/metrics" if servers else None
+
+    def _only(self) -> Stream:
+        streams = self._run.streams()
+        if len(streams) != 1:
+            raise RuntimeError(f"this pipeline runs {len(streams)} streams; ask describe() for each")
+        return streams[0]
+
+    # --- streams -----------------------------------------------------------------------
+
+    def add_stream(self, name: str, source: str, **outputs: Any) -> None:
+        """Opens stream ``name`` on ``source`` and starts it if the run is on; ``outputs``: out, stats, masks, sinks, rtsp_out.
+
+        The embedding program's own call: its output paths are checked like the command line's,
+        not confined to an output root as those named over HTTP are."""
+        self._run.add_stream(stream_entry({"name": name, "source": source, **outputs}))
+
+    def remove_stream(self, name: str) -> PipelineResult | None:
+        """Stops stream ``name`` after the frames it has read; its outputs are closed when this returns."""
+        return self._run.remove_stream(name)
+
+    def names(self) -> list[str]:
+        return self._run.names()
+
+    def describe(self) -> list[dict]:
+        """Each stream still in the run: name, source, state, frames done and fps (as ``GET /streams`` gives them)."""
+        return self._run.describe()
+
+    # --- running -----------------------------------------------------------------------
 
     def __enter__(self) -> "Pipeline":
         return self
@@ -187,17 +242,17 @@ class Pipeline:
         self.close()
 
     def start(self) -> None:
-        """Starts the pipeline's threads, for use with ``on_result`` alone. Iterating starts it too."""
+        """Starts the run's threads, for use with ``on_result`` alone. Iterating starts it too."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("this pipeline is closed")
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(target=self._run, name="streamseg-pipeline", daemon=True)
+            self._thread = threading.Thread(target=self._run_all, name="streamseg-pipeline", daemon=True)
             self._thread.start()
 
-    def wait(self, timeout: float | None = None) -> PipelineResult | None:
-        """Blocks until the stream ends (or ``timeout`` passes); returns the run's summary, if over."""
+    def wait(self, timeout: float | None = None) -> StreamsResult | None:
+        """Blocks until every stream has ended (or ``timeout`` passes); returns how each ended, if over."""
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -224,48 +279,54 @@ class Pipeline:
         finally:
             self.close()  # also when the consumer leaves the loop early
         result = self.result
-        if result is not None and result.error and not self._stopped_by_caller:
-            raise RuntimeError(result.error)
+        failed = [ended.error for ended in (result.streams.values() if result is not None else ()) if ended.error]
+        if failed and not self._stopped_by_caller:
+            raise RuntimeError(failed[0])
 
     def close(self) -> None:
-        """Stops the pipeline, waits for its threads and releases the source and the backend. Safe to call twice."""
+        """Stops every stream, waits for their threads and releases the sources and the backend. Safe to call twice."""
         with self._lock:
             if self._closed:
                 return
             self._closed = True
             self._stopped_by_caller = self._thread is not None and self.result is None
             thread = self._thread
-        self._results.close()  # a pipeline thread waiting to hand over a result wakes up
+        self._results.close()  # a stream thread waiting to hand over a result wakes up
         if thread is not None and thread.is_alive():
             if self.result is None:
-                # Frames still in the queues are of no use to anyone now: discard them.
-                self._runner.abort("closed by the caller")
-                self.source.close()  # ends a source blocked on the network or a device now
+                # Frames still in the queues are of no use to anyone now: discard them, and end
+                # sources blocked on the network or a device now.
+                self._run.abort("closed by the caller", close_sources=True)
             thread.join(_JOIN_TIMEOUT_S)
-        self._opened.close()  # the assembly: stages, backend, source, metrics server
+        self._opened.close()  # the run: streams, backend, metrics server
 
-    # --- pipeline thread -----------------------------------------------------------------
+    # --- the streams' threads ----------------------------------------------------------
 
-    def _run(self) -> None:
+    def _run_all(self) -> None:
         try:
-            self.result = self._runner.run()
+            self.result = self._run.run()
         finally:
             try:
                 self._results.put(_END, force=True)
             except Closed:
                 pass
 
-    def _deliver(self, frame: Frame) -> None:
-        result = self._to_result(frame)
+    def _dropped(self, result: Result) -> None:
+        stream = self._run.stream(result.stream)
+        if stream is not None:
+            stream.assembly.monitor.frame_dropped("consumer")
+
+    def _deliver(self, stream: str, frame: Frame) -> None:
+        result = self._to_result(stream, frame)
         if self.on_result is not None:
             self.on_result(result)
         if self._iterating:
             try:
                 self._results.put(result)
             except Closed:
-                pass  # the consumer has gone; the pipeline is being stopped
+                pass  # the consumer has gone; the run is being stopped
 
-    def _to_result(self, frame: Frame) -> Result:
+    def _to_result(self, stream: str, frame: Frame) -> Result:
         probabilities = None
         if self.probabilities:
             probabilities = softmax(frame.logits)
@@ -278,83 +339,14 @@ class Pipeline:
             latency=max(0.0, time.perf_counter() - frame.captured_at),
             image=frame.image,
             overlay=frame.overlay,
+            stream=stream,
         )
 
 
-# source is Pipeline's positional argument and streams Streams': every other option is a keyword of both.
+# source is Pipeline's positional argument (one source, or the list of streams): every other option is a keyword.
 _KEYWORDS = tuple(name for name in option_names() if name not in ("source", "streams"))
 
-
-class Streams:
-    """Several streams in one run, sharing one batched backend; streams can be added and removed while it runs.
-
-        with Streams([{"name": "front", "source": "rtsp://127.0.0.1:8554/front"}], out="out/{name}.mp4") as run:
-            run.start()
-            run.add_stream("rear", "rear.mp4")           # written to out/rear.mp4
-            run.remove_stream("front")                   # its out/front.mp4 is closed, playable, on return
-            result = run.wait()                          # StreamsResult: each stream's PipelineResult by name
-
-    Built by the same ``assemble_streams`` as ``streamseg run A B``; ``options`` are the run
-    options ``Pipeline`` takes, shared by every stream (``out``, ``stats`` and ``masks`` with
-    ``{name}`` in them are each stream's own). A run with no stream waits for its first; it ends
-    when every stream has ended, or on ``close()``.
-    """
-
-    def __init__(self, streams: list[dict | str] = (), **options: Any) -> None:
-        unknown = sorted(set(options) - set(_KEYWORDS))
-        if unknown:
-            raise TypeError(f"Streams() got an unexpected keyword argument {unknown[0]!r}; run options: {', '.join(_KEYWORDS)}")
-        if "input_size" in options:
-            options["input_size"] = _input_size(options["input_size"])
-        self.config = config_from_values({"streams": list(streams), **options})
-        self.result: StreamsResult | None = None
-        self._thread: threading.Thread | None = None
-        with ExitStack() as stack:
-            self._streams: StreamSet = stack.enter_context(assemble_streams(self.config))
-            self._opened = stack.pop_all()
-
-    def add_stream(self, name: str, source: str, **outputs: Any) -> None:
-        """Opens stream ``name`` on ``source`` and starts it if the run is on; ``outputs``: out, stats, masks, sinks, rtsp_out."""
-        self._streams.add_stream(stream_entry({"name": name, "source": source, **outputs}))
-
-    def remove_stream(self, name: str) -> PipelineResult | None:
-        """Stops stream ``name`` after the frames it has read; its outputs are closed when this returns."""
-        return self._streams.remove_stream(name)
-
-    def names(self) -> list[str]:
-        return self._streams.names()
-
-    def describe(self) -> list[dict]:
-        """Each stream still in the run: name, source, state, frames done and fps (as ``GET /streams`` gives them)."""
-        return self._streams.describe()
-
-    def start(self) -> None:
-        """Runs every stream in the background; ``wait()`` for the end."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="streamseg-streams", daemon=True)
-            self._thread.start()
-
-    def wait(self, timeout: float | None = None) -> StreamsResult | None:
-        """Blocks until every stream has ended (or ``timeout`` passes); returns how each ended, if over."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return self.result
-
-    def close(self) -> None:
-        """Stops every stream (each finishes what it has read) and releases the backend. Safe to call twice."""
-        self._streams.stop()
-        if self._thread is not None:
-            self._thread.join()
-        self._opened.close()
-
-    def __enter__(self) -> Streams:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _run(self) -> None:
-        self.result = self._streams.run()
+Streams = Pipeline  # the name the many-streams API had: a Pipeline given a list of streams is the same run
 
 
 class _Computed:

@@ -52,44 +52,23 @@ def _run_config(args: argparse.Namespace, **extra):
     return build_config(args.config, overrides)
 
 
-def _run_summary(result) -> str:
-    """'120 frames in 4.0 s (30.0 fps), 0 dropped, video_file lost 80 frames': what each failed output lacks."""
-    losses = "".join(f", {name} lost {count} frame{'s' * (count != 1)}" for name, count in result.sink_losses.items())
-    return f"{result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps), {result.dropped} dropped{losses}"
-
-
 def command_run(args: argparse.Namespace) -> int:
     from streamseg.pipeline.signals import stop_on_signals
 
     # Installed before anything is opened: a signal during start-up (loading a model, building an
     # engine) unwinds what was opened so far, SIGTERM as well as SIGINT; then it stops the run.
     with stop_on_signals() as signals:
-        from streamseg.pipeline.assemble import assemble, assemble_streams
+        from streamseg.pipeline.assemble import assemble_run
 
         config = _run_config(args, out=args.out, stats=args.stats, masks=args.masks, serve=args.serve,
                              rtsp_out=args.rtsp_out, alpha=args.alpha)
         if config.ray is not None:  # the same streams on a Ray cluster: streamseg.cluster
             from streamseg.cluster.serve import run_on_ray
-            return _streams_status(run_on_ray(config, signals))
-        if config.streams:
-            with assemble_streams(config) as streams:
-                signals.pipeline = streams
-                results = streams.run()
-            return _streams_status(results)
-        with assemble(config) as assembly:
-            pipeline = signals.pipeline = assembly.pipeline()
-            result = pipeline.run()
-    log.info("%s", _run_summary(result))
-    for sink in assembly.sinks:  # each failed output said why when it failed; only finished files are named here
-        if sink.completed_output is not None:
-            log.info("wrote %s", sink.completed_output)
-    if result.error and not result.aborted:  # an abort's signal handler has said so
-        log.error("%s", result.error)
-        if pipeline.error_trace:
-            log.debug("%s", pipeline.error_trace.rstrip())  # shown with --verbose
-    elif result.damage:  # a damaged input: the user's to fix, like an InputError
-        log.error("%s", result.damage)
-    return _run_status(result)
+            return exit_status(run_on_ray(config, signals))
+        with assemble_run(config) as run:  # one source or many: each stream reports itself as it ends
+            signals.pipeline = run
+            results = run.run()
+    return exit_status(results)
 
 
 def command_serve(args: argparse.Namespace) -> int:
@@ -100,7 +79,7 @@ def command_serve(args: argparse.Namespace) -> int:
     return command_run(args)
 
 
-def _run_status(result) -> int:
+def _stream_status(result) -> int:
     if result.aborted:  # a second signal (a flag of the result, not its error text); its handler has said so
         return EXIT_INTERRUPTED
     if result.error:
@@ -112,12 +91,14 @@ def _run_status(result) -> int:
     return EXIT_FAILED if result.sink_errors else EXIT_OK
 
 
-def _streams_status(results) -> int:
-    """Each stream has said how it ended, by name; the run exits as its worst stream would alone."""
-    log.info("%d streams, %d frames in all", len(results.streams), results.frames)
+def exit_status(results) -> int:
+    """The exit status of a run (a ``StreamsResult``, on one machine or on Ray): each stream has said how it
+    ended, by name; the run exits as its worst stream would alone."""
+    if len(results.streams) > 1:
+        log.info("%d streams, %d frames in all", len(results.streams), results.frames)
     if results.aborted:
         return EXIT_INTERRUPTED
-    statuses = [_run_status(result) for result in results.streams.values()]
+    statuses = [_stream_status(result) for result in results.streams.values()]
     for status in (EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED):
         if status in statuses:
             return status
@@ -188,7 +169,7 @@ def command_eval(args: argparse.Namespace) -> int:
         _input_path(args.data_dir, "DATA_DIR"), split=args.split, model=args.model,
         weights=_input_path(args.weights, "--weights"),
         backend=args.backend, precision=args.precision, scales=tuple(args.scales), crf=crf, max_frames=args.max_frames,
-        hold_out_drive=args.hold_out_drive,
+        hold_out_drive=args.hold_out_drive, calibration_data=_input_path(args.calibration_data, "--calibration-data"),
     )
     print(result.table())
     if report is not None:
@@ -391,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_option_argument(evaluate, "crf", help="off (default) or sync: refine every frame")
     add_option_argument(evaluate, "crf_parameters")
     add_option_argument(evaluate, "max_frames")
+    add_option_argument(evaluate, "calibration_data")  # unset: int8 uses the shipped model, as a run does
     evaluate.add_argument("--json")
     evaluate.set_defaults(handler=command_eval)
 

@@ -52,8 +52,8 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 # A config file is a few dozen lines; anything much larger is the wrong file, read whole into memory.
 MAX_CONFIG_BYTES = 1 << 20
-# The network's input: a 4000x4000 one takes gigabytes and minutes a frame, so sizes stop at DCI 4K
-# (see BENCHMARKS.md, Micro-measurements behind design choices).
+# The network's input: memory and time per frame grow with the pixel count, and a 4000x4000 input takes
+# gigabytes and minutes a frame, so sizes stop at DCI 4K.
 MIN_SIDE, MAX_SIDE = 8, 4096
 MAX_PIXELS = 4096 * 2160
 # Counts of threads and processes: beyond these a number is a typo (100000 CRF workers were 100000 processes).
@@ -205,7 +205,7 @@ def stream_entries(config: RunConfig) -> list[dict[str, Any]]:
     """The run's streams (its ``source`` first, when it has one too), each named: its own ``name``, else one made
     from its source (``cam.mp4`` -> ``cam``, then ``cam-2``)."""
     given = config.streams
-    if config.source is not None and given:  # `run A --stream b=B`, or source: and streams: in a file: A runs too
+    if config.source is not None:  # one source is a run of one stream; with `--stream b=B` (or streams: in a file) A runs too
         given = [{"source": config.source}, *given]
     taken: set[str] = {entry["name"] for entry in given if "name" in entry}
     entries = [named_stream(entry, taken) for entry in given]
@@ -252,8 +252,10 @@ def stream_config(config: RunConfig, entry: Mapping[str, Any], *, several: bool 
     name = entry["name"]
     values: dict[str, Any] = {"source": entry["source"], "streams": []}
     for key in (*_STREAM_PATHS, "rtsp_out"):
-        values[key] = entry[key] if key in entry else _per_stream(key, getattr(config, key), name, several)
-    values["sinks"] = list(entry["sinks"]) if "sinks" in entry else [_per_stream("sink", sink, name, several) for sink in config.sinks]
+        # An entry's own outputs are its own: {name} in them is filled in, never refused.
+        values[key] = _per_stream(key, entry[key], name, False) if key in entry else _per_stream(key, getattr(config, key), name, several)
+    sinks = entry["sinks"] if "sinks" in entry else config.sinks
+    values["sinks"] = [_per_stream("sink", sink, name, several and "sinks" not in entry) for sink in sinks]
     return dataclasses.replace(config, **values)
 
 
@@ -310,8 +312,8 @@ class RunConfig:
         None, bounds=Bounds(low=1), help="frames each queue holds (default: 1 for a live source, 4 for a file)",
     )
     out: Path | None = option(None, help="write the overlay video here (H.264 MP4); bench: from its pipelined run")
-    # x264's speed preset for --out: ultrafast costs about a third of veryfast's CPU per frame for a file about
-    # twice the size (BENCHMARKS.md); on a small CPU the encoder otherwise takes the network's cores.
+    # x264's speed preset for --out: ultrafast spends the least CPU per frame, for a larger file; on a small CPU
+    # a slower preset's encoder takes the network's cores (BENCHMARKS.md, Pipeline efficiency).
     out_preset: str = option(
         "ultrafast", choices=X264_PRESETS, help="x264 speed preset of the --out video (least CPU and larger file first): {choices}",
     )

@@ -98,7 +98,7 @@ def test_metrics_are_served_during_a_run(tmp_path):
             text = urllib.request.urlopen(f"{base}/metrics", timeout=2).read().decode()
         except OSError:
             return False
-        return any(line.startswith("streamseg_frames_total ") and float(line.split()[1]) > 0 for line in text.splitlines())
+        return any(line.startswith("streamseg_frames_total{stream=\"demo\"} ") and float(line.split()[1]) > 0 for line in text.splitlines())
 
     try:
         assert wait_for(frames_counted), "streamseg_frames_total never became positive"

@@ -6,7 +6,6 @@ names another kind, so a mapping that read message text would give itself away.
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from streamseg.errors import (
 )
 from streamseg.pipeline.runner import PipelineResult, PipelineState
 from streamseg.pipeline.signals import Interrupted
+from streamseg.pipeline.streams import StreamsResult
 
 FAST = ["--backend", "torch", "--model", "erfnet-half", "--input-size", "64x48", "--max-frames", "1"]
 MISLEADING = "SIGINT received twice: interrupted; no such file"  # words of every other kind
@@ -107,19 +107,6 @@ def test_a_bug_is_not_mapped_to_a_user_error(monkeypatch):
         cli.main(["plugins"])
 
 
-class FinishedRun:
-    """What ``assemble`` yields, reduced to what ``streamseg run`` reads, with a result chosen by the test."""
-
-    def __init__(self, result: PipelineResult) -> None:
-        self.result, self.sinks, self.error_trace = result, [], None
-
-    def pipeline(self) -> FinishedRun:
-        return self
-
-    def run(self) -> PipelineResult:
-        return self.result
-
-
 @pytest.mark.parametrize(
     "aborted, error, code",
     [
@@ -128,7 +115,26 @@ class FinishedRun:
         (False, None, cli.EXIT_OK),
     ],
 )
-def test_a_second_ctrl_c_is_a_flag_of_the_result_not_its_text(monkeypatch, aborted, error, code):
+def test_a_second_ctrl_c_is_a_flag_of_the_result_not_its_text(aborted, error, code):
+    """The one exit-code mapping of every run (one stream or many, on one machine or on Ray) reads the flag."""
     result = PipelineResult(frames=1, dropped=0, seconds=0.1, state=PipelineState.FINISHED, error=error, aborted=aborted)
-    monkeypatch.setattr("streamseg.pipeline.assemble.assemble", lambda config: contextlib.nullcontext(FinishedRun(result)))
-    assert cli.main(["run", "demo:64x48", *FAST]) == code
+    assert cli.exit_status(StreamsResult({"demo": result})) == code
+
+
+@pytest.mark.parametrize(
+    "results, code",
+    [
+        ({"a": dict(), "b": dict()}, cli.EXIT_OK),
+        ({"a": dict(), "b": dict(damage="truncated at frame 3")}, cli.EXIT_USAGE),
+        ({"a": dict(stopped_early=True), "b": dict(damage="truncated")}, cli.EXIT_USAGE),
+        ({"a": dict(error="stage infer failed"), "b": dict(damage="truncated")}, cli.EXIT_FAILED),
+        ({"a": dict(sink_errors=["video_file: disk full"])}, cli.EXIT_FAILED),
+        ({"a": dict(stopped_early=True)}, cli.EXIT_INTERRUPTED),
+    ],
+)
+def test_a_run_exits_as_its_worst_stream_would_alone(results, code):
+    ended = {
+        name: PipelineResult(frames=1, dropped=0, seconds=0.1, state=PipelineState.FINISHED, **flags)
+        for name, flags in results.items()
+    }
+    assert cli.exit_status(StreamsResult(ended)) == code

@@ -315,9 +315,11 @@ def timed_labels(label: Callable[[Item], np.ndarray], items: list[Item]) -> tupl
 
 def predictor_labels(model: str, backend: str, precision: str, images: list[np.ndarray]) -> tuple[list[np.ndarray], float, str]:
     """Labels as ``streamseg eval`` makes them (``Backend.infer``, CPU pre/post), the median ms per frame, and the description."""
+    from streamseg.config import config_from_values
     from streamseg.eval.camvid import Predictor
 
-    with Predictor(model, None, backend, precision, (1.0,), images[0].shape[:2], None) as predictor:
+    config = config_from_values({"model": model, "backend": backend, "precision": precision})
+    with Predictor(config, (1.0,), images[0].shape[:2]) as predictor:
         labels, milliseconds = timed_labels(predictor.labels, images)
         return labels, milliseconds, predictor.describe()
 
@@ -600,6 +602,7 @@ def step_crf(proof: Proof, figures: dict, deadline: float) -> None:
     """ConvCRF on the GPU against pydensecrf on the CPU, on the same frames and the same probabilities."""
     import torch
 
+    from streamseg.config import config_from_values
     from streamseg.eval.camvid import Predictor
     from streamseg.models.weights import bundled_crf_parameters
     from streamseg.refine import CrfParameters, DenseCRFRefiner
@@ -611,7 +614,8 @@ def step_crf(proof: Proof, figures: dict, deadline: float) -> None:
     settings_file = bundled_crf_parameters("erfnet")
     parameters = read_crf_parameters(settings_file) if settings_file else CrfParameters()
     figures.update(frames=len(images), frame_size=f"{images[0].shape[1]}x{images[0].shape[0]}", parameters=parameters.as_dict())
-    with Predictor("erfnet", None, "torch-eager", "fp32", (1.0,), images[0].shape[:2], None) as predictor:
+    config = config_from_values({"model": "erfnet", "backend": "torch-eager", "precision": "fp32"})
+    with Predictor(config, (1.0,), images[0].shape[:2]) as predictor:
         probabilities = [predictor.probabilities(image) for image in images]
     cases = list(zip(images, probabilities))
     figures["argmax_val_miou"] = round(mean_iou(truths, [p.argmax(0).astype(np.uint8) for p in probabilities]), 5)

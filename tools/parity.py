@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from streamseg.data.camvid import list_split, read_labels, read_rgb
+from streamseg.config import config_from_values
 from streamseg.eval.camvid import Predictor
 from streamseg.eval.confusion import ConfusionMatrix, EvaluationResult
 from streamseg.observability.logs import configure_logging
@@ -39,7 +40,10 @@ def main() -> None:
     size = truths[0].shape
 
     def labels_of(backend: str, precision: str, calibration_data: Path | None = args.data) -> tuple[list[np.ndarray], str]:
-        with Predictor(args.model, None, backend, precision, (1.0,), size, calibration_data) as predictor:
+        config = config_from_values(
+            {"model": args.model, "backend": backend, "precision": precision, "calibration_data": calibration_data}
+        )
+        with Predictor(config, (1.0,), size) as predictor:
             return [predictor.labels(image) for image in images], predictor.describe()
 
     reference, _ = labels_of("torch-eager", "fp32")

@@ -6,6 +6,7 @@ scales, and the class probabilities, resized back to the frame, are averaged.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from streamseg.backends import BACKENDS, BackendOptions, BackendTable, create_backend
+from streamseg.config import RunConfig, config_from_values
 from streamseg.data.camvid import (
     check_labels,
     list_split,
@@ -23,8 +24,7 @@ from streamseg.data.camvid import (
 )
 from streamseg.errors import ConfigError
 from streamseg.eval.confusion import ConfusionMatrix, EvaluationResult
-from streamseg.models import MODELS, load_model
-from streamseg.models.registry import ModelTable
+from streamseg.pipeline.assemble import build_backend
 from streamseg.plugins import Plugins
 from streamseg.image.preprocessing import to_model_input
 from streamseg.observability.progress import Progress
@@ -44,14 +44,12 @@ class Predictor:
     """
 
     def __init__(
-        self, model: str, weights: Path | None, backend: str, precision: str, scales: tuple[float, ...],
-        image_size: tuple[int, int], calibration_data: Path | None, refiner: DenseCRFRefiner | None = None,
-        *, models: ModelTable = MODELS, backends: BackendTable = BACKENDS,
+        self, config: RunConfig, scales: tuple[float, ...], image_size: tuple[int, int],
+        refiner: DenseCRFRefiner | None = None, *, plugins: Plugins | None = None,
     ) -> None:
         if not scales or not all(math.isfinite(s) and 0 < s <= MAX_SCALE for s in scales):
             raise ConfigError(f"scales must be numbers in (0, {MAX_SCALE:g}], not {', '.join(f'{s:g}' for s in scales)}")
-        network, self.origin = load_model(model, weights, models=models)
-        options = BackendOptions(calibration_data=calibration_data, model_name=model)
+        plugins = plugins or Plugins()  # the same models and backends a run can use, plugins' included
         self.image_size = image_size
         self.refiner = refiner
         self.backends = []
@@ -59,15 +57,20 @@ class Predictor:
             height, width = image_size
             for scale in scales:
                 size = (max(8, round(height * scale)), max(8, round(width * scale)))
-                self.backends.append(create_backend(backend, network, size, precision, options, backends))
+                # Built as a run builds its backend, from the same options: `auto` picks, and int8 uses the
+                # shipped model, as `streamseg run` would at this size.
+                backend, self.origin = build_backend(dataclasses.replace(config, input_size=size), plugins)
+                self.backends.append(backend)
         except BaseException:
             self.close()
             raise
 
     def describe(self) -> str:
+        # The first backend's own description says what it runs (the shipped int8 model, say); then every scale's size.
+        first = self.backends[0].describe()
         scales = ", ".join(f"{b.input_size[1]}x{b.input_size[0]}" for b in self.backends)
         crf = ", CRF" if self.refiner is not None else ""
-        return f"{self.backends[0].name} {self.backends[0].precision} at {scales}{crf} ({self.origin} weights)"
+        return f"{first}{f'; scales at {scales}' if len(self.backends) > 1 else ''}{crf} ({self.origin} weights)"
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities (C, H, W) at the image's size, averaged over the scales."""
@@ -110,6 +113,7 @@ def evaluate_camvid(
     crf: CrfParameters | None = None,
     max_frames: int | None = None,
     hold_out_drive: str | None = None,
+    calibration_data: Path | None = None,
 ) -> EvaluationResult:
     """mIoU, per-class IoU and pixel accuracy of a model on a CamVid split; ``crf`` refines every frame (sync).
 
@@ -124,12 +128,11 @@ def evaluate_camvid(
     samples = samples[:max_frames]
     image_size = read_labels(samples[0].label_path).shape
     refiner = DenseCRFRefiner.from_parameters(crf) if crf is not None else None
-    calibration = data_dir  # int8 backends calibrate on this folder's train split
-    registry = Plugins().registry  # the same models and backends a run can use, plugins' included
-    with Predictor(
-        model, weights, backend, precision, scales, image_size, calibration, refiner,
-        models=registry.models, backends=registry.backends,
-    ) as predictor:
+    config = config_from_values({
+        "model": model, "weights": weights, "backend": backend, "precision": precision,
+        "calibration_data": calibration_data,
+    })
+    with Predictor(config, scales, image_size, refiner) as predictor:
         log.info("evaluating %s on %d %s frames: %s", model, len(samples), split, predictor.describe())
         confusion = ConfusionMatrix()
         with Progress(len(samples), "frames") as progress:

@@ -7,16 +7,20 @@ assembly (a bad path after the backend was built, a port in use) still closes wh
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 from prometheus_client import CollectorRegistry
 
 from streamseg.backends import Backend, backend_class, create_backend, pick_auto
 from streamseg.config import RunConfig, stream_config, stream_entries
-from streamseg.errors import ConfigError
+from streamseg.errors import ConfigError, OutputError
+from streamseg.frame import Frame
 from streamseg.observability.prometheus import PipelineMetrics, StreamLabelled
 from streamseg.models import load_model
 from streamseg.models.weights import bundled_crf_parameters
@@ -63,8 +67,9 @@ class Assembly:
     monitor: MetricsMonitor
     server: HttpServer | None = None
     current: Runner | None = None
+    on_frame: Callable[[Frame], None] | None = None  # handed each finished frame (the API's results)
 
-    def pipeline(self, *, source: Source | None = None, sinks: list[Sink] | None = None, on_frame=None) -> Runner:
+    def pipeline(self, *, source: Source | None = None, sinks: list[Sink] | None = None) -> Runner:
         self.current = Runner(
             source or self.source,
             self.stages,
@@ -72,7 +77,7 @@ class Assembly:
             monitor=self.monitor,
             queue_size=self.config.queue_size,
             max_frames=self.config.max_frames,
-            on_frame=on_frame,
+            on_frame=self.on_frame,
         )
         return self.current
 
@@ -302,10 +307,14 @@ def assemble(
     config: RunConfig, *, source: Source | None = None, backend: Backend | None = None, keep_scores: bool = False,
     render: bool = False,
 ) -> Iterator[Assembly]:
-    """Opens everything a run needs and closes it all when the block ends, however it ends.
+    """Opens the parts of one stream, for a caller that joins them itself, and closes them when the block ends.
+
+    A run (``streamseg run``, the API) is built by :func:`assemble_run`; this is for callers that
+    measure or place the parts themselves: ``streamseg bench`` joins them more than once, a Ray
+    stream actor runs them against a remote backend.
 
     Args:
-        config: the run; ``config.source`` is opened unless ``source`` is given.
+        config: the stream; ``config.source`` is opened unless ``source`` is given.
         source: an opened source to run instead; the assembly then owns it and closes it.
         backend: a backend to run instead of the one ``config`` names (inference elsewhere: a
             Ray replica); it stays its creator's to close.
@@ -347,18 +356,46 @@ def for_several_streams(config: RunConfig, plugins: Plugins) -> RunConfig:
 
 
 @contextmanager
-def assemble_streams(config: RunConfig) -> Iterator[StreamSet]:
-    """Opens a run of ``config.streams``: one backend behind a batcher, and each stream's own parts.
+def assemble_run(
+    config: RunConfig, *, source: Source | None = None, on_frame: Callable[[str, Frame], None] | None = None,
+    keep_scores: bool = False, render: bool = False, wait_for_streams: bool = False,
+) -> Iterator[StreamSet]:
+    """Opens a run: one backend behind a batcher, and each stream's own parts. One source is a run of one stream.
 
     Every stream's outputs are checked before the model loads, so a bad path among eight
-    cameras fails in a second rather than after the engine build. The stream set closes with
-    the block; each stream closes what it opened when it ends.
+    cameras fails in a second rather than after the engine build. The run closes with the
+    block; each stream closes what it opened when it ends.
+
+    Args:
+        config: the run; its ``source`` and ``streams`` are opened (see ``stream_entries``).
+        source: an opened source to run as the run's only stream; the run then owns it and closes it.
+        on_frame: called with the stream's name and each finished frame, on that stream's thread
+            (the API's hand-off of results).
+        keep_scores: leave the network's logits on each frame, for a caller that reads them.
+        render: draw the overlay even when no output shows it, for a caller that reads it.
+        wait_for_streams: a run with no stream yet is allowed: its caller adds them (the API).
     """
-    plugins = Plugins()
-    config = for_several_streams(config, plugins)
+    plugins = Plugins()  # one discovery per run: a broken plugin is reported once
     entries = stream_entries(config)
-    check_run_outputs(*(stream_config(config, entry, several=len(entries) > 1) for entry in entries))
+    if not entries and not wait_for_streams:
+        raise ConfigError("no source given (a video file, an image folder, camera:N, rtsp://..., or 'demo')")
+    if len(entries) > 1:
+        config = for_several_streams(config, plugins)
+    if source is not None and len(entries) != 1:
+        source.close()  # handed over, so ours to close also when refused
+        raise ConfigError("an opened source runs as the only stream of a run")
+    several = len(entries) > 1
+    given = {entries[0]["name"]: source} if source is not None else {}
+    try:
+        check_outputs(config, entries, several=several)
+        check_engine_dir(config)
+    except BaseException:
+        for opened in given.values():
+            opened.close()
+        raise
     with ExitStack() as stack:
+        for opened in given.values():
+            stack.callback(opened.close)  # until its stream takes it over; closing twice is harmless
         largest = min(config.max_batch, max(1, len(entries)))  # a call holds at most one frame of each stream
         backend, origin = open_backend(config, plugins, stack, batch_sizes=tuple(range(1, largest + 1)))
         registry = CollectorRegistry()
@@ -371,36 +408,56 @@ def assemble_streams(config: RunConfig) -> Iterator[StreamSet]:
 
         def open_one(entry: dict, stream_stack: ExitStack) -> Assembly:
             # A run's output without {name} is one stream's only while it is the only stream.
-            one = stream_config(config, entry, several=len(entries) > 1 or bool(streams.names()))
-            check_run_outputs(one, *streams.configs())  # a stream added later must not write over another's files
-            source = open_run_source(one, None, stream_stack, plugins)
+            one = stream_config(config, entry, several=several or bool(run.names()))
+            check_run_outputs(one, *run.configs())  # a stream added later must not write over another's files
+            opened = open_run_source(one, given.pop(entry["name"], None), stream_stack, plugins)
             client = batcher.client()
             stream_stack.callback(client.close)
-            assembly = open_stream(one, source, client, stream_stack, plugins)
+            assembly = open_stream(one, opened, client, stream_stack, plugins, keep_scores=keep_scores, render=render)
+            if on_frame is not None:
+                assembly.on_frame = functools.partial(on_frame, entry["name"])
             if preview_server is not None:
-                preview = WebPreviewSink(preview_server, assembly.monitor.snapshot, prefix=f"/streams/{entry['name']}/")
+                # The only stream of a one-source run is previewed at the root; streams of a run of several
+                # (or added later) each under their own name.
+                prefix = "/" if not several and not run.names() else f"/streams/{entry['name']}/"
+                preview = WebPreviewSink(preview_server, assembly.monitor.snapshot, prefix=prefix)
                 stream_stack.callback(preview.close)
                 assembly.sinks.append(preview)
             assembly.monitor.started(_started_info(one, backend))
             return assembly
 
-        streams = StreamSet(open_one, labelled, batcher)
-        stack.callback(streams.close)
-        servers = [server for server in (serve_run(config, registry, streams.healthy, stack),) if server is not None]
+        run = StreamSet(open_one, labelled, batcher, backend=backend)
+        stack.callback(run.close)
+        servers = [server for server in (serve_run(config, registry, run.healthy, stack),) if server is not None]
         if config.serve is not None:
             preview_server = stack.enter_context(HttpServer(*parse_host_port(config.serve)))
             serve_metrics(preview_server, registry)
-            serve_health(preview_server, streams.healthy)
-            serve_preview_index(preview_server, streams.names)
-            log.info("web preview of every stream on %s/", preview_server.url)
+            serve_health(preview_server, run.healthy)
+            if several:
+                serve_preview_index(preview_server, run.names)
+            log.info("web preview on %s/", preview_server.url)
             servers.append(preview_server)
+        run.servers = servers
         for server in servers:
-            serve_streams(server, streams)
+            serve_streams(server, run)
         for entry in entries:
-            streams.add_stream(entry)
+            run.add_stream(entry)
         _log_started(config, backend, origin)
-        log.info("%d stream(s), batched by up to %d frames per call", len(entries), config.max_batch)
-        yield streams
-        batching = streams.batching()
-        if batching["calls"]:
+        if several:
+            log.info("%d streams, batched by up to %d frames per call", len(entries), config.max_batch)
+        yield run
+        batching = run.batching()
+        if several and batching["calls"]:
             log.info("%d inference calls, %.2f frames each on average", batching["calls"], batching["mean_batch"])
+
+
+def check_outputs(config: RunConfig, entries: list[dict], *, several: bool) -> None:
+    """Every stream's output paths, checked together before anything opens (see ``check_run_outputs``)."""
+    check_run_outputs(*(stream_config(config, entry, several=several) for entry in entries))
+
+
+def check_engine_dir(config: RunConfig) -> None:
+    """``--engine-dir`` must be a folder (or not exist yet), whether or not this run's backend will use a cache."""
+    engine_dir = config.engine_dir
+    if engine_dir is not None and Path(engine_dir).exists() and not Path(engine_dir).is_dir():
+        raise OutputError(f"--engine-dir {engine_dir} is a file; give a folder for the engine cache")

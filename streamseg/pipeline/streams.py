@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamseg.config import check_stream_name
@@ -25,7 +26,9 @@ from streamseg.errors import ConfigError
 from streamseg.pipeline.runner import PipelineResult, PipelineState, Runner
 
 if TYPE_CHECKING:
+    from streamseg.backends.base import Backend
     from streamseg.config import RunConfig
+    from streamseg.http.server import HttpServer
     from streamseg.observability.prometheus import StreamLabelled
     from streamseg.pipeline.assemble import Assembly
     from streamseg.pipeline.batcher import Batcher
@@ -59,6 +62,17 @@ class Stream:
         if self.result is not None:
             return "failed" if self.result.error or self.result.damage else "finished"
         return self.runner.state.value
+
+    def health(self) -> str:
+        """"ok", or why not: what /healthz says of this stream (``Assembly.healthy`` while it runs)."""
+        if self.result is not None:
+            return "failed" if self.result.error or self.result.damage else "ok"
+        healthy, detail = self.assembly.healthy()
+        return "ok" if healthy else detail
+
+    def outputs(self) -> list[Path]:
+        """The files this stream's outputs finished (a failed output has none)."""
+        return [sink.completed_output for sink in self.assembly.sinks if sink.completed_output is not None]
 
     def describe(self) -> dict:
         snapshot = self.assembly.monitor.snapshot()
@@ -97,9 +111,11 @@ class StreamSet:
 
     def __init__(
         self, open_stream: Callable[[dict, ExitStack], Assembly], labelled: StreamLabelled,
-        batcher: Batcher | None = None,
+        batcher: Batcher | None = None, backend: Backend | None = None,
     ) -> None:
         self.batcher = batcher  # the shared backend's batcher, for its figures (batching); the assembler closes it
+        self.backend = backend  # the shared backend itself (the assembler closes it)
+        self.servers: list[HttpServer] = []  # where the run serves /metrics, /healthz and /streams
         self._open_stream = open_stream
         self._labelled = labelled
         self._streams: dict[str, Stream] = {}  # the latest stream of each name, which HTTP and the API address
@@ -124,12 +140,16 @@ class StreamSet:
         for stream in streams:
             stream.runner.stop()
 
-    def abort(self, reason: str) -> None:
+    def abort(self, reason: str, *, close_sources: bool = False) -> None:
+        """Every stream discards what it has queued and ends; ``close_sources`` also ends a read blocked on
+        the network or a device now (the API's close, which will not wait for the next frame)."""
         self._aborted = True
         with self._lock:
-            streams = list(self._every)
+            streams = [stream for stream in self._every if stream.result is None]
         for stream in streams:
             stream.runner.abort(reason)
+            if close_sources:
+                stream.runner.source.close()
         self.stop()
 
     # --- streams --------------------------------------------------------------------------
@@ -195,6 +215,16 @@ class StreamSet:
         with self._lock:
             return [stream.assembly.config for stream in self._streams.values() if not stream.removed]
 
+    def streams(self) -> list[Stream]:
+        """Every stream not removed, in the order they were added."""
+        with self._lock:
+            return [stream for stream in self._streams.values() if not stream.removed]
+
+    def stream(self, name: str) -> Stream | None:
+        """The latest stream of that name, removed or not."""
+        with self._lock:
+            return self._streams.get(name)
+
     def names(self) -> list[str]:
         with self._lock:
             return [name for name, stream in self._streams.items() if not stream.removed]
@@ -211,7 +241,9 @@ class StreamSet:
         One dead camera of eight is reported, not made the whole server's failure: the others
         still deliver, and a restart by an orchestrator would interrupt them all.
         """
-        return streams_health({entry["name"]: _health(entry) for entry in self.describe()})
+        with self._lock:
+            streams = [stream for stream in self._streams.values() if not stream.removed]
+        return streams_health({stream.name: stream.health() for stream in streams})
 
     def batching(self) -> dict[str, float]:
         """Inference calls so far, the frames they held, and the frames per call."""
@@ -271,7 +303,7 @@ class StreamSet:
             stream.stack.close()
             if stream.result is None:  # run() itself raised: a bug, but the others go on
                 stream.result = PipelineResult(0, 0, 0.0, PipelineState.FAILED, error="the stream's runner raised")
-            report_stream(stream.key, stream.result)
+            report_stream(stream.key, stream.result, stream.outputs(), stream.runner.error_trace)
             with self._lock:
                 self._lock.notify_all()
 
@@ -286,20 +318,25 @@ def streams_health(states: dict[str, str]) -> tuple[bool, dict[str, str]]:
     return any(state == "ok" for state in states.values()) or not states, states
 
 
-def _health(entry: dict) -> str:
-    if entry["state"] == "running" and not entry["source_up"] and entry["frames"]:
-        return "source down"
-    return "ok" if entry["state"] in ("created", "running", "finished") else entry["state"]
-
-
-def report_stream(name: str, result: PipelineResult) -> None:
-    """One line per stream as it ends, naming it: the failure of one camera must be findable among many."""
-    line = f"stream {name}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps), {result.dropped} dropped"
-    if result.error:
+def report_stream(name: str, result: PipelineResult, outputs: Iterable[Path] = (), trace: str | None = None) -> None:
+    """One line per stream as it ends, naming it (the failure of one camera must be findable among many), with
+    what each failed output lacks; then each output it finished. ``trace`` (a failure's traceback) is a debug line."""
+    losses = "".join(f", {sink} lost {count} frame{'s' * (count != 1)}" for sink, count in result.sink_losses.items())
+    line = (
+        f"stream {name}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.1f} fps), "
+        f"{result.dropped} dropped{losses}"
+    )
+    if result.aborted:  # the signal handler has said why
+        log.info("%s; aborted", line)
+    elif result.error:
         log.error("%s; %s", line, result.error)
+        if trace:
+            log.debug("%s", trace.rstrip())  # shown with --verbose
     elif result.damage:
         log.error("%s; %s", line, result.damage)
     else:
         log.info("%s", line)
     for error in result.sink_errors:
         log.warning("stream %s: output %s", name, error)
+    for path in outputs:  # each failed output said why when it failed; only finished files are named here
+        log.info("wrote %s", path)

@@ -7,6 +7,7 @@ import torch
 from streamseg.classes import NUM_CLASSES
 from streamseg.errors import ConfigError
 from streamseg.eval.camvid import Predictor
+from streamseg.config import config_from_values
 from streamseg.models import load_model
 from streamseg.image.preprocessing import to_model_input
 from streamseg.image.scores import softmax
@@ -15,7 +16,7 @@ IMAGE_SIZE = (48, 64)  # (height, width)
 
 
 def predictor(scales: tuple[float, ...]) -> Predictor:
-    return Predictor("erfnet-half", None, "torch", "fp32", scales, IMAGE_SIZE, None)
+    return Predictor(config_from_values({"model": "erfnet-half", "backend": "torch", "precision": "fp32"}), scales, IMAGE_SIZE)
 
 
 def test_one_scale_gives_the_softmax_of_the_networks_logits():
