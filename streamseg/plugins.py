@@ -56,7 +56,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 from streamseg.errors import ConfigError, OutputError
-from streamseg.registry import BUILT_IN, FactoryTable, Registration
+from streamseg.registry import FactoryTable
+# The source table lives with the sources (the lower layer); named here too, beside the other kinds' contexts.
+from streamseg.sources.table import SourceContext, SourceRegistration, SourceTable
 
 if TYPE_CHECKING:
     from streamseg.refine.async_pool import Refiner
@@ -73,13 +75,6 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class SourceContext:
-    """What a source factory is told besides the SOURCE text."""
-
-    demo_frames: int | None = None  # a bound on an otherwise endless synthetic source; None: no bound
-
-
-@dataclass(frozen=True)
 class SinkContext:
     """What a sink factory is told besides its target."""
 
@@ -92,52 +87,6 @@ class RefinerContext:
     """What a refiner factory is told besides its options."""
 
     crf_parameters: CrfParameters | None = None  # --crf-parameters, else the model's tuned settings; None: neither
-
-
-@dataclass(frozen=True)
-class SourceRegistration(Registration[T]):
-    """A source, and which SOURCE texts it opens."""
-
-    accepts: Callable[[str], bool] | None = None  # None: its name, or its name followed by ':'
-    opens_paths: bool = False  # it takes any existing path of its kind: tried after every other source
-
-    def opens(self, spec: str) -> bool:
-        if self.accepts is None:
-            return spec == self.name or spec.startswith(f"{self.name}:")
-        return bool(self.accepts(spec))
-
-
-class SourceTable(FactoryTable[T]):
-    """The sources: each registration also says which SOURCE texts it opens (see :meth:`find`)."""
-
-    def add(
-        self,
-        name: str,
-        factory: Callable[..., T],
-        description: str = "",
-        *,
-        accepts: Callable[[str], bool] | None = None,
-        opens_paths: bool = False,
-        origin: str = BUILT_IN,
-    ) -> None:
-        """Registers a source; ``accepts`` and ``opens_paths`` as in :class:`SourceRegistration`."""
-        self.add_registration(SourceRegistration(name, factory, description, origin, accepts, opens_paths))
-
-    def add_registration(self, registration: Registration[T]) -> None:
-        if not isinstance(registration, SourceRegistration):  # merged from a plain table entry: the default predicate
-            registration = SourceRegistration(registration.name, registration.factory, registration.description, registration.origin)
-        super().add_registration(registration)
-
-    def find(self, spec: str) -> SourceRegistration[T] | None:
-        """The first source that opens ``spec``, or None.
-
-        Sources are tried in the order they were registered (built-ins first, then plugins by
-        entry-point name), except that those with ``opens_paths`` come after all the others:
-        keywords and URL schemes, built-in or a plugin's, are never taken for file names, and a
-        file named like one is reached as ``./NAME``.
-        """
-        ordered = [r for r in self if not r.opens_paths] + [r for r in self if r.opens_paths]
-        return next((registration for registration in ordered if registration.opens(spec)), None)
 
 
 class PluginRegistry:
@@ -178,9 +127,8 @@ class PluginRegistry:
                 self.tables()[kind].add_registration(replace(registration, origin=origin))
 
 
-# Ultrafast by default: in the pipeline flow runs on small grids, where it measured the same
-# key-frame agreement as "fast" and a little less smoothing consistency, in less time (see
-# BENCHMARKS.md, Temporal consistency on real video). "dis:preset=fast" is there for offline work.
+# Ultrafast by default: in the pipeline flow runs on small grids, where the finer presets add time and
+# little agreement (BENCHMARKS.md, Temporal smoothing). "dis:preset=fast" is there for offline work.
 def _dis(preset: str = "ultrafast"):
     from streamseg.temporal.flow import DISFlowEstimator
 

@@ -22,6 +22,7 @@ from streamseg.frame import Frame
 from streamseg.pipeline.assemble import Assembly, assemble, build_sinks
 from streamseg.pipeline.runner import process_timed, read_timed
 from streamseg.image.preprocessing import to_model_input
+from streamseg.plugins import Plugins
 from streamseg.sources import open_source
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,7 @@ def measure_model_only(assembly: Assembly, seconds: float = 3.0, settle_seconds:
     pipeline calls it, so that its ceiling counts every call. The first ``settle_seconds`` are not
     timed: lazy work (graph specialisation, memory pools) must not lower the ceiling.
     """
-    with open_source(assembly.config.source) as source:
+    with open_source(assembly.config.source, sources=Plugins().registry.sources) as source:
         image = next(iter(source)).image
     batch = to_model_input(image, assembly.config.input_size)
     call_concurrently(assembly.backend, batch, settle_seconds)
@@ -102,7 +103,7 @@ def measure_naive(assembly: Assembly, max_frames: int | None) -> dict:
     """Decode, preprocess, infer, label and render one frame after another in this thread."""
     records = []
     started, cpu_started = time.perf_counter(), time.process_time()
-    with open_source(assembly.config.source) as source:
+    with open_source(assembly.config.source, sources=Plugins().registry.sources) as source:
         frames = iter(source)
         while max_frames is None or len(records) < max_frames:
             frame = read_timed(frames)  # timed as the pipeline times them, so the two tables compare
@@ -130,7 +131,7 @@ def measure_pipelined(assembly: Assembly, *, fresh_source: bool = False) -> dict
 
     source, sinks = None, None
     if fresh_source:  # the pipeline closes what it ran with, so a later round needs its own
-        source = open_source(assembly.config.source)
+        source = open_source(assembly.config.source, sources=Plugins().registry.sources)
         source.model_size = assembly.source.model_size
         sinks = build_sinks(assembly.config, source)
     cpu_started = time.process_time()

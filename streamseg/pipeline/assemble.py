@@ -11,7 +11,6 @@ import functools
 import logging
 from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -26,8 +25,8 @@ from streamseg.models import load_model
 from streamseg.models.weights import bundled_crf_parameters
 from streamseg.observability.monitor import MetricsMonitor
 from streamseg.outputs import check_run_outputs
+from streamseg.pipeline.assembly import Assembly
 from streamseg.pipeline.batcher import Batcher, BatchMetrics
-from streamseg.pipeline.runner import PipelineState, Runner
 from streamseg.pipeline.stage import Stage
 from streamseg.http.stream_routes import serve_streams
 from streamseg.pipeline.streams import StreamSet
@@ -53,48 +52,6 @@ from streamseg.stages.temporal import (
 from streamseg.temporal.smoothing import TemporalSmoother
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Assembly:
-    """The opened parts of a run. ``pipeline()`` joins them; bench joins them more than once."""
-
-    config: RunConfig
-    source: Source
-    backend: Backend
-    stages: list[Stage]
-    sinks: list[Sink]
-    monitor: MetricsMonitor
-    server: HttpServer | None = None
-    current: Runner | None = None
-    on_frame: Callable[[Frame], None] | None = None  # handed each finished frame (the API's results)
-
-    def pipeline(self, *, source: Source | None = None, sinks: list[Sink] | None = None) -> Runner:
-        self.current = Runner(
-            source or self.source,
-            self.stages,
-            self.sinks if sinks is None else sinks,
-            monitor=self.monitor,
-            queue_size=self.config.queue_size,
-            max_frames=self.config.max_frames,
-            on_frame=self.on_frame,
-        )
-        return self.current
-
-    def healthy(self) -> tuple[bool, str]:
-        """For /healthz: unhealthy while the run has failed, a live source is down or a sink has failed."""
-        if self.current is None:
-            return True, "starting"
-        state = self.current.state
-        if state is PipelineState.FAILED:
-            return False, "failed"
-        snapshot = self.monitor.snapshot()
-        failed_sinks = sorted(stage.removeprefix("sink:") for stage in snapshot["stage_errors"] if stage.startswith("sink:"))
-        if failed_sinks:
-            return False, f"degraded: sink {', '.join(failed_sinks)} failed"
-        if state is PipelineState.RUNNING and self.source.live and not snapshot["source_up"]:
-            return False, "degraded: source down"
-        return True, "ok"
 
 
 def build_backend(config: RunConfig, plugins: Plugins | None = None) -> tuple[Backend, str]:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from streamseg.config import RunConfig
     from streamseg.http.server import HttpServer
     from streamseg.observability.prometheus import StreamLabelled
-    from streamseg.pipeline.assemble import Assembly
+    from streamseg.pipeline.assembly import Assembly
     from streamseg.pipeline.batcher import Batcher
 
 log = logging.getLogger(__name__)

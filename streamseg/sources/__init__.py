@@ -1,8 +1,9 @@
 """Where frames come from: video files, image folders, cameras, rtsp:// streams and the built-in demo scene.
 
 :func:`open_source` turns the SOURCE argument of the command line into a :class:`Source`,
-through the registry's source table (:class:`streamseg.plugins.SourceTable`), which holds
-the built-in sources registered by :func:`register_sources` and those of installed plugins.
+through a source table (:class:`streamseg.sources.table.SourceTable`): a run's holds the
+built-in sources registered by :func:`register_sources` and those of installed plugins
+(``streamseg.plugins``); without one, the built-ins alone.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from streamseg.sources.base import Source
 from streamseg.sources.camera import CameraSource, parse_camera
 from streamseg.sources.demo import DemoSource
 from streamseg.sources.image_folder import ImageFolderSource
+from streamseg.sources.table import SourceContext, SourceTable
 
 if TYPE_CHECKING:
-    from streamseg.plugins import SourceContext, SourceTable
     from streamseg.sources.rtsp import RtspSource
     from streamseg.sources.video_file import VideoFileSource
 
@@ -100,21 +101,26 @@ def register_sources(table: SourceTable) -> None:
     )
 
 
+def builtin_sources() -> SourceTable:
+    """A table of the built-in sources alone."""
+    table: SourceTable[Source] = SourceTable("source", Source)
+    register_sources(table)
+    return table
+
+
 def open_source(spec: str, *, demo_frames: int | None = None, sources: SourceTable | None = None) -> Source:
     """Opens what ``spec`` names: 'demo' or 'demo:WIDTHxHEIGHT', 'camera[:N]' or /dev/videoN, an rtsp:// URL,
     a plugin's source, an image folder, or a video file.
 
     ``demo_frames`` bounds the otherwise endless demo. ``sources`` is the table to choose
-    from; None: the built-ins and every installed plugin's. Anything unusable raises
-    ``InputError`` (a bad setting of it: ``ConfigError``) with a one-line reason.
+    from (a run passes its registry's, with plugins' sources); None: the built-in sources.
+    Anything unusable raises ``InputError`` (a bad setting of it: ``ConfigError``) with a
+    one-line reason.
     """
-    # The registry lists every kind of part, so it sits above this package: imported when a source is opened.
-    from streamseg.plugins import Plugins, SourceContext
-
     if not spec.strip():
         # An empty path would otherwise name the working directory, opened as an image folder.
         raise InputError("the source is empty: give a video file, an image folder, camera[:N], an rtsp:// URL or 'demo'")
-    table = sources if sources is not None else Plugins().registry.sources
+    table = sources if sources is not None else builtin_sources()
     registration = table.find(spec)
     if registration is not None:
         return table.create(registration.name, spec, SourceContext(demo_frames=demo_frames))
