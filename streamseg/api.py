@@ -147,6 +147,8 @@ class Pipeline:
     ) -> None:
         given = source if isinstance(source, Source) else None  # an opened source, handed over
         try:
+            if "streams" in options:
+                raise TypeError("Pipeline() takes its streams as its first argument: Pipeline([{'name': ..., 'source': ...}, ...])")
             unknown = sorted(set(options) - set(_KEYWORDS))
             if unknown:
                 raise TypeError(f"Pipeline() got an unexpected keyword argument {unknown[0]!r}; run options: {', '.join(_KEYWORDS)}")
@@ -284,7 +286,8 @@ class Pipeline:
             raise RuntimeError(failed[0])
 
     def close(self) -> None:
-        """Stops every stream, waits for their threads and releases the sources and the backend. Safe to call twice."""
+        """Stops every stream (each finishes what it has read and closes its outputs), waits for their threads and
+        releases the sources and the backend. Safe to call twice."""
         with self._lock:
             if self._closed:
                 return
@@ -292,11 +295,10 @@ class Pipeline:
             self._stopped_by_caller = self._thread is not None and self.result is None
             thread = self._thread
         self._results.close()  # a stream thread waiting to hand over a result wakes up
-        if thread is not None and thread.is_alive():
-            if self.result is None:
-                # Frames still in the queues are of no use to anyone now: discard them, and end
-                # sources blocked on the network or a device now.
-                self._run.abort("closed by the caller", close_sources=True)
+        if thread is not None and thread.is_alive() and self.result is None:
+            # Each stream stops reading and finishes the frames it has read, so its outputs close whole;
+            # a live source is closed at once, which ends a read blocked on the network or a device.
+            self._run.stop()
             thread.join(_JOIN_TIMEOUT_S)
         self._opened.close()  # the run: streams, backend, metrics server
 

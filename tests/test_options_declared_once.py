@@ -111,15 +111,14 @@ class _Built(Exception):
 
 
 def from_api(monkeypatch: pytest.MonkeyPatch, **keywords: object) -> RunConfig:
-    """The config ``api.Pipeline`` builds; ``streams`` is ``api.Streams``' own argument, so that one goes there."""
+    """The config ``api.Pipeline`` builds; ``streams`` is its positional argument, so that one goes there."""
     def capture(config: RunConfig, **_: object) -> None:
         raise _Built(config)
 
-    monkeypatch.setattr(api, "assemble", capture)
-    monkeypatch.setattr(api, "assemble_streams", capture)
+    monkeypatch.setattr(api, "assemble_run", capture)
     with pytest.raises(_Built) as built:
         if "streams" in keywords:
-            api.Streams(keywords.pop("streams"), **keywords)
+            api.Pipeline(keywords.pop("streams"), **keywords)
         else:
             api.Pipeline(SOURCE, **keywords)
     return built.value.args[0]

@@ -22,7 +22,7 @@ has a time limit cut to what is left of the overall budget, so the whole run end
   timing; there is no rendering or encoding, since the pipeline's sinks need PyAV, which is not
   carried to the GPU machine (its wheel alone is larger than everything else carried);
 - crf: ConvCRF (the GPU mean-field CRF) per frame against pydensecrf on the same CamVid frames;
-- streams: 1, 2, 4 and 8 streams of the built-in 960x540 demo scene through ``assemble_streams`` (one
+- streams: 1, 2, 4 and 8 streams of the built-in 960x540 demo scene through ``assemble_run`` (one
   backend behind the batcher, up to 16 frames a call): aggregate and per-stream fps and the mean batch;
   then that backend alone at batches 1 to 16.
   Last, so it has what the others leave of the budget.
@@ -96,7 +96,7 @@ E2E_WHAT = (
 STREAMS_MODEL = "erfnet"
 STREAMS_MAX_BATCH = 16
 STREAMS_WHAT = (
-    "N streams of the demo scene (drawn on the CPU, one thread per stream, no PyAV needed) through assemble_streams: "
+    "N streams of the demo scene (drawn on the CPU, one thread per stream, no PyAV needed) through assemble_run: "
     "each stream's own stages, one backend behind the batcher, no outputs. Aggregate fps is all streams' frames over "
     "the wall time of StreamSet.run(); model loading and warm-up are before it. Model-only: the same backend's "
     "infer_labels on uint8 batches already at the network's size, from one thread. source_only_fps: the same "
@@ -650,7 +650,7 @@ def timed_refine(refiner, cases: list[tuple[np.ndarray, np.ndarray]]) -> tuple[l
 
 
 def step_streams(proof: Proof, figures: dict, deadline: float) -> None:
-    """Several streams batched on one backend (``assemble_streams``, as ``streamseg run A B`` builds it), then that
+    """Several streams batched on one backend (``assemble_run``, as ``streamseg run A B`` builds it), then that
     backend alone, so the batcher's cost shows; each measurement gets a share of what is left until ``deadline``."""
     from streamseg.config import config_from_values
 
@@ -683,9 +683,9 @@ def step_streams(proof: Proof, figures: dict, deadline: float) -> None:
 def streams_run(config: RunConfig, seconds: float) -> dict:
     """One run of ``config.streams`` to their ``max_frames`` (or stopped after ``seconds``, keeping what they read):
     aggregate fps over the wall time of ``run()``, each stream's fps, and the batcher's mean frames per call."""
-    from streamseg.pipeline.assemble import assemble_streams
+    from streamseg.pipeline.assemble import assemble_run
 
-    with assemble_streams(config) as streams:
+    with assemble_run(config) as streams:
         stopper = threading.Timer(max(seconds, 1.0), streams.stop)
         stopper.start()
         started = time.perf_counter()

@@ -342,6 +342,7 @@ def assemble_run(
         source.close()  # handed over, so ours to close also when refused
         raise ConfigError("an opened source runs as the only stream of a run")
     several = len(entries) > 1
+    by_name = several or bool(config.streams)  # a run of streams (not of one source) previews each under its name
     given = {entries[0]["name"]: source} if source is not None else {}
     try:
         check_outputs(config, entries, several=several)
@@ -376,7 +377,7 @@ def assemble_run(
             if preview_server is not None:
                 # The only stream of a one-source run is previewed at the root; streams of a run of several
                 # (or added later) each under their own name.
-                prefix = "/" if not several and not run.names() else f"/streams/{entry['name']}/"
+                prefix = "/" if not by_name and not run.names() else f"/streams/{entry['name']}/"
                 preview = WebPreviewSink(preview_server, assembly.monitor.snapshot, prefix=prefix)
                 stream_stack.callback(preview.close)
                 assembly.sinks.append(preview)
@@ -390,7 +391,7 @@ def assemble_run(
             preview_server = stack.enter_context(HttpServer(*parse_host_port(config.serve)))
             serve_metrics(preview_server, registry)
             serve_health(preview_server, run.healthy)
-            if several:
+            if by_name:
                 serve_preview_index(preview_server, run.names)
             log.info("web preview on %s/", preview_server.url)
             servers.append(preview_server)

@@ -99,6 +99,11 @@ class StreamsResult:
     def frames(self) -> int:
         return sum(result.frames for result in self.streams.values())
 
+    @property
+    def error(self) -> str | None:
+        """The first stream's failure, by the order the streams were added; None when none failed."""
+        return next((result.error for result in self.streams.values() if result.error), None)
+
 
 class StreamSet:
     """The streams of one run. ``run()`` blocks until every stream has ended (or ``stop()``).
@@ -140,16 +145,13 @@ class StreamSet:
         for stream in streams:
             stream.runner.stop()
 
-    def abort(self, reason: str, *, close_sources: bool = False) -> None:
-        """Every stream discards what it has queued and ends; ``close_sources`` also ends a read blocked on
-        the network or a device now (the API's close, which will not wait for the next frame)."""
+    def abort(self, reason: str) -> None:
+        """Every stream discards what it has queued and ends."""
         self._aborted = True
         with self._lock:
             streams = [stream for stream in self._every if stream.result is None]
         for stream in streams:
             stream.runner.abort(reason)
-            if close_sources:
-                stream.runner.source.close()
         self.stop()
 
     # --- streams --------------------------------------------------------------------------

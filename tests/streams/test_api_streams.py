@@ -1,6 +1,6 @@
-"""``streamseg.api.Streams``: streams added and removed from Python while the run goes on.
+"""``streamseg.api.Pipeline`` with a list of streams: streams added and removed from Python while the run goes on.
 
-The same ``assemble_streams`` as ``streamseg run A B`` builds the run; the endless demo source
+The same ``assemble_run`` as ``streamseg run A B`` builds the run; the endless demo source
 keeps each stream going until it is removed, so the test decides when each stream ends, and
 each stream's ``out`` video is read back, whole, as a user would read it.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import pytest
 
-from streamseg.api import Pipeline, Streams
+from streamseg.api import Pipeline
 
 FAST = {"model": "erfnet-half", "input_size": "160x120", "backend": "torch"}
 WAIT_S = 120.0  # generous: two busy cores; the waits usually end in seconds
@@ -24,12 +24,12 @@ def frames_in(path: Path) -> int:
         return sum(1 for _ in container.decode(container.streams.video[0]))
 
 
-def frames_of(run: Streams, name: str) -> int:
+def frames_of(run: Pipeline, name: str) -> int:
     return next((entry["frames"] for entry in run.describe() if entry["name"] == name), 0)
 
 
 def test_the_api_adds_and_removes_streams(tmp_path: Path, wait_until) -> None:
-    run = Streams([{"name": "a", "source": "demo:160x120"}], out=str(tmp_path / "{name}.mp4"), **FAST)
+    run = Pipeline([{"name": "a", "source": "demo:160x120"}], out=str(tmp_path / "{name}.mp4"), **FAST)
     try:
         run.start()
         run.add_stream("b", "demo:160x120")
@@ -50,13 +50,13 @@ def test_the_api_adds_and_removes_streams(tmp_path: Path, wait_until) -> None:
 
 
 def test_a_pipeline_with_streams_points_to_streams() -> None:
-    with pytest.raises(TypeError, match="streamseg.api.Streams"):
+    with pytest.raises(TypeError, match="as its first argument"):
         Pipeline("demo", streams=[{"name": "a", "source": "demo"}], **FAST)
 
 
 def test_a_removed_streams_name_can_be_used_again(tmp_path: Path, wait_until) -> None:
     """Re-adding a removed camera under its name starts a new stream (it once failed: its metrics were still exposed)."""
-    run = Streams(
+    run = Pipeline(
         [{"name": "a", "source": "demo:160x120"}, {"name": "b", "source": "demo:160x120"}],
         stats=str(tmp_path / "{name}.jsonl"), **FAST,
     )
@@ -85,7 +85,7 @@ def test_the_preview_shows_every_stream_and_follows_additions(tmp_path: Path, wa
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
-    with Streams([{"name": "left", "source": "demo:160x120"}], serve=f"127.0.0.1:{port}", **FAST) as run:
+    with Pipeline([{"name": "left", "source": "demo:160x120"}], serve=f"127.0.0.1:{port}", **FAST) as run:
         run.start()
         run.add_stream("right", "demo:160x120")
         assert wait_until(lambda: frames_of(run, "left") > 0 and frames_of(run, "right") > 0, WAIT_S), run.describe()
@@ -102,7 +102,7 @@ def test_the_preview_shows_every_stream_and_follows_additions(tmp_path: Path, wa
 
 
 def test_a_stream_removed_before_the_run_starts_is_never_run(tmp_path: Path, wait_until) -> None:
-    run = Streams(
+    run = Pipeline(
         [{"name": "a", "source": "demo:160x120"}, {"name": "b", "source": "demo:160x120"}],
         stats=str(tmp_path / "{name}.jsonl"), **FAST,
     )

@@ -171,10 +171,10 @@ def test_a_run_of_the_demo_scene_never_imports_pyav(tmp_path):
     program = (
         "import sys; sys.modules['av'] = None\n"  # any import of av now raises ImportError
         "from streamseg.config import config_from_values\n"
-        "from streamseg.pipeline.assemble import assemble_streams\n"
+        "from streamseg.pipeline.assemble import assemble_run\n"
         "config = config_from_values({'streams': [{'name': 'a', 'source': 'demo:96x64'}, {'name': 'b', 'source': 'demo:96x64'}],"
         " 'model': 'erfnet-half', 'backend': 'torch', 'input_size': (48, 64), 'max_frames': 3})\n"
-        "with assemble_streams(config) as streams:\n"
+        "with assemble_run(config) as streams:\n"
         "    print('frames', streams.run().frames)\n"
     )
     completed = subprocess.run([sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
