@@ -332,10 +332,22 @@ def command_plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a one-line usage before an error: the whole option list (dozens of lines) would bury it."""
+
+    def error(self, message: str):
+        positionals = " ".join(
+            action.metavar or (action.dest.upper() if action.nargs in (None, 1) else f"{action.dest.upper()}...")
+            for action in self._get_positional_actions() if action.help is not argparse.SUPPRESS
+        )
+        usage = f"usage: {self.prog} [options]{' ' + positionals if positionals else ''} (--help lists the options)"
+        self.exit(EXIT_USAGE, f"{usage}\n{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from streamseg.config import add_option_argument
 
-    parser = argparse.ArgumentParser(prog="streamseg", description="Real-time semantic segmentation of live video.")
+    parser = _Parser(prog="streamseg", description="Real-time semantic segmentation of live video.")
     parser.add_argument("-v", "--verbose", action="store_true", help="tracebacks of internal failures")
     commands = parser.add_subparsers(dest="command", required=True)
 

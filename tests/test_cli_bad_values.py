@@ -364,3 +364,20 @@ def test_every_option_with_a_bad_value_is_one_line_or_works(tiny_camvid, capsys,
         usage_error = f"streamseg {command}: error:" in err  # argparse's own: a usage line, then one error line
         errors = [line for line in err.splitlines() if line.startswith("streamseg: error:")]
         assert usage_error or len(errors) == 1, err
+
+
+@pytest.mark.parametrize(
+    "arguments, usage, error",
+    [
+        (["run", SOURCE, "--max-batch", "abc"], "usage: streamseg run [options] SOURCE", "argument --max-batch: invalid int value: 'abc'"),
+        (["bench", SOURCE, "--rounds", "x"], "usage: streamseg bench [options] SOURCE", "argument --rounds: invalid int value: 'x'"),
+        (["eval"], "usage: streamseg eval [options] DATA_DIR", "the following arguments are required: data_dir"),
+    ],
+)
+def test_a_bad_option_value_gives_the_short_usage_line_and_the_error(capsys, arguments, usage, error):
+    """Not the whole option list, which would bury the one line that matters."""
+    assert run_cli(arguments) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(usage) and lines[0].endswith("(--help lists the options)")
+    assert lines[1] == f"streamseg {arguments[0]}: error: {error}"
