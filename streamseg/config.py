@@ -323,6 +323,12 @@ class RunConfig:
     metrics_port: int | None = option(None, bounds=Bounds(0, 65535), help="serve /metrics and /healthz on this port")
     metrics_host: str = option("127.0.0.1", help="address to bind (default {default})")
     serve: str | None = option(None, commands=RUN_ONLY, help="web preview on HOST:PORT (e.g. 127.0.0.1:8080)")
+    # Whoever reaches POST /streams names files the run writes: they stay under this folder (streamseg.outputs).
+    output_root: Path | None = option(
+        None, commands=RUN_ONLY, metavar="DIR",
+        help="outputs named over HTTP (POST /streams) must lie under this folder "
+        "(default: the folder of --out, --stats or --masks, else the working folder)",
+    )
     rtsp_out: str | None = option(
         None, commands=RUN_ONLY, help="publish the overlay to this rtsp:// URL (a server that accepts RECORD)",
     )

@@ -6,6 +6,10 @@ output that is an input, an output inside an input image folder, two outputs tha
 same file, a path that is not a regular file (``-``, ``/dev/stdout``, a FIFO, a device,
 a folder) and a video name whose extension no muxer writes are refused with one line
 (``OutputError``), before the first frame and before the input is even opened.
+
+Outputs named over HTTP (``POST /streams``) must also lie under the run's output root
+(:func:`output_root`, :func:`confine_to_root`): whoever reaches that route names files the
+run's process writes, and the run's operator, not the caller, decides where those may be.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ def check_run_outputs(*configs: RunConfig) -> None:
     """
     outputs = [output for config in configs for output in run_outputs(config)]
     check_outputs(outputs, [path for config in configs for path in input_paths(config.source)])
+    for root in {config.output_root for config in configs if config.output_root is not None}:
+        _check_kind(Output("--output-root", root, is_folder=True))
     # After the path checks, which name the problem of '-' or a FIFO more exactly.
     for output in outputs:
         if output.option == "--out" or output.option == f"--sink {VIDEO_FILE_SINK}":
@@ -186,3 +192,69 @@ def _hard_link_into(path: Path, folder: Path) -> bool:
         if (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino):
             return True
     return False
+
+
+# --- the output root: where outputs named over HTTP may lie ---------------------------------
+
+_NETWORK_SINKS = ("rtsp-out",)  # built-in sinks whose target is an address, not a file
+
+
+def output_root(config: RunConfig) -> Path:
+    """The folder outputs named over HTTP must lie under, resolved: ``--output-root``, else the folder of
+    the run's first own output (``--out``, ``--stats``, ``--masks``, a file ``--sink``; the part before
+    any ``{name}``), else the working folder."""
+    if config.output_root is not None:
+        return _real(config.output_root)
+    for output in run_outputs(config):
+        fixed = []
+        for part in output.path.parent.parts:
+            if "{name}" in part:
+                break
+            fixed.append(part)
+        return _real(Path(*fixed)) if fixed else _real(Path.cwd())
+    return _real(Path.cwd())
+
+
+def confine_to_root(entry: dict, root: Path) -> dict:
+    """The stream ``entry`` (from ``POST /streams``, named) with each output it names inside ``root``.
+
+    A relative path is taken from ``root``; ``{name}`` is filled in with the stream's name. Each path
+    is resolved as the file system sees it (``..``, symlinks, a symlink at the file itself) and must
+    then lie under ``root``; the path returned is the resolved one, so the file written is the one
+    checked. ``rtsp-out`` sinks name an address and pass; a plugin's sink, whose target may be a file
+    this module cannot recognise, is refused (name it in the run's own options instead).
+
+    Raises:
+        OutputError: an output that leaves the root, or a plugin's sink.
+    """
+    root = _real(root)
+    name = entry["name"]
+    confined = dict(entry)
+    for key in ("out", "stats", "masks"):
+        if entry.get(key) is not None:
+            confined[key] = _under_root(key, str(entry[key]), root, name)
+    if "sinks" in entry:
+        sinks = []
+        for spec in entry["sinks"]:
+            sink, _, target = spec.partition(":")
+            if sink in _FILE_SINKS and target.strip():
+                spec = f"{sink}:{_under_root(f'sink {sink}', target, root, name)}"
+            elif sink not in _FILE_SINKS and sink not in _NETWORK_SINKS:
+                raise OutputError(
+                    f"sink {sink}: a plugin's sink cannot be added over HTTP, where outputs must lie under {root}; "
+                    "name it in the run's own options"
+                )
+            sinks.append(spec)
+        confined["sinks"] = sinks
+    return confined
+
+
+def _under_root(option: str, text: str, root: Path, name: str) -> Path:
+    path = Path(text.replace("{name}", name))
+    real = _real(path if path.is_absolute() else root / path)
+    if root not in real.parents:
+        raise OutputError(
+            f"{option} {text}: outside the output root {root}; outputs named over HTTP must lie under it "
+            "(the run sets it with --output-root)"
+        )
+    return real

@@ -24,7 +24,7 @@ from streamseg.observability.prometheus import PipelineMetrics, StreamLabelled
 from streamseg.models import load_model
 from streamseg.models.weights import bundled_crf_parameters
 from streamseg.observability.monitor import MetricsMonitor
-from streamseg.outputs import check_run_outputs
+from streamseg.outputs import check_run_outputs, output_root
 from streamseg.pipeline.assembly import Assembly
 from streamseg.pipeline.batcher import Batcher, BatchMetrics
 from streamseg.pipeline.stage import Stage
@@ -397,7 +397,7 @@ def assemble_run(
             servers.append(preview_server)
         run.servers = servers
         for server in servers:
-            serve_streams(server, run)
+            serve_streams(server, run, output_root(config))
         for entry in entries:
             run.add_stream(entry)
         _log_started(config, backend, origin)
