@@ -111,15 +111,15 @@ def fps_figure(result: dict):
         axes.text(position, run["fps"] / 2, text, ha="center", va="center", color="white", fontsize=11, fontweight="bold")
     bound = result["pipelined"].get("slowest_stage_bound_fps")
     if bound:
-        axes.axhline(bound, color="grey", linestyle="--", linewidth=1)
-        axes.text(len(runs) - 0.55, bound, f"the slowest stage ({result['pipelined'].get('slowest_stage', '?')}) bounds "
-                  f"the pipeline at {bound:.1f} fps", ha="right", va="bottom", color="dimgrey",
-                  bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8})
+        axes.axhline(bound, color="grey", linestyle="--", linewidth=1,
+                     label=f"the slowest stage ({result['pipelined'].get('slowest_stage', '?')}) bounds the pipeline "
+                     f"at {bound:.1f} fps")
+        axes.legend(loc="upper left")
     axes.set_xticks(positions, [name for name, _ in runs])
     axes.set_xlim(-0.5, len(runs) - 0.5)
     axes.set_ylabel("frames per second" + (" (dots: each round)" if result.get("rounds", 1) > 1 else ""))
     tallest = max([bound or 0.0] + heights + [fps for _, run in runs for fps in run.get("fps_each_round") or []])
-    axes.set_ylim(0, tallest * 1.15)
+    axes.set_ylim(0, tallest * 1.3)  # room above the bars for the legend
     ratio = result.get("pipelined_over_model_only")
     title = "Frames per second" + (f": the pipeline keeps {ratio:.2f} of the model alone" if ratio else "")
     axes.set_title(f"{title}\n{subtitle(result)}", fontsize=10)
