@@ -30,7 +30,12 @@ class Assembly:
     current: Runner | None = None
     on_frame: Callable[[Frame], None] | None = None  # handed each finished frame (the API's results)
 
-    def pipeline(self, *, source: Source | None = None, sinks: list[Sink] | None = None) -> Runner:
+    def pipeline(
+        self, *, source: Source | None = None, sinks: list[Sink] | None = None,
+        on_frame: Callable[[Frame], None] | None = None,
+    ) -> Runner:
+        """A runner joining the parts (or ``source`` and ``sinks`` instead of the assembly's: bench's later rounds);
+        ``on_frame`` instead of the assembly's own."""
         self.current = Runner(
             source or self.source,
             self.stages,
@@ -38,7 +43,7 @@ class Assembly:
             monitor=self.monitor,
             queue_size=self.config.queue_size,
             max_frames=self.config.max_frames,
-            on_frame=self.on_frame,
+            on_frame=on_frame or self.on_frame,
         )
         return self.current
 
