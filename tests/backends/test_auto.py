@@ -8,6 +8,7 @@ available here, so only its being unproven keeps ``auto`` away from it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ FAKE_TENSORRT = '__version__ = "11.0.0"\n\n\nclass BuilderFlag:\n    pass\n'
 
 
 @pytest.fixture
-def tensorrt_and_a_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def tensorrt_and_a_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     package = tmp_path / "site" / "tensorrt"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text(FAKE_TENSORRT)
@@ -31,6 +32,8 @@ def tensorrt_and_a_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert unavailable_reason("tensorrt") is None  # the fakes work: TensorRT can run here, as far as auto can tell
+    yield
+    sys.modules.pop("tensorrt", None)  # the stub, imported by the test; monkeypatch then restores a real one
 
 
 def test_auto_passes_over_unproven_tensorrt(tensorrt_and_a_gpu: None) -> None:
