@@ -28,8 +28,8 @@ def cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-# Emulated bf16 is no shortcut: on an AVX2-only AMD EPYC an ERFNet training step ran 10x slower than in fp32
-# (BENCHMARKS.md, "A CPU without AVX-512 or VNNI").
+# Emulated bf16 is no shortcut: without bf16 instructions every bf16 operation is fp32 work plus conversions,
+# so training and inference run many times slower than in fp32 (BENCHMARKS.md, CPU kinds).
 EMULATED_BF16 = (
     "bf16 needs a CPU with native bf16 (avx512_bf16 or AMX); this one would only emulate it, far slower than fp32"
 )
@@ -90,10 +90,9 @@ def keep_freed_memory() -> bool:
     """Has glibc's malloc keep freed memory for the next allocation instead of returning it to the kernel; False where it cannot (no glibc).
 
     By default glibc maps each block over its mmap threshold (at most 32 MB) afresh and unmaps it
-    when freed, so every training step on a CPU faults in and zeroes its activations' pages again:
-    a batch of 64 erfnet crops trained 1.55x faster with this, median of four rounds (BENCHMARKS.md,
-    "Training on the CPU"). The cost is memory that stays with the process at its peak, which a
-    training run reaches anyway.
+    when freed, so every training step on a CPU faults in and zeroes its activations' pages again,
+    which costs a large share of a step. The cost of keeping them is memory that stays with the
+    process at its peak, which a training run reaches anyway.
     """
     name = ctypes.util.find_library("c")
     try:

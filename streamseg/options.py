@@ -161,7 +161,7 @@ def default_engine_dir() -> Path:
 
 
 DEFAULT_MODEL = "erfnet"  # the model a run uses unless told otherwise (models/registry.py registers it)
-DEFAULT_CRF_WORKERS = 1  # CRF processes: one leaves the other core to the network on a 2-core machine
+DEFAULT_CRF_WORKERS = 1  # CRF processes: one, so that on a small CPU the network keeps the other cores
 DEFAULT_CALIBRATION_FRAMES = 48  # CamVid train frames int8 calibrates with
 DEFAULT_WORKSPACE_GIB = 4.0  # TensorRT's tactic scratch memory
 _CUDA_DEVICE = re.compile(r"cuda(:\d+)?")

@@ -26,7 +26,7 @@ class Backend(ABC):
     the result is float32 logits (N, C, H, W). Normalisation is part of the model. Every backend
     takes N frames (from several cameras, say) in one call, and a single frame as fast as a
     backend made for single frames only; most run the N in one call of their engine (OpenVINO,
-    on a CPU, runs them one by one, which measured faster there: see its module). What batches need is made on first use (a
+    on a CPU, runs them one by one, which is faster there: see its module). What batches need is made on first use (a
     session or compiled model with a free batch, a CUDA graph per batch size); ``warm_up`` can
     make it ahead of time.
 

@@ -39,12 +39,12 @@ from streamseg.options import BackendOptions
 
 QUANTISED_FILE_NAME = "model-int8.onnx"
 # Unsigned activations with signed weights (U8S8) use the VNNI/AVX2 integer kernels directly;
-# signed activations (S8S8) go through slower ones (see BENCHMARKS.md, Micro-measurements behind design choices).
+# signed activations (S8S8) go through slower ones (BENCHMARKS.md, Backends).
 _ACTIVATION_TYPE = "QUInt8"
 _WEIGHT_TYPE = "QInt8"
-# Without VNNI the U8S8 kernels sum pairs of products in 16 bits, which saturates: on an AVX2-only
-# AMD EPYC, 8-bit weights agreed with fp32 on 89.8% of CamVid val pixels. 7-bit weights cannot
-# overflow there (ONNX Runtime's reduce_range), and a CPU with VNNI computes the same model exactly.
+# Without VNNI the U8S8 kernels sum pairs of products in 16 bits, which saturates on 8-bit weights and
+# visibly changes the labels. 7-bit weights cannot overflow there (ONNX Runtime's reduce_range), and a
+# CPU with VNNI computes the same model exactly (BENCHMARKS.md, CPU kinds).
 NEEDS_7_BIT_WEIGHTS = "this CPU has no VNNI, so ONNX Runtime's int8 kernels would saturate on 8-bit weights"
 
 
@@ -57,7 +57,7 @@ def session_options(threads: int, concurrent_calls: int = 1) -> ort.SessionOptio
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     # Idle workers sleep instead of spinning. Spinning shaves a wake-up off each operator, but
     # in a pipeline the spinning threads take the cores the decoder and the renderer need, and
-    # model-only is no slower without it (see BENCHMARKS.md, Pipeline, "Changes measured @ 513db2a").
+    # the model alone is no slower without it (BENCHMARKS.md, Pipeline efficiency).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
@@ -199,10 +199,9 @@ class OnnxRuntimeBackend(Backend):
 
         The file leaves the batch free. The single-frame session fixes it to one (a free-dimension
         override), so ONNX Runtime sees only static shapes and a frame runs as fast as from a
-        batch-1 export (left free, it took up to 8% more CPU time per frame here). Batches share
-        one session with the batch free: sessions fixed to each size were no faster per frame
-        (CPU time at three frames of 480x360, erfnet and deeplab), and each would hold its own
-        copy of the weights and memory plan.
+        batch-1 export (left free, a frame costs more CPU time). Batches share one session with
+        the batch free: sessions fixed to each size were no faster per frame, and each would hold
+        its own copy of the weights and memory plan.
         """
         session = self._sessions.get(batched)
         if session is None:

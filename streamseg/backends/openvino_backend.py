@@ -11,11 +11,10 @@ which is what a pipeline that only needs labels runs.
 The IR leaves the batch free, and runs reshaped to a batch of one (static shapes); a batch of
 several frames runs frame by frame through that one compiled model. Each batch size reshaped and
 compiled is another model with its own threads, and a many-streams run's batches vary in size, so
-such models contended for the CPU's cores: four streams ran 34-37 fps in whole batches against
-45-61 frame by frame, back to back (BENCHMARKS.md, 2026-11-28), and on a CPU a batch is no
-cheaper per frame. One model left dynamic is no answer either: OpenVINO's CPU plugin runs
-dynamic shapes with other kernels, an int8 frame's labels then differed on 1.3% of its pixels
-from the static model's, and a single frame took a few per cent more CPU time.
+such models contend for the CPU's cores and a many-streams run is slower in whole batches than
+frame by frame (BENCHMARKS.md, Many streams); on a CPU a batch is no cheaper per frame anyway.
+One model left dynamic is no answer either: OpenVINO's CPU plugin runs dynamic shapes with other
+kernels, whose int8 labels differ from the static model's, and a single frame costs more CPU time.
 """
 
 from __future__ import annotations
@@ -94,8 +93,7 @@ def uint8_to_class_ids(model):
 
     The input end is ``uint8_pixels_in``, and a TopK over the classes replaces the host's argmax.
     Per frame that spares converting 0.5 MB of pixels to 2 MB of floats and copying out 7.6 MB
-    of logits (11 classes at 480x360); what it saves in time is in BENCHMARKS.md, Pipeline,
-    "Fused ends (OpenVINO)".
+    of logits (11 classes at 480x360); what it saves in time is in BENCHMARKS.md, Pipeline efficiency.
     """
     ov = _openvino()
     from openvino import opset13 as ops
@@ -103,9 +101,9 @@ def uint8_to_class_ids(model):
     if model.output(0).get_partial_shape()[1].get_length() > 256:
         raise ValueError("uint8 class ids hold at most 256 classes")
     model, logits = uint8_pixels_in(model)
-    # The TopK runs over the last axis, classes made innermost by a transpose: over the class axis
-    # of NCHW logits the CPU plugin's TopK took 1 ms of CPU per frame more than both together
-    # (int8 erfnet at 480x360, one thread; BENCHMARKS.md, Micro-measurements), for the same labels.
+    # The TopK runs over the last axis, classes made innermost by a transpose: over the class axis of
+    # NCHW logits, a strided walk, the CPU plugin's TopK costs more than the transpose and the TopK
+    # together, for the same labels (benchmarks/history/BENCHMARKS-log.md, Micro-measurements).
     channels_last = ops.transpose(logits, np.array([0, 2, 3, 1], dtype=np.int64))
     best = ops.topk(channels_last, np.int64(1), axis=3, mode="max", sort="none", index_element_type=ov.Type.i32)
     class_ids = ops.convert(ops.squeeze(best.output(1), np.int64(3)), ov.Type.u8)
@@ -143,9 +141,9 @@ class OpenVinoBackend(Backend):
 
     @classmethod
     def auto_precision(cls, model: nn.Module, input_size: tuple[int, int], options: BackendOptions) -> str:
-        # int8 where it shipped for these weights and this size, VNNI or not: on an AVX2-only AMD EPYC it ran
-        # 1.9x as fast as fp32 and agreed on 99.7% of CamVid val pixels (BENCHMARKS.md, "A CPU without
-        # AVX-512 or VNNI"); else bf16 where the CPU has it natively. int8 from the user's own frames is asked for.
+        # int8 where it shipped for these weights and this size, VNNI or not: without VNNI it is still faster
+        # than fp32 and keeps parity with it (BENCHMARKS.md, CPU kinds); else bf16 where the CPU has it
+        # natively. int8 from the user's own frames is asked for.
         if find_shipped_int8("openvino-int8", model, input_size, options) is not None:
             return "int8"
         return "bf16" if cpu_has_native_bf16() else "fp32"
@@ -239,8 +237,8 @@ class OpenVinoBackend(Backend):
         ov = _openvino()
 
         # NNCF's default gives the first layer 7-bit weights, against the 16-bit sums of CPUs without VNNI
-        # overflowing; on those, every layer gets them (a random erfnet-half's logits were 6.3% off fp32 with
-        # the default on an AVX2-only AMD EPYC). The trained erfnet agreed on 99.6-99.7% of pixels either way.
+        # overflowing; on those, every layer gets them, since any layer's sums can overflow there (a trained
+        # model may happen not to, an untrained one visibly does; BENCHMARKS.md, CPU kinds).
         overflow_fix = nncf.OverflowFix.FIRST_LAYER if cpu_has_vnni() else nncf.OverflowFix.ENABLE
 
         def build(directory: Path) -> None:
@@ -289,8 +287,8 @@ class OpenVinoBackend(Backend):
     def warm_up(self, iterations: int = 2, batch_sizes: Sequence[int] = (1,)) -> None:
         # Every batch runs on the one batch-1 model, so warming that is enough, whatever sizes are asked for.
         super().warm_up(iterations, (1,))
-        # The pipeline may run the fused graph instead, whose first inference is as slow as the plain one's
-        # (see BENCHMARKS.md, Micro-measurements behind design choices).
+        # The pipeline may run the fused graph instead, a model compiled on its own, whose first inference
+        # pays the same one-off costs as the plain one's.
         images = np.random.default_rng(0).integers(0, 256, (1, *self.input_size, 3), dtype=np.uint8)
         for _ in range(iterations):
             self.model_labels(images)

@@ -42,8 +42,8 @@ class TorchBackend(Backend):
 
         Freezing folds batch norm into the convolutions and lets oneDNN fuse them with their
         activations; the graph then runs in C++, without taking the GIL for every operator,
-        so concurrent streams and the pipeline's Python threads stop queueing on it (see
-        BENCHMARKS.md, Pipeline, 2026-11-22 @ 88236b5, "Torch is fixed"). TorchScript is deprecated in
+        so concurrent calls and the pipeline's Python threads do not queue on it (BENCHMARKS.md,
+        Pipeline efficiency). TorchScript is deprecated in
         favour of torch.compile, which on a CPU needs a C++ toolchain and minutes of compiling
         at start-up; tracing takes a second.
         """

@@ -79,7 +79,7 @@ def upsample_labels(
     padded = np.pad(labels, ((0, 1), (0, 1)), mode="edge")
     top, bottom = padded[:-1], padded[1:]
     mixed_blocks = (top[:, :-1] != top[:, 1:]) | (bottom[:, :-1] != bottom[:, 1:]) | (top[:, :-1] != bottom[:, :-1])
-    # flatnonzero and divmod: twice as fast as a 2-D nonzero here.
+    # flatnonzero and divmod: one index array to build, where a 2-D nonzero builds one per axis.
     ys, xs = np.divmod(np.flatnonzero(mixed_blocks[rows.low][:, columns.low]), width)
     if len(ys) == 0:
         return upsampled

@@ -92,7 +92,7 @@ class MaskAnnotator:
         if labels.ndim != 2 or labels.dtype != np.uint8:
             raise ValueError(f"labels must be a (H, W) uint8 array, got {labels.dtype} {labels.shape}")
         labels = resize_labels(labels, scene.shape[:2])
-        # OpenCV's colour-map lookup beats np.take and lut[labels] (see BENCHMARKS.md, Micro-measurements behind design choices).
+        # OpenCV's colour-map lookup: faster than np.take and lut[labels] (benchmarks/history/BENCHMARKS-log.md, Micro-measurements).
         colours = cv2.applyColorMap(labels, self._lut_image)
         no_colour = labels >= self.num_colours
         if no_colour.any():

@@ -18,7 +18,7 @@ def class_labels(scores: np.ndarray) -> np.ndarray:
     """argmax over axis 0 of (C, h, w) scores, as uint8 class ids (the first class wins a tie).
 
     ``scores.argmax(axis=0)`` is slow because numpy walks the class axis with a stride; a
-    running maximum over the C contiguous planes is an order of magnitude faster (see BENCHMARKS.md, Micro-measurements behind design choices).
+    running maximum over the C contiguous planes reads memory in order (benchmarks/history/BENCHMARKS-log.md, Micro-measurements).
     Class ids only grow in the loop, so "take c where this plane beats the best" is a maximum of uint8 planes.
     """
     best = scores[0].copy()

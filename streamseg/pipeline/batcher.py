@@ -12,12 +12,11 @@ each stream's inference stage calls its client from as many threads as the batch
 (``BatchClient.concurrent_calls``: one per concurrent call the backend supports, one by default), so a
 stream has at most that many frames waiting: a fast stream cannot fill the batches and starve a
 slow one. Without the one-frame rule a call could take both waiting frames of some streams, and
-those streams then kept coming round together in the bigger calls: four file streams on a
-2-core CPU ran at rates up to 2x apart (fastest over slowest, median 1.25 in 14 runs), against
-1.03 (at most 1.05) with it, for an aggregate rate within this machine's noise (after over
-before, paired: 0.70-1.26, median 0.93; BENCHMARKS.md, Many streams, "One frame of each stream
-per call"). A batch that holds a frame of every open client runs at once (one stream alone never waits; with two batcher threads, each
-takes its share and the backend's two calls overlap). A stream that stalls or fails only leaves
+those streams then keep coming round together in the bigger calls, so equal streams run at
+unequal rates; with it they run at nearly the same rate, for the same aggregate rate
+(BENCHMARKS.md, Many streams). A batch that holds a frame of every open client runs at once (one
+stream alone never waits; with two batcher threads, each takes its share and the backend's two
+calls overlap). A stream that stalls or fails only leaves
 its slot empty; the batcher never waits for a particular stream, only up to ``wait_s`` for
 whoever comes.
 """

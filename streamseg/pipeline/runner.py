@@ -103,7 +103,7 @@ class _InOrder:
 
 
 FILE_QUEUE_SIZE = 4  # a file waits for the pipeline: room to absorb one slow frame without idling the others
-LIVE_QUEUE_SIZE = 1  # a live frame only ages in a queue (see BENCHMARKS.md, Live latency over RTSP)
+LIVE_QUEUE_SIZE = 1  # a live frame only ages in a queue (BENCHMARKS.md, Latency)
 
 
 def default_queue_size(source: Source) -> int:

@@ -8,8 +8,8 @@ arithmetic that a GPU does in a few milliseconds.
 
 The window sum reads the k² neighbours as shifted views of one padded tensor rather than
 materialising them with ``unfold``: the arithmetic is the same, but ``unfold`` copies the
-marginals k² times (about 0.9 GB at 480x360 with 11 classes and an 11x11 window) and was
-several times slower on the CPU (see BENCHMARKS.md, Micro-measurements behind design choices).
+marginals k² times (about 0.9 GB at 480x360 with 11 classes and an 11x11 window), which on the
+CPU costs more than the arithmetic itself.
 
 ``blur`` (ConvCRF's trick for long-range bilateral kernels) computes the messages on
 marginals average-pooled by that factor and upsamples them, so an 11x11 window at blur 4

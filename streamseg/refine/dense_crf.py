@@ -35,7 +35,7 @@ class CrfParameters:
         bilateral_srgb: colour standard deviation of the appearance kernel, in 0..255 units.
         bilateral_compat: weight of the appearance kernel.
         iterations: mean-field iterations.
-        scale: the CRF runs at the image size times ``scale`` (``0.5`` is about 4x faster);
+        scale: the CRF runs at the image size times ``scale`` (``0.5``: a quarter of the pixels);
             spatial deviations are scaled with it so that they keep their meaning.
     """
 

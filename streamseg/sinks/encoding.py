@@ -29,8 +29,8 @@ def encode_and_mux(container: av.container.OutputContainer, stream: av.VideoStre
 def i420_frame(image: np.ndarray) -> av.VideoFrame:
     """An RGB uint8 image of even size as the yuv420p frame H.264 encoders take.
 
-    OpenCV's SIMD conversion (BT.601, limited range, as swscale's) costs about a third of
-    handing the encoder RGB for swscale to convert (BENCHMARKS.md, CPU per piece).
+    Converted here by OpenCV's SIMD code (BT.601, limited range, as swscale's), which costs
+    less CPU than handing the encoder RGB for swscale to convert (BENCHMARKS.md, Pipeline efficiency).
     """
     return av.VideoFrame.from_ndarray(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2YUV_I420), format="yuv420p")
 

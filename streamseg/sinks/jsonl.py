@@ -42,8 +42,8 @@ def frame_stats(frame: Frame, class_names: Sequence[str] = CLASS_NAMES, now: flo
         "timings_ms": {stage: round(seconds * 1000.0, 2) for stage, seconds in frame.timings.items()},
     }
     if frame.labels is not None and frame.labels.size:
-        # A histogram of the uint8 ids by OpenCV: np.bincount first widens every pixel to int64, which
-        # made it 6% of a many-streams run's CPU time (BENCHMARKS.md, Micro-measurements).
+        # A histogram of the uint8 ids by OpenCV: np.bincount first widens every pixel to int64, a copy
+        # eight times the label map's size for every frame of every stream.
         counts = cv2.calcHist([frame.labels], [0], None, [256], [0, 256]).ravel()[: len(class_names)]
         total = frame.labels.size
         record["class_fraction"] = {name: round(int(n) / total, 6) for name, n in zip(class_names, counts)}

@@ -27,7 +27,7 @@ class MaskSink(Sink):
 
     def __init__(self, folder: str | os.PathLike[str], compression: int = 1) -> None:
         self.folder = Path(folder)
-        # Level 1 is several times faster than the default 3 and label maps compress well anyway.
+        # Level 1 spends far less CPU than the default 3, and label maps compress well anyway.
         self._params = [cv2.IMWRITE_PNG_COMPRESSION, int(compression)]
         self.frames_written = 0
         self._failed = False  # a mask could not be written: the folder lacks it, so the set is not complete

@@ -68,8 +68,8 @@ class VideoFileSource(Source):
         if threaded:
             # Frame and slice threads: several times the decoder's throughput, a few frames more
             # latency, and more CPU per frame. Off by default: in a pipeline the decoder has a
-            # thread of its own, and FFmpeg's extra threads took the network's cores (see
-            # BENCHMARKS.md, Speed of the default against bf16: single-threaded decoding).
+            # thread of its own, and FFmpeg's extra threads take the network's cores
+            # (BENCHMARKS.md, Pipeline efficiency).
             self._stream.thread_type = "AUTO"
         rate = self._stream.average_rate
         self._fps = float(rate) if rate else DEFAULT_FPS
@@ -192,8 +192,8 @@ class VideoFileSource(Source):
     def _scaled_rgb(self, av_frame: av.VideoFrame) -> np.ndarray | None:
         """The frame at ``model_size``, scaled and converted from the decoder's YUV by swscale in one pass.
 
-        That is cheaper than scaling the full-size RGB frame afterwards (BENCHMARKS.md, CPU per
-        piece). A rotated file is left to the preprocess stage, which scales the upright frame.
+        That is cheaper than scaling the full-size RGB frame afterwards (BENCHMARKS.md, Pipeline
+        efficiency). A rotated file is left to the preprocess stage, which scales the upright frame.
         """
         if self.model_size is None or self._quarter_turns:
             return None

@@ -20,9 +20,8 @@ from streamseg.temporal.smoothing import TemporalSmoother
 from streamseg.temporal.warp import compose, warp_planes
 
 # Default flow grids, as fractions of the model's input. Smoothing only steadies the coarse
-# layout (each frame keeps its own detail), so a quarter-size grid does: on solidWhiteRight it
-# keeps most of the half-size grid's consistency gain for well under half its CPU time (see
-# BENCHMARKS.md, Temporal consistency on real video, and the smoother's cost under Optional stages).
+# layout (each frame keeps its own detail), so a quarter-size grid does, keeping most of a
+# half-size grid's gain for a fraction of its CPU time (BENCHMARKS.md, Temporal smoothing).
 # Key frames replace the whole output by warped logits, so their flow needs the finer grid.
 SMOOTHING_RESOLUTION = 0.25
 KEYFRAME_RESOLUTION = 0.5

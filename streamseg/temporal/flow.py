@@ -80,8 +80,8 @@ class FarnebackFlowEstimator(FlowEstimator):
     name = "farneback"
 
     def __init__(self, levels: int = 5, window: int = 31, iterations: int = 3) -> None:
-        # A deep pyramid and a wide window: on generated pairs (motions up to ~50 px) they cut the
-        # end-point error well below OpenCV's example settings (4 levels, window 15; see BENCHMARKS.md, Micro-measurements behind design choices).
+        # A deep pyramid and a wide window follow motions of tens of pixels between frames, which
+        # OpenCV's example settings (4 levels, window 15) lose (benchmarks/history/BENCHMARKS-log.md, Micro-measurements).
         self.levels = levels
         self.window = window
         self.iterations = iterations

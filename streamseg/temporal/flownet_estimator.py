@@ -19,7 +19,7 @@ from streamseg.temporal.flownet import FlowNetS, flownet_s
 WEIGHTS_NAME = "flownet"  # streamseg/weights/flownet.pt and its model card flownet.json
 DEFAULT_WIDTH = 0.25
 # Six stride-2 convolutions and no padding inside: other sizes lose pixels at each level's
-# crop, which raises the held-out error (see BENCHMARKS.md, Optical flow on held-out generated pairs).
+# crop, which raises the held-out error (BENCHMARKS.md, Temporal smoothing).
 _SIZE_DIVISOR = 64
 
 
@@ -61,7 +61,7 @@ class FlowNetEstimator(FlowEstimator):
     ``working_height`` is the height the network sees (the width follows the aspect ratio):
     a network learns motions and textures at the scale of its training pairs, so the bundled
     one, trained on 256x192 pairs, runs best there: on 480x360 frames it is both more accurate
-    and faster than at full size (see BENCHMARKS.md, Optical flow on held-out generated pairs).
+    and faster than at full size (BENCHMARKS.md, Temporal smoothing).
     Flow is scaled back to the frames' size. None runs at the frames' own size.
     """
 

@@ -101,8 +101,8 @@ class Augmentation:
         if self.noise:
             strength = (self.noise * torch.rand(count, 1, 1, 1, generator=generator)).to(device, non_blocking=True)
             # Drawn where the batch lives, from a generator seeded by the epoch's: a whole batch of normal
-            # samples drawn on the CPU and copied over made the `road` recipes CPU-bound on a GPU (130 images/s
-            # against the baseline's 400 on the H200), and the seed keeps a resumed run's draws the same.
+            # samples drawn on the CPU and copied over makes training CPU-bound on a GPU, and the seed keeps
+            # a resumed run's draws the same.
             seed = int(torch.randint(0, 2**62, (1,), generator=generator))
             noise = torch.randn(batch.shape, device=device, generator=torch.Generator(device=device).manual_seed(seed))
             batch = batch + strength * noise

@@ -193,8 +193,7 @@ class Trainer:
 
     def _freeze_encoder(self, frozen: bool) -> None:
         # A pre-trained encoder under a new, random head: the head's first large gradients would
-        # wreck its features (a DeepLab head on the shipped ERFNet encoder fell far in two epochs; see
-        # BENCHMARKS.md, DeepLab-style model), so the head learns first. Frozen means no gradient and fixed
+        # wreck its features, so the head learns first. Frozen means no gradient and fixed
         # batch-norm statistics and dropout off.
         encoder = self.model.encoder
         for parameter in encoder.parameters():
@@ -217,8 +216,8 @@ class Trainer:
         started = time.perf_counter()
         progress = Progress(batches, f"batches of epoch {self.epoch + 1}/{config.epochs}")
         # Each step's loss is read one step late: reading it at once (``.item()``) makes the CPU wait for the
-        # GPU every step, and the next step's kernels cannot be queued while this one runs. (On the H200 a batch
-        # of 16 went no faster without the wait: launching the kernels from Python bounds it. BENCHMARKS.md.)
+        # GPU every step, and the next step's kernels cannot be queued while this one runs. Where launching
+        # the kernels from Python is the bound, this gains little; it never costs anything.
         pending: tuple[int, torch.Tensor] | None = None
         for batch in range(batches):
             step = self.epoch * self.batches_per_epoch + batch
