@@ -19,7 +19,8 @@ Exposed names:
 A multi-stream run keeps one ``PipelineMetrics`` (and registry) per stream and serves
 them together through ``StreamLabelled``: its ``/metrics`` has the same names, with a
 ``stream`` label on every metric, e.g. ``streamseg_frames_total{stream="cam1"}``; so does
-``serve --ray``, whose streams' metrics live in their actors' processes.
+``serve --ray``, whose streams' metrics live in their actors' processes. A stream's series
+go when the stream is removed (``StreamLabelled.remove`` says why).
 """
 
 from __future__ import annotations
@@ -129,10 +130,18 @@ class StreamLabelled:
                 raise ValueError(f"stream {name!r} is already exposed")
             self._registries[name] = registry
 
-    def remove(self, name: str) -> None:
-        """Stops exposing stream ``name``; an unknown name is ignored, so cleanup can be unconditional."""
+    def remove(self, name: str, registry: CollectorRegistry | None = None) -> None:
+        """Stops exposing stream ``name`` (only while it is ``registry``, when given: a new stream of the
+        same name may have taken its place); an unknown name is ignored, so cleanup can be unconditional.
+
+        A stream removed from a run has its series dropped, not kept: Prometheus has scraped their history
+        and keeps it, while a run that adds and removes streams for weeks would otherwise serve every stream
+        it ever had, a dozen KB each, on every scrape. What is lost is what the stream counted after the
+        last scrape: at most one scrape interval.
+        """
         with self._lock:
-            self._registries.pop(name, None)
+            if registry is None or self._registries.get(name) is registry:
+                self._registries.pop(name, None)
 
     def describe(self) -> list[Metric]:
         """Nothing: the names depend on the streams added later, and without ``describe``

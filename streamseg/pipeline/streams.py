@@ -45,11 +45,36 @@ class UnknownStream(ConfigError):
 
 @dataclass
 class Stream:
-    """One stream of a run: its opened parts, the thread running them, and its result once it ends."""
+    """One stream of a run: its opened parts, the thread running them, and its result once it ends.
+
+    A removed stream, once ended, lets go of its parts (``release``): the run keeps every stream's
+    result for its summary, and would otherwise keep every removed stream's source, stages, sinks,
+    queues and metric objects with it for as long as it runs.
+    """
+
+    class Released:
+        """What stays of a released stream in place of its assembly and its runner: its options, its last
+        figures and the files it finished. ``stop``, ``abort`` and the monitor do nothing, as on an ended
+        runner (a result of it that the API's consumer drops later has no series left to count in)."""
+
+        def __init__(self, config: RunConfig, figures: dict, outputs: list[Path], error_trace: str | None) -> None:
+            from streamseg.observability.monitor import Monitor  # the do-nothing monitor
+
+            self.config = config
+            self.figures = figures
+            self.outputs = outputs
+            self.error_trace = error_trace
+            self.monitor = Monitor()
+
+        def stop(self) -> None:
+            """Nothing to stop: the stream has ended."""
+
+        def abort(self, reason: str) -> None:
+            """Nothing to abort: the stream has ended."""
 
     name: str
-    assembly: Assembly
-    runner: Runner
+    assembly: Assembly | Stream.Released  # Released once the removed stream has ended
+    runner: Runner | Stream.Released
     stack: ExitStack  # closes what this stream opened, when its runner has ended
     key: str = ""  # its name in the run's result: the name, or "NAME#2", "NAME#3" for later streams of a reused name
     thread: threading.Thread | None = None
@@ -72,14 +97,28 @@ class Stream:
 
     def outputs(self) -> list[Path]:
         """The files this stream's outputs finished (a failed output has none)."""
+        if isinstance(self.assembly, Stream.Released):
+            return list(self.assembly.outputs)
         return [sink.completed_output for sink in self.assembly.sinks if sink.completed_output is not None]
 
     def describe(self) -> dict:
+        if isinstance(self.assembly, Stream.Released):
+            return {**self.assembly.figures, "state": self.state}
         snapshot = self.assembly.monitor.snapshot()
         return {
             "name": self.name, "source": self.assembly.config.source, "state": self.state,
             "frames": snapshot["frames"], "fps": round(snapshot["fps"], 2), "source_up": snapshot["source_up"],
         }
+
+    def release(self) -> None:
+        """Lets go of the ended stream's parts, keeping its result, options, last figures and finished files.
+
+        Called once its thread has ended and its stack is closed; a second call does nothing.
+        """
+        if isinstance(self.assembly, Stream.Released):
+            return
+        released = Stream.Released(self.assembly.config, self.describe(), self.outputs(), self.runner.error_trace)
+        self.assembly = self.runner = released
 
 
 @dataclass
@@ -208,6 +247,10 @@ class StreamSet:
         else:  # never started: its parts are closed here
             stream.stack.close()
             stream.result = PipelineResult(0, 0, 0.0, PipelineState.FINISHED, stopped_early=True)
+        ended = stream.thread is None or not stream.thread.is_alive()  # else its thread lets go when it ends
+        if ended and not isinstance(stream.assembly, Stream.Released):  # its thread may have let go already
+            self._labelled.remove(name, stream.assembly.monitor.metrics.registry)
+            stream.release()
         with self._lock:
             self._lock.notify_all()
         return stream.result
@@ -306,6 +349,9 @@ class StreamSet:
             if stream.result is None:  # run() itself raised: a bug, but the others go on
                 stream.result = PipelineResult(0, 0, 0.0, PipelineState.FAILED, error="the stream's runner raised")
             report_stream(stream.key, stream.result, stream.outputs(), stream.runner.error_trace)
+            if stream.removed:  # its remover may have stopped waiting: the stream lets go of its parts here
+                self._labelled.remove(stream.name, stream.assembly.monitor.metrics.registry)
+                stream.release()
             with self._lock:
                 self._lock.notify_all()
 
