@@ -13,6 +13,7 @@ FAST = {"model": "erfnet-half", "backend": "torch", "max_frames": 1}
 
 
 @pytest.mark.parametrize("input_size", ["96x64", (64, 96), [64, 96]])
+@pytest.mark.slow
 def test_both_forms_give_the_same_network_size(input_size):
     with Pipeline("demo:64x48", input_size=input_size, **FAST) as pipeline:
         assert pipeline.config.input_size == (64, 96)

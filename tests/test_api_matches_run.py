@@ -7,6 +7,7 @@ import signal
 
 import cv2
 import numpy as np
+import pytest
 
 from streamseg.api import Pipeline
 from streamseg.cli import main
@@ -25,6 +26,7 @@ def flags(options: dict[str, str]) -> list[str]:
     return [text for name, value in options.items() for text in (f"--{name.replace('_', '-')}", value)]
 
 
+@pytest.mark.slow
 def test_the_api_labels_every_frame_as_the_command_line_does(tmp_path) -> None:
     masks = tmp_path / "masks"
     assert main(["run", SOURCE, *flags(TRAINED), "--max-frames", str(FRAMES), "--masks", str(masks)]) == 0
@@ -38,6 +40,7 @@ def test_the_api_labels_every_frame_as_the_command_line_does(tmp_path) -> None:
         np.testing.assert_array_equal(written, result.labels, err_msg=f"frame {result.frame_id}")
 
 
+@pytest.mark.slow
 def test_the_api_serves_the_metric_families_of_the_command_line(streamseg_process, metric_families) -> None:
     run = streamseg_process([SOURCE, *flags(FAST), "--metrics-port", "0"])
     scraped: list[set[str] | None] = [None]

@@ -51,6 +51,7 @@ def wait_for(condition, seconds: float = 60.0) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_road_video_gives_every_frame_at_full_size(road_video, tmp_path):
     out, stats = tmp_path / "out.mp4", tmp_path / "s.jsonl"
     code = main(["run", str(road_video), "--out", str(out), "--stats", str(stats)])
@@ -70,6 +71,7 @@ def test_road_video_gives_every_frame_at_full_size(road_video, tmp_path):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.slow
 def test_a_signal_half_way_leaves_a_playable_video(tmp_path, signum):
     out, stats = tmp_path / "out.mp4", tmp_path / "s.jsonl"
     process = streamseg("run", "demo", *FAST, "--out", str(out), "--stats", str(stats))
@@ -88,6 +90,7 @@ def test_a_signal_half_way_leaves_a_playable_video(tmp_path, signum):
     assert (width, height) == (960, 540)
 
 
+@pytest.mark.slow
 def test_metrics_are_served_during_a_run(tmp_path):
     port = free_port()
     process = streamseg("run", "demo", *FAST, "--metrics-port", str(port))
@@ -128,6 +131,7 @@ def truncated_copy(road_video: Path, tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_truncated_video_is_processed_up_to_the_damage(road_video, tmp_path, capsys):
     out = tmp_path / "out.mp4"
     code = main(["run", str(truncated_copy(road_video, tmp_path)), *FAST, "--out", str(out)])
@@ -171,6 +175,7 @@ def test_an_unknown_config_key(tmp_path, capsys):
     assert "unknown key 'modle'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bad_input_in_a_real_process_has_no_traceback():
     process = streamseg("run", "/no/such/file.mp4")
     _, stderr = process.communicate(timeout=120)
@@ -178,6 +183,7 @@ def test_bad_input_in_a_real_process_has_no_traceback():
     assert stderr.strip() == "streamseg: error: no such file or folder: /no/such/file.mp4"
 
 
+@pytest.mark.slow
 def test_bench_writes_the_three_measurements(tmp_path):
     report = tmp_path / "bench.json"
     assert main(["bench", "demo", *FAST, "--max-frames", "20", "--json", str(report)]) == 0
@@ -191,6 +197,7 @@ def test_bench_writes_the_three_measurements(tmp_path):
     assert {"p50", "p95", "p99"} <= set(results["pipelined"]["end_to_end_ms"])
 
 
+@pytest.mark.slow
 def test_bench_with_two_inference_calls_and_rounds_reports_the_median_of_each(tmp_path, capsys):
     video, report = tmp_path / "clip.mp4", tmp_path / "bench.json"
     assert main(["run", "demo:240x180", *FAST, "--max-frames", "10", "--out", str(video)]) == 0

@@ -40,6 +40,7 @@ def _train(mode: str) -> dict:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's")
+@pytest.mark.slow
 def test_training_steps_reuse_freed_memory_instead_of_faulting_it_in_again():
     default, kept = _train("default"), _train("keep")
     # By default each step's activations are mapped afresh (about 16000 pages a step in bf16, 17000 in fp32);

@@ -85,6 +85,7 @@ def _options(name: str, engine_dir: Path, calibration_data: Path | None) -> Back
     CASES,
     ids=[f"{name}-{precision}" + (f"-{origin}" if origin else "") for name, precision, origin, _ in CASES],
 )
+@pytest.mark.slow
 def test_a_batch_labels_as_single_calls_do(
     name: str, precision: str, int8_from: str | None, agreement: float, erfnet, engine_dir: Path,
     request: pytest.FixtureRequest,

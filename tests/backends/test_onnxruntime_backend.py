@@ -50,6 +50,7 @@ def test_fp32_matches_torch_and_reuses_the_cached_export(tmp_path: Path) -> None
     np.testing.assert_array_equal(warm_logits, logits[:1])
 
 
+@pytest.mark.slow
 def test_int8_is_calibrated_on_camvid_and_close_to_fp32(tmp_path: Path, camvid: Path) -> None:
     model = random_model()
     frames = np.concatenate(calibration_batches(sorted((camvid / "val").glob("*.png"))[::25], INT8_SIZE))

@@ -88,6 +88,7 @@ def test_bf16_without_native_support_is_refused(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(nncf_unavailable_reason() is not None, reason=str(nncf_unavailable_reason()))
+@pytest.mark.slow
 def test_int8_is_quantised_by_nncf_on_camvid(tmp_path: Path, camvid: Path) -> None:
     model = random_model()
     frames = np.concatenate(calibration_batches(sorted((camvid / "val").glob("*.png"))[::25], INT8_SIZE))

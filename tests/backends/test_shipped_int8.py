@@ -50,6 +50,7 @@ def test_auto_precision_is_the_shipped_int8_and_builds_nothing(backend: str, erf
     assert not any(tmp_path.iterdir()), "the shipped model needs no export, calibration or cache entry"
 
 
+@pytest.mark.slow
 def test_shipped_int8_labels_agree_with_fp32(erfnet, tmp_path: Path) -> None:
     """The demo scene's labels from the shipped int8 models against torch fp32 (CamVid val parity is in BENCHMARKS.md)."""
     pytest.importorskip("openvino")
@@ -85,6 +86,7 @@ def test_a_changed_file_is_refused(erfnet, tmp_path: Path, caplog: pytest.LogCap
     assert "model.bin has the wrong checksum" in caplog.text
 
 
+@pytest.mark.slow
 def test_other_weights_or_another_size_do_not_use_it(erfnet, tmp_path: Path) -> None:
     other = load_model("erfnet", None)[0]
     with torch.no_grad():

@@ -17,6 +17,7 @@ SIZE = (75, 100)  # not a multiple of the stride of 8: the traced padding must m
 
 
 @pytest.mark.parametrize("name", ["erfnet-half", "deeplab"])
+@pytest.mark.slow
 def test_the_frozen_graph_matches_the_eager_module(name: str) -> None:
     model = random_model(name)
     batch = np.random.default_rng(0).random((2, 3, *SIZE), dtype=np.float32)  # traced with one frame, run with two
@@ -29,6 +30,7 @@ def test_the_frozen_graph_matches_the_eager_module(name: str) -> None:
 
 
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16")
+@pytest.mark.slow
 def test_tracing_under_bf16_autocast_loses_nothing_against_eager_bf16() -> None:
     # A random network's scores lie close together, so bf16 moves some argmaxes either way;
     # the frozen graph must agree with fp32 as well as eager autocast does.
@@ -45,6 +47,7 @@ def test_tracing_under_bf16_autocast_loses_nothing_against_eager_bf16() -> None:
     assert agreement[True] >= 0.9
 
 
+@pytest.mark.slow
 def test_infer_labels_resizes_in_and_out_as_the_preprocess_and_label_stages_do() -> None:
     # The host path every backend without fused ends takes: LabelInferenceStage relies on it.
     model = random_model()

@@ -73,6 +73,7 @@ def test_an_encoder_that_does_not_fit_is_refused(model_name, donor_name, tmp_pat
         load_encoder_state(MODELS.get(model_name).build(), path)
 
 
+@pytest.mark.slow
 def test_short_training_on_camvid_lowers_the_loss(camvid, tmp_path):
     config = TrainConfig(
         model="erfnet-half", data=camvid, out=tmp_path, epochs=1, batch_size=4, crop=(96, 96),

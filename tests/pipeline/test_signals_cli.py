@@ -9,6 +9,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 FAST = ["--model", "erfnet-half", "--input-size", "160x120"]
 
 
@@ -52,6 +54,7 @@ def test_sigterm_during_an_engine_build_cleans_up(tmp_path: Path, streamseg_proc
     assert [path.name for path in engines.iterdir() if path.name.startswith(".")] == []
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_aborts_with_one_line_and_exit_130(streamseg_process) -> None:
     """Sync CRF on the full-size demo takes seconds a frame, so the graceful drain is still going at the second Ctrl-C."""
     port = free_port()

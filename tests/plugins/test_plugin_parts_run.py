@@ -27,6 +27,7 @@ def streamseg(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_one_run_uses_the_plugins_model_backend_source_sink_refiner_and_flow_estimator(plugin_env, tmp_path: Path) -> None:
     record, refined, estimated = tmp_path / "record.jsonl", tmp_path / "refine.log", tmp_path / "flow.log"
     completed = streamseg(
@@ -76,6 +77,7 @@ def test_plugins_lists_each_part_with_its_origin(plugin_env) -> None:
         assert "built-in" in rows[(table, name)]
 
 
+@pytest.mark.slow
 def test_an_unknown_sink_name_is_a_one_line_error(plugin_env, tmp_path: Path) -> None:
     completed = streamseg(
         "run", "tiny-frames:2", "--backend", "torch", "--model", "erfnet-half", "--input-size", "160x120",

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import av
+import pytest
 
 FAST = ["--model", "erfnet-half", "--backend", "torch", "--input-size", "160x120"]
 
@@ -72,6 +73,7 @@ def test_an_odd_frame_size_is_recorded_as_broadly_playable_4_2_0(tmp_path: Path)
         assert sum(1 for _ in container.decode(stream)) == 3
 
 
+@pytest.mark.slow
 def test_a_full_disk_is_said_while_running_and_leaves_no_unplayable_file(small_tmpfs: Path) -> None:
     out = small_tmpfs / "x.mp4"
     process = streamseg("run", "demo:320x240", *FAST, "--max-frames", "300", "--out", str(out))
@@ -91,6 +93,7 @@ def test_a_full_disk_is_said_while_running_and_leaves_no_unplayable_file(small_t
     assert list(small_tmpfs.glob(".*.partial-*")) == []  # the temporary file was removed
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_a_partial_file_that_plays_up_to_its_last_fragment(tmp_path: Path) -> None:
     out = tmp_path / "x.mp4"
     process = streamseg("run", "demo:320x240", *FAST, "--out", str(out))

@@ -147,6 +147,7 @@ def test_stopping_before_the_garbage_reports_nothing(write_video) -> None:
         assert source.damage is None
 
 
+@pytest.mark.slow
 def test_run_writes_every_recovered_frame_and_exits_2(write_video, tmp_path, capsys) -> None:
     path = write_video("damaged.mp4", frames=60, codec_options=KEYFRAME_EVERY_10)
     overwrite_middle(path, path.stat().st_size // 10)

@@ -52,6 +52,7 @@ def test_each_stream_writes_every_frame_to_its_own_outputs(videos: list[Path], t
 
 # Temporal smoothing and key frames keep each stream's own state: a stream must not be warped from another's past.
 @pytest.mark.parametrize("stateful", [[], ["--flow", "dis", "--key-every", "3"]], ids=["plain", "flow-and-key-frames"])
+@pytest.mark.slow
 def test_batched_streams_label_as_a_single_stream_run_does(videos: list[Path], tmp_path: Path, stateful: list[str]) -> None:
     assert main(["run", str(videos[1]), *FAST, *stateful, "--masks", str(tmp_path / "alone")]) == 0
     assert main(["run", *map(str, videos), *FAST, *stateful, "--masks", f"{tmp_path}/batched/{{name}}", "--batch-wait-ms", "50"]) == 0

@@ -22,6 +22,7 @@ def camvid_root() -> Path:
     return CAMVID
 
 
+@pytest.mark.slow
 def test_training_logs_resumes_and_exports(camvid_root, tmp_path):
     config = FlowTrainConfig(
         camvid=camvid_root, out=tmp_path / "run", steps=2, batch_size=2, size=(64, 96),

@@ -45,6 +45,7 @@ def moving_frames(count: int) -> list[Frame]:
 
 @pytest.mark.parametrize("resolution", [1.0, 0.5])
 @pytest.mark.parametrize("every, frames, expected_calls", [(1, 5, 5), (3, 7, 3), (4, 8, 2), (10, 4, 1)])
+@pytest.mark.slow
 def test_the_network_runs_only_on_key_frames(model, every, frames, expected_calls, resolution):
     backend = CountingTorchBackend(model, INPUT_SIZE, "fp32", BackendOptions(threads=2))
     stage = KeyFrameInferenceStage(backend, every, DISFlowEstimator("ultrafast"), resolution=resolution)
@@ -70,6 +71,7 @@ def test_between_key_frames_the_key_logits_are_warped(model):
     assert backend.calls == 2
 
 
+@pytest.mark.slow
 def test_on_a_half_grid_the_warped_logits_follow_the_motion(model):
     backend = CountingTorchBackend(model, INPUT_SIZE, "fp32", BackendOptions(threads=2))
     stage = KeyFrameInferenceStage(backend, 3, DISFlowEstimator("medium"), resolution=0.5)

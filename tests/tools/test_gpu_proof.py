@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,6 +36,7 @@ def numbers_in(value: object) -> list[float]:
     return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else []
 
 
+@pytest.mark.slow
 def test_dry_run_records_every_step_with_figures_or_a_reason(tmp_path: Path, tiny_camvid: Path) -> None:
     completed, report = run_proof(tmp_path / "out", "--data", str(tiny_camvid))
 
@@ -78,6 +80,7 @@ def test_dry_run_records_every_step_with_figures_or_a_reason(tmp_path: Path, tin
     assert all(streams["torch_cpu"]["model_only"][f"batch_{batch}"]["model_fps"] > 0 for batch in (1, 2))
 
 
+@pytest.mark.slow
 def test_a_failing_step_is_recorded_and_the_others_still_run(tmp_path: Path, tiny_camvid: Path) -> None:
     (tiny_camvid / "valannot" / "f001.png").unlink()  # parity and crf cannot read this frame's labels
 

@@ -31,6 +31,7 @@ def _demo_camvid(root: Path, frames: int = 8) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_a_dry_run_trains_and_writes_weights_and_a_report(tmp_path):
     data = _demo_camvid(tmp_path / "camvid")
     out = tmp_path / "out"
@@ -50,6 +51,7 @@ def test_a_dry_run_trains_and_writes_weights_and_a_report(tmp_path):
     model.load_state_dict(torch.load(out / "erfnet-half.pt", weights_only=True))
 
 
+@pytest.mark.slow
 def test_a_fixed_schedule_stopped_part_way_resumes_to_its_end(tmp_path):
     """A CPU run of a fixed schedule lasts hours: run again, the command picks up from the last epoch's checkpoint."""
     data = _demo_camvid(tmp_path / "camvid")
@@ -65,6 +67,7 @@ def test_a_fixed_schedule_stopped_part_way_resumes_to_its_end(tmp_path):
     assert report["train_seconds"] == round(sum(record["seconds"] for record in log), 1)  # both calls' epochs
 
 
+@pytest.mark.slow
 def test_a_recipe_sets_its_batch_and_rate_and_the_command_line_overrides_them(tmp_path):
     data = _demo_camvid(tmp_path / "camvid")
     for extra, rate in (([], "0.004"), (["--lr", "3e-3"], "0.003")):
@@ -78,6 +81,7 @@ def test_a_recipe_sets_its_batch_and_rate_and_the_command_line_overrides_them(tm
         assert json.loads((out / "train.json").read_text())["config"]["learning_rate"] == rate
 
 
+@pytest.mark.slow
 def test_packaging_ships_the_last_epoch_and_scores_the_fold_on_the_held_out_drive(tmp_path):
     data = _demo_camvid(tmp_path / "camvid")
     runs = {}
@@ -131,6 +135,7 @@ def test_packing_writes_jpeg_frames_and_png_labels_the_trainer_reads(tmp_path):
 
 
 @pytest.mark.parametrize("fold_epochs", [None, "3"])
+@pytest.mark.slow
 def test_the_fold_then_final_script_trains_the_fold_winner_on_all_frames_for_its_epochs(tmp_path, fold_epochs):
     data = _demo_camvid(tmp_path / "camvid")
     out = tmp_path / "out"

@@ -68,6 +68,7 @@ def test_joined_splits_and_bad_split_names(drives_camvid):
             list_split(drives_camvid, bad)
 
 
+@pytest.mark.slow
 def test_on_camvid_the_fold_holds_every_0006R0_frame_out(camvid, tmp_path):
     training = CamVid(camvid, "train+val", exclude_drive="0006R0")
     held_out = list_split(camvid, "train+val")
