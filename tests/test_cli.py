@@ -112,10 +112,10 @@ def test_metrics_are_served_during_a_run(tmp_path):
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=60)
     for name in (
-        'streamseg_stage_latency_seconds_count{stage="infer"}',
-        "streamseg_end_to_end_latency_seconds_count",
-        'streamseg_queue_depth{queue="source"}',
-        "streamseg_fps",
+        'streamseg_stage_latency_seconds_count{stage="infer",stream="demo"}',
+        'streamseg_end_to_end_latency_seconds_count{stream="demo"}',
+        'streamseg_queue_depth{queue="source",stream="demo"}',
+        'streamseg_fps{stream="demo"}',
     ):
         values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name)]
         assert values, f"{name} is missing"

@@ -295,7 +295,7 @@ def assemble(
 
 
 # With several streams, two inference calls at once: while one waits for a batch or for the
-# decoders, the other keeps a small CPU busy (BENCHMARKS.md, Many streams in one process).
+# decoders, the other keeps a small CPU busy (BENCHMARKS.md, Many streams).
 SEVERAL_STREAMS_CALLS = 2
 
 
@@ -402,6 +402,8 @@ def assemble_run(
             run.add_stream(entry)
         _log_started(config, backend, origin)
         if several:
+            for entry in entries:
+                log.info("stream %s: %s", entry["name"], entry["source"])
             log.info("%d streams, batched by up to %d frames per call", len(entries), config.max_batch)
         yield run
         batching = run.batching()
@@ -418,4 +420,4 @@ def check_engine_dir(config: RunConfig) -> None:
     """``--engine-dir`` must be a folder (or not exist yet), whether or not this run's backend will use a cache."""
     engine_dir = config.engine_dir
     if engine_dir is not None and Path(engine_dir).exists() and not Path(engine_dir).is_dir():
-        raise OutputError(f"--engine-dir {engine_dir} is a file; give a folder for the engine cache")
+        raise OutputError(f"--engine-dir {engine_dir} is a file, not a folder: give a folder for the engine cache")

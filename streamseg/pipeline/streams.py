@@ -226,7 +226,8 @@ class StreamSet:
         if taken:
             stack.close()
             raise StreamNameTaken(f"a stream called {name} is already running; remove it first or pick another name")
-        log.info("stream %s: %s", name, assembly.config.source)
+        if self._state is not PipelineState.CREATED:  # the assembler names the streams a run starts with
+            log.info("stream %s added: %s", name, assembly.config.source)
         return stream
 
     def _running(self, name: str) -> bool:

@@ -29,7 +29,7 @@ def silent_port() -> Iterator[int]:
         yield listener.getsockname()[1]
 
 
-def health(port: int) -> tuple[int, str]:
+def health(port: int) -> tuple[int, dict | str]:
     """(status, detail) of /healthz, or (0, why) when nothing answers."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
@@ -66,7 +66,9 @@ def test_give_up_after_ends_a_run_whose_camera_never_comes(free_port, streamseg_
     run = streamseg_process([url, *FAST, "--rtsp-give-up-after", "1"])
     code, stderr = run.finish()
     assert code == 2, stderr
-    assert run.said(f"streamseg: error: {url}: could not connect within 1 s (Connection refused)"), stderr
+    # The stream's one summary line, then what the source says.
+    assert [line for line in run.said("streamseg: error: stream cam: 0 frames in ")
+            if line.endswith(f"; {url}: could not connect within 1 s (Connection refused)")], stderr
     assert "Traceback" not in stderr
 
 
@@ -90,19 +92,20 @@ def test_healthz_follows_the_source_and_every_port_serves_it(rtsp_server, stream
     ])
     ports = (preview_port, metrics_port)
     try:
-        assert wait_until(lambda: all(health(port) == (200, "ok") for port in ports), timeout=90), (
+        # /healthz gives each stream's state: the one stream here is named after the URL's path.
+        assert wait_until(lambda: all(health(port) == (200, {"road": "ok"}) for port in ports), timeout=90), (
             [health(port) for port in ports], run.lines)
         for port in ports:
-            assert "streamseg_source_up 1.0" in metrics(port)
+            assert 'streamseg_source_up{stream="road"} 1.0' in metrics(port)
 
         rtsp_server.kill()
-        assert wait_until(lambda: all(health(port) == (503, "degraded: source down") for port in ports), timeout=30), (
+        assert wait_until(lambda: all(health(port) == (503, {"road": "degraded: source down"}) for port in ports), timeout=30), (
             [health(port) for port in ports], run.lines)
-        assert "streamseg_source_up 0.0" in metrics(metrics_port)
+        assert 'streamseg_source_up{stream="road"} 0.0' in metrics(metrics_port)
         assert wait_until(lambda: run.said(f"{rtsp_server.url}: stream lost ("), timeout=10), run.lines
 
         rtsp_server.start()
-        assert wait_until(lambda: all(health(port) == (200, "ok") for port in ports), timeout=60), (
+        assert wait_until(lambda: all(health(port) == (200, {"road": "ok"}) for port in ports), timeout=60), (
             [health(port) for port in ports], run.lines)
         assert run.said(f"{rtsp_server.url}: reconnected after a drop of ")
     finally:

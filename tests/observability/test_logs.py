@@ -29,7 +29,7 @@ def test_a_real_runs_diagnostics_reach_stderr_through_the_one_handler(tmp_path):
     assert all(ONE_LINE.match(line) for line in lines), lines
     assert any(line.startswith("streamseg: warning: model erfnet-half has no trained weights") for line in lines), lines
     assert any(line.startswith("streamseg: model erfnet-half (untrained weights), backend torch") for line in lines), lines
-    assert lines[-1].startswith("streamseg: 2 frames in "), lines
+    assert lines[-1].startswith("streamseg: stream demo-64x48: 2 frames in "), lines
 
 
 def test_a_library_warning_is_a_log_record(caplog: pytest.LogCaptureFixture):

@@ -92,4 +92,4 @@ def test_an_engine_dir_that_is_a_file_is_refused_in_every_run(tmp_path, capsys, 
     assert main(["run", *sources, "--model", "erfnet-half", "--backend", backend, "--input-size", "64x48",
                  "--max-frames", "1", "--engine-dir", str(engine_file)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"streamseg: error: --engine-dir {engine_file} is a file; give a folder for the engine cache"]
+    assert err == [f"streamseg: error: --engine-dir {engine_file} is a file, not a folder: give a folder for the engine cache"]

@@ -20,7 +20,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def health_detail(port: int) -> str | None:
+def health_detail(port: int) -> dict | None:
+    """Each stream's state, as /healthz gives it; None while nothing answers."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
             return json.loads(response.read())["detail"]
@@ -59,7 +60,7 @@ def test_a_second_ctrl_c_aborts_with_one_line_and_exit_130(streamseg_process) ->
     """Sync CRF on the full-size demo takes seconds a frame, so the graceful drain is still going at the second Ctrl-C."""
     port = free_port()
     run = streamseg_process(["demo", *FAST, "--backend", "torch", "--crf", "sync", "--metrics-port", str(port)])
-    assert run.wait_for(lambda: health_detail(port) == "ok"), "\n".join(run.lines)  # the pipeline runs
+    assert run.wait_for(lambda: health_detail(port) == {"demo": "ok"}), "\n".join(run.lines)  # the pipeline runs
     # Frames queued behind the CRF make the drain last several CRF frames: the second Ctrl-C lands inside it.
     # (Sent as soon as the run was healthy, the first could find one frame in flight, drained before the second.)
     assert run.wait_for(lambda: frames_waiting(port) >= 3), "\n".join(run.lines)

@@ -159,8 +159,10 @@ def test_run_writes_every_recovered_frame_and_exits_2(write_video, tmp_path, cap
     err = capsys.readouterr().err
     assert code == 2
     assert "Traceback" not in err
-    damage_lines = [line for line in err.splitlines() if "damaged" in line]
-    assert len(damage_lines) == 1 and damage_lines[0].startswith(f"streamseg: error: {path} is damaged: skipped over ")
+    damage_lines = [line for line in err.splitlines() if "is damaged" in line]
+    # The stream's one summary line: its frames, then what the source reports of the damage.
+    assert len(damage_lines) == 1 and damage_lines[0].startswith("streamseg: error: stream damaged: ")
+    assert f"; {path} is damaged: skipped over " in damage_lines[0]
     assert f"decoded {recovered} of about 60 frames" in damage_lines[0]
     with av.open(str(out)) as container:
         assert sum(1 for _ in container.decode(video=0)) == recovered
