@@ -52,7 +52,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from streamseg.backends import Backend
-from streamseg.config import RunConfig, config_from_values, option_names, parse_size, stream_entry
+from streamseg.config import RunConfig, config_from_values, option_aliases, option_names, parse_size, stream_entry
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.image.scores import softmax
@@ -149,7 +149,7 @@ class Pipeline:
         try:
             if "streams" in options:
                 raise TypeError("Pipeline() takes its streams as its first argument: Pipeline([{'name': ..., 'source': ...}, ...])")
-            unknown = sorted(set(options) - set(_KEYWORDS))
+            unknown = sorted(set(options) - set(_KEYWORDS) - set(option_aliases()))
             if unknown:
                 raise TypeError(f"Pipeline() got an unexpected keyword argument {unknown[0]!r}; run options: {', '.join(_KEYWORDS)}")
             if "input_size" in options:  # the API's own (height, width) order for a tuple or list

@@ -417,6 +417,11 @@ _BACKEND_FIELDS: dict[str, dataclasses.Field] = {declared.name: declared for dec
 _ALIASES: dict[str, str] = {old: name for name, declared in _FIELDS.items() for old in option_spec(declared).aliases}
 
 
+def option_aliases() -> tuple[str, ...]:
+    """The old names options still answer to (each sets its option, with a note giving the new name)."""
+    return tuple(_ALIASES)
+
+
 def option_names() -> tuple[str, ...]:
     """Every run option: the YAML keys, the API keywords, and (as --the-name-with-dashes) the flags, ``source`` first."""
     return tuple(_FIELDS)

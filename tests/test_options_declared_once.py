@@ -158,13 +158,16 @@ def test_no_flag_is_lost():
     assert FLAGS_BEFORE <= accepted
 
 
-def test_an_old_name_sets_the_renamed_option_with_a_note(tmp_path, caplog):
+def test_an_old_name_sets_the_renamed_option_with_a_note(tmp_path, caplog, monkeypatch):
     assert from_flags("--inference-streams", "2").inference_calls == 2
     assert "--inference-streams is now called --inference-calls" in caplog.text
     caplog.clear()
     assert from_yaml(tmp_path, inference_streams=3).inference_calls == 3
     assert "inference_streams is now called inference_calls" in caplog.text
     assert build_config(tmp_path / "c.yaml", {"inference_calls": 1}).inference_calls == 1  # a flag still replaces the file's value
+    caplog.clear()
+    assert from_api(monkeypatch, inference_streams=4).inference_calls == 4  # an API keyword too
+    assert "inference_streams is now called inference_calls" in caplog.text
 
 
 def test_an_option_given_by_both_names_is_refused(tmp_path):
