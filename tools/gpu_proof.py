@@ -17,10 +17,11 @@ has a time limit cut to what is left of the overall budget, so the whole run end
   agreement and val mIoU, through ``Backend.infer`` as ``streamseg eval`` runs it, and through
   ``infer_labels`` (pre- and post-processing on the GPU);
 - model_fps: fp16 at 1024x512, batch 1 and 8, the captured CUDA graph timed with CUDA events;
-- end_to_end: 1920x1080 frames decoded by OpenCV in their own thread, then ``infer_labels`` (labels
-  at 1920x1080 back on the host). The 1080p clip is the road video upscaled and re-encoded before
-  timing; there is no rendering or encoding, since the pipeline's sinks need PyAV, which is not
-  carried to the GPU machine (its wheel alone is larger than everything else carried);
+- end_to_end: the package's own run (``assemble_run``, as ``streamseg run FOLDER`` builds it) on a
+  folder of 1920x1080 JPEG frames (the road video upscaled and written before timing; a folder, as
+  PyAV, which reads video files, is not carried to the GPU machine: its wheel alone is larger than
+  everything else carried), its fps from the run's result; then that run's backend alone on the same
+  frames from memory, batch 1 and 8. The run has no output, so nothing is rendered or encoded;
 - crf: ConvCRF (the GPU mean-field CRF) per frame against pydensecrf on the same CamVid frames;
 - streams: 1, 2, 4 and 8 streams of the built-in 960x540 demo scene through ``assemble_run`` (one
   backend behind the batcher, up to 16 frames a call): aggregate and per-stream fps and the mean batch;
@@ -43,7 +44,6 @@ import importlib.util
 import json
 import os
 import platform
-import queue
 import re
 import shutil
 import signal
@@ -64,6 +64,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from streamseg.config import RunConfig
+    from streamseg.pipeline.streams import StreamSet, StreamsResult
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -88,10 +89,16 @@ VERSIONS_OF = (
     "pyyaml", "pytest", "prometheus-client", "Cython",
 )
 E2E_WHAT = (
-    "OpenCV decodes a 1920x1080 clip (the road video upscaled and re-encoded before timing, or synthetic frames) "
-    "in its own thread; the main thread stacks batches and calls CudaBackend.infer_labels (uint8 frames up, resize "
-    "to the network input, fp16 network, argmax, labels resized to 1920x1080 and back on the host). No rendering or "
-    "encoding: the pipeline's sinks need PyAV, which is not carried to the GPU machine."
+    "The package's own run, built as `streamseg run FOLDER` builds it (assemble_run) and run with run(); run_fps is "
+    "its one stream's frames over its seconds, from the StreamsResult. FOLDER holds the road video's frames (decoded "
+    "by OpenCV; smooth synthetic frames when there is no video) upscaled to the frame size (1920x1080 in the full "
+    "proof) and written as JPEG q90 before timing, the clip repeated to the image count; the run's source "
+    "(ImageFolderSource) decodes them with OpenCV in its reader thread. The run has no output, so it draws no overlay "
+    "(the video sinks need PyAV, which is not carried to the GPU machine): on CUDA one infer_labels call per frame "
+    "(uint8 frame up, resize to the network input, fp16 network, argmax, labels at the frame size back on the host), "
+    "on the CPU the preprocess stage first. The backend is warmed at the network's size before run(); a one-off cost "
+    "at the frame size falls in the first frames, as in any run. in_memory: that run's backend alone, infer_labels on "
+    "frames of the folder already decoded, batched. source_only_fps: the folder read by its source alone."
 )
 STREAMS_MODEL = "erfnet"
 STREAMS_MAX_BATCH = 16
@@ -113,10 +120,10 @@ class Settings:
     fps_input: tuple[int, int]  # (H, W)
     batches: tuple[int, ...]
     fps_iterations: int
-    e2e_frame_size: tuple[int, int]  # (H, W) of the decoded frames
+    e2e_frame_size: tuple[int, int]  # (H, W) of the images the run reads
     e2e_input: tuple[int, int]  # (H, W) of the network input
-    e2e_frames: int  # frames timed per configuration
-    clip_frames: int  # frames in the clip that is made and decoded
+    e2e_frames: int  # images in the folder, the clip repeated: the run's max_frames, and the frames timed in memory
+    clip_frames: int  # frames taken from the road video (or made) for the folder
     crf_frames: int
     stream_counts: tuple[int, ...]  # streams run at once, one run each
     stream_source: str  # what each stream reads: the demo scene at the frame size
@@ -155,7 +162,7 @@ DRY = Settings(
     fps_iterations=2,
     e2e_frame_size=(54, 96),
     e2e_input=(32, 64),
-    e2e_frames=4,
+    e2e_frames=8,
     clip_frames=6,
     crf_frames=1,
     stream_counts=(1, 2),
@@ -251,20 +258,17 @@ def decode_rgb(path: Path, limit: int | None = None) -> Iterator[np.ndarray]:
         capture.release()
 
 
-def write_clip(frames: list[np.ndarray], size: tuple[int, int], folder: Path) -> tuple[Path, str]:
-    """The frames resized to ``size`` (H, W) in an MPEG-4 (part 2) mp4: pip's OpenCV encodes no H.264, but decodes this."""
+def write_image_folder(frames: list[np.ndarray], size: tuple[int, int], count: int, folder: Path) -> Path:
+    """``count`` JPEG (quality 90) images of ``frames`` resized to ``size`` (H, W), the clip repeated as needed: a source
+    the package reads without PyAV (ImageFolderSource decodes with OpenCV)."""
     height, width = size
-    for fourcc in ("mp4v",):
-        path = folder / f"clip-{fourcc}.mp4"
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), 30.0, (width, height))
-        if not writer.isOpened():
-            continue
-        for frame in frames:  # one at a time: 221 upscaled 1080p frames would hold 1.4 GB
-            writer.write(cv2.cvtColor(cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR), cv2.COLOR_RGB2BGR))
-        writer.release()
-        if next(decode_rgb(path, 1), None) is not None:
-            return path, fourcc
-    raise RuntimeError(f"OpenCV could not write a decodable {width}x{height} mp4 (MPEG-4)")
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(count):  # one at a time: 442 upscaled 1080p frames would hold 2.7 GB
+        image = cv2.resize(frames[index % len(frames)], (width, height), interpolation=cv2.INTER_LINEAR)
+        path = folder / f"frame{index:05d}.jpg"
+        if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 90]):
+            raise RuntimeError(f"OpenCV could not write {path}")
+    return folder
 
 
 def pack_data(into: Path, data: Path | None, video: Path | None) -> int:
@@ -324,22 +328,6 @@ def predictor_labels(model: str, backend: str, precision: str, images: list[np.n
         return labels, milliseconds, predictor.describe()
 
 
-def torch_cpu_labeller(network, input_size: tuple[int, int]) -> Callable[[np.ndarray], np.ndarray]:
-    """The CPU pipeline's stages on a batch of uint8 frames: the CPU side that ``infer_labels`` replaces."""
-    import torch
-
-    from streamseg.image.preprocessing import to_model_input
-    from streamseg.stages.labels import logits_to_labels
-
-    def labels(frames: np.ndarray) -> np.ndarray:
-        batch = np.concatenate([to_model_input(frame, input_size) for frame in frames])
-        with torch.inference_mode():
-            logits = network(torch.from_numpy(batch)).numpy()
-        return np.stack([logits_to_labels(one, frame.shape[:2]) for one, frame in zip(logits, frames)])
-
-    return labels
-
-
 def in_memory_fps(label: Callable[[np.ndarray], np.ndarray], frames: list[np.ndarray], batch: int, count: int, deadline: float) -> float:
     """Frames per second of ``label`` on frames already decoded (cycled), batched; stops early at ``deadline``."""
     batches = [np.stack([frames[(start + i) % len(frames)] for i in range(batch)]) for start in range(0, len(frames), batch)]
@@ -349,50 +337,6 @@ def in_memory_fps(label: Callable[[np.ndarray], np.ndarray], frames: list[np.nda
         label(batches[(done // batch) % len(batches)])
         done += batch
     return done / (time.perf_counter() - started)
-
-
-def decode_only(clip: Path) -> tuple[int, float]:
-    """Frames in ``clip`` and OpenCV's decoding rate for them, alone in this thread."""
-    started = time.perf_counter()
-    count = sum(1 for _ in decode_rgb(clip))
-    return count, count / (time.perf_counter() - started)
-
-
-def decoder_thread(clip: Path, frames: "queue.Queue[np.ndarray]", stop: threading.Event) -> threading.Thread:
-    """Decodes ``clip`` again and again into ``frames`` until ``stop`` is set (OpenCV releases the GIL while decoding)."""
-
-    def run() -> None:
-        while not stop.is_set():
-            for frame in decode_rgb(clip):
-                while not stop.is_set():
-                    try:
-                        frames.put(frame, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-
-    thread = threading.Thread(target=run, name="gpu-proof-decoder", daemon=True)
-    thread.start()
-    return thread
-
-
-def pipelined_fps(label: Callable[[np.ndarray], np.ndarray], clip: Path, batch: int, count: int, deadline: float) -> float:
-    """Frames per second from the decoder thread through ``label``: decoding and labelling overlap as in the pipeline."""
-    frames: queue.Queue[np.ndarray] = queue.Queue(maxsize=2 * batch)
-    stop = threading.Event()
-    thread = decoder_thread(clip, frames, stop)
-    try:
-        label(np.stack([frames.get(timeout=30) for _ in range(batch)]))  # warm
-        done, started = 0, time.perf_counter()
-        while done < count and (done == 0 or time.perf_counter() < deadline):
-            label(np.stack([frames.get(timeout=30) for _ in range(batch)]))
-            done += batch
-        return done / (time.perf_counter() - started)
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 # --- steps --------------------------------------------------------------------------------------
@@ -554,48 +498,69 @@ def cpu_forward_fps(network, settings: Settings, batch: int) -> dict:
 
 
 def step_end_to_end(proof: Proof, figures: dict, deadline: float) -> None:
-    """Decoded 1920x1080 frames to labels at 1920x1080, pipelined (decoder thread) and from memory."""
-    from streamseg.models import load_model
+    """The package's own run (``assemble_run``, as ``streamseg run FOLDER`` builds it) on an image folder of frames at
+    the end-to-end size, then that run's backend on the same frames from memory."""
+    from streamseg.config import config_from_values
 
     settings = proof.settings
     frames, origin = source_frames(proof.video, settings.clip_frames, settings.e2e_frame_size)
     height, width = settings.e2e_frame_size
-    with tempfile.TemporaryDirectory(prefix="gpu-proof-") as folder:
-        clip, fourcc = write_clip(frames, settings.e2e_frame_size, Path(folder))
+    input_height, input_width = settings.e2e_input
+    with tempfile.TemporaryDirectory(prefix="gpu-proof-") as temporary:
+        folder = write_image_folder(frames, settings.e2e_frame_size, settings.e2e_frames, Path(temporary) / "frames")
+        clip_frames = len(frames)
         del frames
-        count, decode_fps = decode_only(clip)
-        decoded = list(decode_rgb(clip, IN_MEMORY_FRAMES))
         figures["what"] = E2E_WHAT
-        figures["clip"] = {"source": origin, "size": f"{width}x{height}", "frames": count, "codec": fourcc, "decoder": "OpenCV"}
-        figures["network_input"] = f"{settings.e2e_input[1]}x{settings.e2e_input[0]}"
-        figures["decode_only_fps"] = round(decode_fps, 1)
-        share = (deadline - time.perf_counter()) / (len(settings.models) * len(settings.batches) * 2 + 1)
+        figures["source"] = {
+            "origin": origin, "clip_frames": clip_frames, "images": settings.e2e_frames, "size": f"{width}x{height}",
+            "format": "JPEG q90", "reader": "ImageFolderSource (OpenCV)",
+        }
+        figures["network_input"] = f"{input_width}x{input_height}"
+        figures["source_only_fps"] = source_only_fps(str(folder), 1, settings.e2e_frames)
+        # Each model's run and its in-memory batches share what is left until the deadline.
+        share = (deadline - time.perf_counter()) / (len(settings.models) * (1 + len(settings.batches)) + 1)
+        backend, precision = ("cuda", "fp16") if proof.cuda_reason is None else ("torch", "fp32")
         for model in settings.models:
-            network, _ = load_model(model)
             row = figures.setdefault(model, {})
-            if proof.cuda_reason is not None:
+            if backend == "torch":
                 row["cuda_fp16"] = proof.cuda_parts_skipped()
-                row["torch_cpu_fp32"] = e2e_rows(torch_cpu_labeller(network, settings.e2e_input), clip, decoded, settings, share)
-                continue
-            row["cuda_fp16"] = cuda_e2e_rows(network, model, clip, decoded, settings, share)
+            config = config_from_values({
+                "source": str(folder), "model": model, "backend": backend, "precision": precision,
+                "input_size": settings.e2e_input, "max_frames": settings.e2e_frames,
+            })
+            row["cuda_fp16" if backend == "cuda" else "torch_cpu_fp32"] = package_run_rows(config, folder, settings, share)
 
 
-def e2e_rows(label: Callable[[np.ndarray], np.ndarray], clip: Path, decoded: list[np.ndarray], settings: Settings, share: float) -> dict:
-    rows = {}
-    for batch in settings.batches:
-        rows[f"batch_{batch}"] = {
-            "e2e_fps": round(pipelined_fps(label, clip, batch, settings.e2e_frames, time.perf_counter() + share), 1),
-            "in_memory_fps": round(in_memory_fps(label, decoded, batch, settings.e2e_frames, time.perf_counter() + share), 1),
+def package_run_rows(config: RunConfig, folder: Path, settings: Settings, share: float) -> dict:
+    """``config``'s run: its one stream's fps, frames and seconds as the run's result gives them; then the run's
+    backend alone on decoded frames from memory, per batch size (the ceiling without the source and the stages)."""
+    from streamseg.sources import open_source
+
+    height, width = config.input_size
+    with timed_run(config, share) as (run, result, _):
+        (name, stream), = result.streams.items()
+        if stream.error:
+            raise RuntimeError(f"the run's stream {name}: {stream.error}")
+        rows: dict = {
+            "command": (
+                f"streamseg run FOLDER --model {config.model} --backend {config.backend} --precision "
+                f"{config.precision} --input-size {width}x{height} --max-frames {config.max_frames}"
+            ),
+            "described": run.backend.describe(),
+            "run_fps": round(stream.fps, 1), "run_frames": stream.frames, "run_seconds": round(stream.seconds, 2),
+            "stopped_early": stream.stopped_early,
+        }
+        with open_source(str(folder)) as source:
+            decoded = [frame.image for _, frame in zip(range(IN_MEMORY_FRAMES), source)]
+        rows["in_memory"] = {
+            f"batch_{batch}": {
+                "in_memory_fps": round(
+                    in_memory_fps(run.backend.infer_labels, decoded, batch, settings.e2e_frames, time.perf_counter() + share), 1
+                ),
+            }
+            for batch in settings.batches
         }
     return rows
-
-
-def cuda_e2e_rows(network, model: str, clip: Path, decoded: list[np.ndarray], settings: Settings, share: float) -> dict:
-    from streamseg.backends import BackendOptions
-    from streamseg.backends.cuda_backend import CudaBackend
-
-    with CudaBackend(network, settings.e2e_input, "fp16", BackendOptions(device="cuda", model_name=model)) as backend:
-        return e2e_rows(backend.infer_labels, clip, decoded, settings, share)
 
 
 def step_crf(proof: Proof, figures: dict, deadline: float) -> None:
@@ -680,20 +645,28 @@ def step_streams(proof: Proof, figures: dict, deadline: float) -> None:
     rows["model_only"] = model_only_fps(config, settings, deadline)
 
 
-def streams_run(config: RunConfig, seconds: float) -> dict:
-    """One run of ``config.streams`` to their ``max_frames`` (or stopped after ``seconds``, keeping what they read):
-    aggregate fps over the wall time of ``run()``, each stream's fps, and the batcher's mean frames per call."""
+@contextlib.contextmanager
+def timed_run(config: RunConfig, seconds: float) -> Iterator[tuple[StreamSet, StreamsResult, float]]:
+    """``config``'s run as ``streamseg run`` builds it (``assemble_run``), run to its ``max_frames`` or stopped after
+    ``seconds``, keeping what it read: the open run, its result, and the wall seconds of ``run()``. The run (its
+    backend) stays open until the block ends."""
     from streamseg.pipeline.assemble import assemble_run
 
-    with assemble_run(config) as streams:
-        stopper = threading.Timer(max(seconds, 1.0), streams.stop)
+    with assemble_run(config) as run:
+        stopper = threading.Timer(max(seconds, 1.0), run.stop)
         stopper.start()
         started = time.perf_counter()
         try:
-            result = streams.run()
+            result = run.run()
         finally:
             stopper.cancel()
-        wall = time.perf_counter() - started
+        yield run, result, time.perf_counter() - started
+
+
+def streams_run(config: RunConfig, seconds: float) -> dict:
+    """One run of ``config.streams`` to their ``max_frames`` (or stopped after ``seconds``, keeping what they read):
+    aggregate fps over the wall time of ``run()``, each stream's fps, and the batcher's mean frames per call."""
+    with timed_run(config, seconds) as (streams, result, wall):
         batching = streams.batching()
     errors = {name: one.error for name, one in result.streams.items() if one.error}
     if errors:

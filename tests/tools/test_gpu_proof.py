@@ -64,9 +64,14 @@ def test_dry_run_records_every_step_with_figures_or_a_reason(tmp_path: Path, tin
     model_fps = steps["model_fps"]["erfnet"]
     assert "dry run" in model_fps["cuda_fp16"]["skipped"]
     assert all(model_fps["torch_cpu_fp32"][f"batch_{batch}"]["model_fps"] > 0 for batch in (1, 2))
+    # The end-to-end figure is the package's own run over the image folder, to its max_frames (the folder's 8 images).
     end_to_end = steps["end_to_end"]
-    assert end_to_end["clip"]["frames"] == 6 and end_to_end["clip"]["size"] == "96x54" and end_to_end["decode_only_fps"] > 0
-    assert end_to_end["erfnet"]["torch_cpu_fp32"]["batch_2"]["e2e_fps"] > 0
+    assert end_to_end["source"]["images"] == 8 and end_to_end["source"]["size"] == "96x54" and end_to_end["source_only_fps"] > 0
+    assert "dry run" in end_to_end["erfnet"]["cuda_fp16"]["skipped"]
+    run = end_to_end["erfnet"]["torch_cpu_fp32"]
+    assert run["run_frames"] == 8 and not run["stopped_early"] and run["run_seconds"] > 0 and run["run_fps"] > 0, run
+    assert run["command"].startswith("streamseg run FOLDER") and run["described"].startswith("torch fp32")
+    assert all(run["in_memory"][f"batch_{batch}"]["in_memory_fps"] > 0 for batch in (1, 2))
     crf = steps["crf"]
     assert "dry run" in crf["convcrf_cuda"]["skipped"]
     assert len(crf["convcrf_cpu"]) == 4 and all(row["ms_per_frame"] > 0 for row in crf["convcrf_cpu"].values())
