@@ -10,31 +10,44 @@ from its next frame.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from streamseg.config import RunConfig
 from streamseg.pipeline.assemble import assemble
+from streamseg.pipeline.runner import PipelineResult
 
 
 class StreamWorker:
-    """Runs stream ``name``, whose options are ``config`` (its own source and outputs), with ``replicas`` for the network."""
+    """Runs stream ``name``, whose options are ``config`` (its own source and outputs), on the replicas named
+    ``replica_names`` for the network.
 
-    def __init__(self, name: str, config: RunConfig, replica_names: list[str]) -> None:
+    ``described`` is the replicas' ``describe()``, as the driver got it when they came up. The
+    replicas are looked up by name rather than handed over as handles: arguments holding actor
+    handles go through Ray's object store, where a restart of this actor could find them gone
+    (Ray warns of it when the actor is made).
+    """
+
+    def __init__(self, name: str, config: RunConfig, replica_names: Sequence[str], described: dict[str, Any]) -> None:
         import ray
 
         from streamseg.cluster.replica import NAMESPACE, ReplicaBackend
 
         self.config = config
-        replicas = [ray.get_actor(name, namespace=NAMESPACE) for name in replica_names]
-        described = ray.get(replicas[0].describe.remote())
+        replicas = [ray.get_actor(replica, namespace=NAMESPACE) for replica in replica_names]
         self.backend = ReplicaBackend(name, replicas, config.input_size, described)
         self._lock = threading.Lock()
         self._runner = None
         self._stopped = False
         self._assembly = None
+        self._written: list[str] = []
 
-    def run(self) -> dict[str, Any]:
-        """Runs the stream to its end (or ``stop``); returns how it ended."""
+    def run(self) -> PipelineResult:
+        """Runs the stream to its end (or ``stop``); returns how it ended.
+
+        What cannot be opened (a missing source, an unwritable output) raises the same
+        ``StreamsegError`` a one-machine run raises, which Ray hands to the driver as its cause.
+        """
         with assemble(self.config, backend=self.backend) as assembly:
             with self._lock:
                 self._assembly = assembly
@@ -42,23 +55,19 @@ class StreamWorker:
                 if self._stopped:
                     self._runner.stop()
             result = self._runner.run()
-        outputs = [str(sink.completed_output) for sink in assembly.sinks if sink.completed_output is not None]
-        return {
-            "frames": result.frames, "dropped": result.dropped, "seconds": result.seconds, "error": result.error,
-            "damage": result.damage, "sink_errors": result.sink_errors, "stopped_early": result.stopped_early,
-            "outputs": outputs,
-        }
+        self._written = [str(sink.completed_output) for sink in assembly.sinks if sink.completed_output is not None]
+        return result
+
+    def ended(self) -> tuple[list[str], str | None]:
+        """After ``run``: the outputs it finished, and its failure's traceback (for the driver's --verbose), if any."""
+        runner = self._runner
+        return self._written, runner.error_trace if runner is not None else None
 
     def stop(self) -> None:
         with self._lock:
             self._stopped = True
             if self._runner is not None:
                 self._runner.stop()
-
-    def frames(self) -> int:
-        """Frames done so far by this incarnation of the actor."""
-        assembly = self._assembly
-        return assembly.monitor.snapshot()["frames"] if assembly is not None else 0
 
     def metric_families(self) -> list:
         """This incarnation's Prometheus metric families, for the driver's /metrics (a restarted actor counts afresh)."""

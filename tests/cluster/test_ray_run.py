@@ -1,6 +1,6 @@
-"""``streamseg serve --ray``: streams as Ray actors and the network as a batched replica, on a real Ray head.
+"""``streamseg run --ray``: streams as Ray actors and the network as batched replicas, on a real Ray head.
 
-The test starts a Ray head on 127.0.0.1, runs ``streamseg serve`` against it as a user would,
+The test starts a Ray head on 127.0.0.1, runs ``streamseg run --ray`` against it as a user would,
 and kills actors mid-run with ``ray.kill`` (restart allowed), from a separate process, as an
 operator or a failing node would. Ray is the optional ``[ray]`` extra: without it these skip.
 """
@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -27,8 +32,6 @@ RAY = str(Path(sys.executable).with_name("ray"))
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -67,9 +70,9 @@ def records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def serve(address: str, videos: list[Path], out: Path, *extra: str) -> subprocess.Popen:
+def run_on_ray(address: str, videos: list[Path], out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "streamseg", "serve", "--ray", address, *map(str, videos), *FAST,
+        [sys.executable, "-m", "streamseg", "run", "--ray", address, *map(str, videos), *FAST,
          "--out", f"{out}/{{name}}.mp4", "--stats", f"{out}/{{name}}.jsonl", "--masks", f"{out}/{{name}}-masks", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
@@ -119,7 +122,7 @@ def agreement(first: Path, second: Path) -> float:
 @pytest.mark.parametrize("victim", ["stream-cam0", "infer-0"])
 def test_a_killed_actor_is_restarted_and_every_output_is_whole(ray_head, videos, tmp_path, victim, wait_until) -> None:
     out = tmp_path / "out"
-    process = serve(ray_head, videos, out)
+    process = run_on_ray(ray_head, videos, out, "--replicas", "2")
     try:
         assert wait_until(lambda: lines_so_far(out, "cam0") >= 10 or process.poll() is not None, 300.0), "no frames came"
         assert process.poll() is None, process.stdout.read()
@@ -140,7 +143,7 @@ def test_a_killed_actor_is_restarted_and_every_output_is_whole(ray_head, videos,
 def test_labels_on_ray_agree_with_one_machine_and_the_driver_serves_each_stream_s_metrics(ray_head, videos, tmp_path, wait_until) -> None:
     out = tmp_path / "ray"
     port = free_port()
-    process = serve(ray_head, videos, out, "--metrics-port", str(port))
+    process = run_on_ray(ray_head, videos, out, "--metrics-port", str(port))
     metrics, health = "", {}
     try:
         # While both streams run: their frames counted under their own stream label, and each one's state.
@@ -162,15 +165,79 @@ def test_labels_on_ray_agree_with_one_machine_and_the_driver_serves_each_stream_
     assert agreement(out / "cam1-masks", tmp_path / "local") >= 0.995
 
 
+def test_a_stream_that_cannot_start_on_its_actor_fails_with_the_line_a_one_machine_run_prints(ray_head, videos, tmp_path, capsys) -> None:
+    missing = tmp_path / "missing.mp4"
+    assert main(["run", str(missing), *FAST]) == 2
+    one_machine = capsys.readouterr().err.strip().splitlines()[-1]
+    assert str(missing) in one_machine
+    on_ray = subprocess.run(
+        [sys.executable, "-m", "streamseg", "run", "--ray", ray_head, str(missing), str(videos[0]), *FAST],
+        capture_output=True, text=True, timeout=600, check=False,
+    )
+    assert on_ray.returncode == 2, on_ray.stderr
+    assert on_ray.stderr.strip().splitlines()[-1] == one_machine
+    assert "Traceback" not in on_ray.stderr and "ray::" not in on_ray.stderr and "^^^" not in on_ray.stderr
+
+
 def test_an_unreachable_cluster_is_refused_in_one_line(videos, capsys) -> None:
     port = free_port()
-    assert main(["serve", "--ray", f"127.0.0.1:{port}", str(videos[0]), *FAST]) == 2
+    assert main(["run", "--ray", f"127.0.0.1:{port}", str(videos[0]), *FAST]) == 2
     err = capsys.readouterr().err
     assert f"cannot join the Ray cluster at 127.0.0.1:{port}" in err
 
 
+class _QuietHandler(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        """Nothing: the test's output is the run's."""
+
+
+@contextmanager
+def web_server() -> Iterator[int]:
+    """A plain HTTP server on 127.0.0.1, as a Ray dashboard's port would be: it accepts TCP, and is not a Ray head."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def silent_port() -> Iterator[int]:
+    """A socket that accepts connections and never says anything."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        yield listening.getsockname()[1]
+
+
+@pytest.mark.parametrize("listener", [web_server, silent_port], ids=["http-server", "silent-port"])
+def test_a_port_that_is_not_a_ray_head_is_refused_in_one_line(videos, listener) -> None:
+    with listener() as port:
+        # Before, Ray retried such a port for minutes: the timeout is there so that a hang fails, not to time it.
+        refused = subprocess.run(
+            [sys.executable, "-m", "streamseg", "run", "--ray", f"127.0.0.1:{port}", str(videos[0]), *FAST],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.strip().splitlines() == [
+        f"streamseg: error: cannot join the Ray cluster at 127.0.0.1:{port}: what listens there is not a Ray head "
+        "(it does not answer as Ray does; give the address `ray start --head` printed)"
+    ]
+
+
+def test_serve_ray_still_runs_and_says_it_is_deprecated(videos, capsys) -> None:
+    port = free_port()  # nothing listens there: refused as run --ray refuses it, after the warning
+    assert main(["serve", "--ray", f"127.0.0.1:{port}", str(videos[0]), *FAST]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and "`streamseg serve --ray` is deprecated" in lines[0] and "use `streamseg run --ray`" in lines[0]
+    assert f"cannot join the Ray cluster at 127.0.0.1:{port}" in lines[1]
+
+
 def test_a_web_preview_on_ray_is_refused_in_one_line_before_joining(videos, capsys) -> None:
     port = free_port()  # nothing listens there: the refusal must come before any attempt to join
-    assert main(["serve", "--ray", f"127.0.0.1:{port}", str(videos[0]), *FAST, "--serve", "127.0.0.1:0"]) == 2
+    assert main(["run", "--ray", f"127.0.0.1:{port}", str(videos[0]), *FAST, "--serve", "127.0.0.1:0"]) == 2
     err = capsys.readouterr().err
     assert "run --ray has no web preview yet" in err and "cannot join" not in err
