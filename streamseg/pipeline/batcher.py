@@ -14,11 +14,14 @@ stream has at most that many frames waiting: a fast stream cannot fill the batch
 slow one. Without the one-frame rule a call could take both waiting frames of some streams, and
 those streams then keep coming round together in the bigger calls, so equal streams run at
 unequal rates; with it they run at nearly the same rate, for the same aggregate rate
-(BENCHMARKS.md, Many streams). A batch that holds a frame of every open client runs at once (one
-stream alone never waits; with two batcher threads, each takes its share and the backend's two
-calls overlap). A stream that stalls or fails only leaves
-its slot empty; the batcher never waits for a particular stream, only up to ``wait_s`` for
-whoever comes.
+(BENCHMARKS.md, Many streams). A batch that holds a frame of every open client runs at once (with
+two batcher threads, each takes its share and the backend's two calls overlap). A stream that
+stalls or fails only leaves its slot empty; the batcher never waits for a particular stream, only
+up to ``wait_s`` for whoever comes.
+
+A stream alone (a run of one source, or the last stream left) has nothing to be batched with: it
+calls the backend from its own thread, in one of the same concurrent-call slots the batching
+threads take, so a run of one stream costs no hand-over between threads.
 """
 
 from __future__ import annotations
@@ -84,6 +87,8 @@ class Batcher:
         self._changed = threading.Condition()
         self._closed = False
         self._clients = 0  # open clients: a batch of this many frames is this thread's share of all that can come
+        # The backend's concurrent calls, shared by the batching threads and the calls a stream alone makes itself.
+        self._slots = threading.BoundedSemaphore(backend.concurrent_calls)
         self.calls = 0
         self.frames = 0
         self._threads = [
@@ -110,8 +115,14 @@ class Batcher:
         with self._changed:
             if self._closed:
                 raise RuntimeError("the shared backend has been closed")
-            self._waiting.append(request)
-            self._changed.notify()
+            # A stream alone has nothing to be batched with: it calls the backend from its own thread, sparing
+            # the hand-over to a batching thread and back (a run of one source is a run of one stream).
+            alone = self._clients == 1 and not self._waiting
+            if not alone:
+                self._waiting.append(request)
+                self._changed.notify()
+        if alone:
+            return self._call([request])[0]
         return request.result.result()
 
     def close(self) -> None:
@@ -174,25 +185,32 @@ class Batcher:
         return taken
 
     def _run(self, batch: list[_Request]) -> None:
-        started = time.perf_counter()
         try:
+            results = self._call(batch)
+        except BaseException as error:  # noqa: BLE001 - every frame of the call gets the error; the batcher goes on
+            for request in batch:
+                request.result.set_exception(error)
+            return
+        for request, result in zip(batch, results):
+            request.result.set_result(result)
+
+    def _call(self, batch: list[_Request]) -> np.ndarray:
+        """One call of the backend for ``batch``, counted; in one of its concurrent-call slots."""
+        with self._slots:
+            started = time.perf_counter()
             stacked = np.stack([request.array for request in batch])
             if batch[0].kind == SCORES:
                 results = self.backend.infer(stacked)
             else:
                 results = self.backend.infer_labels(stacked)
-        except BaseException as error:  # noqa: BLE001 - every frame of the call gets the error; the batcher goes on
-            for request in batch:
-                request.result.set_exception(error)
-            return
-        self.calls += 1
-        self.frames += len(batch)
+        with self._changed:  # the counts are also kept by calls made from the streams' own threads
+            self.calls += 1
+            self.frames += len(batch)
         if self.metrics is not None:
             self.metrics.batch_size.observe(len(batch))
             for request in batch:
                 self.metrics.batch_wait.observe(started - request.arrived)
-        for request, result in zip(batch, results):
-            request.result.set_result(result)
+        return results
 
     @property
     def waiting(self) -> int:

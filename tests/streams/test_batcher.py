@@ -168,3 +168,34 @@ def test_closing_refuses_new_frames(backend: Backend, images: np.ndarray) -> Non
     batcher.close()  # twice is fine
     with pytest.raises(RuntimeError, match="closed"):
         client.infer_labels(images[:1])
+
+
+class _ThreadRecording(Backend):
+    """The real backend, noting which thread made each call."""
+
+    def __init__(self, real: Backend) -> None:
+        super().__init__(real.input_size, real.precision, real.concurrent_calls)
+        self.real = real
+        self.name = real.name
+        self.threads: list[str] = []
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        self.threads.append(threading.current_thread().name)
+        return self.real.infer(batch)
+
+
+def test_a_stream_alone_calls_the_backend_from_its_own_thread_and_two_share_the_batching_threads(
+    backend: Backend, images: np.ndarray,
+) -> None:
+    recording = _ThreadRecording(backend)
+    with Batcher(recording, max_batch=8, wait_s=0.5) as batcher:
+        alone = batcher.client()
+        labels = alone.model_labels(images[:1])
+        np.testing.assert_array_equal(labels, backend.model_labels(images[:1]))
+        assert recording.threads == [threading.current_thread().name]  # no hand-over to a batching thread
+        other = batcher.client()
+        ask_at_once([alone, other], images, lambda client, image: client.model_labels(image))
+        assert recording.threads[1:] == ["batcher-0"]  # both frames in one call of a batching thread
+        assert (batcher.calls, batcher.frames) == (2, 3)
+        alone.close()
+        other.close()
