@@ -217,6 +217,7 @@ def test_bench_with_two_inference_calls_and_rounds_reports_the_median_of_each(tm
     "options",
     [["--crf", "async"], ["--crf", "sync"], ["--flow", "dis"], ["--key-every", "3"], ["--flow", "farneback", "--key-every", "2"]],
 )
+@pytest.mark.slow
 def test_refinement_and_temporal_modes_run_end_to_end(tmp_path, options):
     stats = tmp_path / "s.jsonl"
     assert main(["run", "demo:320x180", *FAST, *options, "--max-frames", "12", "--stats", str(stats)]) == 0

@@ -312,7 +312,7 @@ def _bad_values(action: argparse.Action) -> list[str]:
     return ["", "abc", UNDER_A_FILE]
 
 
-def _walk() -> list[tuple[str, str, str]]:
+def _walk() -> list:
     """(command, option, value) for every value-taking option and positional of every subcommand.
 
     bench and serve share run's options (the same function adds them, the same code checks them):
@@ -328,7 +328,9 @@ def _walk() -> list[tuple[str, str, str]]:
             name = _name(action)
             if command in ("bench", "serve") and name in run_names:
                 continue
-            cases.extend((command, name, value) for value in _bad_values(action))
+            # A bench that takes the value runs the whole benchmark, for seconds: make test-fast leaves bench out.
+            marks = [pytest.mark.slow] if command == "bench" else []
+            cases.extend(pytest.param(command, name, value, marks=marks) for value in _bad_values(action))
     return cases
 
 

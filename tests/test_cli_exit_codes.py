@@ -60,6 +60,7 @@ def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     ],
     ids=["input", "config", "output"],
 )
+@pytest.mark.slow
 def test_a_real_user_error_exits_with_its_class_code_and_one_line(tmp_path, kind, args, message):
     (tmp_path / "bad.yaml").write_text("frobnicate: 1\n")
     done = run_cli(args, tmp_path)

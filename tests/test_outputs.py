@@ -154,6 +154,7 @@ def test_an_existing_folder_as_out_is_refused(tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.parametrize("option, name", [("--stats", "fifo.jsonl"), ("--out", "fifo.mp4")])
+@pytest.mark.slow
 def test_a_fifo_without_a_reader_is_refused_without_blocking(tmp_path: Path, option: str, name: str) -> None:
     fifo = tmp_path / name
     os.mkfifo(fifo)
@@ -167,6 +168,7 @@ def test_a_fifo_without_a_reader_is_refused_without_blocking(tmp_path: Path, opt
     assert_refused_with_one_line(result.returncode, result.stderr, option, "pipe (FIFO)")
 
 
+@pytest.mark.slow
 def test_dev_stdout_is_refused_when_stdout_is_a_pipe(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "streamseg", "run", "demo", "--stats", "/dev/stdout", *FAST],

@@ -89,6 +89,7 @@ def test_short_training_on_camvid_lowers_the_loss(camvid, tmp_path):
     assert losses[-1] < losses[0] * 0.9
 
 
+@pytest.mark.slow
 def test_training_stops_on_a_non_finite_loss_before_saving(camvid, tmp_path):
     config = TrainConfig(model="erfnet-half", data=camvid, out=tmp_path, epochs=1, batch_size=2, crop=(64, 64),
                          learning_rate=1e30, max_batches=3, train_split="val")

@@ -16,6 +16,7 @@ from streamseg.models import load_model
 ONE_LINE = re.compile(r"^streamseg: ((debug|warning|error): )?\S")
 
 
+@pytest.mark.slow
 def test_a_real_runs_diagnostics_reach_stderr_through_the_one_handler(tmp_path):
     """`streamseg -v run demo:…`: the untrained-weights warning, the model line and the summary, each in the one-line form."""
     done = subprocess.run(

@@ -41,6 +41,7 @@ def frames_waiting(port: int) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("streamseg_queue_depth{"))
 
 
+@pytest.mark.slow
 def test_sigterm_during_an_engine_build_cleans_up(tmp_path: Path, streamseg_process) -> None:
     """SIGTERM as the ONNX export starts: one line, exit 130 (as for Ctrl-C), no staging directory left."""
     engines = tmp_path / "engines"

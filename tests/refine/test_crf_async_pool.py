@@ -42,6 +42,7 @@ def sample(registry: CollectorRegistry, name: str) -> float:
     return registry.get_sample_value(name) or 0.0
 
 
+@pytest.mark.slow
 def test_a_thousand_frames_reuse_one_segment_per_worker_and_leave_nothing_behind():
     pydensecrf = pytest.importorskip("streamseg.refine.dense_crf")
     pytest.importorskip("pydensecrf.densecrf", reason="pydensecrf (pydensecrf2) is not installed")

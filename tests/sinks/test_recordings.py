@@ -60,6 +60,7 @@ def wait_for(condition, seconds: float = 120.0) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_an_odd_frame_size_is_recorded_as_broadly_playable_4_2_0(tmp_path: Path) -> None:
     out = tmp_path / "odd.mp4"
     process = streamseg("run", "demo:161x121", *FAST, "--max-frames", "3", "--out", str(out))

@@ -99,6 +99,7 @@ def test_a_failing_step_is_recorded_and_the_others_still_run(tmp_path: Path, tin
     assert report["passed"] is False
 
 
+@pytest.mark.slow
 def test_a_spent_budget_skips_steps_with_the_reason(tmp_path: Path, tiny_camvid: Path) -> None:
     completed, report = run_proof(tmp_path / "out", "--data", str(tiny_camvid), budget_s=1)
 

@@ -171,6 +171,7 @@ def test_the_fold_then_final_script_trains_the_fold_winner_on_all_frames_for_its
     assert report["frames"] == 8 and "held_out" not in report  # all of train+val, nothing held out
 
 
+@pytest.mark.slow
 def test_a_run_of_the_demo_scene_never_imports_pyav(tmp_path):
     # The GPU machine has no PyAV: the streams proof there assembles demo streams, so nothing on that path may need it.
     program = (
