@@ -1,11 +1,12 @@
 # make demo: install what is missing, then segment the built-in demo scene into out/demo.mp4
-# make test: install what the tests need, then run them
+# make test: install what the tests need, then run them all
+# make test-fast: the inner loop, every test but the live, ray, slow and gpu ones (markers in pyproject.toml)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install test-deps bench clean gpu-wheels
+.PHONY: demo test test-fast install test-deps bench clean gpu-wheels
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,12 +24,19 @@ demo: install
 	$(VENV)/bin/streamseg run demo --max-frames 150 --out out/demo.mp4 --stats out/demo.jsonl
 	@echo "overlay video: $(CURDIR)/out/demo.mp4"
 
+# pytest-xdist: one worker per core; loadgroup keeps the ray tests on one worker (tests/conftest.py says why).
+PARALLEL := -n auto --dist loadgroup
+
 # The live tests need real servers (GStreamer RTSP, Prometheus, Chromium, ffmpeg) from Debian's packages.
 # Ray (the [ray] extra) is installed for its tests; where it cannot be, they skip and say why.
 test: install
 	bash tools/install_test_deps.sh
 	$(PY) -m pip install -q -e '.[ray]' || echo "Ray could not be installed: the serve --ray tests will skip"
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PARALLEL)
+
+# No Debian packages and no Ray: the tests that need them are the ones left out.
+test-fast: install
+	$(PY) -m pytest -q $(PARALLEL) -m "not live and not ray and not slow and not gpu"
 
 bench: install
 	$(VENV)/bin/streamseg bench ../shared/data/video/solidWhiteRight.mp4 --json out/bench.json

@@ -1,6 +1,7 @@
 """Where the shared, third-party data lives; tests that need it skip when it is absent."""
 
 import logging
+import os
 import subprocess
 import sys
 import threading
@@ -8,6 +9,11 @@ import time
 from pathlib import Path
 
 import pytest
+
+# OpenMP's threads (torch's) spin while they wait for each other. On a 2-core machine that also runs other work, a
+# spinning thread waits for a partner that is not scheduled, and a test costs several times its CPU time.
+# Set here, before anything imports torch, for this process and every process a test starts.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 CAMVID = SHARED_DATA / "camvid"
@@ -19,13 +25,20 @@ TESTS = Path(__file__).resolve().parent
 MARKED_FOLDERS = {TESTS / "live": "live", TESTS / "cluster": "ray"}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Marks every test under tests/live/ ``live`` and every test under tests/cluster/ ``ray``."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks every test under tests/live/ ``live`` and every test under tests/cluster/ ``ray``.
+
+    Under pytest-xdist (``-n``, with ``--dist loadgroup``) the ray tests share one worker: each module's
+    head ends with ``ray stop --force``, which stops every Ray process on the machine, another worker's head too.
+    """
+    xdist = config.pluginmanager.hasplugin("xdist")
     for item in items:
         path = Path(item.path)
         for folder, marker in MARKED_FOLDERS.items():
             if path.is_relative_to(folder):
                 item.add_marker(marker)
+        if xdist and item.get_closest_marker("ray"):
+            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 def wait_until(condition, timeout: float, interval: float = 0.2) -> bool:
