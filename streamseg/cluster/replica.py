@@ -119,7 +119,7 @@ class ReplicaBackend(Backend):
             self._raise_if_broken()
             try:
                 return self._pool.get_next()  # this frame's answer: get_next returns them in the order sent
-            except self._ray.exceptions.ActorDiedError as error:  # gone for good: the pool drops it
+            except self._ray.exceptions.RayActorError as error:  # gone for good, the pool dropped it: was it the last?
                 if not self._pool.has_free() and not self._pool.has_next():
                     self._broken = error
                 raise
