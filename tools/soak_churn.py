@@ -50,13 +50,14 @@ _METRICS_URL = re.compile(r"metrics on (http://127\.0\.0\.1:\d+)/metrics")
 
 
 def cpu_name() -> str:
+    """The CPU's model name, with AMX named when it has it (the name alone often says only "Xeon")."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
     except OSError:
-        pass
-    return platform.processor() or platform.machine()
+        return platform.processor() or platform.machine()
+    name = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), platform.machine())
+    flags = next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), [])
+    return f"{name} with AMX" if "amx_tile" in flags else name
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -134,7 +135,7 @@ def churn(arguments: argparse.Namespace, write) -> dict:
     write({
         "what": "churn soak", "machine": cpu_name(), "cpus": os.cpu_count(), "date": datetime.date.today().isoformat(),
         "tool": " ".join(sys.argv), "run": " ".join(command), "source": arguments.source, "frames_per_cycle": arguments.frames,
-        "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
+        "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"), "pythonpath": os.environ.get("PYTHONPATH"),
     })
     run = Run(command, cwd=out_dir)
     started = time.monotonic()
