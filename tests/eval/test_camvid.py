@@ -29,6 +29,7 @@ def test_one_scale_gives_the_softmax_of_the_networks_logits():
 
 
 @pytest.mark.parametrize("scales, sizes", [((0.5, 1.0), "32x24, 64x48"), ((0.75, 1.0, 1.25), "48x36, 64x48, 80x60")])
+@pytest.mark.slow
 def test_several_scales_average_probabilities_at_the_images_size(scales, sizes):
     image = np.random.default_rng(1).integers(0, 256, size=(*IMAGE_SIZE, 3), dtype=np.uint8)
     with predictor(scales) as several:

@@ -50,6 +50,7 @@ def test_one_run_uses_the_plugins_model_backend_source_sink_refiner_and_flow_est
     assert "model tiny-net (untrained weights), backend tiny-torch" in completed.stderr
 
 
+@pytest.mark.slow
 def test_a_plugins_model_and_backend_segment_a_built_in_source(plugin_env, tmp_path: Path) -> None:
     record = tmp_path / "record.jsonl"
     completed = streamseg(
@@ -64,6 +65,7 @@ def test_a_plugins_model_and_backend_segment_a_built_in_source(plugin_env, tmp_p
     assert len(lines) == 4 and all(line["labels"] == [3] for line in lines)
 
 
+@pytest.mark.slow
 def test_plugins_lists_each_part_with_its_origin(plugin_env) -> None:
     completed = streamseg("plugins", env=plugin_env)
     assert completed.returncode == 0, completed.stderr

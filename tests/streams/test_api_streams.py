@@ -28,6 +28,7 @@ def frames_of(run: Pipeline, name: str) -> int:
     return next((entry["frames"] for entry in run.describe() if entry["name"] == name), 0)
 
 
+@pytest.mark.slow
 def test_the_api_adds_and_removes_streams(tmp_path: Path, wait_until) -> None:
     run = Pipeline([{"name": "a", "source": "demo:160x120"}], out=str(tmp_path / "{name}.mp4"), **FAST)
     try:
@@ -54,6 +55,7 @@ def test_a_pipeline_with_streams_points_to_streams() -> None:
         Pipeline("demo", streams=[{"name": "a", "source": "demo"}], **FAST)
 
 
+@pytest.mark.slow
 def test_a_removed_streams_name_can_be_used_again(tmp_path: Path, wait_until) -> None:
     """Re-adding a removed camera under its name starts a new stream (it once failed: its metrics were still exposed)."""
     run = Pipeline(
@@ -76,6 +78,7 @@ def test_a_removed_streams_name_can_be_used_again(tmp_path: Path, wait_until) ->
     assert (tmp_path / "a.jsonl").read_text() and (tmp_path / "a-again.jsonl").read_text()
 
 
+@pytest.mark.slow
 def test_the_preview_shows_every_stream_and_follows_additions(tmp_path: Path, wait_until) -> None:
     """--serve: the grid page at / has a tile per stream, and each stream's own page and MJPEG answer under /streams/NAME/."""
     import socket

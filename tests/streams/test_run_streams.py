@@ -41,6 +41,7 @@ def videos(tmp_path: Path, demo_video) -> list[Path]:
     return [demo_video(tmp_path / f"cam{number}.mp4", frames=FRAMES, seed=number) for number in range(3)]
 
 
+@pytest.mark.slow
 def test_each_stream_writes_every_frame_to_its_own_outputs(videos: list[Path], tmp_path: Path) -> None:
     out = tmp_path / "out"
     code = main(["run", *map(str, videos), *FAST, "--out", f"{out}/{{name}}.mp4", "--stats", f"{out}/{{name}}.jsonl"])
@@ -63,6 +64,7 @@ def test_batched_streams_label_as_a_single_stream_run_does(videos: list[Path], t
     assert agreement >= 0.995
 
 
+@pytest.mark.slow
 def test_a_stream_that_dies_leaves_the_others_whole(videos: list[Path], tmp_path: Path, capsys) -> None:
     broken = truncated(videos[1])
     stats = tmp_path / "stats"
@@ -74,6 +76,7 @@ def test_a_stream_that_dies_leaves_the_others_whole(videos: list[Path], tmp_path
     assert any(line.startswith("streamseg: error: stream cut-cam1: ") and "is damaged" in line for line in said), said
 
 
+@pytest.mark.slow
 def test_yaml_streams_with_their_own_names_and_outputs(videos: list[Path], tmp_path: Path) -> None:
     config = tmp_path / "cameras.yaml"
     config.write_text(
