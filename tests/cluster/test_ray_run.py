@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,18 +40,34 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A Ray head on 127.0.0.1 with room for two streams and a replica; stopped when the module's tests end."""
+    """A Ray head on 127.0.0.1 with room for two streams and two replicas; stopped when the module's tests end.
+
+    ``ray start --block`` stays in the foreground, and SIGTERM makes it stop the processes of its
+    own node: ``ray stop`` would stop every Ray process on the machine, other runs' included.
+    """
     port = free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    started = subprocess.run(
-        [RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=4",
-         "--include-dashboard=false", "--disable-usage-stats"],
-        env=env, capture_output=True, text=True, timeout=180, check=False,
-    )
-    if started.returncode != 0:
-        pytest.fail(f"ray start failed: {started.stderr[-2000:]}")
-    yield f"127.0.0.1:{port}"
-    subprocess.run([RAY, "stop", "--force"], env=env, capture_output=True, timeout=120, check=False)
+    log = tmp_path_factory.mktemp("ray-head") / "head.log"
+    with open(log, "w") as output:
+        head = subprocess.Popen(
+            [RAY, "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=4",
+             "--include-dashboard=false", "--disable-usage-stats"],
+            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}, stdout=output, stderr=subprocess.STDOUT,
+        )
+    try:
+        # It says so once every process of the node has started, before it blocks.
+        deadline = time.monotonic() + 180
+        while "will now block" not in log.read_text() and head.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if "will now block" not in log.read_text() or head.poll() is not None:
+            pytest.fail(f"ray start failed: {log.read_text()[-2000:]}")
+        yield f"127.0.0.1:{port}"
+    finally:
+        head.terminate()
+        try:
+            head.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            head.kill()
+            head.wait()
 
 
 @pytest.fixture(scope="module")
