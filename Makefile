@@ -31,7 +31,7 @@ PARALLEL := -n auto --dist loadgroup
 # Ray (the [ray] extra) is installed for its tests; where it cannot be, they skip and say why.
 test: install
 	bash tools/install_test_deps.sh
-	$(PY) -m pip install -q -e '.[ray]' || echo "Ray could not be installed: the serve --ray tests will skip"
+	$(PY) -m pip install -q -e '.[ray]' || echo "Ray could not be installed: the run --ray tests will skip"
 	$(PY) -m pytest -q $(PARALLEL)
 
 # No Debian packages and no Ray: the tests that need them are the ones left out.

@@ -36,7 +36,7 @@ from streamseg.config import RunConfig, stream_config, stream_entries
 from streamseg.errors import ConfigError, StreamsegError
 from streamseg.observability.prometheus import merge_by_stream
 from streamseg.outputs import check_run_outputs
-from streamseg.pipeline.assemble import serve_run
+from streamseg.pipeline.assemble import check_engine_dir, serve_run
 from streamseg.pipeline.runner import PipelineResult, PipelineState
 from streamseg.pipeline.streams import StreamsResult, report_stream, streams_health
 
@@ -104,6 +104,7 @@ class RayRun:
             for entry in entries
         }
         check_run_outputs(*configs.values())  # on this machine: in a one-node cluster, where the actors write
+        check_engine_dir(self.config)
         registry = CollectorRegistry()
         registry.register(_StreamActorMetrics(self))
         serve_run(self.config, registry, self.healthy, self._stack)  # before any actor: a port in use is refused at once

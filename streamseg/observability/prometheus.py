@@ -19,7 +19,7 @@ Exposed names:
 A multi-stream run keeps one ``PipelineMetrics`` (and registry) per stream and serves
 them together through ``StreamLabelled``: its ``/metrics`` has the same names, with a
 ``stream`` label on every metric, e.g. ``streamseg_frames_total{stream="cam1"}``; so does
-``serve --ray``, whose streams' metrics live in their actors' processes. A stream's series
+``run --ray``, whose streams' metrics live in their actors' processes. A stream's series
 go when the stream is removed (``StreamLabelled.remove`` says why).
 """
 

@@ -332,6 +332,10 @@ def assemble_run(
         render: draw the overlay even when no output shows it, for a caller that reads it.
         wait_for_streams: a run with no stream yet is allowed: its caller adds them (the API).
     """
+    if config.ray is not None:
+        raise ConfigError("a run on a Ray cluster is started by `streamseg run --ray ADDRESS`; this one runs here")
+    if config.replicas != 1:
+        raise ConfigError(f"--replicas {config.replicas} places inference replicas on a Ray cluster: give --ray ADDRESS too")
     plugins = Plugins()  # one discovery per run: a broken plugin is reported once
     entries = stream_entries(config)
     if not entries and not wait_for_streams:

@@ -93,3 +93,21 @@ def test_an_engine_dir_that_is_a_file_is_refused_in_every_run(tmp_path, capsys, 
                  "--max-frames", "1", "--engine-dir", str(engine_file)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"streamseg: error: --engine-dir {engine_file} is a file, not a folder: give a folder for the engine cache"]
+
+
+@pytest.mark.parametrize(
+    "arguments, line",
+    [
+        (["--replicas", "2"], "--replicas 2 places inference replicas on a Ray cluster: give --ray ADDRESS too"),
+    ],
+)
+def test_ray_options_without_ray_are_refused(capsys, arguments, line) -> None:
+    assert main(["run", "demo:64x48", "--model", "erfnet-half", "--backend", "torch", *arguments]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [f"streamseg: error: {line}"]
+
+
+def test_the_api_refuses_to_pretend_it_runs_on_ray() -> None:
+    from streamseg.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="streamseg run --ray ADDRESS"):
+        Pipeline("demo:64x48", model="erfnet-half", backend="torch", ray="127.0.0.1:6379")
