@@ -24,8 +24,8 @@ demo: install
 	$(VENV)/bin/streamseg run demo --max-frames 150 --out out/demo.mp4 --stats out/demo.jsonl
 	@echo "overlay video: $(CURDIR)/out/demo.mp4"
 
-# pytest-xdist: one worker per core; loadgroup keeps the ray tests on one worker (tests/conftest.py says why).
-PARALLEL := -n auto --dist loadgroup
+# pytest-xdist: one worker per core, each test file on one worker (a module's fixtures, a ray module's head, are made once).
+PARALLEL := -n auto --dist loadfile
 
 # The live tests need real servers (GStreamer RTSP, Prometheus, Chromium, ffmpeg) from Debian's packages.
 # Ray (the [ray] extra) is installed for its tests; where it cannot be, they skip and say why.

@@ -1,5 +1,7 @@
 """Where the shared, third-party data lives; tests that need it skip when it is absent."""
 
+import contextlib
+import fcntl
 import logging
 import os
 import subprocess
@@ -25,20 +27,43 @@ TESTS = Path(__file__).resolve().parent
 MARKED_FOLDERS = {TESTS / "live": "live", TESTS / "cluster": "ray"}
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Marks every test under tests/live/ ``live`` and every test under tests/cluster/ ``ray``.
-
-    Under pytest-xdist (``-n``, with ``--dist loadgroup``) the ray tests share one worker: each module's
-    head ends with ``ray stop --force``, which stops every Ray process on the machine, another worker's head too.
-    """
-    xdist = config.pluginmanager.hasplugin("xdist")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks every test under tests/live/ ``live`` and every test under tests/cluster/ ``ray``."""
     for item in items:
         path = Path(item.path)
         for folder, marker in MARKED_FOLDERS.items():
             if path.is_relative_to(folder):
                 item.add_marker(marker)
-        if xdist and item.get_closest_marker("ray"):
-            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
+# Tests that touch what is the machine's, not the test's, run one at a time across pytest-xdist's workers (and across
+# pytest runs that share the temporary folder's root): a ray module's head ends with ``ray stop --force``, which stops
+# every Ray process on the machine, another module's head too; the CRF pool's tests compare the segments in /dev/shm
+# before and after, which another CRF pool would add to. A file lock, since xdist's own groups (--dist loadgroup) are
+# silently ignored under pytest 9.2 (pytest-xdist issue 1386).
+@contextlib.contextmanager
+def _machine_lock(tmp_path_factory: pytest.TempPathFactory, name: str):
+    with open(tmp_path_factory.getbasetemp().parent / f"{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield  # closing the file releases the lock
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _ray_modules_one_at_a_time(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    if not Path(request.path).is_relative_to(TESTS / "cluster"):
+        yield
+        return
+    with _machine_lock(tmp_path_factory, "ray-head"):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _shared_memory_tests_one_at_a_time(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    if not Path(request.path).is_relative_to(TESTS / "refine"):
+        yield
+        return
+    with _machine_lock(tmp_path_factory, "shared-memory"):
+        yield
 
 
 def wait_until(condition, timeout: float, interval: float = 0.2) -> bool:
