@@ -222,6 +222,7 @@ class StreamSet:
         stream = Stream(name, assembly, runner, stack)
         with self._lock:
             taken = self._running(name)  # another add of the name won meanwhile
+            replaced = None if taken else self._streams.get(name)
             if not taken:
                 # A removed or ended stream of that name: the new stream's metrics replace its own.
                 self._labelled.remove(name)
@@ -235,6 +236,8 @@ class StreamSet:
         if taken:
             stack.close()
             raise StreamNameTaken(f"a stream called {name} is already running; remove it first or pick another name")
+        if replaced is not None and replaced.thread is not None and not replaced.thread.is_alive():
+            replaced.release()  # ended on its own and now out of reach by name: only its result is kept
         if self._state is not PipelineState.CREATED:  # the assembler names the streams a run starts with
             log.info("stream %s added: %s", name, assembly.config.source)
         return stream
