@@ -37,8 +37,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 # Tests that touch what is the machine's, not the test's, run one at a time across pytest-xdist's workers (and across
-# pytest runs that share the temporary folder's root): a ray module's head ends with ``ray stop --force``, which stops
-# every Ray process on the machine, another module's head too; the CRF pool's tests compare the segments in /dev/shm
+# pytest runs that share the temporary folder's root): each ray module starts a Ray head of its own, and two heads at
+# once contend for the machine's few cores and for Ray's session folder; the CRF pool's tests compare the segments in /dev/shm
 # before and after, which another CRF pool would add to. A file lock, since xdist's own groups (--dist loadgroup) are
 # silently ignored under pytest 9.2 (pytest-xdist issue 1386).
 @contextlib.contextmanager
