@@ -237,7 +237,7 @@ class StreamSet:
             stack.close()
             raise StreamNameTaken(f"a stream called {name} is already running; remove it first or pick another name")
         if replaced is not None and replaced.thread is not None and not replaced.thread.is_alive():
-            replaced.release()  # ended on its own and now out of reach by name: only its result is kept
+            self._let_go(replaced)  # ended on its own and now out of reach by name: only its result is kept
         if self._state is not PipelineState.CREATED:  # the assembler names the streams a run starts with
             log.info("stream %s added: %s", name, assembly.config.source)
         return stream
@@ -260,13 +260,19 @@ class StreamSet:
         else:  # never started: its parts are closed here
             stream.stack.close()
             stream.result = PipelineResult(0, 0, 0.0, PipelineState.FINISHED, stopped_early=True)
-        ended = stream.thread is None or not stream.thread.is_alive()  # else its thread lets go when it ends
-        if ended and not isinstance(stream.assembly, Stream.Released):  # its thread may have let go already
-            self._labelled.remove(name, stream.assembly.monitor.metrics.registry)
-            stream.release()
+        if stream.thread is None or not stream.thread.is_alive():  # else its thread lets go when it ends
+            self._let_go(stream)
         with self._lock:
             self._lock.notify_all()
         return stream.result
+
+    def _let_go(self, stream: Stream) -> None:
+        """An ended stream's series leave /metrics and its parts are released; once (its thread, its remover or
+        its successor under the name may each get here, only after its thread has ended)."""
+        if isinstance(stream.assembly, Stream.Released):
+            return
+        self._labelled.remove(stream.name, stream.assembly.monitor.metrics.registry)  # not a successor's series
+        stream.release()
 
     def configs(self) -> list[RunConfig]:
         """The options of every stream not removed: a new stream's outputs are checked against theirs."""
@@ -363,8 +369,7 @@ class StreamSet:
                 stream.result = PipelineResult(0, 0, 0.0, PipelineState.FAILED, error="the stream's runner raised")
             report_stream(stream.key, stream.result, stream.outputs(), stream.runner.error_trace)
             if stream.removed:  # its remover may have stopped waiting: the stream lets go of its parts here
-                self._labelled.remove(stream.name, stream.assembly.monitor.metrics.registry)
-                stream.release()
+                self._let_go(stream)
             with self._lock:
                 self._lock.notify_all()
 
