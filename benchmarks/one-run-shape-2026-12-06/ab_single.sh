@@ -1,7 +1,9 @@
 #!/bin/bash
-# One stream through `streamseg run`: the commit before this session's work (base) against now (head), alternating.
+# One stream through `streamseg run`: base (00a44a4, a worktree at /tmp/base) against head (/work/main), alternating.
+# Usage: ab_single.sh [ROUNDS]  (3 rounds gave ab_single-batcher-handover.log, 4 gave ab_single-inline.log)
+ROUNDS=${1:-4}
 VIDEO=/work/shared/data/video/solidWhiteRight.mp4
-for round in 1 2 3; do
+for round in $(seq 1 "$ROUNDS"); do
   for side in base head; do
     dir=/tmp/base; [ $side = head ] && dir=/work/main
     for src in demo "$VIDEO"; do
