@@ -53,9 +53,7 @@ def run_on_ray(config: RunConfig, signals: Any) -> StreamsResult:
 
     ``signals`` is the command's signal guard: once the actors are up, a signal stops (or kills) them.
     """
-    if config.source is not None and not config.streams:  # one source is one stream
-        config = dataclasses.replace(config, source=None, streams=[{"source": config.source}])
-    if not config.streams:
+    if not stream_entries(config):  # one source is a run of one stream, as on one machine
         raise ConfigError("no streams: give SOURCE arguments, --stream NAME=SOURCE, or streams: in --config")
     if config.serve is not None:
         raise ConfigError("run --ray has no web preview yet: run without --ray for one (--metrics-port serves /metrics here)")
