@@ -175,17 +175,6 @@ def parse_host_port(text: str) -> tuple[str, int]:
         raise ConfigError(f"--serve needs HOST:PORT, e.g. 127.0.0.1:8080, not {text!r}") from None
 
 
-def add_web_preview(assembly: Assembly, stack: ExitStack) -> None:
-    """The preview page and MJPEG stream; like every port of a run, it also serves /metrics and /healthz."""
-    server = stack.enter_context(HttpServer(*parse_host_port(assembly.config.serve)))
-    serve_metrics(server, assembly.monitor.metrics.registry)
-    serve_health(server, assembly.healthy)
-    preview = WebPreviewSink(server, assembly.monitor.snapshot)
-    stack.callback(preview.close)
-    assembly.sinks.append(preview)
-    log.info("web preview on %s/", server.url)
-
-
 def open_run_source(config: RunConfig, given: Source | None, stack: ExitStack, plugins: Plugins) -> Source:
     """``given``, or the source ``config.source`` names, opened after the outputs are checked; closed with the stack."""
     if given is not None:
@@ -278,6 +267,8 @@ def assemble(
         keep_scores: leave the network's logits on each frame, for a caller that reads them.
         render: draw the overlay even when no output shows it, for a caller that reads it.
     """
+    if config.serve is not None:  # the preview page is a run's: `streamseg run --serve` builds it with assemble_run
+        raise ConfigError("the web preview (--serve) is served by a run: streamseg run, or the API")
     plugins = Plugins()  # one discovery per run: a broken plugin is reported once
     with ExitStack() as stack:
         source = open_run_source(config, source, stack, plugins)
@@ -287,8 +278,6 @@ def assemble(
             origin = "the given backend's"
         assembly = open_stream(config, source, backend, stack, plugins, keep_scores=keep_scores, render=render)
         assembly.server = serve_run(config, assembly.monitor.metrics.registry, assembly.healthy, stack)
-        if config.serve is not None:
-            add_web_preview(assembly, stack)
         assembly.monitor.started(_started_info(config, backend))
         _log_started(config, backend, origin)
         yield assembly
