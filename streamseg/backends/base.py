@@ -12,6 +12,7 @@ from streamseg.errors import ConfigError
 from streamseg.image.preprocessing import images_to_batch
 from streamseg.image.resize import resize_labels, resize_rgb
 from streamseg.image.scores import class_labels
+from streamseg.label_sets import CAMVID, LabelSet
 
 if TYPE_CHECKING:
     from torch import nn
@@ -46,6 +47,8 @@ class Backend(ABC):
     # it over, so a machine that merely has its library installed does not run untried code by
     # default; ``--backend NAME`` still chooses it.
     proven: bool = True
+    # What the model's class ids mean: CamVid's classes for the built-in networks; a model file's own set.
+    label_set: LabelSet = CAMVID
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
