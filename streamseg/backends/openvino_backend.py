@@ -89,7 +89,8 @@ def uint8_pixels_in(model):
 
 
 def uint8_to_class_ids(model):
-    """The network with both ends moved into the graph: RGB uint8 NHWC in, uint8 class ids (N, h, w) out.
+    """The network with both ends moved into the graph: RGB uint8 NHWC in, class ids (N, h, w) out: uint8
+    up to 255 classes, uint16 beyond (``label_sets.label_dtype``).
 
     The input end is ``uint8_pixels_in``, and a TopK over the classes replaces the host's argmax.
     Per frame that spares converting 0.5 MB of pixels to 2 MB of floats and copying out 7.6 MB
@@ -98,15 +99,19 @@ def uint8_to_class_ids(model):
     ov = _openvino()
     from openvino import opset13 as ops
 
-    if model.output(0).get_partial_shape()[1].get_length() > 256:
-        raise ValueError("uint8 class ids hold at most 256 classes")
+    from streamseg.label_sets import MAX_CLASSES, label_dtype
+
+    classes = model.output(0).get_partial_shape()[1].get_length()
+    if classes > MAX_CLASSES:
+        raise ValueError(f"class ids hold at most {MAX_CLASSES} classes, not {classes}")
+    id_type = ov.Type.u8 if label_dtype(classes) == np.uint8 else ov.Type.u16
     model, logits = uint8_pixels_in(model)
     # The TopK runs over the last axis, classes made innermost by a transpose: over the class axis of
     # NCHW logits, a strided walk, the CPU plugin's TopK costs more than the transpose and the TopK
     # together, for the same labels (benchmarks/history/BENCHMARKS-log.md, Micro-measurements).
     channels_last = ops.transpose(logits, np.array([0, 2, 3, 1], dtype=np.int64))
     best = ops.topk(channels_last, np.int64(1), axis=3, mode="max", sort="none", index_element_type=ov.Type.i32)
-    class_ids = ops.convert(ops.squeeze(best.output(1), np.int64(3)), ov.Type.u8)
+    class_ids = ops.convert(ops.squeeze(best.output(1), np.int64(3)), id_type)
     return ov.Model([class_ids.output(0)], model.get_parameters(), "class_ids")
 
 
