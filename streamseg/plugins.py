@@ -38,8 +38,9 @@ this one entry-point group and one ``register``; what each table's factories tak
   first colon and a :class:`SinkContext`, returning a :class:`~streamseg.sinks.base.Sink`.
 
 Sources and sinks open something the user named, so they take that name and a context object
-holding what the run knows (the source's frame rate, the encoder preset). A context is an
-object rather than keywords so that adding a field later breaks no plugin's factory.
+holding what the run knows (the source's frame rate, the encoder preset, the model's label
+set). A context is an object rather than keywords so that adding a field later breaks no
+plugin's factory.
 
 Nothing registers itself on import: :func:`register_builtins` lists this package's own parts,
 and :class:`Plugins` discovers installed plugins the first time a table is used. A plugin
@@ -56,6 +57,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TypeVar
 
 from streamseg.errors import ConfigError, OutputError
+from streamseg.label_sets import CAMVID, LabelSet
 from streamseg.registry import FactoryTable
 # The source table lives with the sources (the lower layer); named here too, beside the other kinds' contexts.
 from streamseg.sources.table import SourceContext, SourceRegistration, SourceTable
@@ -80,6 +82,7 @@ class SinkContext:
 
     fps: Callable[[], float]  # the source's frame rate; call it at the first frame: a live source knows it once connected
     video_preset: str = "ultrafast"  # x264 speed preset for an encoded video (RunConfig.out_preset)
+    label_set: LabelSet = CAMVID  # what the run's class ids mean: the model's names and colours
 
 
 @dataclass(frozen=True)
@@ -189,13 +192,13 @@ def _video_file_sink(target: str, context: SinkContext):
 def _jsonl_sink(target: str, context: SinkContext):
     from streamseg.sinks.jsonl import JsonLinesStatsSink
 
-    return JsonLinesStatsSink(_path(target))
+    return JsonLinesStatsSink(_path(target), class_names=context.label_set.names)
 
 
 def _mask_sink(target: str, context: SinkContext):
     from streamseg.sinks.masks import MaskSink
 
-    return MaskSink(_path(target))
+    return MaskSink(_path(target), label_set=context.label_set)
 
 
 def _rtsp_out_sink(target: str, context: SinkContext):

@@ -133,7 +133,7 @@ def measure_pipelined(assembly: Assembly, *, fresh_source: bool = False) -> dict
     if fresh_source:  # the pipeline closes what it ran with, so a later round needs its own
         source = open_source(assembly.config.source, sources=Plugins().registry.sources)
         source.model_size = assembly.source.model_size
-        sinks = build_sinks(assembly.config, source)
+        sinks = build_sinks(assembly.config, source, label_set=assembly.backend.label_set)
     cpu_started = time.process_time()
     result = assembly.pipeline(source=source, sinks=sinks, on_frame=record).run()
     cpu_seconds = time.process_time() - cpu_started

@@ -20,6 +20,7 @@ from streamseg.backends import Backend, backend_class, create_backend, pick_auto
 from streamseg.config import RunConfig, stream_config, stream_entries
 from streamseg.errors import ConfigError, OutputError
 from streamseg.frame import Frame
+from streamseg.label_sets import CAMVID, LabelSet
 from streamseg.observability.prometheus import PipelineMetrics, StreamLabelled
 from streamseg.models import load_model
 from streamseg.models.weights import bundled_crf_parameters
@@ -149,13 +150,17 @@ def sink_specs(config: RunConfig) -> list[str]:
     return [f"{name}:{target}" for name, target in flagged.items() if target is not None] + list(config.sinks)
 
 
-def build_sinks(config: RunConfig, source: Source, plugins: Plugins | None = None) -> list[Sink]:
-    """The outputs of ``config``, each made by the sinks table (``plugins``, else all installed).
+def build_sinks(
+    config: RunConfig, source: Source, plugins: Plugins | None = None, *, label_set: LabelSet = CAMVID
+) -> list[Sink]:
+    """The outputs of ``config``, each made by the sinks table (``plugins``, else all installed), told the
+    model's ``label_set`` (the stats' class names, the masks' palette).
 
     If one cannot be made, those made before it are closed: the caller never saw them.
     """
     plugins = plugins or Plugins()
-    context = SinkContext(fps=lambda: source.fps, video_preset=config.out_preset)  # a live source knows its rate once connected
+    # A live source knows its rate once connected.
+    context = SinkContext(fps=lambda: source.fps, video_preset=config.out_preset, label_set=label_set)
     sinks: list[Sink] = []
     try:
         for spec in sink_specs(config):
@@ -222,7 +227,7 @@ def open_stream(
         source.model_size = config.input_size  # a decoder that can scales to it in the same pass
     for stage in stages:
         stack.callback(stage.close)  # the pipeline does not own stages: bench runs them twice
-    sinks = build_sinks(config, source, plugins)
+    sinks = build_sinks(config, source, plugins, label_set=backend.label_set)
     for sink in sinks:
         stack.callback(sink.close)  # the pipeline closes them too; closing is idempotent
     return Assembly(config, source, backend, stages, sinks, monitor)

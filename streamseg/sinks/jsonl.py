@@ -30,8 +30,8 @@ def frame_stats(frame: Frame, class_names: Sequence[str] = CLASS_NAMES, now: flo
     ``latency_ms`` is host time from capture to ``now`` (default: this call); ``time`` is the
     wall clock (Unix seconds) when the record was made, to line it up with other logs and runs.
     ``class_fraction`` (present only when the frame has labels) is the share of all the
-    frame's pixels per class; pixels with ids outside ``class_names`` (e.g. 'unlabelled')
-    are counted in no class, so the shares may sum to less than 1.
+    frame's pixels per class, keyed by the run's label-set names; pixels with ids outside
+    ``class_names`` (e.g. 'unlabelled') are counted in no class, so the shares may sum to less than 1.
     """
     now = time.perf_counter() if now is None else now
     record: dict[str, Any] = {
@@ -42,9 +42,10 @@ def frame_stats(frame: Frame, class_names: Sequence[str] = CLASS_NAMES, now: flo
         "timings_ms": {stage: round(seconds * 1000.0, 2) for stage, seconds in frame.timings.items()},
     }
     if frame.labels is not None and frame.labels.size:
-        # A histogram of the uint8 ids by OpenCV: np.bincount first widens every pixel to int64, a copy
-        # eight times the label map's size for every frame of every stream.
-        counts = cv2.calcHist([frame.labels], [0], None, [256], [0, 256]).ravel()[: len(class_names)]
+        # A histogram of the uint8 or uint16 ids by OpenCV: np.bincount first widens every pixel to int64,
+        # a copy four to eight times the label map's size for every frame of every stream.
+        bins = max(1, len(class_names))
+        counts = cv2.calcHist([frame.labels], [0], None, [bins], [0, bins]).ravel()
         total = frame.labels.size
         record["class_fraction"] = {name: round(int(n) / total, 6) for name, n in zip(class_names, counts)}
     return record

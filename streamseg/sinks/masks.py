@@ -5,30 +5,35 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from streamseg.errors import OutputError
 from streamseg.frame import Frame
+from streamseg.image.label_png import MAX_PALETTE, encode_label_png
+from streamseg.label_sets import CAMVID, LabelSet
 from streamseg.sinks.base import Sink
 from streamseg.sinks.partial_file import create_partial, discard
 
 
 class MaskSink(Sink):
-    """Saves ``frame.labels`` as ``<folder>/<index:06d>.png``: single channel, class ids as values.
+    """Saves ``frame.labels`` as ``<folder>/<index:06d>.png``, one class id per pixel.
 
-    PNG is lossless, so the file reads back to exactly the same ids (not colours: use the
-    palette to view them). Frames without labels are skipped. Existing files of the same
-    name are replaced, each in one rename once its new content is complete, so the folder
-    never holds a half-written mask: a failed write (a full disk) leaves the old file, or none.
+    With up to 256 classes the PNG is palette-indexed: the index is the id and the palette is the
+    label set's colours, so an image viewer shows the classes in colour while the file reads back
+    to exactly the same ids (``streamseg.image.label_png.read_label_png``, or Pillow's mode ``"P"``;
+    OpenCV's ``imread`` gives the colours). Beyond 256 classes it is a 16-bit greyscale PNG of the
+    ids, which ``cv2.imread(path, cv2.IMREAD_UNCHANGED)`` reads as they are.
+
+    Frames without labels are skipped. Existing files of the same name are replaced, each in one
+    rename once its new content is complete, so the folder never holds a half-written mask: a
+    failed write (a full disk) leaves the old file, or none.
     """
 
     name = "masks"
 
-    def __init__(self, folder: str | os.PathLike[str], compression: int = 1) -> None:
+    def __init__(self, folder: str | os.PathLike[str], compression: int = 1, label_set: LabelSet = CAMVID) -> None:
         self.folder = Path(folder)
         # Level 1 spends far less CPU than the default 3, and label maps compress well anyway.
-        self._params = [cv2.IMWRITE_PNG_COMPRESSION, int(compression)]
+        self._compression = int(compression)
+        self._palette = label_set.palette if label_set.num_classes <= MAX_PALETTE else None
         self.frames_written = 0
         self._failed = False  # a mask could not be written: the folder lacks it, so the set is not complete
         self._closed = False
@@ -51,14 +56,13 @@ class MaskSink(Sink):
         labels = frame.labels
         if labels is None:
             return
-        if labels.ndim != 2 or labels.dtype != np.uint8:
-            raise ValueError(f"labels must be a (H, W) uint8 array, got {labels.dtype} {labels.shape}")
-        ok, png = cv2.imencode(".png", labels, self._params)
-        if not ok:
-            raise ValueError(f"frame {frame.index}: PNG encoding of the labels failed")
+        try:
+            png = encode_label_png(labels, self._palette, self._compression)
+        except ValueError as error:
+            raise ValueError(f"frame {frame.index}: {error}") from None
         path = self.folder / f"{frame.index:06d}.png"
         try:
-            _write_whole(path, png.tobytes())
+            _write_whole(path, png)
         except OSError as error:
             raise OutputError(f"cannot write mask {path}: {error.strerror or error}") from None
         self.frames_written += 1

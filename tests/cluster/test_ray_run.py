@@ -19,13 +19,13 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install 'streamseg[ray]'; make test installs it)")
 
 from streamseg.cli import main
+from streamseg.image.label_png import read_label_png
 
 FAST = ["--model", "erfnet-half", "--input-size", "160x120", "--backend", "torch", "--precision", "fp32"]
 FRAMES = 240  # long enough that an actor is killed mid-stream
@@ -133,7 +133,7 @@ def kill_actor(address: str, name: str) -> None:
 
 def agreement(first: Path, second: Path) -> float:
     pairs = list(zip(sorted(first.glob("*.png")), sorted(second.glob("*.png"))))
-    return float(np.mean([np.mean(cv2.imread(str(a), cv2.IMREAD_UNCHANGED) == cv2.imread(str(b), cv2.IMREAD_UNCHANGED)) for a, b in pairs]))
+    return float(np.mean([np.mean(read_label_png(a) == read_label_png(b)) for a, b in pairs]))
 
 
 @pytest.mark.parametrize("victim", ["stream-cam0", "infer-0"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 import pytest
 import yaml
@@ -14,6 +13,7 @@ import yaml
 from streamseg.api import Pipeline
 from streamseg.cli import main
 from streamseg.config import config_from_values
+from streamseg.image.label_png import read_label_png
 from streamseg.pipeline.assemble import assemble_run
 from streamseg.pipeline.streams import StreamSet
 
@@ -23,7 +23,7 @@ FRAMES = 5
 
 
 def masks_of(folder: Path) -> list[np.ndarray]:
-    return [cv2.imread(str(path), cv2.IMREAD_UNCHANGED) for path in sorted(folder.iterdir())]
+    return [read_label_png(path) for path in sorted(folder.iterdir())]
 
 
 def test_one_source_several_sources_and_the_api_give_the_same_labels_through_the_same_run(tmp_path) -> None:

@@ -12,6 +12,8 @@ import pytest
 from streamseg.classes import CLASS_NAMES, IGNORE_INDEX
 from streamseg.errors import OutputError
 from streamseg.frame import Frame
+from streamseg.label_sets import CITYSCAPES, custom_label_set
+from streamseg.plugins import Plugins, SinkContext
 from streamseg.sinks import JsonLinesStatsSink
 
 
@@ -132,3 +134,37 @@ def test_a_full_disk_fails_the_write_and_leaves_the_earlier_file(small_tmpfs: Pa
     assert path.read_text() == "the user's earlier file\n"
     assert list(small_tmpfs.glob(".*.partial-*")) == []
     assert sink.completed_output is None
+
+
+def test_class_fraction_is_keyed_by_the_run_s_label_set(tmp_path: Path) -> None:
+    # The stats sink as a run makes it: by the sinks table, told the model's label set.
+    path = tmp_path / "stats.jsonl"
+    labels = np.full((4, 8), CITYSCAPES.names.index("car"), dtype=np.uint8)
+    labels[:, :2] = CITYSCAPES.names.index("road")
+    labels[3, 7] = 18  # bicycle, the last class
+    labels[0, 7] = CITYSCAPES.ignore_index  # in no class
+    context = SinkContext(fps=lambda: 25.0, label_set=CITYSCAPES)
+    with Plugins(discover=False).sink(f"jsonl:{path}", context) as sink:
+        sink.write(make_frame(0, labels))
+
+    fractions = read_lines(path)[0]["class_fraction"]
+    assert list(fractions) == list(CITYSCAPES.names)
+    assert fractions["road"] == pytest.approx(8 / 32)
+    assert fractions["car"] == pytest.approx(22 / 32)
+    assert fractions["bicycle"] == pytest.approx(1 / 32)
+    assert sum(fractions.values()) == pytest.approx(31 / 32)
+
+
+def test_class_fraction_counts_uint16_ids_of_300_classes(tmp_path: Path) -> None:
+    names = custom_label_set([f"class {index}" for index in range(300)]).names
+    labels = np.zeros((4, 8), dtype=np.uint16)
+    labels[0, :3] = 299
+    labels[1, :5] = 256
+    path = tmp_path / "stats.jsonl"
+    with JsonLinesStatsSink(path, class_names=names) as sink:
+        sink.write(make_frame(0, labels))
+
+    fractions = read_lines(path)[0]["class_fraction"]
+    assert len(fractions) == 300
+    assert (fractions["class 0"], fractions["class 256"], fractions["class 299"]) == pytest.approx((24 / 32, 5 / 32, 3 / 32))
+    assert sum(fractions.values()) == pytest.approx(1.0)

@@ -1,4 +1,4 @@
-"""MaskSink writes label maps as lossless single-channel PNGs."""
+"""MaskSink writes label maps as lossless PNGs of class ids: palette-indexed up to 256 classes, 16-bit beyond."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ import pytest
 
 from streamseg.errors import OutputError
 from streamseg.frame import Frame
+from streamseg.image.label_png import read_label_png
+from streamseg.label_sets import CITYSCAPES, custom_label_set
+from streamseg.plugins import Plugins, SinkContext
 from streamseg.sinks import MaskSink
 
 
@@ -30,7 +33,7 @@ def test_masks_read_back_equal_to_the_labels(tmp_path: Path, height: int, width:
     assert sink.frames_written == 3
     assert sorted(p.name for p in (tmp_path / "masks").iterdir()) == ["000000.png", "000001.png", "000002.png"]
     for i, expected in enumerate(labels):
-        read = cv2.imread(str(tmp_path / "masks" / f"{i:06d}.png"), cv2.IMREAD_UNCHANGED)
+        read = read_label_png(tmp_path / "masks" / f"{i:06d}.png")
         assert read.dtype == np.uint8 and read.ndim == 2
         np.testing.assert_array_equal(read, expected)
 
@@ -57,7 +60,7 @@ def test_an_existing_mask_is_replaced_whole_and_no_partial_file_is_left(tmp_path
         sink.write(Frame(index=0, timestamp=0.0, image=np.zeros((8, 8, 3), np.uint8), labels=labels))
 
     assert [p.name for p in tmp_path.iterdir()] == ["000000.png"]
-    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "000000.png"), cv2.IMREAD_UNCHANGED), labels)
+    np.testing.assert_array_equal(read_label_png(tmp_path / "000000.png"), labels)
     assert sink.completed_output == tmp_path
 
 
@@ -73,5 +76,80 @@ def test_a_full_disk_leaves_only_whole_masks_and_no_partial_file(small_tmpfs: Pa
     assert list(small_tmpfs.glob(".*.partial-*")) == []
     for path in small_tmpfs.glob("*.png"):
         index = int(path.stem)
-        np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), random_labels(64, 64, index))
+        np.testing.assert_array_equal(read_label_png(path), random_labels(64, 64, index))
     assert sink.completed_output is None
+
+
+def png_header(path: Path) -> tuple[int, int]:
+    """(bit depth, colour type) from a PNG's IHDR chunk."""
+    data = path.read_bytes()
+    assert data[12:16] == b"IHDR"
+    return data[24], data[25]
+
+
+def png_palette(path: Path) -> np.ndarray:
+    """The PLTE chunk's colours, (N, 3) RGB."""
+    data = path.read_bytes()
+    start = data.index(b"PLTE")
+    length = int.from_bytes(data[start - 4 : start], "big")
+    return np.frombuffer(data[start + 4 : start + 4 + length], np.uint8).reshape(-1, 3)
+
+
+def test_masks_of_cityscapes_are_palette_indexed_in_its_colours_and_read_back_as_ids(tmp_path: Path) -> None:
+    labels = np.random.default_rng(5).integers(0, CITYSCAPES.num_classes, (45, 61), dtype=np.uint8)
+    labels[0, :19] = np.arange(19)  # every class appears
+    with MaskSink(tmp_path, label_set=CITYSCAPES) as sink:
+        sink.write(Frame(index=3, timestamp=0.0, image=np.zeros((45, 61, 3), np.uint8), labels=labels))
+    path = tmp_path / "000003.png"
+
+    assert png_header(path) == (8, 3)  # 8-bit palette-indexed
+    np.testing.assert_array_equal(png_palette(path), CITYSCAPES.palette)
+    np.testing.assert_array_equal(read_label_png(path), labels)
+    # What an image viewer shows: each pixel in its class's colour (OpenCV decodes BGR).
+    np.testing.assert_array_equal(cv2.imread(str(path), cv2.IMREAD_COLOR)[..., ::-1], CITYSCAPES.palette[labels])
+    image = pytest.importorskip("PIL.Image", reason="Pillow is not installed").open(path)
+    assert image.mode == "P"
+    np.testing.assert_array_equal(np.asarray(image), labels)
+
+
+def test_masks_of_300_classes_are_16_bit_greyscale_ids(tmp_path: Path) -> None:
+    label_set = custom_label_set([f"class {index}" for index in range(300)])
+    labels = np.random.default_rng(6).integers(0, 300, (33, 47), dtype=np.uint16)
+    labels[0, 0], labels[0, 1] = 299, 256  # ids past a byte
+    with MaskSink(tmp_path, label_set=label_set) as sink:
+        sink.write(Frame(index=0, timestamp=0.0, image=np.zeros((33, 47, 3), np.uint8), labels=labels))
+    path = tmp_path / "000000.png"
+
+    assert png_header(path) == (16, 0)  # 16-bit greyscale
+    read = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    assert read.dtype == np.uint16
+    np.testing.assert_array_equal(read, labels)
+    np.testing.assert_array_equal(read_label_png(path), labels)
+
+
+def test_masks_of_256_classes_hold_their_uint16_ids_in_a_palette(tmp_path: Path) -> None:
+    label_set = custom_label_set([f"class {index}" for index in range(256)])
+    labels = np.arange(256, dtype=np.uint16).reshape(16, 16)  # uint16, as class_labels gives past 255 classes
+    with MaskSink(tmp_path, label_set=label_set) as sink:
+        sink.write(Frame(index=0, timestamp=0.0, image=np.zeros((16, 16, 3), np.uint8), labels=labels))
+
+    assert png_header(tmp_path / "000000.png") == (8, 3)
+    np.testing.assert_array_equal(read_label_png(tmp_path / "000000.png"), labels)
+
+
+def test_an_id_past_the_palette_s_reach_is_refused_and_nothing_written(tmp_path: Path) -> None:
+    labels = np.full((4, 4), 300, dtype=np.uint16)
+    with MaskSink(tmp_path, label_set=CITYSCAPES) as sink:
+        with pytest.raises(ValueError, match="frame 0: class id 300"):
+            sink.write(Frame(index=0, timestamp=0.0, image=np.zeros((4, 4, 3), np.uint8), labels=labels))
+    assert list(tmp_path.iterdir()) == []
+    assert sink.completed_output is None
+
+
+def test_the_sinks_table_gives_the_masks_sink_the_run_s_palette(tmp_path: Path) -> None:
+    context = SinkContext(fps=lambda: 25.0, label_set=CITYSCAPES)
+    labels = np.arange(19, dtype=np.uint8).reshape(1, 19)
+    with Plugins(discover=False).sink(f"masks:{tmp_path}", context) as sink:
+        sink.write(Frame(index=0, timestamp=0.0, image=np.zeros((1, 19, 3), np.uint8), labels=labels))
+    np.testing.assert_array_equal(png_palette(tmp_path / "000000.png"), CITYSCAPES.palette)
+    np.testing.assert_array_equal(read_label_png(tmp_path / "000000.png"), labels)
