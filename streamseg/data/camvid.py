@@ -9,17 +9,10 @@ import cv2
 import numpy as np
 
 from streamseg.classes import IGNORE_INDEX
+from streamseg.data.samples import LabelledSample, read_rgb  # read_rgb: read from here by the trainer and tools
 from streamseg.errors import InputError
 
 SPLITS = ("train", "val", "test")
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """Reads an image file as RGB uint8 (H, W, 3); a clear error when it is missing or unreadable."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"cannot read image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
 def read_labels(path: Path) -> np.ndarray:
@@ -51,10 +44,7 @@ def check_labels(labels: np.ndarray, image_shape: tuple[int, ...], path: Path) -
 
 
 @dataclass(frozen=True)
-class CamVidSample:
-    image_path: Path
-    label_path: Path
-
+class CamVidSample(LabelledSample):
     @property
     def drive(self) -> str:
         """The drive (video sequence) a frame comes from: the name's prefix, e.g. ``0006R0`` of ``0006R0_f02340.png``."""
