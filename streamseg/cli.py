@@ -154,7 +154,8 @@ def _write_report(path: Path, record: dict) -> None:
 
 
 def command_eval(args: argparse.Namespace) -> int:
-    from streamseg.eval.camvid import evaluate_camvid
+    from streamseg.config import config_from_values
+    from streamseg.eval.folder import evaluate_folder
     from streamseg.models.weights import bundled_crf_parameters
     from streamseg.refine import CrfParameters, read_crf_parameters
 
@@ -165,11 +166,13 @@ def command_eval(args: argparse.Namespace) -> int:
     if args.crf == "sync":
         path = _input_path(args.crf_parameters, "--crf-parameters") or bundled_crf_parameters(args.model)
         crf = read_crf_parameters(path) if path else CrfParameters()
-    result = evaluate_camvid(
-        _input_path(args.data_dir, "DATA_DIR"), split=args.split, model=args.model,
-        weights=_input_path(args.weights, "--weights"),
-        backend=args.backend, precision=args.precision, scales=tuple(args.scales), crf=crf, max_frames=args.max_frames,
-        hold_out_drive=args.hold_out_drive, calibration_data=_input_path(args.calibration_data, "--calibration-data"),
+    config = config_from_values({
+        "model": args.model, "weights": _input_path(args.weights, "--weights"), "backend": args.backend,
+        "precision": args.precision, "calibration_data": _input_path(args.calibration_data, "--calibration-data"),
+    })
+    result = evaluate_folder(
+        _input_path(args.data_dir, "DATA_DIR"), config, split=args.split, hold_out_drive=args.hold_out_drive,
+        scales=tuple(args.scales), crf=crf, max_frames=args.max_frames,
     )
     print(result.table())
     if report is not None:
@@ -368,9 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(serve, "run")  # --ray and --replicas among them
     serve.set_defaults(handler=command_serve)
 
-    evaluate = commands.add_parser("eval", help="mIoU on a CamVid-layout folder")
+    evaluate = commands.add_parser(
+        "eval", help="mIoU on a labelled folder: CamVid (val/, valannot/), Cityscapes (leftImg8bit/, gtFine/), or images/ and masks/"
+    )
     evaluate.add_argument("data_dir")
-    evaluate.add_argument("--split", default="val", help="val (default), train, test, or several joined by + (train+val)")
+    evaluate.add_argument(
+        "--split", help="of CamVid or Cityscapes: val (default), train, test, or several joined by + (train+val); "
+        "an images/ and masks/ folder has none",
+    )
     evaluate.add_argument(
         "--hold-out-drive", dest="hold_out_drive", metavar="DRIVE",
         help="score only this drive's frames of --split (cross-drive validation: e.g. --split train+val --hold-out-drive 0006R0)",
