@@ -25,10 +25,29 @@ class Frame:
     model_image: np.ndarray | None = None  # (h, w, 3) RGB uint8: the image at the network's input size
     logits: np.ndarray | None = None  # (C, h, w) float32 at model resolution
     flow: np.ndarray | None = None  # (h, w, 2) float32 backward flow at model resolution: pixel x came from x + flow(x) in the previous frame
-    labels: np.ndarray | None = None  # (H, W) uint8 class ids at image resolution (refined in place by later stages)
+    labels: np.ndarray | None = None  # (H, W) class ids at image resolution, uint8 (uint16 beyond 255 classes); later stages may replace it
     refined_from: int | None = None  # index of the frame whose CRF result the labels carry, if any
     overlay: np.ndarray | None = None  # rendered RGB uint8 (H, W, 3)
     timings: dict[str, float] = field(default_factory=dict)
+    # The network's own class ids and the ``labels`` array scaled up from them, set together by set_labels.
+    _grid_labels: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _scaled_labels: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+
+    def set_labels(self, labels: np.ndarray, model_labels: np.ndarray) -> None:
+        """Sets ``labels`` (at the frame's size) with the network's ``model_labels`` (at its own grid) they were scaled from."""
+        self.labels = labels
+        self._grid_labels, self._scaled_labels = model_labels, labels
+
+    @property
+    def model_labels(self) -> np.ndarray | None:
+        """The network's class ids (h, w) at its own grid, covering the whole frame, while ``labels`` is still the
+        map scaled up from them; None once a stage has put other labels in its place (the CRF's, at the frame's size).
+
+        The overlay colours these and scales the colours smoothly, so the network's grid never shows as steps.
+        """
+        if self.labels is None or self.labels is not self._scaled_labels:
+            return None
+        return self._grid_labels
 
     @property
     def height(self) -> int:

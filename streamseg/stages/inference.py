@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from streamseg.backends.base import Backend
 from streamseg.frame import Frame
+from streamseg.image.resize import resize_labels
 from streamseg.pipeline.stage import Stage
 
 
@@ -38,4 +39,6 @@ class LabelInferenceStage(InferenceStage):
 
     def process(self, frame: Frame) -> None:
         image = frame.model_image if frame.model_image is not None else frame.image
-        frame.labels = self.backend.infer_labels(image[None], (frame.height, frame.width))[0]
+        # The class ids at the network's grid, scaled to the frame here: the overlay colours the grid's own.
+        model_labels = self.backend.infer_labels(image[None], tuple(self.backend.input_size))[0]
+        frame.set_labels(resize_labels(model_labels, (frame.height, frame.width)), model_labels)

@@ -1,4 +1,4 @@
-"""Turns logits into a class-id map at the frame's own resolution."""
+"""Turns logits into a class-id map at the frame's own resolution, keeping the network's own for the overlay."""
 
 from __future__ import annotations
 
@@ -21,4 +21,5 @@ class LabelStage(Stage):
     gives = frozenset({"labels"})
 
     def process(self, frame: Frame) -> None:
-        frame.labels = logits_to_labels(frame.logits, (frame.height, frame.width))
+        model_labels = class_labels(frame.logits)
+        frame.set_labels(resize_labels(model_labels, (frame.height, frame.width)), model_labels)
