@@ -8,14 +8,13 @@ an RGB uint8 image (and returns it, for chaining); missing data (``None``) draws
 
 from __future__ import annotations
 
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import cv2
 import numpy as np
 
-from streamseg.classes import CLASS_NAMES, PALETTE
 from streamseg.frame import Frame
-from streamseg.image.resize import resize_labels
+from streamseg.label_sets import CAMVID, MAX_CLASSES, LabelSet
 
 Corner = Literal["top_left", "top_right", "bottom_left", "bottom_right"]
 CORNERS: tuple[Corner, ...] = ("top_left", "top_right", "bottom_left", "bottom_right")
@@ -66,55 +65,110 @@ def _paste(scene: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
 class MaskAnnotator:
     """Blends a colour per class over the scene.
 
-    Ids without a palette entry (the CamVid 'unlabelled' id 11, or anything >= the
-    palette size) are left as they are. Label maps of another size than the scene are
-    resized with nearest neighbour, so class ids are never mixed.
+    Ids without a palette entry (CamVid's 'unlabelled' id 11, anything >= the palette's
+    size) leave the scene as it is. A label map smaller than the scene, such as the
+    network's own grid, is coloured at its own size and the colours are scaled to the scene
+    bilinearly, so class boundaries are drawn as smooth blends instead of the grid's steps;
+    the ids themselves are never mixed. Label maps are uint8, or uint16 for more than 255 classes.
     """
 
-    def __init__(self, alpha: float = 0.5, palette: np.ndarray = PALETTE) -> None:
+    def __init__(self, alpha: float = 0.5, palette: np.ndarray = CAMVID.palette) -> None:
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         palette = np.asarray(palette, dtype=np.uint8)
-        if palette.ndim != 2 or palette.shape[1] != 3 or not 0 < len(palette) <= 255:
-            raise ValueError(f"palette must be (N, 3) with 0 < N <= 255, got shape {palette.shape}")
+        if palette.ndim != 2 or palette.shape[1] != 3 or not 0 < len(palette) <= MAX_CLASSES:
+            raise ValueError(f"palette must be (N, 3) with 0 < N <= {MAX_CLASSES}, got shape {palette.shape}")
         self.alpha = float(alpha)
         self.num_colours = len(palette)
+        self._palette = palette
         # A full 256-row table lets any uint8 id index it; rows past the palette are
         # replaced by the scene itself before blending.
         self._lut = np.zeros((256, 3), dtype=np.uint8)
-        self._lut[: len(palette)] = palette
+        self._lut[: min(len(palette), 256)] = palette[:256]
         self._lut_image = self._lut.reshape(256, 1, 3)  # the shape applyColorMap takes a user map in
+        self._wide_lut: np.ndarray | None = None  # for uint16 ids, made on first use
 
     def annotate(self, scene: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
-        """Blends class colours for ``labels`` ((H, W) uint8 class ids) into ``scene`` in place."""
+        """Blends class colours for ``labels`` ((h, w) uint8 or uint16 class ids, any size) into ``scene`` in place."""
         if labels is None or self.alpha == 0.0:
             return scene
-        if labels.ndim != 2 or labels.dtype != np.uint8:
-            raise ValueError(f"labels must be a (H, W) uint8 array, got {labels.dtype} {labels.shape}")
-        labels = resize_labels(labels, scene.shape[:2])
-        # OpenCV's colour-map lookup: faster than np.take and lut[labels] (benchmarks/history/BENCHMARKS-log.md, Micro-measurements).
-        colours = cv2.applyColorMap(labels, self._lut_image)
-        no_colour = labels >= self.num_colours
-        if no_colour.any():
+        if labels.ndim != 2 or labels.dtype not in (np.uint8, np.uint16):
+            raise ValueError(f"labels must be a (H, W) uint8 or uint16 array, got {labels.dtype} {labels.shape}")
+        colours = self._colours(labels)
+        no_colour = self._no_colour(labels)
+        size = scene.shape[:2]
+        if no_colour is not None and labels.shape != size:
+            self._blend_partly_coloured(scene, colours, no_colour)
+            return scene
+        if labels.shape != size:
+            colours = _scale_colours(colours, size)
+        if no_colour is not None:
             # Blending a pixel with itself leaves it unchanged: one addWeighted for all.
             cv2.copyTo(scene, no_colour.view(np.uint8), colours)
         cv2.addWeighted(colours, self.alpha, scene, 1.0 - self.alpha, 0.0, dst=scene)
         return scene
+
+    def _colours(self, labels: np.ndarray) -> np.ndarray:
+        """(h, w, 3) uint8: each id's colour, black where it has none."""
+        if labels.dtype == np.uint8:
+            # OpenCV's colour-map lookup: faster than np.take and lut[labels] (benchmarks/history/BENCHMARKS-log.md, Micro-measurements).
+            return cv2.applyColorMap(labels, self._lut_image)
+        if self._wide_lut is None:
+            # Every uint16 value indexes the table; ids past the palette get black, as above. Its rows are
+            # padded to four bytes and read as one uint32 each: one take of words costs half a take of rows.
+            wide = np.zeros((65536, 4), dtype=np.uint8)
+            wide[: self.num_colours, :3] = self._palette
+            self._wide_lut = wide.view(np.uint32).ravel()
+        padded = np.take(self._wide_lut, labels).view(np.uint8).reshape(*labels.shape, 4)
+        return cv2.cvtColor(padded, cv2.COLOR_RGBA2RGB)
+
+    def _no_colour(self, labels: np.ndarray) -> np.ndarray | None:
+        """Where ``labels`` holds an id without a colour, or None where every id has one (the usual case)."""
+        if self.num_colours > np.iinfo(labels.dtype).max:
+            return None
+        if labels.size == 0 or int(labels.max()) < self.num_colours:
+            return None
+        return labels >= self.num_colours
+
+    def _blend_partly_coloured(self, scene: np.ndarray, colours: np.ndarray, no_colour: np.ndarray) -> None:
+        """The blend where some ids of a smaller label map have no colour: how much of each pixel is coloured
+        is scaled with the colours, so the scene shows through fully where no id has a colour and in part along
+        the edges of those regions. ``colours`` are black where no id has one (weighted by coverage, as
+        premultiplied alpha is), so scene * (1 - alpha * coverage) + alpha * colours is the blend everywhere."""
+        coverage = np.where(no_colour, np.uint8(0), np.uint8(255))
+        scaled = _scale_colours(np.dstack([colours, coverage]), scene.shape[:2])  # one pass for both
+        colours = cv2.cvtColor(scaled, cv2.COLOR_RGBA2RGB)
+        coverage = cv2.cvtColor(cv2.extractChannel(scaled, 3), cv2.COLOR_GRAY2RGB)
+        cv2.subtract(scene, cv2.multiply(scene, coverage, scale=self.alpha / 255.0), dst=scene)
+        cv2.addWeighted(colours, self.alpha, scene, 1.0, 0.0, dst=scene)
+
+
+def _scale_colours(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` at ``size`` (H, W): bilinear when enlarging, area averaging when shrinking."""
+    height, width = size
+    shrinking = height < image.shape[0] and width < image.shape[1]
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
 class LegendAnnotator:
     """A box in a corner with a colour swatch and the name of each class.
 
     The legend looks the same on every frame, so its image is drawn once per scene size
-    and then only pasted. Sizes follow the frame height (about 3% per row). On frames too
-    small to hold it (below roughly 100x100) it is left out: a clipped legend would only
-    hide the picture and the stats text under unreadable names.
+    and then only pasted. Sizes follow the frame height (about 3% per row). Names that do
+    not fit one column of the frame's height go on in more columns, up to about a third of
+    the frame's width; what is still left is counted in a last row, "+N more", so a label
+    set of a hundred classes or more never covers the picture. On frames too small to hold
+    it, or at least ``min_cut_rows`` rows of it (below roughly 100x100), it is left out: a
+    clipped legend would only hide the picture and the stats text under unreadable names.
     """
+
+    max_width_fraction = 1 / 3  # of the frame's width, for a legend of several columns
+    min_cut_rows = 8  # a cut legend shorter than this says too little to be worth the room it takes
 
     def __init__(
         self,
-        class_names: Sequence[str] = CLASS_NAMES,
-        palette: np.ndarray = PALETTE,
+        class_names: Sequence[str] = CAMVID.names,
+        palette: np.ndarray = CAMVID.palette,
         position: Corner = "top_right",
         text_color: tuple[int, int, int] = (255, 255, 255),
         background_color: tuple[int, int, int] = (24, 24, 24),
@@ -131,6 +185,12 @@ class LegendAnnotator:
         self._cached_size: tuple[int, int] | None = None
         self._cached_patch: np.ndarray | None = None  # None: the legend does not fit that size
         self._cached_origin = (0, 0)
+        self.shown = 0  # how many names the last drawn legend lists
+
+    @classmethod
+    def of(cls, label_set: LabelSet, **style: Any) -> "LegendAnnotator":
+        """The legend of ``label_set``'s names and colours."""
+        return cls(label_set.names, label_set.palette, **style)
 
     def annotate(self, scene: np.ndarray) -> np.ndarray:
         """Pastes the legend onto ``scene`` in place."""
@@ -150,22 +210,50 @@ class LegendAnnotator:
         scale = _font_scale(row, thickness)
         pad = max(2, row // 3)
         swatch = max(4, round(row * 0.7))
-        text_w = max(cv2.getTextSize(name, _FONT, scale, thickness)[0][0] for name in self.class_names)
-        box_w = pad + swatch + pad + text_w + pad
-        box_h = pad + row * len(self.class_names) + pad
         margin = max(2, row // 2)
-        if box_w + 2 * margin > scene_w or box_h + 2 * margin > scene_h:
+        count = len(self.class_names)
+        rows_fit = (scene_h - 2 * margin - 2 * pad) // row
+        if rows_fit < count and rows_fit < self.min_cut_rows:
+            self.shown = 0
+            return None, (0, 0)
+
+        def column_width(names: Sequence[str]) -> int:
+            return swatch + pad + max(cv2.getTextSize(name, _FONT, scale, thickness)[0][0] for name in names) + pad
+
+        # As many columns of rows_fit rows as the width allows; the last slot says how many are left out.
+        rows = min(count, rows_fit)
+        columns, shown = 1, rows
+        if count > rows_fit:
+            widest = column_width(self.class_names)
+            room = max(int(scene_w * self.max_width_fraction) - pad, widest)
+            columns = max(1, min(-(-count // rows_fit), room // widest))
+            shown = count if columns * rows_fit >= count else columns * rows_fit - 1
+        cells = [(name, tuple(int(c) for c in self.palette[i])) for i, name in enumerate(self.class_names[:shown])]
+        if shown < count:
+            cells.append((f"+{count - shown} more", None))
+        rows = min(rows, -(-len(cells) // columns))
+        column_names = [[name for name, _ in cells[c * rows : (c + 1) * rows]] for c in range(columns)]
+        widths = [column_width(names) for names in column_names if names]
+        box_w = pad + sum(widths)
+        box_h = pad + row * rows + pad
+        if box_w + 2 * margin > scene_w:
+            self.shown = 0
             return None, (0, 0)
         patch = np.empty((box_h, box_w, 3), dtype=np.uint8)
         patch[:] = self.background_color
         (_, text_h), _ = cv2.getTextSize("Ag", _FONT, scale, thickness)
-        for i, name in enumerate(self.class_names):
-            top = pad + i * row
-            swatch_top = top + (row - swatch) // 2
-            colour = tuple(int(c) for c in self.palette[i])
-            cv2.rectangle(patch, (pad, swatch_top), (pad + swatch - 1, swatch_top + swatch - 1), colour, cv2.FILLED)
+        for index, (name, colour) in enumerate(cells):
+            column, line = divmod(index, rows)
+            left = pad + sum(widths[:column])
+            top = pad + line * row
+            text_left = left
+            if colour is not None:
+                swatch_top = top + (row - swatch) // 2
+                cv2.rectangle(patch, (left, swatch_top), (left + swatch - 1, swatch_top + swatch - 1), colour, cv2.FILLED)
+                text_left = left + swatch + pad
             baseline_y = top + (row + text_h) // 2
-            cv2.putText(patch, name, (pad + swatch + pad, baseline_y), _FONT, scale, self.text_color, thickness, _LINE)
+            cv2.putText(patch, name, (text_left, baseline_y), _FONT, scale, self.text_color, thickness, _LINE)
+        self.shown = shown
         origin = _corner_origin(self.position, box_w, box_h, scene_w, scene_h, margin)
         return patch, origin
 
@@ -218,22 +306,29 @@ class TextAnnotator:
 
 
 class Renderer:
-    """The render step: overlay, legend and stats text drawn on a copy of the frame's image."""
+    """The render step: overlay, legend and stats text drawn on a copy of the frame's image.
 
-    def __init__(self, alpha: float = 0.5, legend: bool = True, stats: bool = True) -> None:
-        self.mask = MaskAnnotator(alpha=alpha)
-        self.legend = LegendAnnotator() if legend else None
+    ``label_set`` gives the colours and the legend's names: the run's model's (``backend.label_set``).
+    """
+
+    def __init__(self, alpha: float = 0.5, legend: bool = True, stats: bool = True, label_set: LabelSet = CAMVID) -> None:
+        self.label_set = label_set
+        self.mask = MaskAnnotator(alpha=alpha, palette=label_set.palette)
+        self.legend = LegendAnnotator.of(label_set) if legend else None
         self.text = TextAnnotator() if stats else None
 
     def render(self, frame: Frame, stats_lines: Sequence[str] = ()) -> None:
         """Sets ``frame.overlay``; ``frame.image`` is left untouched.
 
+        The colours come from the network's own labels where the frame still has them
+        (``frame.model_labels``), scaled smoothly to the frame, else from ``frame.labels``.
         Without labels (e.g. a frame that skipped inference) the overlay is a plain copy
         of the image with the stats text: a legend would explain colours that are absent.
         """
         scene = frame.image.copy()
         if frame.labels is not None:
-            self.mask.annotate(scene, frame.labels)
+            model_labels = frame.model_labels
+            self.mask.annotate(scene, model_labels if model_labels is not None else frame.labels)
             if self.legend is not None:
                 self.legend.annotate(scene)
         if self.text is not None:
