@@ -27,9 +27,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from streamseg.classes import CLASS_NAMES, PALETTE
 from streamseg.frame import Frame
 from streamseg.http.server import HttpServer, Request, Response, StreamWriter
+from streamseg.label_sets import CAMVID, LabelSet
 from streamseg.sinks.base import Sink
 
 _BOUNDARY = "streamsegframe"
@@ -51,6 +51,7 @@ class WebPreviewSink(Sink):
             slash is added); ``""`` puts them at the root. A prefixed preview belongs to
             a stream that may go away before the server does, so ``close`` removes its
             routes.
+        label_set: the classes the legend names, the run's model's (``backend.label_set``).
 
     Raises:
         ValueError: ``max_fps`` or ``jpeg_quality`` out of range, or a prefix not starting with ``/``.
@@ -67,6 +68,7 @@ class WebPreviewSink(Sink):
         jpeg_quality: int = 80,
         title: str = "streamseg live preview",
         prefix: str = "",
+        label_set: LabelSet = CAMVID,
     ) -> None:
         if not max_fps > 0:
             raise ValueError(f"max_fps must be positive, got {max_fps}")
@@ -81,7 +83,7 @@ class WebPreviewSink(Sink):
         self.snapshot = snapshot
         self.max_fps = float(max_fps)
         self.jpeg_quality = int(jpeg_quality)
-        self._page = _render_page(title).encode()
+        self._page = _render_page(title, label_set).encode()
         self._new_frame = threading.Condition()  # guards the fields up to _closed
         self._latest: np.ndarray | None = None
         self._sequence = 0  # counts frames written; a viewer compares it to what it sent last
@@ -185,18 +187,24 @@ class WebPreviewSink(Sink):
             return self._jpeg, self._jpeg_sequence
 
 
-def _legend_rows() -> str:
+def legend_html(label_set: LabelSet) -> str:
+    """The legend's list items: a colour swatch and the name of each of ``label_set``'s classes."""
     rows = []
-    for name, (red, green, blue) in zip(CLASS_NAMES, PALETTE.tolist()):
+    for name, (red, green, blue) in zip(label_set.names, label_set.palette.tolist()):
         rows.append(
             f'<li><span class="swatch" style="background: rgb({red}, {green}, {blue})"></span>'
-            f"{html.escape(name)}</li>"
+            f"{_escape(name)}</li>"
         )
     return "\n        ".join(rows)
 
 
-def _render_page(title: str) -> str:
-    return _PAGE.replace("{title}", html.escape(title)).replace("{legend}", _legend_rows())
+def _escape(text: str) -> str:
+    """``text`` for HTML, its braces too: a name from a model file must not read as one of the pages' placeholders."""
+    return html.escape(text).replace("{", "&#123;").replace("}", "&#125;")
+
+
+def _render_page(title: str, label_set: LabelSet) -> str:
+    return _PAGE.replace("{title}", html.escape(title)).replace("{legend}", legend_html(label_set))
 
 
 # Plain HTML, CSS and a few lines of JavaScript: no build step, nothing fetched from elsewhere.
@@ -218,9 +226,10 @@ _PAGE = _HEAD + """    main { display: flex; gap: 20px; align-items: flex-start;
     #stats { font-variant-numeric: tabular-nums; margin: 0 0 16px; padding: 0; list-style: none; }
     #stats li { margin: 2px 0; }
     #state.down { color: #f66; }
-    ul.legend { list-style: none; margin: 0; padding: 0; }
+    /* A label set of a hundred classes or more scrolls in its own box rather than lengthening the page. */
+    ul.legend { list-style: none; margin: 0; padding: 0; max-height: 70vh; overflow-y: auto; }
     ul.legend li { display: flex; align-items: center; gap: 8px; margin: 3px 0; }
-    .swatch { width: 16px; height: 16px; border-radius: 3px; display: inline-block; }
+    .swatch { width: 16px; height: 16px; border-radius: 3px; display: inline-block; flex: none; }
   </style>
 </head>
 <body>
@@ -267,16 +276,20 @@ _PAGE = _HEAD + """    main { display: flex; gap: 20px; align-items: flex-start;
 """
 
 
-def serve_preview_index(server: HttpServer, names: Callable[[], list[str]], title: str = "streamseg") -> None:
-    """``GET /`` on ``server``: every stream's live overlay in a grid, each linking to its own page.
+def serve_preview_index(
+    server: HttpServer, names: Callable[[], list[str]], title: str = "streamseg", label_set: LabelSet = CAMVID
+) -> None:
+    """``GET /`` on ``server``: every stream's live overlay in a grid, each linking to its own page,
+    and the legend of ``label_set`` (the streams share one model, so one legend serves them all).
 
     The grid follows ``GET /streams`` every two seconds, so streams added or removed while the
     run goes on appear and disappear without a reload. ``names`` gives the streams at request time.
     """
+    legend = legend_html(label_set)
 
     def page(request: Request) -> Response:
         tiles = "\n    ".join(_tile(name) for name in names())
-        body = _INDEX.replace("{title}", html.escape(title)).replace("{tiles}", tiles)
+        body = _INDEX.replace("{title}", html.escape(title)).replace("{tiles}", tiles).replace("{legend}", legend)
         return 200, "text/html; charset=utf-8", body.encode()
 
     server.add_route("/", page)
@@ -293,6 +306,9 @@ def _tile(name: str) -> str:
 _INDEX = _HEAD + """    #grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: 12px; }
     figure { margin: 0; } img { width: 100%; background: #000; display: block; }
     figcaption { margin-top: 4px; } a { color: inherit; }
+    ul.legend { list-style: none; margin: 16px 0 0; padding: 0; display: flex; flex-wrap: wrap; gap: 4px 16px; }
+    ul.legend li { display: flex; align-items: center; gap: 6px; }
+    .swatch { width: 14px; height: 14px; border-radius: 3px; display: inline-block; flex: none; }
   </style>
 </head>
 <body>
@@ -300,6 +316,9 @@ _INDEX = _HEAD + """    #grid { display: grid; grid-template-columns: repeat(aut
   <div id="grid">
     {tiles}
   </div>
+  <ul class="legend">
+    {legend}
+  </ul>
   <script>
     async function follow() {
       try {
