@@ -139,7 +139,7 @@ def build_stages(
     if config.crf != "off":
         stages.append(build_crf_stage_for(config, monitor, plugins))
     if render:
-        stages.append(RenderStage(Renderer(alpha=config.alpha), stats_lines))
+        stages.append(RenderStage(Renderer(alpha=config.alpha, label_set=backend.label_set), stats_lines))
     return stages
 
 
@@ -376,7 +376,7 @@ def assemble_run(
                 # The only stream of a one-source run is previewed at the root; streams of a run of several
                 # (or added later) each under their own name.
                 prefix = "/" if not by_name and not run.names() else f"/streams/{entry['name']}/"
-                preview = WebPreviewSink(preview_server, assembly.monitor.snapshot, prefix=prefix)
+                preview = WebPreviewSink(preview_server, assembly.monitor.snapshot, prefix=prefix, label_set=backend.label_set)
                 stream_stack.callback(preview.close)
                 assembly.sinks.append(preview)
             assembly.monitor.started(_started_info(one, backend))
@@ -390,7 +390,7 @@ def assemble_run(
             serve_metrics(preview_server, registry)
             serve_health(preview_server, run.healthy)
             if by_name:
-                serve_preview_index(preview_server, run.names)
+                serve_preview_index(preview_server, run.names, label_set=backend.label_set)
             log.info("web preview on %s/", preview_server.url)
             servers.append(preview_server)
         run.servers = servers
