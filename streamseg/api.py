@@ -56,6 +56,7 @@ from streamseg.config import RunConfig, config_from_values, option_aliases, opti
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
 from streamseg.image.scores import softmax
+from streamseg.label_sets import LabelSet
 from streamseg.observability.monitor import MetricsMonitor
 from streamseg.pipeline.assemble import assemble_run
 from streamseg.pipeline.queues import BufferPolicy, Closed, FrameQueue
@@ -89,7 +90,9 @@ class Result:
         stream: the name of the stream the frame came from (one source: its name, e.g. "demo").
         frame_id: the source's frame index (gaps where a live source dropped frames).
         timestamp: seconds of source time.
-        labels: (H, W) uint8 class ids at the frame's resolution (``streamseg.classes.CLASS_NAMES``).
+        labels: (H, W) class ids at the frame's resolution, in the model's label set
+            (``Pipeline.label_set``: CamVid's for the built-in networks): uint8, and uint16
+            for a model of more than 255 classes.
         probabilities: (C, h, w) float32 class probabilities at the network's resolution,
             only when the pipeline was built with ``probabilities=True``, else ``None``.
         timings: seconds each stage spent on this frame, by stage name.
@@ -202,6 +205,11 @@ class Pipeline:
     def monitor(self) -> MetricsMonitor:
         """The monitor of a one-source pipeline's stream (its fps, latency and counts)."""
         return self._only().assembly.monitor
+
+    @property
+    def label_set(self) -> LabelSet:
+        """What the class ids of ``Result.labels`` mean: the model's class names (``label_set.names[id]``) and colours."""
+        return self._run.backend.label_set
 
     @property
     def metrics_url(self) -> str | None:

@@ -322,6 +322,11 @@ class RunConfig:
     max_frames: int | None = option(None, bounds=Bounds(low=1), help="stop after N frames")
     metrics_port: int | None = option(None, bounds=Bounds(0, 65535), help="serve /metrics and /healthz on this port")
     metrics_host: str = option("127.0.0.1", help="address to bind (default {default})")
+    # One series per class and stream: a model of hundreds of classes would swell every scrape unless asked for.
+    class_metrics: str = option(
+        "auto", choices=("auto", "on", "off"),
+        help="per-class series on /metrics (streamseg_class_fraction{{class}}): {choices}; auto: up to 32 classes",
+    )
     serve: str | None = option(None, commands=RUN_ONLY, help="web preview on HOST:PORT (e.g. 127.0.0.1:8080)")
     # Whoever reaches POST /streams names files the run writes: they stay under this folder (streamseg.outputs).
     output_root: Path | None = option(

@@ -124,6 +124,8 @@ class MetricsMonitor(Monitor):
             self._forget_before(now - self._window_s)
         self.metrics.end_to_end_latency.observe(latency)
         self.metrics.frames.inc()
+        if self.metrics.class_fraction is not None and frame.labels is not None:
+            self.metrics.class_fraction.observe(frame.labels)
 
     def frame_dropped(self, reason: str, count: int = 1) -> None:
         self.metrics.frames_dropped.labels(reason).inc(count)

@@ -15,6 +15,9 @@ Exposed names:
 - ``streamseg_stage_errors_total{stage}``: exceptions raised by each stage.
 - ``streamseg_source_up``: 1 while the source delivers frames.
 - ``streamseg_info{model,backend,precision,source}``: what runs, set once at start.
+- ``streamseg_class_fraction{class}``: share of the last labelled frame's pixels in each class, named
+  by the model's label set; a run has it up to 32 classes, and beyond only when asked
+  (``RunConfig.class_metrics``, see :func:`class_metric_names`).
 
 A multi-stream run keeps one ``PipelineMetrics`` (and registry) per stream and serves
 them together through ``StreamLabelled``: its ``/metrics`` has the same names, with a
@@ -26,11 +29,14 @@ go when the stream is removed (``StreamLabelled.remove`` says why).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
+
+from streamseg.image.class_counts import class_pixel_counts
 
 # Seconds. Dense between 5 and 100 ms, where real-time stages live, so the percentiles
 # that matter are not smeared across one wide bucket; sparse beyond, up to ~2 s.
@@ -41,6 +47,21 @@ LATENCY_BUCKETS: tuple[float, ...] = (
     0.125, 0.150, 0.200, 0.250, 0.300, 0.400, 0.500, 0.750, 1.0, 1.5, 2.0,
 )  # fmt: skip
 
+# Per-class series are one per class and stream: a few dozen stay cheap to scrape and store, while a
+# model of 150 or 1000 classes would multiply every stream's series, so beyond this they are asked for.
+CLASS_METRICS_AUTO_LIMIT = 32
+CLASS_METRICS_MODES = ("auto", "on", "off")
+
+
+def class_metric_names(names: Sequence[str], mode: str = "auto") -> tuple[str, ...]:
+    """The classes a run exposes per-class series for: all of ``names`` when ``mode`` is ``on``, or ``auto``
+    with at most ``CLASS_METRICS_AUTO_LIMIT`` of them; none otherwise."""
+    if mode not in CLASS_METRICS_MODES:
+        raise ValueError(f"class metrics are {', '.join(CLASS_METRICS_MODES)}, not {mode!r}")
+    if mode == "on" or (mode == "auto" and len(names) <= CLASS_METRICS_AUTO_LIMIT):
+        return tuple(names)
+    return ()
+
 
 class PipelineMetrics:
     """The metric objects of one pipeline, registered in ``registry``.
@@ -50,9 +71,11 @@ class PipelineMetrics:
             registry; pass ``prometheus_client.REGISTRY`` to expose them with the process
             default. Registering two ``PipelineMetrics`` in the same registry raises
             ``ValueError`` (duplicated time series).
+        class_names: the classes of ``streamseg_class_fraction``, in id order; none (the
+            default): no per-class series, and ``class_fraction`` is None.
     """
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, class_names: Sequence[str] = ()) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.frames = Counter(
             "streamseg_frames", "Frames that went through every stage.", registry=self.registry
@@ -96,6 +119,56 @@ class PipelineMetrics:
         self.info = Info(
             "streamseg", "Model, backend, precision and source of the pipeline.", registry=self.registry
         )
+        self.class_fraction: ClassFractions | None = None
+        if class_names:
+            self.class_fraction = ClassFractions(class_names)
+            self.registry.register(self.class_fraction)
+
+
+class ClassFractions:
+    """A collector of ``streamseg_class_fraction{class}``: the share of the last labelled frame's pixels in each class.
+
+    A frame only leaves its label map here; the pixels are counted when ``/metrics`` is scraped,
+    once per scrape rather than once per frame, so a run pays nothing per frame for the series.
+    Before the first labelled frame the family has no samples. Two classes of one name (a
+    model's own list may repeat one) are told apart by their id: ``car``, ``car (id 7)``.
+    """
+
+    NAME = "streamseg_class_fraction"
+    DOCUMENTATION = "Share of the last labelled frame's pixels in each class of the model's label set."
+
+    def __init__(self, class_names: Sequence[str]) -> None:
+        self.class_names = _unique_names(class_names)
+        self._labels: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    def observe(self, labels: np.ndarray) -> None:
+        """``labels`` (H, W) class ids are the last labelled frame's; kept, not copied: a finished frame's map is not written again."""
+        with self._lock:
+            self._labels = labels
+
+    def describe(self) -> list[Metric]:
+        return [GaugeMetricFamily(self.NAME, self.DOCUMENTATION, labels=["class"])]
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            labels = self._labels
+        family = GaugeMetricFamily(self.NAME, self.DOCUMENTATION, labels=["class"])
+        if labels is not None and labels.size:
+            counts = class_pixel_counts(labels, len(self.class_names))
+            for name, count in zip(self.class_names, counts):
+                family.add_metric([name], int(count) / labels.size)
+        yield family
+
+
+def _unique_names(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` with each repeat of a name given its id, so that no two series of a scrape are alike."""
+    seen: set[str] = set()
+    unique = []
+    for class_id, name in enumerate(names):
+        unique.append(name if name not in seen else f"{name} (id {class_id})")
+        seen.add(name)
+    return tuple(unique)
 
 
 class StreamLabelled:

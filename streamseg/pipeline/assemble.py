@@ -21,7 +21,7 @@ from streamseg.config import RunConfig, stream_config, stream_entries
 from streamseg.errors import ConfigError, OutputError
 from streamseg.frame import Frame
 from streamseg.label_sets import CAMVID, LabelSet
-from streamseg.observability.prometheus import PipelineMetrics, StreamLabelled
+from streamseg.observability.prometheus import PipelineMetrics, StreamLabelled, class_metric_names
 from streamseg.models import load_model
 from streamseg.models.weights import bundled_crf_parameters
 from streamseg.observability.monitor import MetricsMonitor
@@ -218,7 +218,7 @@ def open_stream(
     keep_scores: bool = False, render: bool = False,
 ) -> Assembly:
     """One stream's parts around an opened ``source`` and ``backend``: its monitor, stages and sinks, closed with ``stack``."""
-    monitor = MetricsMonitor(PipelineMetrics())
+    monitor = MetricsMonitor(PipelineMetrics(class_names=class_metric_names(backend.label_set.names, config.class_metrics)))
     watch_live_source(source, config, monitor)
     stages = build_stages(
         config, backend, monitor, keep_scores=keep_scores, render=render or reads_overlay(config), plugins=plugins

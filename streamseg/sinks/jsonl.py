@@ -9,11 +9,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
-
 from streamseg.classes import CLASS_NAMES
 from streamseg.errors import OutputError
 from streamseg.frame import Frame
+from streamseg.image.class_counts import class_pixel_counts
 from streamseg.sinks.base import Sink
 from streamseg.sinks.partial_file import (
     create_partial,
@@ -42,10 +41,7 @@ def frame_stats(frame: Frame, class_names: Sequence[str] = CLASS_NAMES, now: flo
         "timings_ms": {stage: round(seconds * 1000.0, 2) for stage, seconds in frame.timings.items()},
     }
     if frame.labels is not None and frame.labels.size:
-        # A histogram of the uint8 or uint16 ids by OpenCV: np.bincount first widens every pixel to int64,
-        # a copy four to eight times the label map's size for every frame of every stream.
-        bins = max(1, len(class_names))
-        counts = cv2.calcHist([frame.labels], [0], None, [bins], [0, bins]).ravel()
+        counts = class_pixel_counts(frame.labels, len(class_names))
         total = frame.labels.size
         record["class_fraction"] = {name: round(int(n) / total, 6) for name, n in zip(class_names, counts)}
     return record

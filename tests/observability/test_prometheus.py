@@ -11,7 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamseg.frame import Frame
-from streamseg.observability.prometheus import PipelineMetrics, StreamLabelled
+from streamseg.label_sets import CITYSCAPES, label_dtype
+from streamseg.observability.prometheus import PipelineMetrics, StreamLabelled, class_metric_names
 from streamseg.observability.monitor import MetricsMonitor, Monitor
 from streamseg.http.server import HttpServer, serve_metrics
 
@@ -376,3 +377,100 @@ def test_stream_labelled_can_be_scraped_while_streams_come_and_go() -> None:
     finally:
         stop.set()
         churner.join()
+
+
+# --- per-class series ---------------------------------------------------------------------
+
+
+def labelled_frame(labels: np.ndarray) -> Frame:
+    return Frame(index=0, timestamp=0.0, image=np.zeros((*labels.shape, 3), np.uint8), labels=labels)
+
+
+def class_series(scraped: dict, stream: str | None = None) -> dict[str, float]:
+    """``streamseg_class_fraction`` of a scrape (of one stream's, when given) as {class: value}."""
+    series = {}
+    for (name, labels), value in scraped.items():
+        labels = dict(labels)
+        if name == "streamseg_class_fraction" and labels.get("stream") == stream:
+            series[labels["class"]] = value
+    return series
+
+
+def test_class_fractions_on_metrics_are_named_by_the_label_set() -> None:
+    labels = np.full((4, 8), CITYSCAPES.names.index("road"), np.uint8)
+    labels[:, :2] = CITYSCAPES.names.index("sky")
+    labels[0, 7] = CITYSCAPES.ignore_index  # in no class
+    monitor = MetricsMonitor(PipelineMetrics(class_names=class_metric_names(CITYSCAPES.names)))
+    with HttpServer() as server:
+        serve_metrics(server, monitor.metrics.registry)
+        assert class_series(scrape(server.url + "/metrics")) == {}  # no labelled frame yet
+        monitor.frame_done(labelled_frame(np.zeros((2, 2), np.uint8)))
+        monitor.frame_done(labelled_frame(labels))  # the last frame's shares are shown
+        series = class_series(scrape(server.url + "/metrics"))
+
+    assert list(series) == list(CITYSCAPES.names)
+    assert series["sky"] == pytest.approx(8 / 32)
+    assert series["road"] == pytest.approx(23 / 32)
+    assert sum(series.values()) == pytest.approx(31 / 32)
+
+
+def test_class_fractions_count_uint16_ids_of_many_classes() -> None:
+    names = [f"class {index}" for index in range(300)]
+    labels = np.zeros((4, 8), np.uint16)
+    labels[0, :4] = 299
+    monitor = MetricsMonitor(PipelineMetrics(class_names=class_metric_names(names, "on")))
+    monitor.frame_done(labelled_frame(labels))
+    registry = monitor.metrics.registry
+    assert registry.get_sample_value("streamseg_class_fraction", {"class": "class 299"}) == pytest.approx(4 / 32)
+    assert registry.get_sample_value("streamseg_class_fraction", {"class": "class 0"}) == pytest.approx(28 / 32)
+
+
+@pytest.mark.parametrize(
+    ("classes", "mode", "exposed"),
+    [(11, "auto", True), (32, "auto", True), (33, "auto", False), (150, "auto", False), (150, "on", True), (11, "off", False)],
+)
+def test_per_class_series_are_on_up_to_32_classes_and_asked_for_beyond(classes: int, mode: str, exposed: bool) -> None:
+    names = [f"class {index}" for index in range(classes)]
+    monitor = MetricsMonitor(PipelineMetrics(class_names=class_metric_names(names, mode)))
+    monitor.frame_done(labelled_frame(np.arange(classes, dtype=label_dtype(classes)).reshape(1, classes)))
+    with HttpServer() as server:
+        serve_metrics(server, monitor.metrics.registry)
+        series = class_series(scrape(server.url + "/metrics"))
+    assert series == ({name: pytest.approx(1 / classes) for name in names} if exposed else {})
+    assert (monitor.metrics.class_fraction is not None) == exposed
+
+
+def test_an_unknown_class_metrics_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="not 'sometimes'"):
+        class_metric_names(CITYSCAPES.names, "sometimes")
+
+
+def test_classes_of_one_name_are_told_apart_by_their_id() -> None:
+    monitor = MetricsMonitor(PipelineMetrics(class_names=["background", "car", "car"]))
+    monitor.frame_done(labelled_frame(np.array([[0, 1, 2, 2]], np.uint8)))
+    text = prometheus_client.generate_latest(monitor.metrics.registry).decode()
+    series = class_series({
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text) for sample in family.samples
+    })
+    assert series == {"background": 0.25, "car": 0.25, "car (id 2)": 0.5}
+
+
+def test_a_removed_stream_s_class_series_leave_metrics() -> None:
+    shared = prometheus_client.CollectorRegistry()
+    streams = StreamLabelled()
+    shared.register(streams)
+    for name in ("kept", "removed"):
+        monitor = MetricsMonitor(PipelineMetrics(class_names=CITYSCAPES.names))
+        monitor.frame_done(labelled_frame(np.full((2, 2), CITYSCAPES.names.index("car"), np.uint8)))
+        streams.add(name, monitor.metrics.registry)
+    with HttpServer() as server:
+        serve_metrics(server, shared)
+        before = scrape(server.url + "/metrics")
+        streams.remove("removed")
+        after = scrape(server.url + "/metrics")
+
+    for stream in ("kept", "removed"):
+        assert class_series(before, stream)["car"] == 1.0 and len(class_series(before, stream)) == 19
+    assert class_series(after, "removed") == {}
+    assert class_series(after, "kept") == class_series(before, "kept")

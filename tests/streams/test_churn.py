@@ -60,6 +60,7 @@ def test_a_removed_stream_lets_go_of_its_parts_and_its_series(tmp_path: Path, wa
             assert status == 200 and json.loads(body)["frames"] >= 2
         metrics = request(f"{base}/metrics")[1].decode()
         assert 'stream="base"' in metrics and 'stream="cam-' not in metrics
+        assert 'streamseg_class_fraction{class="Road",stream="base"}' in metrics  # per-class series go with their stream
         assert run.names() == ["base"]
         assert live(Runner) - runners == 1, "only the running stream's runner is left"
         assert live(DemoSource) - sources == 1, "only the running stream's source is left"
