@@ -42,8 +42,8 @@ class LabelledFolder:
         if self.label_set is not None and label_set.num_classes != self.label_set.num_classes:
             raise ConfigError(
                 f"the model has {label_set.num_classes} classes ({label_set.name}) but a {self.layout} folder is scored "
-                f"in {self.label_set.num_classes} ({self.label_set.name}'s): give a model of those "
-                f"{self.label_set.num_classes} classes, or an images/ and masks/ folder of the model's own"
+                f"in {self.label_set.num_classes} ({self.label_set.name}): give a model of those "
+                f"{self.label_set.num_classes} classes, or an images/ and masks/ folder in the model's own"
             )
 
 
