@@ -60,7 +60,7 @@ def upsample_labels(
     labels: np.ndarray, size: tuple[int, int], method: str = "nearest", guide: np.ndarray | None = None,
     source_image: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Class ids (h, w) uint8 at ``size`` (H, W) by ``method``.
+    """Class ids (h, w), uint8 or uint16, at ``size`` (H, W) by ``method``.
 
     ``guided`` needs ``guide``, the frame (H, W, 3) uint8, and ``source_image``, what the network saw
     (h, w, 3) uint8, in the same colour order; the others ignore them.
@@ -96,8 +96,10 @@ def upsample_labels(
         # A floor keeps the vote defined where no source pixel looks like the target one.
         weights *= np.exp(distance * (-0.5 / GUIDE_SIGMA**2)) + 1e-6
     classes = labels.ravel()[corners]  # (4, n)
-    # Each class's summed weight over the four corners, per pixel: the heaviest class wins.
-    count, slots = len(ys), int(classes.max()) + 1
-    totals = np.bincount((np.arange(count) * slots + classes).ravel(), weights=weights.ravel(), minlength=count * slots)
-    upsampled[ys, xs] = totals.reshape(count, slots).argmax(axis=1)
+    # Each corner's class's summed weight over the four corners, per pixel: the heaviest class wins, the lowest
+    # id of a tie. Four by four comparisons rather than a table of every class, so any class count costs the same.
+    same = classes[:, None, :] == classes[None, :, :]  # (4, 4, n): corner j holds corner i's class
+    totals = np.where(same, weights[None, :, :].astype(np.float64), 0.0).sum(axis=1)  # (4, n)
+    heaviest = np.where(totals == totals.max(axis=0), classes, np.iinfo(labels.dtype).max)
+    upsampled[ys, xs] = heaviest.min(axis=0)
     return upsampled

@@ -65,3 +65,15 @@ def test_bad_arguments_are_refused():
         upsample_labels(labels, (360, 480), "cubic")
     with pytest.raises(ValueError, match="needs the frame"):
         upsample_labels(labels, (360, 480), "guided")
+
+
+@pytest.mark.parametrize("method", ["vote", "guided"])
+def test_uint16_ids_of_a_large_label_set_vote_as_their_ranks_do(method):
+    # The demo's ids spread over uint16's whole range (order kept): the same votes, in the wide ids.
+    labels, image = _demo_labels()
+    wide_ids = np.arange(256, dtype=np.uint16) * 257  # 0, 257, ..., 65535
+    wide = wide_ids[labels]
+    guide = cv2.resize(image, (300, 200), interpolation=cv2.INTER_LINEAR)
+    voted = upsample_labels(wide, (200, 300), method, guide=guide, source_image=image)
+    assert voted.dtype == np.uint16
+    np.testing.assert_array_equal(voted, wide_ids[upsample_labels(labels, (200, 300), method, guide=guide, source_image=image)])
