@@ -156,6 +156,7 @@ def _write_report(path: Path, record: dict) -> None:
 def command_eval(args: argparse.Namespace) -> int:
     from streamseg.config import config_from_values
     from streamseg.eval.folder import evaluate_folder
+    from streamseg.modelfile import FLAG_FIELDS
     from streamseg.models.weights import bundled_crf_parameters
     from streamseg.refine import CrfParameters, read_crf_parameters
 
@@ -166,9 +167,11 @@ def command_eval(args: argparse.Namespace) -> int:
     if args.crf == "sync":
         path = _input_path(args.crf_parameters, "--crf-parameters") or bundled_crf_parameters(args.model)
         crf = read_crf_parameters(path) if path else CrfParameters()
+    described = {name: getattr(args, name) for name in (*FLAG_FIELDS, "input_size") if getattr(args, name) is not None}
     config = config_from_values({
         "model": args.model, "weights": _input_path(args.weights, "--weights"), "backend": args.backend,
         "precision": args.precision, "calibration_data": _input_path(args.calibration_data, "--calibration-data"),
+        **described,  # a model file's description (--labels, --mean, ...) and the network's input size
     })
     result = evaluate_folder(
         _input_path(args.data_dir, "DATA_DIR"), config, split=args.split, hold_out_drive=args.hold_out_drive,
@@ -251,10 +254,29 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
     )
 
 
+def _inspect_model_file(args: argparse.Namespace) -> int:
+    """Prints a model file's resolved description, each field with the source it came from."""
+    from streamseg.config import config_from_values
+    from streamseg.modelfile import FLAG_FIELDS, is_model_file, open_model_file
+
+    if args.path is None or not is_model_file(args.path):
+        raise ConfigError("models inspect needs a model file: .onnx, .xml (OpenVINO IR), .pdmodel or .tflite")
+    given = {name: getattr(args, name) for name in (*FLAG_FIELDS, "input_size") if getattr(args, name) is not None}
+    model = open_model_file(args.path, config_from_values(given).model_flags())
+    print(f"{model.path} ({model.format}, sha256 {model.sha256})")
+    for line in model.description.lines():
+        print(line)
+    return EXIT_OK
+
+
 def command_models(args: argparse.Namespace) -> int:
     from streamseg.models import DEFAULT_MODEL
     from streamseg.plugins import Plugins
 
+    if args.name == "inspect":
+        return _inspect_model_file(args)
+    if args.path is not None:
+        raise ConfigError(f"models takes one NAME, or inspect PATH; not {args.name} {args.path}")
     models = Plugins().registry.models  # the built-ins and installed plugins' models, as a run sees them
     if args.name:
         spec = models.get(args.name)
@@ -280,27 +302,33 @@ def command_models(args: argparse.Namespace) -> int:
 
 
 def command_export(args: argparse.Namespace) -> int:
-    """Builds the engine-cache entries a backend needs ahead of time, so the first run starts at once."""
+    """Builds the engine-cache entries a backend needs ahead of time, so the first run starts at once.
+
+    ``--backend onnx --out FILE`` writes the network as an ONNX file that describes itself (streamseg's
+    metadata: classes, channel order, normalisation), so ``--model FILE`` runs it back with no flags.
+    """
     import shutil
 
-    from streamseg.backends import BackendOptions, create_backend
+    from streamseg.backends import create_backend
     from streamseg.backends.engine_cache import EngineCache
     from streamseg.backends.export import cached_onnx
-    from streamseg.config import PRECISIONS, check_input_size, parse_size
-    from streamseg.models import load_model
-    from streamseg.options import default_engine_dir
+    from streamseg.config import DEFAULT_INPUT_SIZE, PRECISIONS, config_from_values
+    from streamseg.label_sets import CAMVID as CAMVID_LABELS
+    from streamseg.modelfile import FLAG_FIELDS, ModelFile
+    from streamseg.pipeline.assemble import open_model
     from streamseg.plugins import Plugins
 
     if args.precision not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {args.precision!r}")
-    input_size = check_input_size(parse_size(args.input_size))
+    given = ("model", "weights", "input_size", "engine_dir", "calibration_data", *FLAG_FIELDS)
+    config = config_from_values({name: getattr(args, name) for name in given if getattr(args, name, None) is not None})
+    for name in ("weights", "engine_dir", "calibration_data"):
+        _input_path(getattr(args, name), f"--{name.replace('_', '-')}")  # an empty path is refused, not read as "."
     copy_to = _output_file(args.out, "--out") if args.out is not None else None
     registry = Plugins().registry  # the model and backend by name, as a run finds them
-    model, origin = load_model(args.model, _input_path(args.weights, "--weights"), models=registry.models)
-    options = BackendOptions(
-        engine_dir=_input_path(args.engine_dir, "--engine-dir") or default_engine_dir(), model_name=args.model,
-        calibration_data=_input_path(args.calibration_data, "--calibration-data"),
-    )
+    model, origin = open_model(config, registry)
+    input_size = model.description.frame_size if isinstance(model, ModelFile) else config.input_size or DEFAULT_INPUT_SIZE
+    options = config.backend_settings()
     if args.backend == "onnx":
         path = cached_onnx(model, input_size, options, EngineCache(options.engine_dir))
     else:
@@ -310,9 +338,28 @@ def command_export(args: argparse.Namespace) -> int:
     if path is not None:
         print(f"engine: {path}")
         if copy_to is not None:
-            shutil.copyfile(path, copy_to)
+            if args.backend == "onnx":
+                _copy_described_onnx(path, copy_to, model.label_set if isinstance(model, ModelFile) else CAMVID_LABELS)
+            else:
+                shutil.copyfile(path, copy_to)
             log.info("copied to %s", copy_to)
     return EXIT_OK
+
+
+def _copy_described_onnx(source: Path, destination: Path, label_set) -> None:
+    """``source`` (in streamseg's contract: RGB in [0, 1], logits NCHW) written to ``destination`` with metadata saying so."""
+    import onnx
+
+    from streamseg.label_sets import LABEL_SETS
+    from streamseg.modelfile import STREAMSEG_KEY, streamseg_metadata
+
+    model = onnx.load(str(source))
+    labels = label_set.name if label_set.name in LABEL_SETS else list(label_set.names)
+    for prop in [prop for prop in model.metadata_props if prop.key == STREAMSEG_KEY]:
+        model.metadata_props.remove(prop)
+    entry = model.metadata_props.add()
+    entry.key, entry.value = STREAMSEG_KEY, streamseg_metadata(labels)
+    onnx.save(model, str(destination))
 
 
 def _input_path(text: str | None, option: str) -> Path | None:
@@ -345,6 +392,15 @@ class _Parser(argparse.ArgumentParser):
         )
         usage = f"usage: {self.prog} [options]{' ' + positionals if positionals else ''} (--help lists the options)"
         self.exit(EXIT_USAGE, f"{usage}\n{self.prog}: error: {message}\n")
+
+
+def _add_model_description_options(parser: argparse.ArgumentParser) -> None:
+    """The flags that describe a model file (--labels, --mean, ...), for a command that is not run or bench."""
+    from streamseg.config import add_option_argument
+    from streamseg.modelfile import FLAG_FIELDS
+
+    for name in FLAG_FIELDS:
+        add_option_argument(parser, name)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -393,6 +449,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_option_argument(evaluate, "crf_parameters")
     add_option_argument(evaluate, "max_frames")
     add_option_argument(evaluate, "calibration_data")  # unset: int8 uses the shipped model, as a run does
+    add_option_argument(
+        evaluate, "input_size", help="network input WIDTHxHEIGHT, times each of --scales (default: the frames' size; "
+        "a model file's own)",
+    )
+    _add_model_description_options(evaluate)
     evaluate.add_argument("--json")
     evaluate.set_defaults(handler=command_eval)
 
@@ -409,11 +470,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_option_argument(export, "input_size")
     add_option_argument(export, "engine_dir", default=None)  # None: the declared default, resolved by command_export
     add_option_argument(export, "calibration_data")
+    _add_model_description_options(export)
     export.add_argument("--out", help="also copy the artifact (e.g. the .onnx file) here")
     export.set_defaults(handler=command_export)
 
-    models = commands.add_parser("models", help="list the models, or show one model's card")
-    models.add_argument("name", nargs="?")
+    models = commands.add_parser(
+        "models", help="list the models, show one model's card, or `models inspect PATH`: what streamseg assumes about a model file"
+    )
+    models.add_argument("name", nargs="?", help="a registered model, or inspect")
+    models.add_argument("path", nargs="?", help="with inspect: the model file")
+    add_option_argument(models, "input_size", default=None)
+    _add_model_description_options(models)
     models.set_defaults(handler=command_models)
 
     plugins = commands.add_parser("plugins", help="list models, backends, flow estimators, refiners, sources and sinks, with plugins")

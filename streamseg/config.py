@@ -33,6 +33,8 @@ from typing import Any
 import yaml
 
 from streamseg.errors import ConfigError
+from streamseg.modelfile import FLAG_FIELDS
+from streamseg.modelfile.description import FIELD_BY_NAME, parse_field
 from streamseg.options import (
     DEFAULT_CRF_WORKERS,
     DEFAULT_MODEL,
@@ -58,7 +60,9 @@ MIN_SIDE, MAX_SIDE = 8, 4096
 MAX_PIXELS = 4096 * 2160
 # Counts of threads and processes: beyond these a number is a typo (100000 CRF workers were 100000 processes).
 MAX_THREADS, MAX_CRF_WORKERS = 1024, 64
-RUN_ONLY = ("run",)  # options of `streamseg run` alone: outputs and overlay that bench, which measures, does not offer
+RUN_ONLY = ("run",)
+MODEL_COMMANDS = ("run", "bench", "eval", "export", "models")  # the commands that take a model file's description
+DEFAULT_INPUT_SIZE = (360, 480)  # (height, width) of the built-in models' input, when --input-size is not given  # options of `streamseg run` alone: outputs and overlay that bench, which measures, does not offer
 
 log = logging.getLogger(__name__)
 
@@ -275,6 +279,18 @@ def _per_stream(key: str, value: Any, name: str, several: bool) -> Any:
     return Path(filled) if isinstance(value, Path) else filled
 
 
+def _model_option(name: str) -> Any:
+    """A field of a model file's description (``streamseg.modelfile.description.FIELDS``) as a run option: checked when
+    given, kept as written (the description parses it, first of the sources it resolves)."""
+    spec = FIELD_BY_NAME[name]
+
+    def checked(value: Any) -> Any:
+        parse_field(name, value, spec.flag)
+        return value
+
+    return option(None, parse=checked, commands=MODEL_COMMANDS, metavar=name.upper(), help=f"a model file's {spec.help}")
+
+
 def _backend_options_help() -> str:
     keys = ", ".join(
         declared.name if declared.default is None else f"{declared.name} ({option_spec(declared).written(declared.default)})"
@@ -290,15 +306,33 @@ class RunConfig:
     source: str | None = option(
         None, positional=True, help="video file, image folder, camera:N, rtsp://..., or 'demo' (a synthetic road scene)",
     )
-    model: str = option(DEFAULT_MODEL, help="registered model name (see `streamseg models`; default {default})")
+    model: str = option(
+        DEFAULT_MODEL, help="registered model name (see `streamseg models`; default {default}), or a model file: "
+        ".onnx, OpenVINO .xml, PaddlePaddle .pdmodel, .tflite (see README, Your own model)",
+    )
     weights: Path | None = option(None, help="state dict to use instead of the bundled weights")
+    # What a model file expects and gives, where its sidecar and metadata do not say (streamseg.modelfile).
+    labels: Any | None = _model_option("labels")
+    palette: Any | None = _model_option("palette")
+    channel_order: str | None = _model_option("channel_order")
+    input_layout: str | None = _model_option("input_layout")
+    scale: Any | None = _model_option("scale")
+    mean: Any | None = _model_option("mean")
+    std: Any | None = _model_option("std")
+    size_divisor: Any | None = _model_option("size_divisor")
+    resize: str | None = _model_option("resize")
+    pad_value: Any | None = _model_option("pad_value")
+    output: str | None = _model_option("output")
+    output_layout: str | None = _model_option("output_layout")
+    scores: str | None = _model_option("scores")
     backend: str = option("auto", help="auto (the fastest present), torch, onnxruntime, openvino, cuda, tensorrt, ... (default {default})")
     precision: str = option(  # auto: the backend's fastest precision that keeps parity on this CPU
         "auto", choices=PRECISIONS, help="{choices}; auto: the backend's fastest that keeps parity with fp32",
     )
-    input_size: tuple[int, int] = option(  # (height, width) the network sees
-        (360, 480), parse=_input_size_value, check=check_input_size, show=_written_size,
-        help="network input WIDTHxHEIGHT (default {default})",
+    input_size: tuple[int, int] | None = option(  # (height, width) the network sees; None: DEFAULT_INPUT_SIZE or the model file's
+        None, parse=_input_size_value, check=check_input_size, show=_written_size, commands=MODEL_COMMANDS,
+        help="network input WIDTHxHEIGHT (default: 480x360 for the built-in models, a model file's own size; "
+        "with --resize letterbox, the frames' size inside it)",
     )
     threads: int = option(
         0, bounds=Bounds(0, MAX_THREADS, note="0: the library's default"), help="inference threads (default {default}: the library's)",
@@ -405,6 +439,13 @@ class RunConfig:
         """This config, if every option is within its declared bounds and choices; else a ConfigError saying which is not."""
         check_options(self)
         return self
+
+    def model_flags(self) -> dict[str, Any]:
+        """The description fields of a model file given as options ({field: value as written}), ``input_size`` among them."""
+        flags = {name: getattr(self, name) for name in FLAG_FIELDS}
+        if self.input_size is not None:
+            flags["input_size"] = f"{self.input_size[1]}x{self.input_size[0]}"
+        return {name: value for name, value in flags.items() if value is not None}
 
     def backend_settings(self) -> BackendOptions:
         """What the backend is built with: the run's own options that backends read, and ``backend_options``."""

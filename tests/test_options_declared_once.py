@@ -34,6 +34,10 @@ BACKEND_OPTIONS = declared_fields(BackendOptions)
 WRITTEN = {
     "input_size": "640x480", "sinks": ["jsonl:a.jsonl", "masks:m"], "backend_options": {"workspace_gib": 2},
     "streams": ["front=demo", "rear=demo:320x240"],
+    # a model file's description, each as it is written on a command line
+    "labels": "road,car", "palette": "#ff0000,#00ff00", "channel_order": "bgr", "input_layout": "nhwc", "scale": "1/255",
+    "mean": "0.5", "std": "0.25", "size_divisor": "32", "resize": "letterbox", "pad_value": "114", "output": "class-ids",
+    "output_layout": "nhwc", "scores": "probabilities",
 }
 BACKEND_WRITTEN = {"device": "cuda:1", "batch_profile": "1,2,4"}
 # The flags of `streamseg run` before the options were derived from RunConfig: each is still accepted (a renamed
@@ -191,7 +195,7 @@ def test_other_commands_take_the_declared_defaults_of_the_options_they_share():
     export = commands["export"].parse_args(["--backend", "onnx"])
     train = commands["train"].parse_args(["--out", "run"])
     assert evaluate.model == export.model == train.model == declared.model
-    assert export.input_size == "480x360" and declared.input_size == (360, 480)
+    assert export.input_size is None and declared.input_size is None  # the model's own size: DEFAULT_INPUT_SIZE or a file's
     assert train.threads == declared.threads and evaluate.crf == declared.crf
     # eval and export choose fp32 on purpose (accuracy, an artifact of a named precision); eval the reference backend.
     assert (evaluate.precision, export.precision, evaluate.backend) == ("fp32", "fp32", "torch")

@@ -93,7 +93,7 @@ def model_only(count: int, options: list[str], seconds: float = 4.0) -> dict:
     config = for_several_streams(_run_config(build_parser().parse_args(["run", "demo", *options])), plugins)
     backend, _ = build_backend(config, plugins)
     with backend:
-        height, width = config.input_size
+        height, width = backend.input_size
         images = np.random.default_rng(0).integers(0, 255, (count, height, width, 3), dtype=np.uint8)
         backend.warm_up(batch_sizes=(count,))
         calls = [0] * backend.concurrent_calls

@@ -536,7 +536,9 @@ def package_run_rows(config: RunConfig, folder: Path, settings: Settings, share:
     backend alone on decoded frames from memory, per batch size (the ceiling without the source and the stages)."""
     from streamseg.sources import open_source
 
-    height, width = config.input_size
+    from streamseg.config import DEFAULT_INPUT_SIZE
+
+    height, width = config.input_size or DEFAULT_INPUT_SIZE  # the built-in models' size unless the config gives one
     with timed_run(config, share) as (run, result, _):
         (name, stream), = result.streams.items()
         if stream.error:
@@ -702,7 +704,9 @@ def model_only_fps(config: RunConfig, settings: Settings, deadline: float) -> di
     the ceiling the batched streams are measured against."""
     from streamseg.pipeline.assemble import build_backend
 
-    height, width = config.input_size
+    from streamseg.config import DEFAULT_INPUT_SIZE
+
+    height, width = config.input_size or DEFAULT_INPUT_SIZE  # the built-in models' size unless the config gives one
     batches = settings.stream_model_batches
     frames = list(np.random.default_rng(0).integers(0, 256, (max(batches), height, width, 3), dtype=np.uint8))
     backend, _ = build_backend(config)

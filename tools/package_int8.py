@@ -22,7 +22,7 @@ from pathlib import Path
 
 from streamseg.backends import BackendOptions, create_backend
 from streamseg.backends.shipped import SHIPPED_DIR, shipped_entry_dir
-from streamseg.config import RunConfig
+from streamseg.config import DEFAULT_INPUT_SIZE
 from streamseg.observability.logs import configure_logging
 from streamseg.models import MODELS, load_model
 
@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     SHIPPED_DIR.mkdir(parents=True, exist_ok=True)
     for name in args.model:
-        package(name, args.data, RunConfig().input_size)
+        package(name, args.data, DEFAULT_INPUT_SIZE)
 
 
 if __name__ == "__main__":

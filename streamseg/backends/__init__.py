@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from streamseg.backends.base import Backend
 from streamseg.errors import ConfigError
+from streamseg.modelfile import ModelFile
 from streamseg.options import BackendOptions
 from streamseg.registry import BUILT_IN, FactoryTable, Registration
 
@@ -101,33 +102,59 @@ def unavailable_reason(name: str, backends: BackendTable = BACKENDS) -> str | No
     return cls.unavailable_reason()
 
 
-def pick_auto(backends: BackendTable = BACKENDS) -> str:
-    """The first backend of :data:`AUTO_ORDER` that can run here and is proven; ``torch`` when none is."""
+def model_file_refusal(name: str, cls: type[Backend], model: object) -> str | None:
+    """Why backend ``name`` cannot run ``model``, when it is a model file that backend cannot read; else None."""
+    if not isinstance(model, ModelFile):
+        return None
+    if not cls.runs_model_files:
+        return f"backend {name} runs the built-in networks only; a model file runs on openvino, onnxruntime or tensorrt"
+    if model.format != "onnx" and name != "openvino":
+        return f"{model.path.name} is {model.format}, which only --backend openvino reads"
+    return None
+
+
+def pick_auto(backends: BackendTable = BACKENDS, model: object = None) -> str:
+    """The first backend of :data:`AUTO_ORDER` that can run here (and run ``model``, a model file) and is proven; else ``torch``,
+    or for a model file ``onnxruntime``."""
     for name in AUTO_ORDER:
         if name not in backends or unavailable_reason(name, backends) is not None:
             continue
-        if backend_class(name, backends).proven:
+        cls = backend_class(name, backends)
+        if model_file_refusal(name, cls, model) is not None:
+            continue
+        if cls.proven:
             return name
         log.info("auto passes over %s: its tests have not yet passed on hardware that runs it (--backend %s chooses it)", name, name)
-    return "torch"
+    return "onnxruntime" if isinstance(model, ModelFile) else "torch"
 
 
 def create_backend(
-    name: str, model: nn.Module, input_size: tuple[int, int], precision: str, options: BackendOptions,
+    name: str, model: nn.Module | ModelFile, input_size: tuple[int, int], precision: str, options: BackendOptions,
     backends: BackendTable = BACKENDS,
 ) -> Backend:
-    """Builds backend ``name`` of ``backends`` (or the fastest available for ``auto``) for ``model`` at ``input_size`` (H, W)."""
+    """Builds backend ``name`` of ``backends`` (or the fastest available for ``auto``) for ``model`` at ``input_size`` (H, W).
+
+    A model file (``ModelFile``) runs at the size its description gives, and its labels are its own.
+    """
     if name == "auto":
-        name = pick_auto(backends)
+        name = pick_auto(backends, model)
     reason = unavailable_reason(name, backends)
     if reason is not None:
         raise ConfigError(f"backend {name} cannot run here: {reason}")
     cls = backend_class(name, backends)
+    if (refusal := model_file_refusal(name, cls, model)) is not None:
+        raise ConfigError(refusal)
+    if isinstance(model, ModelFile):
+        input_size = model.description.frame_size
     if precision == "auto":
         precision = cls.auto_precision(model, input_size, options)
     if precision not in cls.precisions:
         raise ConfigError(f"backend {name} offers precision {', '.join(cls.precisions)}, not {precision}")
-    return cls(model, input_size, precision, options)
+    backend = cls(model, input_size, precision, options)
+    if isinstance(model, ModelFile):
+        backend.label_set = model.label_set
+        backend.scores_from_class_ids = model.description.output == "class-ids"
+    return backend
 
 
 __all__ = [

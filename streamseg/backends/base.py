@@ -49,6 +49,10 @@ class Backend(ABC):
     proven: bool = True
     # What the model's class ids mean: CamVid's classes for the built-in networks; a model file's own set.
     label_set: LabelSet = CAMVID
+    # Whether it runs a model file (streamseg.modelfile), wrapped to take and give what ``infer`` does.
+    runs_model_files: bool = False
+    # True when its model gives class ids only, so its scores are those ids one-hot: there is nothing for a CRF to refine.
+    scores_from_class_ids: bool = False
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

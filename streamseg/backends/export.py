@@ -13,6 +13,7 @@ from onnx import helper, numpy_helper
 from torch import nn
 
 from streamseg.backends.engine_cache import DYNAMIC_BATCH, EngineCache, EngineKey
+from streamseg.modelfile import ModelFile
 from streamseg.options import BackendOptions
 
 ONNX_FILE_NAME = "model.onnx"
@@ -182,8 +183,13 @@ def fold_constants(source: Path, destination: Path) -> None:
     onnx.save(folded, str(destination))
 
 
-def state_dict_sha256(model: nn.Module) -> str:
-    """SHA-256 of every parameter and buffer (names, dtypes, shapes and bytes), so different weights get different cache keys."""
+def state_dict_sha256(model: nn.Module | ModelFile) -> str:
+    """SHA-256 of every parameter and buffer (names, dtypes, shapes and bytes), so different weights get different cache keys.
+
+    A model file's is its digest: the file's bytes and the description its wrapper is built from.
+    """
+    if isinstance(model, ModelFile):
+        return model.digest
     digest = hashlib.sha256()
     for name, value in sorted(model.state_dict().items()):
         digest.update(name.encode())
@@ -197,12 +203,16 @@ def state_dict_sha256(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def model_cache_name(model: nn.Module, options: BackendOptions) -> str:
-    """The registry name when the caller gave one, else the class name: the readable part of an entry's folder name."""
+def model_cache_name(model: nn.Module | ModelFile, options: BackendOptions) -> str:
+    """The registry name when the caller gave one, else the class name (a model file's name): the readable part of an entry's folder name."""
+    if isinstance(model, ModelFile):
+        return model.cache_name
     return options.model_name or type(model).__name__.lower()
 
 
-def onnx_engine_key(model: nn.Module, input_size: tuple[int, int], options: BackendOptions, *, opset: int = DEFAULT_OPSET) -> EngineKey:
+def onnx_engine_key(
+    model: nn.Module | ModelFile, input_size: tuple[int, int], options: BackendOptions, *, opset: int = DEFAULT_OPSET
+) -> EngineKey:
     """The cache key of the fp32 ONNX export with a free batch dimension; portable, so its device is "any".
 
     Its ``batch`` is ``DYNAMIC_BATCH``, so an entry holding an older batch-1 export is never taken for it.
@@ -212,21 +222,25 @@ def onnx_engine_key(model: nn.Module, input_size: tuple[int, int], options: Back
         model_name=model_cache_name(model, options),
         weights_sha256=state_dict_sha256(model),
         input_size=tuple(input_size),
-        batch=DYNAMIC_BATCH,
+        batch=DYNAMIC_BATCH if not isinstance(model, ModelFile) or model.description.free_batch else 1,
         precision="fp32",
-        library_version=f"torch {torch.__version__}; onnx opset {opset}",
+        library_version=f"onnx {onnx.__version__}" if isinstance(model, ModelFile) else f"torch {torch.__version__}; onnx opset {opset}",
         device="any",
     )
 
 
-def cached_onnx(model: nn.Module, input_size: tuple[int, int], options: BackendOptions, cache: EngineCache) -> Path:
+def cached_onnx(model: nn.Module | ModelFile, input_size: tuple[int, int], options: BackendOptions, cache: EngineCache) -> Path:
     """The ONNX export of ``model`` at ``input_size`` for any batch size, exported on the first call and reused (verified) after.
 
     One export serves every backend and batch size: the runtimes fix the batch when they load it
     (ONNX Runtime's free-dimension override, OpenVINO's reshape, TensorRT's optimisation profile).
+    A model file is not exported but wrapped (``ModelFile.write_onnx``), at the size its description fixes.
     """
     key = onnx_engine_key(model, input_size, options)
-    entry = cache.get_or_build(
-        key, lambda directory: export_onnx(model, input_size, directory / ONNX_FILE_NAME, dynamic_batch=True)
-    )
+    if isinstance(model, ModelFile):
+        entry = cache.get_or_build(key, lambda directory: model.write_onnx(directory / ONNX_FILE_NAME))
+    else:
+        entry = cache.get_or_build(
+            key, lambda directory: export_onnx(model, input_size, directory / ONNX_FILE_NAME, dynamic_batch=True)
+        )
     return entry / ONNX_FILE_NAME

@@ -19,10 +19,11 @@ from torch import nn
 
 from streamseg.backends.base import Backend, threads_per_call
 from streamseg.backends.calibration import (
+    CalibrationFrames,
     OrtCalibrationReader,
-    calibration_batches,
-    calibration_fingerprint,
-    calibration_frame_paths,
+    load_calibration_frames,
+    log_agreement,
+    write_agreement,
 )
 from streamseg.backends.engine_cache import DYNAMIC_BATCH, EngineCache, EngineKey
 from streamseg.backends.export import (
@@ -35,6 +36,7 @@ from streamseg.backends.shipped import ORIGIN as SHIPPED_ORIGIN
 from streamseg.backends.shipped import find_shipped_int8
 from streamseg.cpu import cpu_has_vnni, cpu_model_name, physical_core_count
 from streamseg.errors import InputError
+from streamseg.modelfile import ModelFile
 from streamseg.options import BackendOptions
 
 QUANTISED_FILE_NAME = "model-int8.onnx"
@@ -112,6 +114,7 @@ class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
     precisions = ("fp32", "int8")
     max_concurrent_calls = None  # InferenceSession.run is safe to call from several threads
+    runs_model_files = True
 
     def __init__(
         self,
@@ -123,7 +126,7 @@ class OnnxRuntimeBackend(Backend):
         calibration_frames: int | None = None,
     ) -> None:
         super().__init__(input_size, precision, options.concurrent_calls)
-        calibration_frames = options.calibration_frames if calibration_frames is None else calibration_frames
+        frame_count = options.calibration_frames if calibration_frames is None else calibration_frames
         self.cache = EngineCache(options.engine_dir)
         self.shipped = None  # the shipped int8 entry in use, if any
         if precision == "int8" and options.calibration_data is None:
@@ -139,10 +142,11 @@ class OnnxRuntimeBackend(Backend):
         else:
             if precision == "int8":
                 # Checked before exporting, so a missing dataset fails fast.
-                calibration_paths = calibration_frame_paths(options.calibration_data, calibration_frames)
+                frames = load_calibration_frames(options.calibration_data, frame_count)
             onnx_path = cached_onnx(model, input_size, options, self.cache)
             if precision == "int8":
-                self.engine_path = self._cached_int8(model, onnx_path, calibration_paths, options)
+                self.engine_path = self._cached_int8(model, onnx_path, frames, options)
+                log_agreement(self.engine_path.parent)
             else:
                 self.engine_path = onnx_path
         self._threads = options.threads
@@ -165,7 +169,7 @@ class OnnxRuntimeBackend(Backend):
             return "this onnxruntime build has no CPU execution provider"
         return None
 
-    def _cached_int8(self, model: nn.Module, onnx_path: Path, calibration_paths: list[Path], options: BackendOptions) -> Path:
+    def _cached_int8(self, model: nn.Module | ModelFile, onnx_path: Path, frames: CalibrationFrames, options: BackendOptions) -> Path:
         seven_bit_weights = not cpu_has_vnni()
         key = EngineKey(
             kind="ort-int8",
@@ -179,13 +183,16 @@ class OnnxRuntimeBackend(Backend):
             device=cpu_model_name(),
             recipe=(
                 f"qdq per-channel {_ACTIVATION_TYPE}/{_WEIGHT_TYPE}{' 7-bit' if seven_bit_weights else ''} minmax, "
-                f"float batch norm; camvid {calibration_fingerprint(calibration_paths)}"
+                f"float batch norm; {frames.fingerprint}"
             ),
         )
 
         def build(directory: Path) -> None:
-            batches = calibration_batches(calibration_paths, self.input_size)
+            batches = frames.batches(self.input_size)
             quantise_onnx(onnx_path, directory / QUANTISED_FILE_NAME, batches, seven_bit_weights=seven_bit_weights)
+            sessions = [ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]) for path in (onnx_path, directory / QUANTISED_FILE_NAME)]
+            fp32, int8 = ((lambda batch, s=session: s.run(None, {INPUT_NAME: batch})[0]) for session in sessions)
+            write_agreement(directory, batches, fp32, int8, frames.origin)
 
         return self.cache.get_or_build(key, build) / QUANTISED_FILE_NAME
 

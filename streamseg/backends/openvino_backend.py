@@ -27,11 +27,7 @@ import numpy as np
 from torch import nn
 
 from streamseg.backends.base import Backend
-from streamseg.backends.calibration import (
-    calibration_batches,
-    calibration_fingerprint,
-    calibration_frame_paths,
-)
+from streamseg.backends.calibration import CalibrationFrames, load_calibration_frames, log_agreement, write_agreement
 from streamseg.backends.engine_cache import DYNAMIC_BATCH, EngineCache, EngineKey
 from streamseg.backends.export import cached_onnx, model_cache_name, state_dict_sha256
 from streamseg.backends.shipped import ORIGIN as SHIPPED_ORIGIN
@@ -43,6 +39,7 @@ from streamseg.cpu import (
     emulated_bf16_reason,
 )
 from streamseg.errors import ConfigError
+from streamseg.modelfile import ModelFile
 from streamseg.options import BackendOptions
 
 IR_FILE_NAME = "model.xml"  # its weights are model.bin beside it
@@ -143,6 +140,7 @@ class OpenVinoBackend(Backend):
     name = "openvino"
     precisions = ("fp32", "bf16", "int8")
     max_concurrent_calls = None  # each call has its own infer request
+    runs_model_files = True
 
     @classmethod
     def auto_precision(cls, model: nn.Module, input_size: tuple[int, int], options: BackendOptions) -> str:
@@ -163,7 +161,7 @@ class OpenVinoBackend(Backend):
         calibration_frames: int | None = None,
     ) -> None:
         super().__init__(input_size, precision, options.concurrent_calls)
-        calibration_frames = options.calibration_frames if calibration_frames is None else calibration_frames
+        frame_count = options.calibration_frames if calibration_frames is None else calibration_frames
         ov = _openvino()
         core = ov.Core()
         if precision == "bf16" and (reason := bf16_unavailable_reason(core)) is not None:
@@ -178,11 +176,13 @@ class OpenVinoBackend(Backend):
             if precision == "int8":
                 if (reason := nncf_unavailable_reason()) is not None:
                     raise ConfigError(reason)
-                calibration_paths = calibration_frame_paths(options.calibration_data, calibration_frames)
-            onnx_path = cached_onnx(model, input_size, options, self.cache)
+                frames = load_calibration_frames(options.calibration_data, frame_count)
+            # Every ONNX model goes through the one export or wrapper all backends run; other formats only OpenVINO reads.
+            onnx_path = None if isinstance(model, ModelFile) and model.format != "onnx" else cached_onnx(model, input_size, options, self.cache)
             self.engine_path = self._cached_fp32_ir(model, onnx_path, options)
             if precision == "int8":
-                self.engine_path = self._cached_int8_ir(model, self.engine_path, calibration_paths, options)
+                self.engine_path = self._cached_int8_ir(model, self.engine_path, frames, options)
+                log_agreement(self.engine_path.parent)
         properties = {
             # THROUGHPUT with NUM_STREAMS (OpenVINO's word for concurrent requests) splits the cores between them.
             "PERFORMANCE_HINT": "LATENCY" if self.concurrent_calls == 1 else "THROUGHPUT",
@@ -226,17 +226,18 @@ class OpenVinoBackend(Backend):
     def describe(self) -> str:
         return f"{super().describe()} ({SHIPPED_ORIGIN})" if self.shipped is not None else super().describe()
 
-    def _cached_fp32_ir(self, model: nn.Module, onnx_path: Path, options: BackendOptions) -> Path:
+    def _cached_fp32_ir(self, model: nn.Module | ModelFile, onnx_path: Path | None, options: BackendOptions) -> Path:
         ov = _openvino()
 
         def build(directory: Path) -> None:
+            network = model.openvino_model() if onnx_path is None else ov.Core().read_model(str(onnx_path))
             # compress_to_fp16=False: the default would round the weights to fp16 on disk.
-            ov.save_model(ov.Core().read_model(str(onnx_path)), str(directory / IR_FILE_NAME), compress_to_fp16=False)
+            ov.save_model(network, str(directory / IR_FILE_NAME), compress_to_fp16=False)
 
         key = self._key("openvino-fp32", "fp32", model, options, f"openvino {ov.__version__}", device="any")
         return self.cache.get_or_build(key, build) / IR_FILE_NAME
 
-    def _cached_int8_ir(self, model: nn.Module, fp32_ir: Path, calibration_paths: list[Path], options: BackendOptions) -> Path:
+    def _cached_int8_ir(self, model: nn.Module | ModelFile, fp32_ir: Path, frames: CalibrationFrames, options: BackendOptions) -> Path:
         import nncf
 
         ov = _openvino()
@@ -247,7 +248,7 @@ class OpenVinoBackend(Backend):
         overflow_fix = nncf.OverflowFix.FIRST_LAYER if cpu_has_vnni() else nncf.OverflowFix.ENABLE
 
         def build(directory: Path) -> None:
-            batches = calibration_batches(calibration_paths, self.input_size)
+            batches = frames.batches(self.input_size)
             quantised = nncf.quantize(
                 ov.Core().read_model(str(fp32_ir)),
                 nncf.Dataset(batches),
@@ -256,6 +257,13 @@ class OpenVinoBackend(Backend):
                 advanced_parameters=nncf.AdvancedQuantizationParameters(overflow_fix=overflow_fix),
             )
             ov.save_model(quantised, str(directory / IR_FILE_NAME), compress_to_fp16=False)
+            core = ov.Core()
+            compiled = [
+                core.compile_model(network, "CPU", {"INFERENCE_PRECISION_HINT": ov.Type.f32})
+                for network in (core.read_model(str(fp32_ir)), quantised)
+            ]
+            fp32, int8 = ((lambda batch, c=model_: c({0: batch})[0]) for model_ in compiled)
+            write_agreement(directory, batches, fp32, int8, frames.origin)
 
         key = self._key(
             "openvino-int8",
@@ -264,7 +272,7 @@ class OpenVinoBackend(Backend):
             options,
             f"openvino {ov.__version__}; nncf {nncf.__version__}",
             device=cpu_model_name(),
-            recipe=f"nncf ptq cpu, overflow fix {overflow_fix.value}; camvid {calibration_fingerprint(calibration_paths)}",
+            recipe=f"nncf ptq cpu, overflow fix {overflow_fix.value}; {frames.fingerprint}",
         )
         return self.cache.get_or_build(key, build) / IR_FILE_NAME
 

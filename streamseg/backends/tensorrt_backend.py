@@ -42,11 +42,7 @@ import torch
 from torch import nn
 
 from streamseg.backends.base import Backend
-from streamseg.backends.calibration import (
-    calibration_batches,
-    calibration_fingerprint,
-    calibration_frame_paths,
-)
+from streamseg.backends.calibration import CalibrationFrames, load_calibration_frames
 from streamseg.backends.cuda_backend import NO_CUDA_REASON, cuda_device
 from streamseg.backends.engine_cache import MANIFEST_NAME, EngineCache, EngineKey
 from streamseg.backends.export import (
@@ -57,6 +53,7 @@ from streamseg.backends.export import (
     state_dict_sha256,
 )
 from streamseg.errors import ConfigError
+from streamseg.modelfile import ModelFile
 from streamseg.options import DEFAULT_WORKSPACE_GIB, BackendOptions
 
 log = logging.getLogger(__name__)
@@ -391,6 +388,7 @@ class TensorRtBackend(Backend):
     """
 
     name = "tensorrt"
+    runs_model_files = True  # through the ONNX parser
     precisions = ("fp32", "fp16", "int8")
     # Never run yet: the tests marked needs_tensorrt_and_gpu in tests/backends/test_tensorrt_backend.py
     # have not passed on a machine with TensorRT and a GPU. Until a run of them does, ``auto`` leaves
@@ -410,7 +408,7 @@ class TensorRtBackend(Backend):
         route: str = "onnx-parser",
     ) -> None:
         super().__init__(input_size, precision, options.concurrent_calls)
-        calibration_frames = options.calibration_frames if calibration_frames is None else calibration_frames
+        frame_count = options.calibration_frames if calibration_frames is None else calibration_frames
         batch_profile = options.batch_profile if batch_profile is None else batch_profile
         workspace_gib = options.workspace_gib if workspace_gib is None else workspace_gib
         if route not in ROUTES:
@@ -426,15 +424,17 @@ class TensorRtBackend(Backend):
         self.device = cuda_device(options.device)
         self._runtime = self._engine = self._executor = self._module = None
         if route == "torch-tensorrt":
+            if isinstance(model, ModelFile):
+                raise ConfigError("a model file runs on tensorrt through its ONNX parser: leave route at onnx-parser")
             self._module = _compile_with_torch_tensorrt(model, input_size, precision, self.device, self.batch_profile)
             return
-        calibration_paths = None
+        frames = None
         if precision == "int8":
             # Checked before exporting, so a missing dataset fails fast.
-            calibration_paths = calibration_frame_paths(options.calibration_data, calibration_frames)
+            frames = load_calibration_frames(options.calibration_data, frame_count)
         self.cache = EngineCache(options.engine_dir)
         onnx_path = cached_onnx(model, self.input_size, options, self.cache)
-        key = self.plan_key(model, options, trt.__version__, workspace_gib, calibration_paths)
+        key = self.plan_key(model, options, trt.__version__, workspace_gib, frames)
 
         def build(directory: Path) -> None:
             build_plan(
@@ -445,7 +445,7 @@ class TensorRtBackend(Backend):
                 precision=precision,
                 device=self.device,
                 batch_profile=self.batch_profile,
-                calibration=calibration_batches(calibration_paths, self.input_size) if calibration_paths else None,
+                calibration=frames.batches(self.input_size) if frames else None,
                 known_calibration_table=salvage_calibration_cache(self.cache.entry_dir(key), key),
                 workspace_gib=workspace_gib,
             )
@@ -469,17 +469,17 @@ class TensorRtBackend(Backend):
 
     def plan_key(
         self,
-        model: nn.Module,
+        model: nn.Module | ModelFile,
         options: BackendOptions,
         tensorrt_version: str,
         workspace_gib: float,
-        calibration_paths: list[Path] | None,
+        frames: CalibrationFrames | None,
     ) -> EngineKey:
         """Everything the plan depends on: a different GPU model, TensorRT version or build setting gives a different entry."""
         shapes = "batch profile {}/{}/{}".format(*self.batch_profile)
         recipe = f"onnx parser; {shapes}; workspace {workspace_gib:g} GiB"
-        if calibration_paths is not None:
-            recipe += f"; int8 entropy2 calibration, fp16 fallback; camvid {calibration_fingerprint(calibration_paths)}"
+        if frames is not None:
+            recipe += f"; int8 entropy2 calibration, fp16 fallback; {frames.fingerprint}"
         return EngineKey(
             kind=f"trt-plan-{self.precision}",
             model_name=model_cache_name(model, options),

@@ -91,7 +91,7 @@ def measure_model_only(assembly: Assembly, seconds: float = 3.0, settle_seconds:
     """
     with open_source(assembly.config.source, sources=Plugins().registry.sources) as source:
         image = next(iter(source)).image
-    batch = to_model_input(image, assembly.config.input_size)
+    batch = to_model_input(image, assembly.backend.input_size)
     call_concurrently(assembly.backend, batch, settle_seconds)
     cpu_started = time.process_time()
     times, elapsed = call_concurrently(assembly.backend, batch, seconds)
@@ -179,13 +179,13 @@ def run_benchmark(config: RunConfig, rounds: int = 1) -> dict:
             runs["naive"].append(measure_naive(assembly, config.max_frames))
             log.info("%smeasuring the pipeline ...", prefix)
             runs["pipelined"].append(measure_pipelined(assembly, fresh_source=number > 1))
-        backend = assembly.backend.describe()
+        backend, (height, width) = assembly.backend.describe(), assembly.backend.input_size
     model_only, naive, pipelined = (median_run(runs[name]) for name in MEASUREMENTS)
     return {
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{cpu_model_name()}, {len(os.sched_getaffinity(0))} CPUs, {platform.platform()}",
         "source": config.source, "model": config.model, "backend": backend,
-        "input_size": f"{config.input_size[1]}x{config.input_size[0]}", "rounds": rounds,
+        "input_size": f"{width}x{height}", "rounds": rounds,
         "model_only": model_only, "naive": naive, "pipelined": pipelined,
         "pipelined_over_naive": round(pipelined["fps"] / naive["fps"], 3) if naive["fps"] else None,
         "pipelined_over_model_only": round(pipelined["fps"] / model_only["fps"], 3) if model_only["fps"] else None,

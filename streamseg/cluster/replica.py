@@ -49,7 +49,10 @@ class InferenceReplica:
 
     def describe(self) -> dict[str, Any]:
         """What runs here; also how the driver knows the replica is up."""
-        return {"backend": self.backend.describe(), "name": self.backend.name, "precision": self.backend.precision}
+        return {
+            "backend": self.backend.describe(), "name": self.backend.name, "precision": self.backend.precision,
+            "input_size": tuple(self.backend.input_size), "label_set": self.backend.label_set,
+        }
 
     def labels(self, stream: str, images: np.ndarray) -> np.ndarray:
         """Class ids (N, h, w) for ``stream``'s RGB uint8 images (N, h, w, 3) at the network's input size."""
@@ -80,12 +83,13 @@ class ReplicaBackend(Backend):
 
     max_concurrent_calls = None
 
-    def __init__(self, stream: str, replicas: Sequence[Any], input_size: tuple[int, int], described: dict[str, Any]) -> None:
+    def __init__(self, stream: str, replicas: Sequence[Any], described: dict[str, Any]) -> None:
         import ray  # here: this module is imported where Ray may be missing
         from ray.util import ActorPool
 
         self.precisions = (described["precision"],)
-        super().__init__(input_size, described["precision"], concurrent_calls=len(replicas))
+        super().__init__(tuple(described["input_size"]), described["precision"], concurrent_calls=len(replicas))
+        self.label_set = described["label_set"]  # the replicas' model's classes
         self.stream = stream
         self.name = f"ray:{described['name']}"
         self._described = described["backend"]

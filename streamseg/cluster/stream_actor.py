@@ -35,7 +35,7 @@ class StreamWorker:
 
         self.config = config
         replicas = [ray.get_actor(replica, namespace=NAMESPACE) for replica in replica_names]
-        self.backend = ReplicaBackend(name, replicas, config.input_size, described)
+        self.backend = ReplicaBackend(name, replicas, described)
         self._lock = threading.Lock()
         self._runner = None
         self._stopped = False

@@ -12,16 +12,17 @@ import logging
 from collections.abc import Callable
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from prometheus_client import CollectorRegistry
 
 from streamseg.backends import Backend, backend_class, create_backend, pick_auto
-from streamseg.config import RunConfig, stream_config, stream_entries
+from streamseg.config import DEFAULT_INPUT_SIZE, RunConfig, stream_config, stream_entries
 from streamseg.errors import ConfigError, OutputError
 from streamseg.frame import Frame
 from streamseg.label_sets import CAMVID, LabelSet
 from streamseg.observability.prometheus import PipelineMetrics, StreamLabelled, class_metric_names
+from streamseg.modelfile import ModelFile, is_model_file, open_model_file
 from streamseg.models import load_model
 from streamseg.models.weights import bundled_crf_parameters
 from streamseg.observability.monitor import MetricsMonitor
@@ -52,15 +53,35 @@ from streamseg.stages.temporal import (
 )
 from streamseg.temporal.smoothing import TemporalSmoother
 
+if TYPE_CHECKING:
+    from torch import nn
+
 log = logging.getLogger(__name__)
 
 
+def open_model(config: RunConfig, registry) -> tuple[nn.Module | ModelFile, str]:
+    """The network ``config.model`` names, from ``registry``'s models or a model file described by the run's options first;
+    and where its weights came from."""
+    if not is_model_file(config.model):
+        return load_model(config.model, config.weights, models=registry.models)
+    if config.weights is not None:
+        raise ConfigError("--weights loads a state dict into a built-in model; a model file holds its own weights")
+    model = open_model_file(config.model, config.model_flags())
+    for line in model.description.lines():
+        log.debug("model %s", line)
+    return model, f"file {model.path.name}, sha256 {model.sha256[:12]}"
+
+
 def build_backend(config: RunConfig, plugins: Plugins | None = None) -> tuple[Backend, str]:
-    """The model and backend ``config`` names, from the run's tables (``plugins``, else all installed)."""
+    """The model and backend ``config`` names, from the run's tables (``plugins``, else all installed); and where the weights came from.
+
+    ``config.model`` is a registered name or a model file (``streamseg.modelfile``), described by
+    the run's options first; a model file runs at the size its description gives.
+    """
     registry = (plugins or Plugins()).registry
-    model, origin = load_model(config.model, config.weights, models=registry.models)
+    model, origin = open_model(config, registry)
     backend = create_backend(
-        config.backend, model, config.input_size, config.precision, config.backend_settings(), registry.backends
+        config.backend, model, config.input_size or DEFAULT_INPUT_SIZE, config.precision, config.backend_settings(), registry.backends
     )
     return backend, origin
 
@@ -131,12 +152,14 @@ def build_stages(
         ]
 
     if keep_scores or needs_scores(config):
-        stages: list[Stage] = [PreprocessStage(config.input_size), *build_inference_stages(config, backend, plugins), LabelStage()]
+        stages: list[Stage] = [PreprocessStage(backend.input_size), *build_inference_stages(config, backend, plugins), LabelStage()]
     else:
         # Labels are all the rest needs: the backend goes from pixels to class ids in one call.
-        stages = [] if backend.resizes_on_device else [PreprocessStage(config.input_size, float_input=False)]
+        stages = [] if backend.resizes_on_device else [PreprocessStage(backend.input_size, float_input=False)]
         stages.append(LabelInferenceStage(backend))
     if config.crf != "off":
+        if backend.scores_from_class_ids:
+            raise ConfigError(f"--crf refines class scores, and {config.model} gives class ids only; use --crf off")
         stages.append(build_crf_stage_for(config, monitor, plugins))
     if render:
         stages.append(RenderStage(Renderer(alpha=config.alpha, label_set=backend.label_set), stats_lines))
@@ -224,7 +247,7 @@ def open_stream(
         config, backend, monitor, keep_scores=keep_scores, render=render or reads_overlay(config), plugins=plugins
     )
     if any(isinstance(stage, PreprocessStage) for stage in stages):
-        source.model_size = config.input_size  # a decoder that can scales to it in the same pass
+        source.model_size = backend.input_size  # a decoder that can scales to it in the same pass
     for stage in stages:
         stack.callback(stage.close)  # the pipeline does not own stages: bench runs them twice
     sinks = build_sinks(config, source, plugins, label_set=backend.label_set)

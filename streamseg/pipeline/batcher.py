@@ -236,7 +236,7 @@ class BatchClient(Backend):
         # frame of every stream would leave the backend's other concurrent call idle.
         super().__init__(real.input_size, real.precision, real.concurrent_calls)
         self.name = real.name
-        self.label_set = real.label_set
+        self.label_set, self.scores_from_class_ids = real.label_set, real.scores_from_class_ids
         self.batcher = batcher
         self._closed = False
 

@@ -21,7 +21,7 @@ from streamseg.backends import (
     unavailable_reason,
 )
 from streamseg.backends.shipped import find_shipped_int8
-from streamseg.config import RunConfig
+from streamseg.config import DEFAULT_INPUT_SIZE
 from streamseg.cpu import cpu_has_native_bf16, cpu_has_vnni
 from streamseg.models import load_model
 from streamseg.image.preprocessing import images_to_batch
@@ -29,7 +29,7 @@ from streamseg.sources import open_source
 
 MODEL = "erfnet"
 SIZE = (180, 240)  # (H, W): small, to keep the CPU cases quick
-SHIPPED_SIZE = RunConfig().input_size  # the size the shipped int8 models were quantised at
+SHIPPED_SIZE = DEFAULT_INPUT_SIZE  # the size the shipped int8 models were quantised at
 BATCH = 3
 SHIPPED_KIND = {"openvino": "openvino-int8", "onnxruntime": "ort-int8"}
 

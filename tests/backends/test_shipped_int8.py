@@ -11,13 +11,13 @@ import torch
 
 from streamseg.backends import BackendOptions, create_backend
 from streamseg.backends.shipped import SHIPPED_DIR, find_shipped_int8, shipped_entry_dir
-from streamseg.config import RunConfig
+from streamseg.config import DEFAULT_INPUT_SIZE
 from streamseg.cpu import cpu_has_vnni
 from streamseg.errors import InputError
 from streamseg.models import load_model
 from streamseg.sources import open_source
 
-SIZE = RunConfig().input_size  # the size the shipped int8 models were quantised at
+SIZE = DEFAULT_INPUT_SIZE  # the size the shipped int8 models were quantised at
 KINDS = {"openvino": "openvino-int8", "onnxruntime": "ort-int8"}
 
 # ONNX Runtime's shipped int8 has 8-bit weights, whose sums saturate without VNNI: there it is refused.
