@@ -17,6 +17,7 @@ from streamseg.errors import ConfigError
 from streamseg.image.preprocessing import to_model_input
 from streamseg.image.scores import class_labels, softmax
 from streamseg.label_sets import LabelSet
+from streamseg.modelfile import is_model_file
 from streamseg.pipeline.assemble import build_backend
 from streamseg.plugins import Plugins
 from streamseg.refine import DenseCRFRefiner
@@ -43,13 +44,13 @@ class Predictor:
         self.refiner = refiner
         self.backends = []
         try:
-            height, width = image_size
-            for scale in scales:
-                size = (max(8, round(height * scale)), max(8, round(width * scale)))
+            for size in input_sizes(config, scales, image_size):
                 # Built as a run builds its backend, from the same options: `auto` picks, and int8 uses the
                 # shipped model, as `streamseg run` would at this size.
                 backend, self.origin = build_backend(dataclasses.replace(config, input_size=size), plugins)
                 self.backends.append(backend)
+                if refiner is not None and backend.scores_from_class_ids:
+                    raise ConfigError(f"--crf refines class scores, and {config.model} gives class ids only; use --crf off")
         except BaseException:
             self.close()
             raise
@@ -94,6 +95,23 @@ class Predictor:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def input_sizes(config: RunConfig, scales: tuple[float, ...], image_size: tuple[int, int]) -> list[tuple[int, int] | None]:
+    """The network's input size at each scale: ``--input-size`` (else the frames' size) times the scale.
+
+    A model file without ``--input-size`` runs at its own size (None), so it takes one scale: its
+    input is usually fixed, and a dynamic one's size is the user's to choose, as in a run.
+    """
+    base = config.input_size or (None if is_model_file(config.model) else image_size)
+    if base is None:
+        if tuple(scales) != (1.0,):
+            raise ConfigError(
+                f"{config.model} runs at its own input size; --scales needs --input-size WIDTHxHEIGHT (a model of dynamic size)"
+            )
+        return [None]
+    height, width = base
+    return [(max(8, round(height * scale)), max(8, round(width * scale))) for scale in scales]
 
 
 def resize_scores(scores: np.ndarray, size: tuple[int, int]) -> np.ndarray:

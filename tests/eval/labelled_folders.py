@@ -40,8 +40,13 @@ def write_cityscapes_frame(root: Path, split: str, city: str, number: int, image
     write_ids(root / "gtFine" / split / city / f"{stem}_gtFine_labelIds.png", label_ids.astype(np.uint8))
 
 
-def red_level_model(path: Path, classes: int, size: tuple[int, int], labels: str | list[str]) -> Path:
-    """The red-level model of ``classes`` classes at ``size`` (h, w), at ``path`` with its sidecar beside it."""
+def red_level_model(
+    path: Path, classes: int, size: tuple[int, int], labels: str | list[str], *, class_ids: bool = False
+) -> Path:
+    """The red-level model of ``classes`` classes at ``size`` (h, w), at ``path`` with its sidecar beside it.
+
+    ``class_ids``: it ends in an ArgMax and gives int64 class ids (N, H, W) instead of scores.
+    """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -58,10 +63,14 @@ def red_level_model(path: Path, classes: int, size: tuple[int, int], labels: str
         helper.make_node("Mul", ["distance", "distance"], ["squared"]),
         helper.make_node("Neg", ["squared"], ["scores"]),
     ]
+    output = helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, classes, height, width])
+    if class_ids:
+        nodes.append(helper.make_node("ArgMax", ["scores"], ["ids"], axis=1, keepdims=0))
+        output = helper.make_tensor_value_info("ids", TensorProto.INT64, [1, height, width])
     graph = helper.make_graph(
         nodes, "red_level",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, height, width])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [1, classes, height, width])],
+        [output],
         [numpy_helper.from_array(value, name) for name, value in constants.items()],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
@@ -72,6 +81,6 @@ def red_level_model(path: Path, classes: int, size: tuple[int, int], labels: str
     path.with_suffix(".streamseg.yaml").write_text(
         f"labels: {written_labels}\n"
         "input: {channel_order: rgb, layout: nchw, mean: [0, 0, 0], std: [1, 1, 1], scale: 0.00392156862745098, resize: stretch}\n"
-        "output: {kind: scores, layout: nchw, scores: logits}\n"
+        + ("output: {kind: class-ids}\n" if class_ids else "output: {kind: scores, layout: nchw, scores: logits}\n")
     )
     return path

@@ -100,6 +100,17 @@ def test_cityscapes_layout_is_scored_in_train_ids_with_the_expected_miou(citysca
 
 
 @needs_model_files
+def test_a_model_of_class_ids_scores_the_same_and_refuses_the_crf(cityscapes, tmp_path, capsys):
+    model = red_level_model(tmp_path / "ids.onnx", 19, SIZE, "cityscapes", class_ids=True)
+    report = tmp_path / "report.json"
+    code = run_cli(["eval", cityscapes, "--model", model, "--backend", "onnxruntime", "--json", report])
+    assert code == 0, capsys.readouterr().err
+    assert json.loads(report.read_text())["miou"] == pytest.approx(EXPECTED_MIOU)
+    line = one_error(capsys, run_cli(["eval", cityscapes, "--model", model, "--backend", "onnxruntime", "--crf", "sync"]))
+    assert "gives class ids only; use --crf off" in line
+
+
+@needs_model_files
 def test_cityscapes_train_split_is_scored_when_asked(cityscapes, tmp_path, capsys):
     model = red_level_model(tmp_path / "model.onnx", 19, SIZE, "cityscapes")
     report = tmp_path / "report.json"
@@ -191,3 +202,22 @@ def test_camvid_holds_out_a_drive_of_train_and_val_as_before(tiny_camvid, tmp_pa
     assert run_cli([*arguments, "--json", report]) == 0
     assert json.loads(report.read_text())["frames"] == 2  # f001 of train and of val
     assert "2 CamVid train+val drive f001 frames" in capsys.readouterr().err
+
+
+@needs_model_files
+def test_a_model_of_fixed_size_scores_frames_of_another_size_at_its_own(tmp_path, capsys):
+    """Frames twice the model's size are scaled to it and its scores back; a frame of one class scales exactly."""
+    root = tmp_path / "cityscapes"
+    label_ids = np.full((64, 128), 23, np.uint8)  # sky above, vegetation below; the model sees sky everywhere
+    label_ids[32:] = 21
+    write_cityscapes_frame(root, "val", "bonn", 1, image_of_classes(np.full((64, 128), 10, np.uint8)), label_ids)
+    model = red_level_model(tmp_path / "model.onnx", 19, SIZE, "cityscapes")
+    report = tmp_path / "report.json"
+    code = run_cli(["eval", root, "--model", model, "--backend", "onnxruntime", "--json", report])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    result = json.loads(report.read_text())
+    assert result["class_iou"]["sky"] == 0.5 and result["class_iou"]["vegetation"] == 0.0 and result["miou"] == 0.25
+    assert "at 64x32" in printed.err  # the model's own input size, not the frames'
+    line = one_error(capsys, run_cli(["eval", root, "--model", model, "--backend", "onnxruntime", "--scales", "0.5", "1"]))
+    assert "runs at its own input size; --scales needs --input-size" in line
