@@ -41,16 +41,16 @@ def write_cityscapes_frame(root: Path, split: str, city: str, number: int, image
 
 
 def red_level_model(
-    path: Path, classes: int, size: tuple[int, int], labels: str | list[str], *, class_ids: bool = False
+    path: Path, classes: int, size: tuple[int, int] | None, labels: str | list[str], *, class_ids: bool = False
 ) -> Path:
     """The red-level model of ``classes`` classes at ``size`` (h, w), at ``path`` with its sidecar beside it.
 
-    ``class_ids``: it ends in an ArgMax and gives int64 class ids (N, H, W) instead of scores.
+    ``size`` None: of dynamic size. ``class_ids``: it ends in an ArgMax and gives int64 class ids (N, H, W).
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    height, width = size
+    height, width = size or ("height", "width")
     constants = {
         "starts": np.array([0], np.int64), "ends": np.array([1], np.int64), "axes": np.array([1], np.int64),
         "full_scale": np.array(255, np.float32),

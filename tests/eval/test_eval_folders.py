@@ -8,7 +8,6 @@ such model: the built-in erfnet-half (CamVid's 11 classes) is refused on Citysca
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 
@@ -21,10 +20,6 @@ from streamseg.image.label_png import encode_label_png
 from streamseg.label_sets import CITYSCAPES
 
 SIZE = (32, 64)  # (height, width) of every frame here, and of the red-level model's input
-
-needs_model_files = pytest.mark.skipif(
-    not importlib.util.find_spec("streamseg.modelfile"), reason="models given by path (streamseg.modelfile) are not built yet"
-)
 
 
 def run_cli(arguments: list) -> int:
@@ -41,6 +36,19 @@ def one_error(capsys, code: int) -> str:
     errors = [line for line in err.splitlines() if line.startswith("streamseg: error:")]
     assert len(errors) == 1, err
     return errors[0]
+
+
+@pytest.fixture(name="sky_over_vegetation")
+def sky_over_vegetation_fixture(tmp_path):
+    """One Cityscapes frame of 128x64, twice the model's size: sky above, vegetation below, all sky to the model.
+
+    A frame of one red value scales exactly to any size, so its scores are sky 0.5, vegetation 0 at any input size.
+    """
+    root = tmp_path / "sky"
+    label_ids = np.full((64, 128), 23, np.uint8)
+    label_ids[32:] = 21
+    write_cityscapes_frame(root, "val", "bonn", 1, image_of_classes(np.full((64, 128), 10, np.uint8)), label_ids)
+    return root
 
 
 @pytest.fixture(name="cityscapes")
@@ -77,7 +85,6 @@ EXPECTED_MIOU = sum(EXPECTED_IOU.values()) / 5
 EXPECTED_PIXEL_ACCURACY = 2688 / 3840
 
 
-@needs_model_files
 def test_cityscapes_layout_is_scored_in_train_ids_with_the_expected_miou(cityscapes, tmp_path, capsys):
     model = red_level_model(tmp_path / "model.onnx", 19, SIZE, "cityscapes")
     report = tmp_path / "report.json"
@@ -99,7 +106,6 @@ def test_cityscapes_layout_is_scored_in_train_ids_with_the_expected_miou(citysca
     assert "2 Cityscapes val frames" in printed.err
 
 
-@needs_model_files
 def test_a_model_of_class_ids_scores_the_same_and_refuses_the_crf(cityscapes, tmp_path, capsys):
     model = red_level_model(tmp_path / "ids.onnx", 19, SIZE, "cityscapes", class_ids=True)
     report = tmp_path / "report.json"
@@ -110,7 +116,6 @@ def test_a_model_of_class_ids_scores_the_same_and_refuses_the_crf(cityscapes, tm
     assert "gives class ids only; use --crf off" in line
 
 
-@needs_model_files
 def test_cityscapes_train_split_is_scored_when_asked(cityscapes, tmp_path, capsys):
     model = red_level_model(tmp_path / "model.onnx", 19, SIZE, "cityscapes")
     report = tmp_path / "report.json"
@@ -119,7 +124,6 @@ def test_cityscapes_train_split_is_scored_when_asked(cityscapes, tmp_path, capsy
     assert result["frames"] == 1 and result["miou"] == 0.0  # road everywhere, taken for bicycle
 
 
-@needs_model_files
 def test_images_and_masks_are_scored_in_the_models_own_classes(tmp_path, capsys):
     """Three classes of the model's own; masks of 8 and 16 bits and a palette mask, with ids that are not scored."""
     root = tmp_path / "plain"
@@ -155,7 +159,6 @@ def test_images_and_masks_are_scored_in_the_models_own_classes(tmp_path, capsys)
     assert "lane " in printed.out and "marking " in printed.out
 
 
-@needs_model_files
 def test_a_model_of_19_classes_is_refused_on_camvid_in_one_line(tiny_camvid, tmp_path, capsys):
     model = red_level_model(tmp_path / "model.onnx", 19, (48, 64), "cityscapes")
     line = one_error(capsys, run_cli(["eval", tiny_camvid, "--model", model, "--backend", "onnxruntime"]))
@@ -204,13 +207,9 @@ def test_camvid_holds_out_a_drive_of_train_and_val_as_before(tiny_camvid, tmp_pa
     assert "2 CamVid train+val drive f001 frames" in capsys.readouterr().err
 
 
-@needs_model_files
-def test_a_model_of_fixed_size_scores_frames_of_another_size_at_its_own(tmp_path, capsys):
-    """Frames twice the model's size are scaled to it and its scores back; a frame of one class scales exactly."""
-    root = tmp_path / "cityscapes"
-    label_ids = np.full((64, 128), 23, np.uint8)  # sky above, vegetation below; the model sees sky everywhere
-    label_ids[32:] = 21
-    write_cityscapes_frame(root, "val", "bonn", 1, image_of_classes(np.full((64, 128), 10, np.uint8)), label_ids)
+def test_a_model_of_fixed_size_scores_frames_of_another_size_at_its_own(sky_over_vegetation, tmp_path, capsys):
+    """Frames twice the model's size are scaled to it and its scores back."""
+    root = sky_over_vegetation
     model = red_level_model(tmp_path / "model.onnx", 19, SIZE, "cityscapes")
     report = tmp_path / "report.json"
     code = run_cli(["eval", root, "--model", model, "--backend", "onnxruntime", "--json", report])
@@ -221,3 +220,18 @@ def test_a_model_of_fixed_size_scores_frames_of_another_size_at_its_own(tmp_path
     assert "at 64x32" in printed.err  # the model's own input size, not the frames'
     line = one_error(capsys, run_cli(["eval", root, "--model", model, "--backend", "onnxruntime", "--scales", "0.5", "1"]))
     assert "runs at its own input size; --scales needs --input-size" in line
+
+
+def test_a_model_of_dynamic_size_runs_at_the_input_size_given_times_each_scale(sky_over_vegetation, tmp_path, capsys):
+    model = red_level_model(tmp_path / "dynamic.onnx", 19, None, "cityscapes")
+    line = one_error(capsys, run_cli(["eval", sky_over_vegetation, "--model", model, "--backend", "onnxruntime"]))
+    assert "its input size is dynamic" in line and "--input-size" in line
+    report = tmp_path / "report.json"
+    code = run_cli([
+        "eval", sky_over_vegetation, "--model", model, "--backend", "onnxruntime", "--input-size", "64x32",
+        "--scales", "0.5", "1", "--json", report,
+    ])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "scales at 32x16, 64x32 (file dynamic.onnx" in printed.err
+    assert json.loads(report.read_text())["miou"] == 0.25
