@@ -46,7 +46,10 @@ def _number(value: Any) -> float:
         raise ValueError(f"a number, not {value!r}")
     if isinstance(value, (int, float)):
         return float(value)
-    return float(Fraction(str(value).strip()))
+    try:
+        return float(Fraction(str(value).strip()))
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"a number such as 0.5 or 1/255, not {value!r}") from None
 
 
 def _channel_values(value: Any) -> tuple[float, float, float]:
