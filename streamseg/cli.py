@@ -334,7 +334,7 @@ def command_export(args: argparse.Namespace) -> int:
     else:
         with create_backend(args.backend, model, input_size, args.precision, options, registry.backends) as backend:
             path = getattr(backend, "engine_path", None)
-            log.info("ready: %s (%s weights)", backend.describe(), origin)
+            log.info("ready: %s (%s)", backend.describe(), origin)
     if path is not None:
         print(f"engine: {path}")
         if copy_to is not None:

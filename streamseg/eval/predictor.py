@@ -42,7 +42,6 @@ class Predictor:
         plugins = plugins or Plugins()  # the same models and backends a run can use, plugins' included
         self.image_size = image_size
         self.refiner = refiner
-        self.model_file = is_model_file(config.model)
         self.backends = []
         try:
             for size in input_sizes(config, scales, image_size):
@@ -66,8 +65,7 @@ class Predictor:
         first = self.backends[0].describe()
         scales = ", ".join(f"{b.input_size[1]}x{b.input_size[0]}" for b in self.backends)
         crf = ", CRF" if self.refiner is not None else ""
-        origin = self.origin if self.model_file else f"{self.origin} weights"  # a file's origin names the file
-        return f"{first}{f'; scales at {scales}' if len(self.backends) > 1 else ''}{crf} ({origin})"
+        return f"{first}{f'; scales at {scales}' if len(self.backends) > 1 else ''}{crf} ({self.origin})"
 
     def probabilities(self, image: np.ndarray) -> np.ndarray:
         """Class probabilities (C, H, W) at the image's size, averaged over the scales."""

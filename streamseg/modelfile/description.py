@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from streamseg.errors import ConfigError
-from streamseg.label_sets import LABEL_SETS, LabelSet, custom_label_set, named_label_set
+from streamseg.label_sets import LABEL_SETS, LabelSet, named_label_set
 
 MAX_INPUT_SIDE = 4096  # a declared input larger than this a side is refused: no real segmentation model needs it
 
@@ -194,14 +194,6 @@ def parse_field(name: str, value: Any, source: str) -> Any:
         return spec.parse(value)
     except (ValueError, TypeError, json.JSONDecodeError, ZeroDivisionError, OverflowError) as error:
         raise ConfigError(f"{spec.flag.lstrip('-')} from {source}: expected {error}") from None
-
-
-@dataclass(frozen=True)
-class Resolved:
-    """A field's value and the source it came from (``"--mean"``, ``"sidecar model.streamseg.yaml"``, ``"tensors"``)."""
-
-    value: Any
-    source: str
 
 
 @dataclass(frozen=True)

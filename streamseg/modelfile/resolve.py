@@ -18,7 +18,7 @@ from typing import Any
 
 from streamseg.errors import ConfigError
 from streamseg.label_sets import LabelSet, custom_label_set
-from streamseg.modelfile.description import FIELD_BY_NAME, MAX_INPUT_SIDE, ModelDescription, check_side, parse_field
+from streamseg.modelfile.description import FIELD_BY_NAME, ModelDescription, check_side, parse_field
 from streamseg.modelfile.sources import embedded_sources, read_huggingface, read_sidecar, sidecar_path
 from streamseg.modelfile.tensors import TensorFacts
 
@@ -246,4 +246,4 @@ def _shape(dims: tuple[int | None, ...]) -> str:
     return "(" + ", ".join("?" if dim is None else str(dim) for dim in dims) + ")"
 
 
-__all__ = ["MAX_INPUT_SIDE", "resolve"]
+__all__ = ["resolve"]

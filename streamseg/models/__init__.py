@@ -21,7 +21,7 @@ def load_model(
     """Builds model ``name`` of ``models`` (a run's table, with its plugins' models; default the built-ins)
     with ``weights`` (a file) or its bundled weights.
 
-    Returns the model in eval mode and where its weights came from. With no trained
+    Returns the model in eval mode and where its weights came from ("bundled weights erfnet.pt"). With no trained
     weights at all it says so clearly (a warning, unless ``warn`` is false): the architecture
     runs, but its labels mean nothing.
     """
@@ -31,12 +31,12 @@ def load_model(
         model = spec.build()
     if weights is not None:
         load_state(model, weights, model_name=name)
-        origin = str(weights)
+        origin = f"weights {weights}"
     elif spec.weights is not None:
         load_state(model, spec.weights.path, model_name=name)
-        origin = f"bundled {spec.weights.path.name}"
+        origin = f"bundled weights {spec.weights.path.name}"
     else:
-        origin = "untrained"
+        origin = "untrained weights"
         if warn:
             log.warning(
                 "model %s has no trained weights in this build; it runs with random weights "

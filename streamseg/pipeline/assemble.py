@@ -269,7 +269,7 @@ def serve_run(config: RunConfig, registry, health, stack: ExitStack) -> HttpServ
 
 def _log_started(config: RunConfig, backend: Backend, origin: str) -> None:
     chosen = f"auto picked {backend.describe()}, the fastest present" if config.backend == "auto" else backend.describe()
-    log.info("model %s (%s weights), backend %s", config.model, origin, chosen)
+    log.info("model %s (%s), backend %s", config.model, origin, chosen)
 
 
 def _started_info(config: RunConfig, backend: Backend) -> dict[str, str | None]:
@@ -303,7 +303,7 @@ def assemble(
         if backend is None:
             backend, origin = open_backend(config, plugins, stack)
         else:
-            origin = "the given backend's"
+            origin = "the given backend's weights"
         assembly = open_stream(config, source, backend, stack, plugins, keep_scores=keep_scores, render=render)
         assembly.server = serve_run(config, assembly.monitor.metrics.registry, assembly.healthy, stack)
         assembly.monitor.started(_started_info(config, backend))
