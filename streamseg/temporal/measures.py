@@ -15,7 +15,6 @@ from typing import Iterable
 
 import numpy as np
 
-from streamseg.classes import NUM_CLASSES
 from streamseg.temporal.flow import FlowEstimator
 from streamseg.temporal.synthetic_pairs import FlowPair
 from streamseg.temporal.warp import inside_previous, warp
@@ -27,9 +26,15 @@ def endpoint_error(estimated: np.ndarray, truth: np.ndarray, mask: np.ndarray | 
     return float(distance[mask].mean() if mask is not None else distance.mean())
 
 
-def mean_iou(labels: np.ndarray, reference: np.ndarray, valid: np.ndarray, num_classes: int = NUM_CLASSES) -> float:
-    """Intersection over union averaged over the classes present in either map, on ``valid`` pixels."""
+def mean_iou(labels: np.ndarray, reference: np.ndarray, valid: np.ndarray, num_classes: int | None = None) -> float:
+    """Intersection over union averaged over the classes present in either map, on ``valid`` pixels.
+
+    Ids of ``num_classes`` and above are left out; ``None`` counts every id the maps hold, for a
+    label set of any size.
+    """
     a, b = labels[valid].astype(np.int64), reference[valid].astype(np.int64)
+    if num_classes is None:
+        num_classes = int(max(a.max(initial=-1), b.max(initial=-1))) + 1
     keep = (a < num_classes) & (b < num_classes)
     a, b = a[keep], b[keep]
     intersection = np.bincount(a[a == b], minlength=num_classes)
@@ -53,10 +58,11 @@ class TemporalConsistencyMeter:
 
     ``flow`` is the backward flow from each frame to the one before (None for the first),
     at the labels' size. It comes from the caller so that several meters (raw, smoothed,
-    key-frame labels of the same video) share one estimate per frame.
+    key-frame labels of the same video) share one estimate per frame. ``num_classes`` as for
+    :func:`mean_iou`: ``None`` counts every class id the labels hold.
     """
 
-    def __init__(self, num_classes: int = NUM_CLASSES) -> None:
+    def __init__(self, num_classes: int | None = None) -> None:
         self.num_classes = num_classes
         self._previous: np.ndarray | None = None
         self._older_warped: np.ndarray | None = None  # labels of frame t-2 warped onto frame t-1

@@ -13,7 +13,7 @@ distributions). The pipeline blends logits, which saves a softmax and a log per 
 With ``resolution`` below 1 the flow, the occlusion check, the warp and the blend's
 correction run on a smaller grid and only the correction is scaled back up: the current
 frame keeps its own fine detail and the past steadies the coarse layout, at a fraction of
-the cost (warping 11 planes is most of it).
+the cost (warping one plane per class is most of it).
 
 Where the previous frame did not see the surface (it was hidden, or outside the picture)
 its probabilities belong to something else and must not be blended. Two checks find such
