@@ -15,7 +15,8 @@ from streamseg.refine.dense_crf import labels_to_image_size, resize_image
 
 
 class AtScoreResolution:
-    """Wraps a refiner: ``refine(image, scores)`` refines at ``scores``' (h, w) and returns (H, W) labels.
+    """Wraps a refiner: ``refine(image, scores)`` refines at ``scores``' (h, w) and returns (H, W) labels,
+    uint8 up to 255 classes and uint16 beyond.
 
     Picklable and free of torch, like the refiners it wraps, so it can travel to worker processes.
     """
@@ -25,4 +26,4 @@ class AtScoreResolution:
 
     def refine(self, image: np.ndarray, scores: np.ndarray) -> np.ndarray:
         small = resize_image(image, scores.shape[1:])
-        return labels_to_image_size(self.refiner.refine(small, scores), image.shape)
+        return labels_to_image_size(self.refiner.refine(small, scores), image.shape, scores.shape[0])

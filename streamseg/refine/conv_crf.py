@@ -32,6 +32,7 @@ from streamseg.refine.dense_crf import (
     crf_size,
     labels_to_image_size,
 )
+from streamseg.label_sets import label_dtype
 
 _MIN_PROBABILITY = 1e-8
 
@@ -81,10 +82,13 @@ class ConvCRFRefiner:
         return f"ConvCRFRefiner({settings}, window={self.window}, blur={self.blur}, device='{self.device}')"
 
     def refine(self, image: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-        """RGB uint8 (H, W, 3) and float (C, h, w) probabilities -> uint8 labels (H, W)."""
+        """RGB uint8 (H, W, 3) and float (C, h, w) probabilities -> class ids (H, W): uint8 up to 255 classes, else uint16."""
         marginals = self.marginals(image, probabilities)
-        labels = marginals.argmax(dim=0).to(torch.uint8).cpu().numpy()
-        return labels_to_image_size(labels, image.shape)
+        classes = marginals.shape[0]
+        # Ids cross to the host as uint8 when they fit; wider ones become uint16 there (torch's uint16 is a limited dtype).
+        on_device = torch.uint8 if label_dtype(classes) == np.uint8 else torch.int32
+        labels = marginals.argmax(dim=0).to(on_device).cpu().numpy()
+        return labels_to_image_size(labels, image.shape, classes)
 
     @torch.inference_mode()
     def marginals(self, image: np.ndarray, probabilities: np.ndarray) -> torch.Tensor:

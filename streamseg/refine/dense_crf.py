@@ -17,11 +17,12 @@ import numpy as np
 from streamseg.errors import ConfigError
 from streamseg.image.resize import resize_labels, resize_rgb
 from streamseg.image.scores import class_labels
+from streamseg.label_sets import MAX_CLASSES, label_dtype
 
 # -log(0) is infinite; probabilities are floored here before the log.
 _MIN_PROBABILITY = 1e-8
-# cv2.resize handles at most this many channels in one call.
-_CV_MAX_CHANNELS = 512
+# cv2.resize handles at most this many channels in one call (OpenCV 5; 4.x took 512).
+_CV_MAX_CHANNELS = 128
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,8 @@ def check_refine_inputs(image: np.ndarray, probabilities: np.ndarray) -> None:
     ):
         raise ValueError(f"probabilities must be float (C, h, w), got {_describe(probabilities)}")
     classes, height, width = probabilities.shape
-    if not 1 <= classes <= 255:
-        raise ValueError(f"probabilities must have 1 to 255 classes (labels are uint8), got {classes}")
+    if not 1 <= classes <= MAX_CLASSES:
+        raise ValueError(f"probabilities must have 1 to {MAX_CLASSES} classes (labels are uint16 at most), got {classes}")
     if height < 1 or width < 1:
         raise ValueError(f"probabilities are empty: {probabilities.shape}")
 
@@ -142,8 +143,9 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.ascontiguousarray(resize_rgb(image, size))
 
 
-def labels_to_image_size(labels: np.ndarray, image_shape: tuple[int, ...]) -> np.ndarray:
-    return resize_labels(labels.astype(np.uint8, copy=False), image_shape[:2])
+def labels_to_image_size(labels: np.ndarray, image_shape: tuple[int, ...], num_classes: int) -> np.ndarray:
+    """Class ids at the image's (H, W), in the dtype ``num_classes`` calls for (``label_sets.label_dtype``)."""
+    return resize_labels(labels.astype(label_dtype(num_classes), copy=False), image_shape[:2])
 
 
 class DenseCRFRefiner:
@@ -180,8 +182,9 @@ class DenseCRFRefiner:
         return f"DenseCRFRefiner({settings})"
 
     def refine(self, image: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
-        """RGB uint8 (H, W, 3) and float (C, h, w) probabilities -> uint8 labels (H, W)."""
-        return labels_to_image_size(self.refine_at_crf_size(image, probabilities), image.shape)
+        """RGB uint8 (H, W, 3) and float (C, h, w) probabilities -> class ids (H, W): uint8 up to 255 classes, else uint16."""
+        labels = self.refine_at_crf_size(image, probabilities)
+        return labels_to_image_size(labels, image.shape, probabilities.shape[0])
 
     def refine_at_crf_size(self, image: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
         """Like ``refine`` but returns the labels at the CRF resolution, before resizing back."""

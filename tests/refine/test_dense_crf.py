@@ -54,7 +54,7 @@ GOOD_PROBABILITIES = np.full((3, 10, 15), 1 / 3, np.float32)
         (np.zeros((20, 30, 3), np.float32), GOOD_PROBABILITIES, "image must be RGB uint8"),
         (GOOD_IMAGE, np.full((10, 15), 0.5, np.float32), "probabilities must be float"),
         (GOOD_IMAGE, np.ones((3, 10, 15), np.uint8), "probabilities must be float"),
-        (GOOD_IMAGE, np.ones((0, 10, 15), np.float32), "1 to 255 classes"),
+        (GOOD_IMAGE, np.ones((0, 10, 15), np.float32), "1 to 65535 classes"),
         (GOOD_IMAGE, np.ones((3, 0, 15), np.float32), "empty"),
     ],
 )
