@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
+from streamseg.label_sets import label_dtype
 from streamseg.options import DEFAULT_CRF_WORKERS
 from streamseg.refine.dense_crf import check_refine_inputs
 
@@ -64,10 +65,17 @@ class CrfWorkerError(RuntimeError):
 
 @dataclass(frozen=True)
 class _Layout:
-    """Where the image, the probabilities and the labels of one frame lie in a segment."""
+    """Where the image, the probabilities and the labels of one frame lie in a segment.
+
+    The labels are uint8 up to 255 classes and uint16 beyond, as the class count calls for.
+    """
 
     image_shape: tuple[int, int, int]
     probabilities_shape: tuple[int, int, int]
+
+    @property
+    def labels_dtype(self) -> np.dtype:
+        return label_dtype(self.probabilities_shape[0])
 
     @property
     def probabilities_offset(self) -> int:
@@ -79,7 +87,7 @@ class _Layout:
 
     @property
     def nbytes(self) -> int:
-        return self.labels_offset + self.image_shape[0] * self.image_shape[1]
+        return self.labels_offset + self.image_shape[0] * self.image_shape[1] * self.labels_dtype.itemsize
 
     def image(self, buffer: memoryview) -> np.ndarray:
         return np.ndarray(self.image_shape, np.uint8, buffer=buffer, offset=0)
@@ -88,7 +96,7 @@ class _Layout:
         return np.ndarray(self.probabilities_shape, np.float32, buffer=buffer, offset=self.probabilities_offset)
 
     def labels(self, buffer: memoryview) -> np.ndarray:
-        return np.ndarray(self.image_shape[:2], np.uint8, buffer=buffer, offset=self.labels_offset)
+        return np.ndarray(self.image_shape[:2], self.labels_dtype, buffer=buffer, offset=self.labels_offset)
 
 
 @dataclass
@@ -227,7 +235,9 @@ class AsyncCrfPool:
         return False
 
     def poll(self, timeout: float = 0.0) -> list[tuple[int, np.ndarray]]:
-        """Finished frames as (frame_index, labels (H, W) uint8), oldest first; waits at most ``timeout`` s.
+        """Finished frames as (frame_index, labels (H, W)), oldest first; waits at most ``timeout`` s.
+
+        Labels are uint8 for up to 255 classes and uint16 beyond (``label_sets.label_dtype``).
 
         Returns as soon as anything has finished, or after ``timeout`` with an empty list;
         ``timeout=0`` never waits. Dead workers are replaced here.

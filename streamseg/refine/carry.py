@@ -4,6 +4,9 @@ An asynchronous CRF finishes a frame while the stream has moved on. Its refineme
 still worth showing where the scene has not changed: the result is trusted only at
 pixels where the earlier frame's raw (network argmax) label, brought to the current
 frame, equals the current raw label; everywhere else the current raw label stays.
+
+Labels are uint8 for up to 255 classes and uint16 beyond (``label_sets.label_dtype``); either way
+the dtype's highest value is never a class id, so it marks pixels warped in from outside the frame.
 """
 
 from __future__ import annotations
@@ -11,13 +14,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-_OUTSIDE = 255  # label for pixels warped in from outside the frame; never a class id (labels < 255 classes)
 _FAR_AWAY = -1e6  # coordinate given to points that left the frame, so they stay outside once composed
 
 
 def carry_static(refined_then: np.ndarray, raw_then: np.ndarray, raw_now: np.ndarray) -> np.ndarray:
-    """Refined labels where the raw labels did not change since, the current raw labels elsewhere."""
-    return np.where(raw_then == raw_now, refined_then, raw_now).astype(np.uint8)
+    """Refined labels where the raw labels did not change since, the current raw labels elsewhere, in ``raw_now``'s dtype."""
+    return np.where(raw_then == raw_now, refined_then, raw_now).astype(raw_now.dtype, copy=False)
 
 
 def identity_coordinates(size: tuple[int, int]) -> np.ndarray:
@@ -65,7 +67,8 @@ def carry_along_flow(
     if (flow_height, flow_width) != (height, width):
         map_x = cv2.resize(map_x, (width, height), interpolation=cv2.INTER_LINEAR)
         map_y = cv2.resize(map_y, (width, height), interpolation=cv2.INTER_LINEAR)
-    warp = dict(interpolation=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=_OUTSIDE)
+    outside = int(np.iinfo(raw_then.dtype).max)  # a pixel from outside the earlier frame matches no raw label
+    warp = dict(interpolation=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=outside)
     refined_here = cv2.remap(refined_then, map_x, map_y, **warp)
     raw_here = cv2.remap(raw_then, map_x, map_y, **warp)
     return carry_static(refined_here, raw_here, raw_now)
