@@ -68,7 +68,6 @@ def check_masks(written: list[np.ndarray], classes: int) -> None:
         assert max(int(masks.max()) for masks in written) > 255
 
 
-@pytest.mark.slow
 def test_flow_smoothing_writes_the_smoothed_labels_of_the_model_scores(model, tmp_path):
     path, net = model
     classes = net.scores.out_channels
@@ -84,7 +83,6 @@ def test_flow_smoothing_writes_the_smoothed_labels_of_the_model_scores(model, tm
         assert np.mean(masks == frame.labels) >= 0.99
 
 
-@pytest.mark.slow
 def test_key_frames_keep_the_network_labels_and_the_frames_between_move_them(model, tmp_path):
     path, net = model
     classes = net.scores.out_channels
