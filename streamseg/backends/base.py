@@ -81,7 +81,7 @@ class Backend(ABC):
     def infer(self, batch: np.ndarray) -> np.ndarray: ...
 
     def infer_labels(self, images: np.ndarray, out_size: tuple[int, int] | None = None) -> np.ndarray:
-        """Segments RGB uint8 images (N, H, W, 3) of any size: -> uint8 class ids (N, H', W').
+        """Segments RGB uint8 images (N, H, W, 3) of any size: -> class ids (N, H', W'), uint8 up to 255 classes, else uint16.
 
         The images are resized to ``input_size`` as the preprocess stage does, and the class
         ids back to ``out_size`` (H', W'), by default the images' own size, as the label stage
@@ -99,7 +99,8 @@ class Backend(ABC):
         return np.stack([resize_labels(one, out_size) for one in labels])
 
     def model_labels(self, images: np.ndarray) -> np.ndarray:
-        """RGB uint8 images (N, h, w, 3) at ``input_size`` -> uint8 class ids (N, h, w).
+        """RGB uint8 images (N, h, w, 3) at ``input_size`` -> class ids (N, h, w): uint8 up to 255 classes, else uint16
+        (``label_sets.label_dtype``).
 
         Here: scaled to float on the host, ``infer``, and the argmax on the host. A backend
         whose engine can take uint8 and give class ids overrides this, sparing both float copies.

@@ -9,7 +9,8 @@ go through pinned (page-locked) buffers so that they run asynchronously on the b
 
 ``infer`` keeps the common interface (float32 batch in, float32 logits out). ``infer_labels`` is
 the fast path for a GPU pipeline: uint8 frames go up, resizing, scaling, argmax and label
-resizing run on the GPU (``gpu_postprocess``), and uint8 labels come back.
+resizing run on the GPU (``gpu_postprocess``), and class ids come back (uint8 up to 255 classes,
+uint16 beyond).
 """
 
 from __future__ import annotations
@@ -223,13 +224,13 @@ class CudaBackend(Backend):
         return start.elapsed_time(end) / 1000.0 / iterations
 
     def infer_labels(self, frames: np.ndarray, out_size: tuple[int, int] | None = None) -> np.ndarray:
-        """Segments frames with pre- and post-processing on the GPU: -> uint8 class ids (N, H', W').
+        """Segments frames with pre- and post-processing on the GPU: -> class ids (N, H', W'), uint8 up to 255 classes, else uint16.
 
         ``frames`` is either RGB uint8 images, (H, W, 3) or (N, H, W, 3) of any size (resized on
         the GPU exactly like ``PreprocessStage``), or a float32 model input (N, 3, h, w) at
         ``input_size``. The labels are resized like ``LabelStage`` to ``out_size`` (H', W'),
-        by default the images' own size (for float input: ``input_size``). Only uint8 crosses
-        the bus; ``assemble`` makes this one call per frame (``LabelInferenceStage``) replace the
+        by default the images' own size (for float input: ``input_size``). Only uint8 frames and the
+        class ids cross the bus; ``assemble`` makes this one call per frame (``LabelInferenceStage``) replace the
         preprocess, inference and label stages when nothing after the network reads its scores.
         """
         frames = np.asarray(frames)
@@ -253,7 +254,7 @@ class CudaBackend(Backend):
             else:
                 forward.input.copy_(staging, non_blocking=True)
             labels = labels_on_gpu(forward.run(), out_size)
-            host_labels = self._pinned_buffer(tuple(labels.shape), torch.uint8)
+            host_labels = self._pinned_buffer(tuple(labels.shape), labels.dtype)
             host_labels.copy_(labels, non_blocking=True)
         self._stream.synchronize()
         return host_labels.numpy().copy()

@@ -4,8 +4,9 @@ The CPU pipeline resizes each decoded frame with ``cv2.resize(INTER_AREA)``, sca
 (``streamseg.image.preprocessing.to_model_input``), and after inference takes the argmax and resizes the labels
 back with ``INTER_NEAREST`` (``stages.labels.logits_to_labels``). At 1920x1080 and above those
 steps cost more CPU time than a GPU needs for the whole network. The functions here do the same
-arithmetic on whatever device their tensors live on, so only uint8 frames go up and uint8 labels
-come back: 4 bytes per pixel less each way than float32 input and logits.
+arithmetic on whatever device their tensors live on, so only uint8 frames go up and class ids come
+back, uint8 up to 255 classes and uint16 beyond: 3 or more bytes per pixel less each way than float32
+input and logits.
 
 They reproduce OpenCV rather than approximate it: resizing uses OpenCV's own interpolation weights
 (area coverage when both axes shrink, its two-tap "area" weights otherwise), applied as two small
@@ -32,6 +33,8 @@ import math
 
 import numpy as np
 import torch
+
+from streamseg.label_sets import label_dtype
 
 # OpenCV's fixed-point precision for 8-bit linear resizing: weights are rounded to 1/2048.
 _OPENCV_COEF_SCALE = 2048
@@ -159,22 +162,32 @@ def preprocess_on_gpu(images: torch.Tensor, input_size: tuple[int, int], resizer
     return pixels.mul_(1.0 / 255.0).permute(0, 3, 1, 2)
 
 
+def label_tensor_dtype(num_classes: int) -> torch.dtype:
+    """The torch dtype of ``num_classes``' ids: uint8 up to 255 classes, uint16 beyond (``label_sets.label_dtype``)."""
+    return torch.uint8 if label_dtype(num_classes) == np.uint8 else torch.uint16
+
+
 def labels_on_gpu(logits: torch.Tensor, out_size: tuple[int, int]) -> torch.Tensor:
-    """Logits (N, C, h, w) or (C, h, w) -> uint8 class ids (N, H, W) at ``out_size`` (H, W), as ``stages.labels.logits_to_labels`` computes them."""
+    """Logits (N, C, h, w) or (C, h, w) -> class ids (N, H, W) at ``out_size`` (H, W), as ``stages.labels.logits_to_labels``
+    computes them: uint8 for up to 255 classes, uint16 beyond."""
     if logits.dim() == 3:
         logits = logits.unsqueeze(0)
-    labels = logits.argmax(dim=1).to(torch.uint8)
+    dtype = label_tensor_dtype(logits.shape[1])
+    # uint16 is a limited dtype in torch; wide ids are picked out as int32 and narrowed last.
+    labels = logits.argmax(dim=1).to(torch.uint8 if dtype == torch.uint8 else torch.int32)
     height, width = labels.shape[-2:]
     out_height, out_width = out_size
     if (height, width) != (out_height, out_width):
         rows = nearest_indices(height, out_height, labels.device)
         columns = nearest_indices(width, out_width, labels.device)
         labels = labels.index_select(1, rows).index_select(2, columns)
-    return labels
+    return labels.to(dtype)
 
 
 def colours_on_gpu(labels: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
-    """uint8 class ids (..., H, W) -> uint8 RGB (..., H, W, 3) from ``palette`` (classes, 3) on the same device; ids past the palette are black."""
-    table = torch.zeros((256, 3), dtype=torch.uint8, device=palette.device)
+    """Class ids (..., H, W), uint8 or uint16 -> uint8 RGB (..., H, W, 3) from ``palette`` (classes, 3) on the same device;
+    ids past the palette are black."""
+    ids = max(len(palette), 256 if labels.dtype == torch.uint8 else 65536)  # one row for every id the dtype holds
+    table = torch.zeros((ids, 3), dtype=torch.uint8, device=palette.device)
     table[: len(palette)] = palette
     return table[labels.long()]

@@ -40,7 +40,7 @@ from streamseg.observability.prometheus import LATENCY_BUCKETS
 
 log = logging.getLogger(__name__)
 
-SCORES, LABELS = "scores", "labels"  # what a request asks for: float logits, or uint8 class ids
+SCORES, LABELS = "scores", "labels"  # what a request asks for: float logits, or class ids (uint8, or uint16 past 255 classes)
 
 
 class _Request:
