@@ -156,7 +156,7 @@ def _write_report(path: Path, record: dict) -> None:
 def command_eval(args: argparse.Namespace) -> int:
     from streamseg.config import config_from_values
     from streamseg.eval.folder import evaluate_folder
-    from streamseg.modelfile import FLAG_FIELDS
+    from streamseg.modelfile import FLAG_FIELDS, is_model_file
     from streamseg.models.weights import bundled_crf_parameters
     from streamseg.refine import CrfParameters, read_crf_parameters
 
@@ -169,7 +169,9 @@ def command_eval(args: argparse.Namespace) -> int:
         crf = read_crf_parameters(path) if path else CrfParameters()
     described = {name: getattr(args, name) for name in (*FLAG_FIELDS, "input_size") if getattr(args, name) is not None}
     config = config_from_values({
-        "model": args.model, "weights": _input_path(args.weights, "--weights"), "backend": args.backend,
+        # The reference backend for a built-in model; a model file's is the fastest that reads it (torch cannot).
+        "model": args.model, "weights": _input_path(args.weights, "--weights"),
+        "backend": args.backend or ("auto" if is_model_file(args.model) else "torch"),
         "precision": args.precision, "calibration_data": _input_path(args.calibration_data, "--calibration-data"),
         **described,  # a model file's description (--labels, --mean, ...) and the network's input size
     })
@@ -350,15 +352,13 @@ def _copy_described_onnx(source: Path, destination: Path, label_set) -> None:
     """``source`` (in streamseg's contract: RGB in [0, 1], logits NCHW) written to ``destination`` with metadata saying so."""
     import onnx
 
-    from streamseg.label_sets import LABEL_SETS
     from streamseg.modelfile import STREAMSEG_KEY, streamseg_metadata
 
     model = onnx.load(str(source))
-    labels = label_set.name if label_set.name in LABEL_SETS else list(label_set.names)
     for prop in [prop for prop in model.metadata_props if prop.key == STREAMSEG_KEY]:
         model.metadata_props.remove(prop)
     entry = model.metadata_props.add()
-    entry.key, entry.value = STREAMSEG_KEY, streamseg_metadata(labels)
+    entry.key, entry.value = STREAMSEG_KEY, streamseg_metadata(label_set)
     onnx.save(model, str(destination))
 
 
@@ -442,7 +442,10 @@ def build_parser() -> argparse.ArgumentParser:
     # eval measures accuracy: the reference backend and precision unless asked for others.
     add_option_argument(evaluate, "model")
     add_option_argument(evaluate, "weights")
-    add_option_argument(evaluate, "backend", default="torch")
+    add_option_argument(
+        evaluate, "backend", default=None,
+        help="torch, the reference, for a built-in model (default); auto for a model file; or any backend by name",
+    )
     add_option_argument(evaluate, "precision", default="fp32")
     evaluate.add_argument("--scales", type=float, nargs="+", default=[1.0], help="multi-scale inference, e.g. 0.75 1 1.25")
     add_option_argument(evaluate, "crf", help="off (default) or sync: refine every frame")

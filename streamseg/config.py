@@ -288,7 +288,7 @@ def _model_option(name: str) -> Any:
         parse_field(name, value, spec.flag)
         return value
 
-    return option(None, parse=checked, commands=MODEL_COMMANDS, metavar=name.upper(), help=f"a model file's {spec.help}")
+    return option(None, parse=checked, commands=MODEL_COMMANDS, metavar=name.upper(), help=f"model file: {spec.help}")
 
 
 def _backend_options_help() -> str:
@@ -410,7 +410,9 @@ class RunConfig:
         default_factory=default_engine_dir,
         help="compiled engine cache (default $XDG_CACHE_HOME/streamseg, else ~/.cache/streamseg)",
     )
-    calibration_data: Path | None = option(None, help="CamVid folder for int8 calibration")
+    calibration_data: Path | None = option(
+        None, help="frames that calibrate int8: a CamVid folder, a folder of images, or a video (its first 300 frames)",
+    )
     streams: list[dict] = option(
         default_factory=list, parse=_streams_value, commands=RUN_ONLY, flag="--stream", metavar="NAME=SOURCE",
         help="one more stream of the run, repeatable (or give several SOURCEs); every stream shares one batched backend",

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from streamseg.errors import ConfigError
-from streamseg.label_sets import LabelSet
+from streamseg.label_sets import LABEL_SETS, LabelSet
 from streamseg.modelfile.description import FIELDS, ModelDescription
 from streamseg.modelfile.files import check_readable, file_sha256, is_model_file, load_onnx, model_format
 from streamseg.modelfile.resolve import resolve
@@ -77,19 +79,21 @@ def open_model_file(name: str | Path, flags: Mapping[str, Any] | None = None) ->
     path = Path(name).expanduser()
     check_readable(path)
     fmt = model_format(path)
-    if fmt == "onnx":
-        model = load_onnx(path)
-        facts = onnx_facts(model)
-    else:
-        facts = openvino_facts(read_openvino_model(path))
+    try:
+        facts = onnx_facts(load_onnx(path)) if fmt == "onnx" else openvino_facts(read_openvino_model(path))
+    except ConfigError as error:
+        raise ConfigError(f"{path.name}: {error}") from None
     description = resolve(path, facts, {key: value for key, value in (flags or {}).items() if value is not None})
     return ModelFile(path=path, format=fmt, sha256=file_sha256(path), description=description)
 
 
-def streamseg_metadata(label_set_name: str) -> str:
-    """streamseg's own description of its networks' export (RGB in [0, 1], CamVid logits NCHW), for an exported file's metadata."""
+def streamseg_metadata(label_set: LabelSet) -> str:
+    """streamseg's own description of a network in its contract (RGB in [0, 1] in, logits NCHW out), for an exported file's metadata."""
+    named = label_set.name in LABEL_SETS and LABEL_SETS[label_set.name].names == label_set.names
+    palette = None if named and np.array_equal(LABEL_SETS[label_set.name].palette, label_set.palette) else label_set.palette.tolist()
     return json.dumps({
-        "labels": label_set_name,
+        "labels": label_set.name if named else list(label_set.names),
+        **({"palette": palette} if palette is not None else {}),
         "input": {"channel_order": "rgb", "layout": "nchw", "scale": "1/255", "mean": [0, 0, 0], "std": [1, 1, 1], "resize": "stretch"},
         "output": {"kind": "scores", "layout": "nchw", "scores": "logits"},
     })

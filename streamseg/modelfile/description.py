@@ -137,6 +137,8 @@ def _palette(value: Any) -> np.ndarray:
     """Colours as '#80407f,#f423e8,...', a JSON list of [r, g, b], or a file holding either."""
     if isinstance(value, str) and Path(value.strip()).suffix in (".json", ".txt") and Path(value.strip()).is_file():
         value = Path(value.strip()).read_text(encoding="utf-8").strip()
+    if isinstance(value, (list, tuple)) and value and all(isinstance(item, str) for item in value):
+        value = ",".join(value)  # a YAML list of "#rrggbb"
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):

@@ -17,15 +17,21 @@ _PREFIX = "streamseg_adapter_"
 
 
 class _Builder:
-    """Appends nodes (and their constants) with names no user graph uses."""
+    """Appends nodes (and their constants) with names the graph does not use (a graph wrapped once may be wrapped again)."""
 
     def __init__(self, graph: onnx.GraphProto, opset: int) -> None:
         self.graph, self.opset, self.count = graph, opset, 0
         self.nodes: list[onnx.NodeProto] = []
+        used = {name for node in graph.node for name in (node.name, *node.input, *node.output)}
+        used |= {value.name for value in (*graph.input, *graph.output, *graph.initializer)}
+        generation = 0
+        while any(name.startswith(f"{_PREFIX}{generation}_") for name in used):
+            generation += 1
+        self.prefix = f"{_PREFIX}{generation}_"
 
     def name(self) -> str:
         self.count += 1
-        return f"{_PREFIX}{self.count}"
+        return f"{self.prefix}{self.count}"
 
     def constant(self, value: np.ndarray) -> str:
         name = self.name()

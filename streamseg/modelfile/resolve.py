@@ -24,7 +24,8 @@ from streamseg.modelfile.tensors import TensorFacts
 
 INPUT_DTYPES = ("float32", "float16", "uint8")
 CLASS_ID_DTYPES = ("int64", "int32", "int16", "int8", "uint8", "uint16", "uint32")
-PROBABILITY_PRODUCERS = ("Softmax", "Sigmoid", "LogSoftmax")
+# Operators whose output is a probability. LogSoftmax is not one: log-probabilities are logits already.
+PROBABILITY_PRODUCERS = ("Softmax", "Sigmoid")
 VIDEO_ASPECT = (16, 9)  # a letterboxed model's frames, unless --input-size says otherwise
 
 
@@ -95,8 +96,11 @@ class _Resolution:
         pad_value = self.take("pad_value", 0)
         frame_size = self.frame_size(input_size, resize, dynamic)
         output, output_layout, scores = self.output()
+        if len(facts.output_dims) == 3:  # no channel axis to place first: a detector's (N, 116, 8400) is told apart here
+            self.check_output_is_a_map(output_layout, input_size)
         label_set = self.label_set(output)
         output_layout = self.check_channels(output, output_layout, label_set)
+        self.check_output_is_a_map(output_layout, input_size)
         return ModelDescription(
             label_set=label_set, input_name=facts.input_name, input_dtype=input_dtype, input_layout=input_layout,
             channel_order=channel_order, scale=scale, mean=mean, std=std, input_size=input_size, frame_size=frame_size,
@@ -112,6 +116,7 @@ class _Resolution:
             )
         inferred = "nchw" if dims[1] == 3 and dims[3] != 3 else "nhwc" if dims[3] == 3 and dims[1] != 3 else None
         layout = self.take("input_layout", inferred, "tensors")
+        self.sources["input"] = self.sources["input_layout"]
         if layout is None:
             raise ConfigError(f"its input shape {_shape(dims)} does not say where the channels are; give --input-layout nchw|nhwc")
         channels = dims[1] if layout == "nchw" else dims[3]
@@ -240,6 +245,20 @@ class _Resolution:
                 f"its output {self.facts.output_name} has {channels} channels ({output_layout}), but the labels name {classes} classes"
             )
         return output_layout
+
+
+    def check_output_is_a_map(self, output_layout: str, input_size: tuple[int, int]) -> None:
+        """Refuses an output whose sides do not follow the input's at one stride: not a map of the image (detections, instances)."""
+        dims = self.facts.output_dims
+        sides = dims[1:3] if len(dims) == 3 or output_layout == "nhwc" else dims[2:4]
+        if None in sides:
+            return
+        strides = (input_size[0] / sides[0], input_size[1] / sides[1])
+        if not 0.5 <= strides[0] / strides[1] <= 2 or min(strides) < 0.5:
+            raise ConfigError(
+                f"its output {self.facts.output_name} {_shape(dims)} is not a map of its {input_size[1]}x{input_size[0]} input "
+                "(its sides do not follow the input's); detection and instance-segmentation outputs are not supported"
+            )
 
 
 def _shape(dims: tuple[int | None, ...]) -> str:

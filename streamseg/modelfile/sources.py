@@ -152,7 +152,7 @@ def read_huggingface(model_path: Path) -> tuple[str, dict[str, Any]] | None:
         processor = _json_file(processor_path)
         if isinstance(processor, Mapping):
             names.append(processor_path.name)
-            fields["channel_order"] = "rgb"
+            fields["channel_order"], fields["input_layout"] = "rgb", "nchw"  # HF models take pixel_values (N, 3, H, W)
             fields["scale"] = processor.get("rescale_factor", 1 / 255) if processor.get("do_rescale", True) else 1.0
             if processor.get("do_normalize", True) and "image_mean" in processor:
                 fields["mean"], fields["std"] = processor["image_mean"], processor.get("image_std", 1.0)

@@ -59,6 +59,19 @@ def huge_input(tmp_path: Path) -> Path:
     return path
 
 
+def detector_output(tmp_path: Path) -> Path:
+    """An output shaped like a YOLO detector's (N, 4 + classes + 32, anchors), not a map of the image."""
+    graph = helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 40, 40])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 12, 400])],
+        [numpy_helper.from_array(np.array([1, 12, 400], np.int64), "shape")],
+    )
+    path = tmp_path / "detector.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), str(path))
+    return path
+
+
 NORMALISED = ["--channel-order", "rgb", "--scale", "1/255"]
 CASES = {
     "channel count differs from the labels": (colour_net, ["--labels", "a,b", *NORMALISED], "has 3 channels (nchw), but the labels name 2"),
@@ -84,6 +97,7 @@ CASES = {
     "an unknown sidecar key": (lambda p: _with_sidecar(p, "labels: [a, b, c]\ninput:\n  meen: 0.5\n"), [], "unknown key input.meen"),
     "a torch backend for a model file": (colour_net, ["--labels", "a,b,c", *NORMALISED, "--backend", "torch"], "runs the built-in networks only"),
     "--weights with a model file": (colour_net, ["--labels", "a,b,c", *NORMALISED, "--weights", "w.pt"], "holds its own weights"),
+    "a detector's output": (detector_output, ["--labels", "a,b,c", *NORMALISED], "detection and instance-segmentation outputs are not supported"),
     "a file that is not ONNX": (lambda p: _write(p / "junk.onnx", b"not a model"), [], "is not a readable ONNX file"),
 }
 

@@ -65,3 +65,38 @@ def test_models_inspect_names_the_source_of_every_field(tmp_path, capsys):
     assert rows["labels"] == "sidecar net.streamseg.yaml" and rows["channel_order"] == "sidecar net.streamseg.yaml"
     assert rows["scale"] == "--scale" and rows["input_size"] == "tensors" and rows["output"].startswith("tensors")
     assert open_model_file(path, {"scale": "1/255"}).description.channel_order == "bgr"
+
+
+def test_a_user_model_exported_with_its_description_runs_back_by_path_with_no_flags(tmp_path, capsys):
+    path = export(ColourNet(3), torch.zeros((1, 3, 48, 64)), tmp_path / "net.onnx")
+    described = tmp_path / "described.onnx"
+    flags = ["--labels", "road,car,sky", "--palette", "#ff0000,#00ff00,#0000ff", "--channel-order", "rgb", "--scale", "1/255"]
+    assert main(["export", "--backend", "onnx", "--model", str(path), *flags, "--out", str(described), "--engine-dir", str(tmp_path / "e")]) == 0
+    model = open_model_file(described)  # wrapped once more: its own names must not collide with the first wrapper's
+    assert model.label_set.names == ("road", "car", "sky") and model.label_set.palette.tolist()[0] == [255, 0, 0]
+    assert main(["run", "demo", "--model", str(described), "--backend", "onnxruntime", "--max-frames", "2", "--engine-dir", str(tmp_path / "e")]) == 0
+
+
+class _LogSoftmax(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = ColourNet(3, seed=9)
+
+    def forward(self, rgb: torch.Tensor) -> torch.Tensor:
+        return torch.log_softmax(self.net(rgb), dim=1)
+
+
+def test_log_probabilities_are_read_as_logits(tmp_path):
+    module = _LogSoftmax()
+    path = export(module, torch.zeros((1, 3, 48, 64)), tmp_path / "logsoftmax.onnx")
+    model = open_model_file(path, {"labels": "a,b,c", "channel_order": "rgb", "scale": "1/255"})
+    assert model.description.scores == "logits"
+    config = config_from_values({"model": str(path), "labels": "a,b,c", "channel_order": "rgb", "scale": "1/255",
+                                 "backend": "onnxruntime", "precision": "fp32", "engine_dir": tmp_path / "engines"})
+    frame = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    backend, _ = build_backend(config)
+    with backend:
+        labels = backend.infer_labels(frame[None])[0]
+    with torch.inference_mode():
+        native = module(torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255)[0].argmax(0).numpy()
+    assert np.mean(labels == native) >= 0.995
