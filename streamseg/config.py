@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from streamseg.errors import ConfigError
+from streamseg.image.confidence import DEFAULT_THRESHOLD
 from streamseg.modelfile import FLAG_FIELDS
 from streamseg.modelfile.description import FIELD_BY_NAME, parse_field
 from streamseg.options import (
@@ -360,6 +361,26 @@ class RunConfig:
     class_metrics: str = option(
         "auto", choices=("auto", "on", "off"),
         help="per-class series on /metrics (streamseg_class_fraction{{class}}): {choices}; auto: up to 32 classes",
+    )
+    # How sure the labels are (streamseg.image.confidence), and the alert when a stream's fall below a level.
+    confidence: str = option(
+        "on", choices=("on", "off"), help="calibrated confidence per pixel and per frame: {choices}",
+    )
+    confidence_threshold: float = option(
+        DEFAULT_THRESHOLD, bounds=Bounds(0, 1, low_open=True, high_open=True),
+        help="a pixel under this confidence is low-confidence (default {default})",
+    )
+    alert_below: float | None = option(
+        None, bounds=Bounds(0, 1),
+        help="a stream whose predicted accuracy over --alert-window-s falls below this is degraded "
+        "(default: the model's own level, from frames it was not trained on; none for a model without one)",
+    )
+    alert_window_s: float = option(
+        10.0, bounds=Bounds(low=0, low_open=True), metavar="SECONDS", help="the alert's rolling window (default {default})",
+    )
+    show_uncertain: bool = option(False, commands=RUN_ONLY, help="grey the overlay's pixels under --confidence-threshold")
+    masks_confidence: bool = option(
+        False, commands=RUN_ONLY, help="with --masks, also write each frame's confidence (NNNNNN.confidence.png, 255: sure)",
     )
     serve: str | None = option(None, commands=RUN_ONLY, help="web preview on HOST:PORT (e.g. 127.0.0.1:8080)")
     # Whoever reaches POST /streams names files the run writes: they stay under this folder (streamseg.outputs).
@@ -697,6 +718,9 @@ def _add(parser: argparse.ArgumentParser, declared: dataclasses.Field, *, defaul
         parser.add_argument(declared.name, nargs="*", metavar=declared.name.upper(), help=text)
         return
     flags = [spec.flag or "--" + declared.name.replace("_", "-"), *("--" + old.replace("_", "-") for old in spec.aliases)]
+    if kind is bool:  # a switch: --show-uncertain sets it (a config file or the API says true or false)
+        parser.add_argument(*flags, dest=declared.name, default=default, help=text, action="store_const", const=True)
+        return
     repeated = typing.get_origin(kind) in (list, dict)  # one item per flag: --sink a:b --sink c:d
     parser.add_argument(
         *flags, dest=declared.name, default=default, help=text, metavar=spec.metavar,

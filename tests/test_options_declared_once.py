@@ -97,6 +97,8 @@ def as_flags(name: str, value: object, command: str = "run") -> list[str]:
         return [text for item in value for text in (flag, item)]
     if isinstance(value, dict):
         return [text for key, item in value.items() for text in (flag, f"{key}={yaml.safe_dump(item).splitlines()[0]}")]
+    if value is True:  # a switch
+        return [flag]
     return [f"{flag}={value}"]  # '=' keeps a value that starts with '-' a value
 
 
