@@ -61,6 +61,10 @@ def session_options(threads: int, concurrent_calls: int = 1) -> ort.SessionOptio
     # in a pipeline the spinning threads take the cores the decoder and the renderer need, and
     # the model alone is no slower without it (BENCHMARKS.md, Pipeline efficiency).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    # Activations below float32's normal range (1e-38) change no label, and x86 computes them in
+    # microcode, many times slower; a trained network has some in every frame, and with two threads
+    # they stalled fp32 several-fold (BENCHMARKS.md, Your own model). Flushed to zero, they cost nothing.
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
     return options
 
 
