@@ -31,6 +31,10 @@ def frame_stats(frame: Frame, class_names: Sequence[str] = CLASS_NAMES, now: flo
     ``class_fraction`` (present only when the frame has labels) is the share of all the
     frame's pixels per class, keyed by the run's label-set names; pixels with ids outside
     ``class_names`` (e.g. 'unlabelled') are counted in no class, so the shares may sum to less than 1.
+    ``confidence`` is on every record: the frame's reliability (``predicted_accuracy``, the mean
+    calibrated confidence of its pixels, and ``low_confidence_fraction``, the share under the run's
+    threshold; see ``streamseg.image.confidence``), or null where the frame has none (confidence off,
+    or a model that gives class ids only), so a reader finds the key on every line either way.
     """
     now = time.perf_counter() if now is None else now
     record: dict[str, Any] = {
@@ -39,6 +43,7 @@ def frame_stats(frame: Frame, class_names: Sequence[str] = CLASS_NAMES, now: flo
         "latency_ms": round((now - frame.captured_at) * 1000.0, 2),
         "time": round(time.time(), 3),
         "timings_ms": {stage: round(seconds * 1000.0, 2) for stage, seconds in frame.timings.items()},
+        "confidence": frame.reliability.as_dict() if frame.reliability is not None else None,
     }
     if frame.labels is not None and frame.labels.size:
         counts = class_pixel_counts(frame.labels, len(class_names))

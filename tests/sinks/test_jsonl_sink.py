@@ -12,6 +12,7 @@ import pytest
 from streamseg.classes import CLASS_NAMES, IGNORE_INDEX
 from streamseg.errors import OutputError
 from streamseg.frame import Frame
+from streamseg.image.confidence import Reliability
 from streamseg.label_sets import CITYSCAPES, custom_label_set
 from streamseg.plugins import Plugins, SinkContext
 from streamseg.sinks import JsonLinesStatsSink
@@ -168,3 +169,25 @@ def test_class_fraction_counts_uint16_ids_of_300_classes(tmp_path: Path) -> None
     assert len(fractions) == 300
     assert (fractions["class 0"], fractions["class 256"], fractions["class 299"]) == pytest.approx((24 / 32, 5 / 32, 3 / 32))
     assert sum(fractions.values()) == pytest.approx(1.0)
+
+
+def test_every_record_carries_the_frame_s_confidence_or_null(tmp_path: Path) -> None:
+    # Half the pixels sure (255), a quarter at p = 0.8 (204), a quarter at p = 0.4 (102): under a threshold of 0.5.
+    confidence = np.full((4, 8), 255, dtype=np.uint8)
+    confidence[:, 4:6] = 204
+    confidence[:, 6:] = 102
+    sure = make_frame(0, np.zeros((4, 8), np.uint8))
+    sure.confidence = confidence
+    sure.reliability = Reliability.of(confidence, 0.5)
+    without = make_frame(1, np.zeros((4, 8), np.uint8))  # confidence off, or a model of class ids
+    path = tmp_path / "stats.jsonl"
+    with JsonLinesStatsSink(path) as sink:
+        sink.write(sure)
+        sink.write(without)
+
+    first, second = read_lines(path)
+    assert first["confidence"] == {
+        "predicted_accuracy": pytest.approx((16 * 255 + 8 * 204 + 8 * 102) / 32 / 255, abs=1e-4),
+        "low_confidence_fraction": 0.25,
+    }
+    assert "confidence" in second and second["confidence"] is None
