@@ -126,6 +126,9 @@ class MetricsMonitor(Monitor):
         self.metrics.frames.inc()
         if self.metrics.class_fraction is not None and frame.labels is not None:
             self.metrics.class_fraction.observe(frame.labels)
+        if frame.reliability is not None:
+            self.metrics.reliability.observe(frame.reliability)
+            self.metrics.predicted_accuracy_frames.observe(frame.reliability.predicted_accuracy)
 
     def frame_dropped(self, reason: str, count: int = 1) -> None:
         self.metrics.frames_dropped.labels(reason).inc(count)

@@ -18,6 +18,10 @@ Exposed names:
 - ``streamseg_class_fraction{class}``: share of the last labelled frame's pixels in each class, named
   by the model's label set; a run has it up to 32 classes, and beyond only when asked
   (``RunConfig.class_metrics``, see :func:`class_metric_names`).
+- ``streamseg_predicted_accuracy``: the last frame's predicted pixel accuracy, its mean calibrated
+  confidence (``streamseg.image.confidence``); no sample before a frame that has one.
+- ``streamseg_predicted_accuracy_frames``: histogram of every frame's predicted accuracy.
+- ``streamseg_low_confidence_fraction``: the last frame's share of pixels under the confidence threshold.
 
 A multi-stream run keeps one ``PipelineMetrics`` (and registry) per stream and serves
 them together through ``StreamLabelled``: its ``/metrics`` has the same names, with a
@@ -37,6 +41,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
 
 from streamseg.image.class_counts import class_pixel_counts
+from streamseg.image.confidence import Reliability
 
 # Seconds. Dense between 5 and 100 ms, where real-time stages live, so the percentiles
 # that matter are not smeared across one wide bucket; sparse beyond, up to ~2 s.
@@ -51,6 +56,10 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 # model of 150 or 1000 classes would multiply every stream's series, so beyond this they are asked for.
 CLASS_METRICS_AUTO_LIMIT = 32
 CLASS_METRICS_MODES = ("auto", "on", "off")
+
+# A pixel's confidence is the top class's probability against the runner-up's, so it is at least 0.5,
+# and so is a frame's mean: the buckets cover 0.5 to 1 in steps of 0.05.
+PREDICTED_ACCURACY_BUCKETS: tuple[float, ...] = tuple(round(0.5 + 0.05 * step, 2) for step in range(11))
 
 
 def class_metric_names(names: Sequence[str], mode: str = "auto") -> tuple[str, ...]:
@@ -119,6 +128,14 @@ class PipelineMetrics:
         self.info = Info(
             "streamseg", "Model, backend, precision and source of the pipeline.", registry=self.registry
         )
+        self.predicted_accuracy_frames = Histogram(
+            "streamseg_predicted_accuracy_frames",
+            "Predicted pixel accuracy of each frame: the mean calibrated confidence of its pixels.",
+            buckets=PREDICTED_ACCURACY_BUCKETS,
+            registry=self.registry,
+        )
+        self.reliability = LastReliability()
+        self.registry.register(self.reliability)
         self.class_fraction: ClassFractions | None = None
         if class_names:
             self.class_fraction = ClassFractions(class_names)
@@ -159,6 +176,41 @@ class ClassFractions:
             for name, count in zip(self.class_names, counts):
                 family.add_metric([name], int(count) / labels.size)
         yield family
+
+
+class LastReliability:
+    """A collector of the last frame's reliability: ``streamseg_predicted_accuracy`` and ``streamseg_low_confidence_fraction``.
+
+    Until a frame has one (confidence off, a model of class ids, no frame yet) both families have no
+    samples: a gauge's default 0 would read as a stream whose labels are all wrong.
+    """
+
+    ACCURACY = "streamseg_predicted_accuracy"
+    ACCURACY_DOCUMENTATION = "Predicted pixel accuracy of the last frame: the mean calibrated confidence of its pixels."
+    LOW = "streamseg_low_confidence_fraction"
+    LOW_DOCUMENTATION = "Share of the last frame's pixels whose confidence is under the run's threshold."
+
+    def __init__(self) -> None:
+        self._last: Reliability | None = None
+        self._lock = threading.Lock()
+
+    def observe(self, reliability: Reliability) -> None:
+        with self._lock:
+            self._last = reliability
+
+    def describe(self) -> list[Metric]:
+        return [GaugeMetricFamily(self.ACCURACY, self.ACCURACY_DOCUMENTATION), GaugeMetricFamily(self.LOW, self.LOW_DOCUMENTATION)]
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            last = self._last
+        accuracy = GaugeMetricFamily(self.ACCURACY, self.ACCURACY_DOCUMENTATION)
+        low = GaugeMetricFamily(self.LOW, self.LOW_DOCUMENTATION)
+        if last is not None:
+            accuracy.add_metric([], last.predicted_accuracy)
+            low.add_metric([], last.low_confidence_fraction)
+        yield accuracy
+        yield low
 
 
 def _unique_names(names: Sequence[str]) -> tuple[str, ...]:
