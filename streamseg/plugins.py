@@ -83,6 +83,7 @@ class SinkContext:
     fps: Callable[[], float]  # the source's frame rate; call it at the first frame: a live source knows it once connected
     video_preset: str = "ultrafast"  # x264 speed preset for an encoded video (RunConfig.out_preset)
     label_set: LabelSet = CAMVID  # what the run's class ids mean: the model's names and colours
+    masks_confidence: bool = False  # a masks sink also writes each frame's confidence (RunConfig.masks_confidence)
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ def _jsonl_sink(target: str, context: SinkContext):
 def _mask_sink(target: str, context: SinkContext):
     from streamseg.sinks.masks import MaskSink
 
-    return MaskSink(_path(target), label_set=context.label_set)
+    return MaskSink(_path(target), label_set=context.label_set, confidence=context.masks_confidence)
 
 
 def _rtsp_out_sink(target: str, context: SinkContext):

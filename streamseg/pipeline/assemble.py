@@ -183,7 +183,9 @@ def build_sinks(
     """
     plugins = plugins or Plugins()
     # A live source knows its rate once connected.
-    context = SinkContext(fps=lambda: source.fps, video_preset=config.out_preset, label_set=label_set)
+    context = SinkContext(
+        fps=lambda: source.fps, video_preset=config.out_preset, label_set=label_set, masks_confidence=config.masks_confidence
+    )
     sinks: list[Sink] = []
     try:
         for spec in sink_specs(config):

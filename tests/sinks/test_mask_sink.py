@@ -10,6 +10,7 @@ import pytest
 
 from streamseg.errors import OutputError
 from streamseg.frame import Frame
+from streamseg.image.confidence_resize import confidence_at_size
 from streamseg.image.label_png import read_label_png
 from streamseg.label_sets import CITYSCAPES, custom_label_set
 from streamseg.plugins import Plugins, SinkContext
@@ -153,3 +154,76 @@ def test_the_sinks_table_gives_the_masks_sink_the_run_s_palette(tmp_path: Path) 
         sink.write(Frame(index=0, timestamp=0.0, image=np.zeros((1, 19, 3), np.uint8), labels=labels))
     np.testing.assert_array_equal(png_palette(tmp_path / "000000.png"), CITYSCAPES.palette)
     np.testing.assert_array_equal(read_label_png(tmp_path / "000000.png"), labels)
+
+
+# --- confidence beside the masks -------------------------------------------------------------
+
+
+def confident_frame(index: int, height: int, width: int, confidence: np.ndarray | None) -> Frame:
+    frame = Frame(index=index, timestamp=0.0, image=np.zeros((height, width, 3), np.uint8),
+                  labels=random_labels(height, width, index))
+    frame.confidence = confidence
+    return frame
+
+
+def test_confidence_is_written_beside_each_mask_at_the_mask_s_size(tmp_path: Path) -> None:
+    # The network's grid is a quarter of the frame: left half sure, right half at p = 0.6.
+    grid = np.full((30, 40), 255, dtype=np.uint8)
+    grid[:, 20:] = 153
+    with MaskSink(tmp_path, confidence=True) as sink:
+        sink.write(confident_frame(0, 120, 160, grid))
+        sink.write(confident_frame(1, 120, 160, None))  # a frame without confidence gets its mask alone
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["000000.confidence.png", "000000.png", "000001.png"]
+    written = cv2.imread(str(tmp_path / "000000.confidence.png"), cv2.IMREAD_UNCHANGED)
+    assert written.dtype == np.uint8 and written.shape == (120, 160)  # one greyscale channel, the mask's size
+    assert np.all(written[:, :76] == 255) and np.all(written[:, 84:] == 153)
+    edge = written[60, 76:84].astype(int)
+    assert edge[0] > edge[-1] and np.all(np.diff(edge) <= 0)  # a bilinear ramp between the two, no step
+    np.testing.assert_array_equal(written, confidence_at_size(grid, (120, 160)))
+    np.testing.assert_array_equal(read_label_png(tmp_path / "000000.png"), random_labels(120, 160, 0))
+    assert list(tmp_path.glob(".*.partial-*")) == []
+    assert sink.completed_output == tmp_path
+
+
+def test_without_the_option_no_confidence_is_written(tmp_path: Path) -> None:
+    with MaskSink(tmp_path) as sink:
+        sink.write(confident_frame(0, 8, 8, np.full((8, 8), 200, np.uint8)))
+    assert [p.name for p in tmp_path.iterdir()] == ["000000.png"]
+
+
+def test_an_existing_confidence_file_is_replaced_whole(tmp_path: Path) -> None:
+    (tmp_path / "000003.confidence.png").write_bytes(b"an older confidence")
+    with MaskSink(tmp_path, confidence=True) as sink:
+        sink.write(confident_frame(3, 8, 8, np.full((8, 8), 230, np.uint8)))
+    written = cv2.imread(str(tmp_path / "000003.confidence.png"), cv2.IMREAD_UNCHANGED)
+    assert np.all(written == 230)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["000003.confidence.png", "000003.png"]
+
+
+def test_a_full_disk_leaves_whole_confidence_files_each_beside_its_mask(small_tmpfs: Path) -> None:
+    image_size = (64, 64)
+    sink = MaskSink(small_tmpfs, compression=0, confidence=True)
+    with pytest.raises(OutputError, match="No space left on device"):
+        for index in range(1000):
+            confidence = np.random.default_rng(index).integers(128, 256, image_size, dtype=np.uint8)
+            sink.write(confident_frame(index, *image_size, confidence))
+    sink.close()
+
+    assert list(small_tmpfs.glob(".*.partial-*")) == []
+    masks = {int(path.name[:6]) for path in small_tmpfs.glob("??????.png")}
+    confidences = {int(path.name[:6]) for path in small_tmpfs.glob("*.confidence.png")}
+    assert masks and masks <= confidences  # the confidence file is written first: a mask never lacks its own
+    for index in confidences:
+        expected = np.random.default_rng(index).integers(128, 256, image_size, dtype=np.uint8)
+        np.testing.assert_array_equal(cv2.imread(str(small_tmpfs / f"{index:06d}.confidence.png"), cv2.IMREAD_UNCHANGED), expected)
+    assert sink.completed_output is None
+
+
+def test_the_sinks_table_passes_the_run_s_masks_confidence_option(tmp_path: Path) -> None:
+    for asked in (True, False):
+        folder = tmp_path / str(asked)
+        context = SinkContext(fps=lambda: 25.0, masks_confidence=asked)
+        with Plugins(discover=False).sink(f"masks:{folder}", context) as sink:
+            sink.write(confident_frame(0, 4, 4, np.full((4, 4), 255, np.uint8)))
+        assert (folder / "000000.confidence.png").exists() == asked
