@@ -1,0 +1,267 @@
+"""How well confidence predicts the truth, and the temperature that makes it calibrated.
+
+A pixel's confidence is ``p = sigmoid(margin / T)`` (streamseg.image.confidence): the margin of its
+top logit over the runner-up, T the model's temperature. Fitting T is a one-parameter logistic
+regression of "the top class is right" on the margin, with no intercept: the negative
+log-likelihood is convex in 1 / T, so it has one minimum along log T, which golden-section search
+finds without derivatives.
+
+The figures, over pixels whose truth counts (not the ignore id, not an id past the classes):
+
+- expected calibration error: 15 equal-width bins of p, each bin's |accuracy - mean p| weighted by its pixels;
+- pixel AUROC: the chance that a right pixel's confidence beats a wrong one's (ties count half);
+- per frame, the predicted accuracy as a run reports it (the mean of the frame's uint8 confidence map,
+  every pixel) against the frame's true pixel accuracy: their Spearman correlation and their means;
+- the suggested alert level: a low percentile of the frames' predicted accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from streamseg.image.confidence import DEFAULT_THRESHOLD, Reliability, confidence_map, top_two
+
+ECE_BINS = 15
+TEMPERATURE_RANGE = (0.05, 20.0)  # searched on log T; a fit at either end says the margins carry almost no signal
+MAX_FIT_PIXELS = 1_000_000  # T is one number: a million pixels fix it far more finely than frame-to-frame variation does
+ALERT_PERCENTILE = 5.0  # the alert level: one frame in twenty of the calibration frames falls below it
+_LOG_TOLERANCE = 1e-6  # golden-section stops when log T is known this well
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+@dataclass(frozen=True)
+class FrameMargins:
+    """One frame's top-two margins at the network's grid, which pixels have truth that counts, and which of those are right."""
+
+    margin: np.ndarray  # float32 (h, w), >= 0
+    labelled: np.ndarray  # bool (h, w)
+    correct: np.ndarray  # bool (h, w); False where not labelled
+
+    @classmethod
+    def of(cls, scores: np.ndarray, truth: np.ndarray, num_classes: int, ignore_index: int | None) -> "FrameMargins":
+        """From raw scores (C, h, w) and the truth (h, w) at the same grid; truth past the classes or the ignore id does not count."""
+        labels, margin = top_two(scores)
+        return cls.of_labels(labels, margin, truth, num_classes, ignore_index)
+
+    @classmethod
+    def of_labels(
+        cls, labels: np.ndarray, margin: np.ndarray, truth: np.ndarray, num_classes: int, ignore_index: int | None,
+    ) -> "FrameMargins":
+        if truth.shape != labels.shape:
+            raise ValueError(f"truth {truth.shape} and labels {labels.shape} differ in shape")
+        labelled = (truth >= 0) & (truth < num_classes)
+        if ignore_index is not None:
+            labelled &= truth != ignore_index
+        correct = labelled & (labels.astype(np.int64) == truth)
+        return cls(margin.astype(np.float32, copy=False), labelled, correct)
+
+    @property
+    def true_accuracy(self) -> float:
+        """The share of labelled pixels labelled right; NaN where none is labelled."""
+        counted = int(np.count_nonzero(self.labelled))
+        return np.count_nonzero(self.correct) / counted if counted else float("nan")
+
+
+def probability(margin: np.ndarray, temperature: float) -> np.ndarray:
+    """sigmoid(margin / T), float64."""
+    return 0.5 * (1.0 + np.tanh(np.asarray(margin, dtype=np.float64) / (2.0 * temperature)))
+
+
+def pooled(frames: Sequence[FrameMargins]) -> tuple[np.ndarray, np.ndarray]:
+    """The labelled pixels of every frame: their margins (float32) and whether each is right (bool)."""
+    margins = np.concatenate([frame.margin[frame.labelled] for frame in frames]) if frames else np.zeros(0, np.float32)
+    correct = np.concatenate([frame.correct[frame.labelled] for frame in frames]) if frames else np.zeros(0, bool)
+    return margins, correct
+
+
+def negative_log_likelihood(margins: np.ndarray, correct: np.ndarray, temperature: float) -> float:
+    """The mean NLL of "the top class is right" under p = sigmoid(margin / T)."""
+    return float(np.mean(np.logaddexp(0.0, _signed(margins, correct) / temperature)))
+
+
+def _signed(margins: np.ndarray, correct: np.ndarray) -> np.ndarray:
+    # -log p = softplus(-m / T) for a right pixel, -log(1 - p) = softplus(m / T) for a wrong one: softplus(signed / T).
+    return np.where(correct, -margins, margins).astype(np.float64)
+
+
+def fit_temperature(
+    margins: np.ndarray, correct: np.ndarray, *, max_pixels: int = MAX_FIT_PIXELS, seed: int = 0,
+    bounds: tuple[float, float] = TEMPERATURE_RANGE,
+) -> float:
+    """The T in ``bounds`` of least NLL, on at most ``max_pixels`` of the pixels (a fixed random draw: the same pixels give the same T)."""
+    if margins.size == 0:
+        raise ValueError("no labelled pixels to fit a temperature on")
+    if margins.size > max_pixels:
+        chosen = np.sort(np.random.default_rng(seed).choice(margins.size, size=max_pixels, replace=False))
+        margins, correct = margins[chosen], correct[chosen]
+    signed = _signed(margins, correct)  # made once: the search evaluates the NLL some thirty times
+
+    def cost(log_t: float) -> float:
+        return float(np.mean(np.logaddexp(0.0, signed * math.exp(-log_t))))
+
+    low, high = math.log(bounds[0]), math.log(bounds[1])
+    inner_low, inner_high = high - _GOLDEN * (high - low), low + _GOLDEN * (high - low)
+    cost_low, cost_high = cost(inner_low), cost(inner_high)
+    while high - low > _LOG_TOLERANCE:
+        if cost_low <= cost_high:
+            high, inner_high, cost_high = inner_high, inner_low, cost_low
+            inner_low = high - _GOLDEN * (high - low)
+            cost_low = cost(inner_low)
+        else:
+            low, inner_low, cost_low = inner_low, inner_high, cost_high
+            inner_high = low + _GOLDEN * (high - low)
+            cost_high = cost(inner_high)
+    return math.exp((low + high) / 2.0)
+
+
+def expected_calibration_error(probabilities: np.ndarray, correct: np.ndarray, bins: int = ECE_BINS) -> float:
+    """sum over equal-width bins of p of (pixels in the bin / pixels) * |accuracy in the bin - mean p in the bin|."""
+    if probabilities.size == 0:
+        return float("nan")
+    index = np.minimum((probabilities * bins).astype(np.int64), bins - 1)
+    count = np.bincount(index, minlength=bins).astype(np.float64)
+    right = np.bincount(index, weights=correct.astype(np.float64), minlength=bins)
+    confidence = np.bincount(index, weights=probabilities, minlength=bins)
+    return float(np.sum(np.abs(right - confidence)) / probabilities.size)
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of ``values``, tied values sharing the mean of their ranks (float64)."""
+    values = np.asarray(values).ravel()
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # the first position of each run of equal values
+    ends = np.r_[starts[1:], ordered.size]  # one past the last
+    run_ranks = (starts + 1 + ends) / 2.0  # the mean of ranks starts + 1 .. ends
+    ranks = np.empty(values.size, dtype=np.float64)
+    ranks[order] = np.repeat(run_ranks, ends - starts)
+    return ranks
+
+
+def auroc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """P(a positive's score > a negative's) + P(equal) / 2, exactly, by ranks (Mann-Whitney); NaN without both kinds."""
+    positive = np.asarray(positive, dtype=bool).ravel()
+    positives = int(np.count_nonzero(positive))
+    negatives = positive.size - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    rank_sum = float(np.sum(average_ranks(scores)[positive]))
+    return (rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives)
+
+
+def spearman(first: Sequence[float], second: Sequence[float]) -> float:
+    """Spearman's rank correlation (ties take their mean rank); NaN for fewer than two pairs or a constant side."""
+    first, second = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if first.size < 2:
+        return float("nan")
+    a, b = average_ranks(first), average_ranks(second)
+    a, b = a - a.mean(), b - b.mean()
+    scale = math.sqrt(float(np.sum(a * a)) * float(np.sum(b * b)))
+    return float(np.sum(a * b)) / scale if scale > 0 else float("nan")
+
+
+def frame_reliability(margin: np.ndarray, temperature: float, threshold: float = DEFAULT_THRESHOLD) -> Reliability:
+    """A frame's figures as a run reports them: of its uint8 confidence map, every pixel."""
+    return Reliability.of(confidence_map(margin, temperature), threshold)
+
+
+def alert_level(predicted_accuracies: Sequence[float], percentile: float = ALERT_PERCENTILE) -> float:
+    """The suggested ``alert_below``: this percentile of the frames' predicted accuracy (linear between frames)."""
+    if len(predicted_accuracies) == 0:
+        raise ValueError("no frames to take an alert level from")
+    return float(np.percentile(np.asarray(predicted_accuracies, dtype=np.float64), percentile))
+
+
+@dataclass(frozen=True)
+class ConfidenceFigures:
+    """How well confidence at one temperature predicts the truth on some frames."""
+
+    temperature: float
+    frames: int
+    pixels: int  # labelled pixels
+    expected_calibration_error: float
+    auroc: float  # of the margin, which orders pixels as p does at every T
+    spearman: float  # per frame: predicted accuracy against true accuracy
+    mean_predicted_accuracy: float  # the mean over frames of a run's per-frame figure
+    mean_true_accuracy: float  # the mean over frames of their pixel accuracy
+    pixel_predicted_accuracy: float  # the mean p over labelled pixels
+    pixel_accuracy: float  # right labelled pixels / labelled pixels
+    mean_low_confidence_fraction: float
+    predicted_accuracies: tuple[float, ...]  # per frame
+    true_accuracies: tuple[float, ...]  # per frame
+
+    def as_dict(self, *, per_frame: bool = True) -> dict:
+        record = asdict(self)
+        if not per_frame:
+            del record["predicted_accuracies"], record["true_accuracies"]
+        return record
+
+
+def measure(
+    frames: Sequence[FrameMargins], temperature: float, threshold: float = DEFAULT_THRESHOLD,
+    *, pixels: tuple[np.ndarray, np.ndarray] | None = None, auroc_value: float | None = None,
+) -> ConfidenceFigures:
+    """The figures of ``frames`` at ``temperature``. ``pixels`` (their pooled labelled pixels) and ``auroc_value``
+    (which no temperature changes) spare recomputing them when the same frames are measured twice."""
+    margins, correct = pixels if pixels is not None else pooled(frames)
+    if auroc_value is None:
+        auroc_value = auroc(margins, correct)
+    p = probability(margins, temperature)
+    reliabilities = [frame_reliability(frame.margin, temperature, threshold) for frame in frames]
+    predicted = tuple(r.predicted_accuracy for r in reliabilities)
+    true = tuple(frame.true_accuracy for frame in frames)
+    scored = [i for i, value in enumerate(true) if not math.isnan(value)]  # frames with no labelled pixel have no truth
+    return ConfidenceFigures(
+        temperature=temperature,
+        frames=len(frames),
+        pixels=int(margins.size),
+        expected_calibration_error=expected_calibration_error(p, correct),
+        auroc=auroc_value,
+        spearman=spearman([predicted[i] for i in scored], [true[i] for i in scored]),
+        mean_predicted_accuracy=float(np.mean([predicted[i] for i in scored])) if scored else float("nan"),
+        mean_true_accuracy=float(np.mean([true[i] for i in scored])) if scored else float("nan"),
+        pixel_predicted_accuracy=float(np.mean(p)) if p.size else float("nan"),
+        pixel_accuracy=float(np.mean(correct)) if correct.size else float("nan"),
+        mean_low_confidence_fraction=float(np.mean([r.low_confidence_fraction for r in reliabilities])) if frames else float("nan"),
+        predicted_accuracies=predicted,
+        true_accuracies=true,
+    )
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A fitted temperature, the figures before (T = 1) and after it, and the alert level it suggests."""
+
+    temperature: float
+    fit_pixels: int  # the labelled pixels T was fitted on (a draw of at most MAX_FIT_PIXELS)
+    before: ConfidenceFigures
+    after: ConfidenceFigures
+    alert_below: float
+
+    def as_dict(self) -> dict:
+        return {
+            "temperature": self.temperature, "alert_below": self.alert_below, "fit_pixels": self.fit_pixels,
+            "before": self.before.as_dict(per_frame=False), "after": self.after.as_dict(),
+        }
+
+
+def calibrate(
+    fit_on: Sequence[FrameMargins], measure_on: Sequence[FrameMargins] | None = None,
+    threshold: float = DEFAULT_THRESHOLD, *, max_pixels: int = MAX_FIT_PIXELS,
+) -> Calibration:
+    """T fitted on ``fit_on``'s labelled pixels; the figures and the alert level on ``measure_on`` (``fit_on`` itself by default)."""
+    margins, correct = pooled(fit_on)
+    temperature = fit_temperature(margins, correct, max_pixels=max_pixels)
+    measured = fit_on if measure_on is None else measure_on
+    pixels = (margins, correct) if measure_on is None else pooled(measured)
+    auroc_value = auroc(*pixels)
+    before = measure(measured, 1.0, threshold, pixels=pixels, auroc_value=auroc_value)
+    after = measure(measured, temperature, threshold, pixels=pixels, auroc_value=auroc_value)
+    return Calibration(
+        temperature=temperature, fit_pixels=min(int(margins.size), max_pixels), before=before, after=after,
+        alert_below=alert_level(after.predicted_accuracies),
+    )

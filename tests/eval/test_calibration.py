@@ -1,0 +1,214 @@
+"""The calibration figures on margins whose answer is known by construction.
+
+``calibrated_frames`` draws no random numbers: at each margin level m, a share sigmoid(m / 2) of the
+pixels (rounded to whole pixels) is labelled right, so T = 2 is the truth, and the figures at T = 1
+and at T = 2 are worked out here from the levels, independently of the code under test.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+from streamseg.eval.calibration import (
+    FrameMargins,
+    alert_level,
+    auroc,
+    average_ranks,
+    calibrate,
+    expected_calibration_error,
+    fit_temperature,
+    measure,
+    negative_log_likelihood,
+    pooled,
+    spearman,
+)
+from streamseg.image.confidence import CONFIDENCE_SCALE
+
+TRUE_T = 2.0
+LEVELS = 0.25 * np.arange(1, 17)  # margins 0.25 .. 4
+PIXELS_PER_LEVEL = 1000
+FRAMES = 4  # frame k holds levels 4k .. 4k + 3: later frames are surer, and righter
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def right_at(level: float) -> int:
+    return round(PIXELS_PER_LEVEL * sigmoid(level / TRUE_T))
+
+
+def calibrated_frames(unlabelled_rows: int = 0) -> list[FrameMargins]:
+    """Frames of 40 x 100 pixels: 4 levels of 1000 pixels each; ``unlabelled_rows`` more rows of truth that does not count."""
+    frames = []
+    per_frame = len(LEVELS) // FRAMES
+    for k in range(FRAMES):
+        margin, right = [], []
+        for level in LEVELS[per_frame * k : per_frame * (k + 1)]:
+            margin.append(np.full(PIXELS_PER_LEVEL, level, np.float32))
+            right.append(np.arange(PIXELS_PER_LEVEL) < right_at(level))
+        margin = np.concatenate(margin).reshape(40, 100)
+        correct = np.concatenate(right).reshape(40, 100)
+        labelled = np.ones_like(correct)
+        if unlabelled_rows:  # sure pixels, all labelled wrong, whose truth does not count: they must change nothing
+            margin = np.vstack([margin, np.full((unlabelled_rows, 100), 9.0, np.float32)])
+            labelled = np.vstack([labelled, np.zeros((unlabelled_rows, 100), bool)])
+            correct = np.vstack([correct, np.zeros((unlabelled_rows, 100), bool)])
+        frames.append(FrameMargins(margin, labelled, correct))
+    return frames
+
+
+def expected_ece(temperature: float) -> float:
+    """ECE at ``temperature`` from the levels: every level sits wholly in one bin of 15."""
+    bins: dict[int, list[tuple[float, float]]] = {}
+    for level in LEVELS:
+        p = sigmoid(level / temperature)
+        bins.setdefault(min(int(p * 15), 14), []).append((p, right_at(level) / PIXELS_PER_LEVEL))
+    total = len(LEVELS)
+    return sum(len(members) / total * abs(np.mean([a for _, a in members]) - np.mean([p for p, _ in members])) for members in bins.values())
+
+
+def expected_auroc() -> float:
+    """Pairs of (right, wrong) pixels: the right one's margin higher counts 1, equal 1/2."""
+    wins = 0.0
+    for right_level, wrong_level in itertools.product(LEVELS, LEVELS):
+        pairs = right_at(right_level) * (PIXELS_PER_LEVEL - right_at(wrong_level))
+        wins += pairs * (1.0 if right_level > wrong_level else 0.5 if right_level == wrong_level else 0.0)
+    right = sum(right_at(level) for level in LEVELS)
+    wrong = len(LEVELS) * PIXELS_PER_LEVEL - right
+    return wins / (right * wrong)
+
+
+def test_the_fit_finds_the_temperature_the_truth_was_drawn_with() -> None:
+    margins, correct = pooled(calibrated_frames())
+    temperature = fit_temperature(margins, correct)
+    assert temperature == pytest.approx(TRUE_T, abs=0.02)
+    # It is the NLL's minimum: a step either way costs more.
+    best = negative_log_likelihood(margins, correct, temperature)
+    assert best < negative_log_likelihood(margins, correct, temperature * 1.05)
+    assert best < negative_log_likelihood(margins, correct, temperature / 1.05)
+
+
+@pytest.mark.parametrize("true_t", [0.2, 0.7, 5.0])
+def test_the_fit_finds_other_temperatures(true_t: float) -> None:
+    margins = np.repeat(np.linspace(0.05, 3.0, 60) * true_t, 2000).astype(np.float32)
+    right_share = 1.0 / (1.0 + np.exp(-margins / true_t))
+    rank_in_level = np.tile(np.arange(2000), 60)
+    correct = rank_in_level < np.round(2000 * right_share)
+    assert fit_temperature(margins, correct) == pytest.approx(true_t, rel=0.02)
+
+
+def test_the_fit_on_a_subsample_is_deterministic_and_close() -> None:
+    margins, correct = pooled(calibrated_frames())
+    first = fit_temperature(margins, correct, max_pixels=5000)
+    assert first == fit_temperature(margins, correct, max_pixels=5000)
+    assert first == pytest.approx(TRUE_T, rel=0.15)
+
+
+def test_the_fit_stays_in_its_range_when_the_margins_say_nothing_or_everything() -> None:
+    margins = np.linspace(0.1, 5, 1000).astype(np.float32)
+    assert fit_temperature(margins, np.ones(1000, bool)) == pytest.approx(0.05, rel=1e-4)  # always right: as sure as allowed
+    assert fit_temperature(margins, np.zeros(1000, bool)) == pytest.approx(20.0, rel=1e-4)  # always wrong: as unsure as allowed
+    with pytest.raises(ValueError):
+        fit_temperature(np.zeros(0, np.float32), np.zeros(0, bool))
+
+
+def test_expected_calibration_error_by_hand() -> None:
+    # Bins 8, 9 and 14 of 15: |1 - 0.55| / 4 + |0 - 0.65| / 4 + 2 / 4 * |0.5 - 0.95|
+    p = np.array([0.55, 0.65, 0.95, 0.95])
+    assert expected_calibration_error(p, np.array([True, False, True, False])) == pytest.approx(0.5)
+    assert expected_calibration_error(np.array([1.0, 1.0]), np.array([True, True])) == pytest.approx(0.0)  # p = 1 in the last bin
+    assert math.isnan(expected_calibration_error(np.zeros(0), np.zeros(0, bool)))
+
+
+def test_average_ranks_share_ties() -> None:
+    assert average_ranks(np.array([10, 20, 10, 30, 20, 20])).tolist() == [1.5, 4.0, 1.5, 6.0, 4.0, 4.0]
+
+
+def test_auroc_equals_counting_every_pair() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 6, size=300).astype(np.float32)  # few values: many ties
+    positive = rng.random(300) < 0.3 + 0.1 * scores
+    pairs = [(a, b) for a in scores[positive] for b in scores[~positive]]
+    by_pairs = sum(1.0 if a > b else 0.5 if a == b else 0.0 for a, b in pairs) / len(pairs)
+    assert auroc(scores, positive) == pytest.approx(by_pairs, abs=1e-12)
+    assert auroc(np.array([1.0, 2.0, 3.0]), np.array([False, True, True])) == 1.0
+    assert auroc(np.array([5.0, 5.0]), np.array([False, True])) == 0.5
+    assert math.isnan(auroc(np.array([1.0, 2.0]), np.array([True, True])))
+
+
+def test_spearman() -> None:
+    assert spearman([1, 2, 3, 4], [10, 30, 35, 90]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    # Ties: ranks (1.5, 1.5, 3, 4) against (1, 2, 3, 4), Pearson of those ranks.
+    a, b = np.array([1.5, 1.5, 3, 4]) - 2.5, np.array([1.0, 2, 3, 4]) - 2.5
+    assert spearman([7, 7, 8, 9], [1, 2, 3, 4]) == pytest.approx(float(a @ b / math.sqrt((a @ a) * (b @ b))))
+    assert math.isnan(spearman([1], [2]))
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+
+
+def test_alert_level_is_the_low_percentile_of_the_frames() -> None:
+    values = list(np.linspace(0.70, 0.99, 21))  # every 5 % of the way is a frame
+    assert alert_level(values) == pytest.approx(values[1])
+    assert alert_level([0.9]) == pytest.approx(0.9)
+
+
+def test_calibration_of_the_constructed_frames() -> None:
+    calibration = calibrate(calibrated_frames())
+    assert calibration.temperature == pytest.approx(TRUE_T, abs=0.02)
+    assert calibration.before.temperature == 1.0
+    assert calibration.before.expected_calibration_error == pytest.approx(expected_ece(1.0), abs=1e-9)
+    assert calibration.after.expected_calibration_error == pytest.approx(expected_ece(calibration.temperature), abs=1e-9)
+    assert calibration.after.expected_calibration_error < 0.005
+    assert calibration.before.expected_calibration_error > 0.05  # T = 1 is over-confident for margins drawn at T = 2
+    assert calibration.after.auroc == calibration.before.auroc == pytest.approx(expected_auroc(), abs=1e-12)
+    # Later frames hold larger margins and more right pixels: the ranks agree exactly.
+    assert calibration.after.spearman == pytest.approx(1.0)
+    assert calibration.after.pixels == FRAMES * 4 * PIXELS_PER_LEVEL
+    truth = [sum(right_at(level) for level in LEVELS[4 * k : 4 * k + 4]) / 4000 for k in range(FRAMES)]
+    assert calibration.after.true_accuracies == pytest.approx(truth)
+    assert calibration.after.mean_true_accuracy == pytest.approx(np.mean(truth))
+    # A frame's predicted accuracy is the mean of its uint8 map, as a run reports it (to 4 decimals).
+    predicted = [
+        np.mean([round(CONFIDENCE_SCALE * sigmoid(level / calibration.temperature)) for level in LEVELS[4 * k : 4 * k + 4]])
+        / CONFIDENCE_SCALE for k in range(FRAMES)
+    ]
+    assert calibration.after.predicted_accuracies == pytest.approx(predicted, abs=6e-5)
+    assert calibration.after.mean_predicted_accuracy == pytest.approx(calibration.after.mean_true_accuracy, abs=0.005)
+    assert calibration.alert_below == pytest.approx(float(np.percentile(calibration.after.predicted_accuracies, 5)))
+
+
+def test_truth_that_does_not_count_changes_no_figure_but_the_frame_s_predicted_accuracy() -> None:
+    plain, padded = calibrate(calibrated_frames()), calibrate(calibrated_frames(unlabelled_rows=10))
+    assert padded.temperature == pytest.approx(plain.temperature, rel=1e-6)
+    for name in ("expected_calibration_error", "auroc", "pixel_accuracy", "pixel_predicted_accuracy", "pixels"):
+        assert getattr(padded.after, name) == pytest.approx(getattr(plain.after, name))
+    assert padded.after.true_accuracies == pytest.approx(plain.after.true_accuracies)
+    # A run's figure counts every pixel of the map, the unlabelled sure ones too.
+    assert all(a > b for a, b in zip(padded.after.predicted_accuracies, plain.after.predicted_accuracies))
+
+
+def test_frame_margins_from_scores_leave_out_the_ignore_id_and_ids_past_the_classes() -> None:
+    scores = np.zeros((3, 2, 3), np.float32)
+    scores[1] = 2.0  # class 1 everywhere, by 2 over the runner-up
+    scores[2, 0, 0] = 1.5  # a closer runner-up at one pixel
+    truth = np.array([[1, 0, 11], [1, 1, 255]], np.uint8)
+    frame = FrameMargins.of(scores, truth, num_classes=3, ignore_index=0)
+    assert frame.margin.tolist() == [[0.5, 2.0, 2.0], [2.0, 2.0, 2.0]]
+    assert frame.labelled.tolist() == [[True, False, False], [True, True, False]]
+    assert frame.correct.tolist() == [[True, False, False], [True, True, False]]
+    assert frame.true_accuracy == 1.0
+    figures = measure([frame], 1.0)
+    assert figures.pixels == 3
+
+
+def test_fitting_on_some_frames_and_measuring_on_others() -> None:
+    frames = calibrated_frames()
+    calibration = calibrate(frames[:2], frames[2:])
+    assert calibration.after.frames == 2
+    assert calibration.after.pixels == 2 * 4 * PIXELS_PER_LEVEL
+    assert calibration.temperature == pytest.approx(TRUE_T, abs=0.05)
