@@ -38,7 +38,7 @@ from streamseg.observability.prometheus import merge_by_stream
 from streamseg.outputs import check_run_outputs
 from streamseg.pipeline.assemble import check_engine_dir, serve_run
 from streamseg.pipeline.runner import PipelineResult, PipelineState
-from streamseg.pipeline.streams import StreamsResult, report_stream, streams_health
+from streamseg.pipeline.streams import StreamsResult, report_stream, stream_state, streams_health
 
 log = logging.getLogger(__name__)
 
@@ -197,8 +197,7 @@ class RayRun:
             elif answers[name] is None:
                 states[name] = "not answering (its actor may be restarting)"
             else:
-                healthy, detail = answers[name]
-                states[name] = "ok" if healthy else detail
+                states[name] = stream_state(*answers[name])
         return streams_health(states)
 
     def ask_streams(self, method: str, names: list[str] | None = None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any, Callable, Mapping
 
 from streamseg.frame import Frame
 from streamseg.observability.prometheus import PipelineMetrics
+from streamseg.observability.reliability_alert import ReliabilityAlert
 
 
 class Monitor:
@@ -56,6 +57,8 @@ class MetricsMonitor(Monitor):
         window_s: length of the sliding window for fps, in seconds.
         clock: seconds on the clock ``Frame.captured_at`` uses; replaceable so that the
             frame rate can be checked against timestamps the caller controls.
+        reliability_alert: the stream's domain-shift alert, handed each frame's predicted accuracy;
+            None: no alert.
     """
 
     def __init__(
@@ -64,6 +67,7 @@ class MetricsMonitor(Monitor):
         *,
         window_s: float = 2.0,
         clock: Callable[[], float] = time.perf_counter,
+        reliability_alert: ReliabilityAlert | None = None,
     ) -> None:
         if not window_s > 0:
             raise ValueError(f"window_s must be positive, got {window_s}")
@@ -80,6 +84,7 @@ class MetricsMonitor(Monitor):
         self._source_up = False
         self._info: dict[str, str] = {}
         self.metrics.fps.set_function(lambda: self.fps)
+        self.reliability_alert = reliability_alert
 
     @property
     def fps(self) -> float:
@@ -129,6 +134,8 @@ class MetricsMonitor(Monitor):
         if frame.reliability is not None:
             self.metrics.reliability.observe(frame.reliability)
             self.metrics.predicted_accuracy_frames.observe(frame.reliability.predicted_accuracy)
+            if self.reliability_alert is not None:
+                self.reliability_alert.add(frame.reliability.predicted_accuracy)
 
     def frame_dropped(self, reason: str, count: int = 1) -> None:
         self.metrics.frames_dropped.labels(reason).inc(count)

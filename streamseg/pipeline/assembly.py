@@ -48,7 +48,12 @@ class Assembly:
         return self.current
 
     def healthy(self) -> tuple[bool, str]:
-        """For /healthz: unhealthy while the run has failed, a live source is down or a sink has failed."""
+        """For /healthz: unhealthy while the run has failed, a live source is down or a sink has failed.
+
+        A stream whose labels are unreliable (its domain-shift alert, ``observability.reliability_alert``)
+        is healthy but says so: it still delivers every frame, and a restart would not bring its
+        road back into the model's domain.
+        """
         if self.current is None:
             return True, "starting"
         state = self.current.state
@@ -60,4 +65,6 @@ class Assembly:
             return False, f"degraded: sink {', '.join(failed_sinks)} failed"
         if state is PipelineState.RUNNING and self.source.live and not snapshot["source_up"]:
             return False, "degraded: source down"
-        return True, "ok"
+        alert = self.monitor.reliability_alert
+        labels = alert.state() if alert is not None else None
+        return True, labels or "ok"

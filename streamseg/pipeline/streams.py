@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from streamseg.config import check_stream_name
 from streamseg.errors import ConfigError
+from streamseg.observability.reliability_alert import LABELS_UNRELIABLE
 from streamseg.pipeline.runner import PipelineResult, PipelineState, Runner
 
 if TYPE_CHECKING:
@@ -89,11 +90,10 @@ class Stream:
         return self.runner.state.value
 
     def health(self) -> str:
-        """"ok", or why not: what /healthz says of this stream (``Assembly.healthy`` while it runs)."""
+        """"ok", or why not: what /healthz says of this stream (``Assembly.healthy`` while it runs, see ``stream_state``)."""
         if self.result is not None:
             return "failed" if self.result.error or self.result.damage else "ok"
-        healthy, detail = self.assembly.healthy()
-        return "ok" if healthy else detail
+        return stream_state(*self.assembly.healthy())
 
     def outputs(self) -> list[Path]:
         """The files this stream's outputs finished (a failed output has none)."""
@@ -378,10 +378,22 @@ class StreamSet:
         return bool(self._every) and all(stream.result is not None or stream.thread is None for stream in self._every)
 
 
+def stream_state(healthy: bool, detail: str) -> str:
+    """A running stream's state for /healthz from its ``Assembly.healthy()``: "ok"; a warning that leaves it well
+    (``degraded: labels unreliable (...)``, its domain-shift alert); or why it is unhealthy."""
+    return detail if not healthy or detail.startswith(LABELS_UNRELIABLE) else "ok"
+
+
+def is_well(state: str) -> bool:
+    """Whether a stream in that state delivers what it should: "ok", or labels that are unreliable
+    (the frames still come; the alert is for the operator, and a restart would not help)."""
+    return state == "ok" or state.startswith(LABELS_UNRELIABLE)
+
+
 def streams_health(states: dict[str, str]) -> tuple[bool, dict[str, str]]:
-    """/healthz of a run of several streams, from each stream's state ("ok" or why not): unhealthy only when
+    """/healthz of a run of several streams, from each stream's state (``stream_state``): unhealthy only when
     no stream is well (or there is none yet)."""
-    return any(state == "ok" for state in states.values()) or not states, states
+    return any(is_well(state) for state in states.values()) or not states, states
 
 
 def report_stream(name: str, result: PipelineResult, outputs: Iterable[Path] = (), trace: str | None = None) -> None:
