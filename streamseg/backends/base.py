@@ -11,6 +11,7 @@ import numpy as np
 from streamseg.errors import ConfigError
 from streamseg.image.preprocessing import images_to_batch
 from streamseg.image.resize import resize_labels, resize_rgb
+from streamseg.image.confidence import UNCALIBRATED, Calibration, confidence_map, top_two
 from streamseg.image.scores import class_labels
 from streamseg.label_sets import CAMVID, LabelSet
 
@@ -53,6 +54,8 @@ class Backend(ABC):
     runs_model_files: bool = False
     # True when its model gives class ids only, so its scores are those ids one-hot: there is nothing for a CRF to refine.
     scores_from_class_ids: bool = False
+    # The model's confidence calibration (streamseg.image.confidence): its temperature and alert level.
+    calibration: Calibration = UNCALIBRATED
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -106,6 +109,22 @@ class Backend(ABC):
         whose engine can take uint8 and give class ids overrides this, sparing both float copies.
         """
         return np.stack([class_labels(logits) for logits in self.infer(images_to_batch(images))])
+
+    def infer_labels_with_confidence(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """RGB uint8 images (N, H, W, 3) of any size -> class ids and confidence (N, h, w) at the network's grid."""
+        images = np.asarray(images)
+        if images.shape[1:3] != tuple(self.input_size):
+            images = np.stack([resize_rgb(image, self.input_size) for image in images])
+        return self.model_labels_with_confidence(images)
+
+    def model_labels_with_confidence(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``model_labels`` and each pixel's confidence at the calibration's temperature (uint8, ``streamseg.image.confidence``).
+
+        Here from the scores on the host; OpenVINO takes the top 2 in its fused graph instead.
+        """
+        results = [top_two(logits) for logits in self.infer(images_to_batch(images))]
+        temperature = self.calibration.temperature
+        return np.stack([labels for labels, _ in results]), np.stack([confidence_map(margin, temperature) for _, margin in results])
 
     def warm_up(self, iterations: int = 2, batch_sizes: Sequence[int] = (1,)) -> None:
         """Runs a few inferences at each of ``batch_sizes``, so that one-off costs (compiling or capturing a size) stay out of the first frames' latency."""

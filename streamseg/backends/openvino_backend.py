@@ -20,6 +20,7 @@ kernels, whose int8 labels differ from the static model's, and a single frame co
 from __future__ import annotations
 
 import queue
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +40,7 @@ from streamseg.cpu import (
     emulated_bf16_reason,
 )
 from streamseg.errors import ConfigError
+from streamseg.image.confidence import CONFIDENCE_SCALE
 from streamseg.modelfile import ModelFile
 from streamseg.options import BackendOptions
 
@@ -85,13 +87,15 @@ def uint8_pixels_in(model):
     return model, model.get_results()[0].input_value(0)
 
 
-def uint8_to_class_ids(model):
+def uint8_to_class_ids(model, temperature: float | None = None):
     """The network with both ends moved into the graph: RGB uint8 NHWC in, class ids (N, h, w) out: uint8
-    up to 255 classes, uint16 beyond (``label_sets.label_dtype``).
+    up to 255 classes, uint16 beyond (``label_sets.label_dtype``); with a ``temperature``, also the
+    confidence (N, h, w) as uint8 ``round(255 sigmoid((s1 - s2) / T))`` (``streamseg.image.confidence``).
 
     The input end is ``uint8_pixels_in``, and a TopK over the classes replaces the host's argmax.
     Per frame that spares converting 0.5 MB of pixels to 2 MB of floats and copying out 7.6 MB
     of logits (11 classes at 480x360); what it saves in time is in BENCHMARKS.md, Pipeline efficiency.
+    The confidence takes the top 2 where the labels take the top 1, and crosses to the host as uint8.
     """
     ov = _openvino()
     from openvino import opset13 as ops
@@ -107,9 +111,20 @@ def uint8_to_class_ids(model):
     # NCHW logits, a strided walk, the CPU plugin's TopK costs more than the transpose and the TopK
     # together, for the same labels (benchmarks/history/BENCHMARKS-log.md, Micro-measurements).
     channels_last = ops.transpose(logits, np.array([0, 2, 3, 1], dtype=np.int64))
-    best = ops.topk(channels_last, np.int64(1), axis=3, mode="max", sort="none", index_element_type=ov.Type.i32)
-    class_ids = ops.convert(ops.squeeze(best.output(1), np.int64(3)), id_type)
-    return ov.Model([class_ids.output(0)], model.get_parameters(), "class_ids")
+    if temperature is None:
+        best = ops.topk(channels_last, np.int64(1), axis=3, mode="max", sort="none", index_element_type=ov.Type.i32)
+        class_ids = ops.convert(ops.squeeze(best.output(1), np.int64(3)), id_type)
+        return ov.Model([class_ids.output(0)], model.get_parameters(), "class_ids")
+    # The first of the two sorted by value is the best, and its index the argmax (the first wins a tie, as on the host).
+    top = ops.topk(channels_last, np.int64(2), axis=3, mode="max", sort="value", index_element_type=ov.Type.i32)
+    first = np.array([0], dtype=np.int64)
+    class_ids = ops.convert(ops.squeeze(ops.gather(top.output(1), first, np.int64(3)), np.int64(3)), id_type)
+    values = top.output(0)
+    margin = ops.subtract(ops.gather(values, first, np.int64(3)), ops.gather(values, np.array([1], np.int64), np.int64(3)))
+    probability = ops.sigmoid(ops.multiply(margin, np.float32(1.0 / temperature)))
+    scaled = ops.round(ops.multiply(probability, np.float32(CONFIDENCE_SCALE)), "half_to_even")
+    confidence = ops.convert(ops.squeeze(scaled, np.int64(3)), ov.Type.u8)
+    return ov.Model([class_ids.output(0), confidence.output(0)], model.get_parameters(), "class_ids_and_confidence")
 
 
 class _RequestPool:
@@ -122,10 +137,15 @@ class _RequestPool:
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """Runs the model on ``batch`` (of the size it was compiled for) in one inference: its output."""
+        return self.run_all(batch)[0]
+
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Runs the model on ``batch`` in one inference: every output."""
         request = self._requests.get()
         try:
             request.infer({0: batch})
-            return request.get_output_tensor(0).data.copy()  # the tensor is reused by the next inference
+            # The tensors are reused by the next inference.
+            return [request.get_output_tensor(index).data.copy() for index in range(len(request.model_outputs))]
         finally:
             self._requests.put(request)
 
@@ -201,6 +221,8 @@ class OpenVinoBackend(Backend):
         self.free_batch = self._network.input(0).get_partial_shape()[0].is_dynamic
         # Compiled now, so that no frame waits for a compile: as it is, and with its ends fused for class ids.
         self._pools = {class_ids: self._compile(class_ids) for class_ids in (False, True)}
+        self._confident: dict[float, _RequestPool] = {}  # the fused graph with the confidence, by temperature: made on first use
+        self._compiling = threading.Lock()
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -276,14 +298,25 @@ class OpenVinoBackend(Backend):
         )
         return self.cache.get_or_build(key, build) / IR_FILE_NAME
 
-    def _compile(self, class_ids: bool) -> _RequestPool:
-        """The requests of the network at a batch of one, with ``class_ids`` fused (see ``uint8_to_class_ids``)."""
+    def _compile(self, class_ids: bool, temperature: float | None = None) -> _RequestPool:
+        """The requests of the network at a batch of one, with ``class_ids`` fused (see ``uint8_to_class_ids``),
+        and the confidence at ``temperature`` when one is given."""
         network = self._network.clone()  # reshape changes the model in place
         if self.free_batch:
             network.reshape([1, 3, *self.input_size])
         if class_ids:
-            network = uint8_to_class_ids(network)
+            network = uint8_to_class_ids(network, temperature)
         return _RequestPool(self._core.compile_model(network, "CPU", self._properties), self.concurrent_calls)
+
+    def _confident_pool(self) -> _RequestPool:
+        """The fused graph that also gives the confidence, at the calibration's temperature (set after construction)."""
+        temperature = self.calibration.temperature
+        pool = self._confident.get(temperature)
+        if pool is None:
+            with self._compiling:
+                pool = self._confident.get(temperature) or self._compile(True, temperature)
+                self._confident = {temperature: pool}  # one temperature at a time: a backend serves one model
+        return pool
 
     def _run(self, class_ids: bool, batch: np.ndarray) -> np.ndarray:
         pool = self._pools[class_ids]
@@ -297,6 +330,12 @@ class OpenVinoBackend(Backend):
     def model_labels(self, images: np.ndarray) -> np.ndarray:
         return self._run(True, np.ascontiguousarray(images, dtype=np.uint8))
 
+    def model_labels_with_confidence(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pool = self._confident_pool()
+        images = np.ascontiguousarray(images, dtype=np.uint8)
+        results = [pool.run_all(images[i : i + 1]) for i in range(len(images))]  # frame by frame: see the top
+        return np.concatenate([labels for labels, _ in results]), np.concatenate([confidence for _, confidence in results])
+
     def warm_up(self, iterations: int = 2, batch_sizes: Sequence[int] = (1,)) -> None:
         # Every batch runs on the one batch-1 model, so warming that is enough, whatever sizes are asked for.
         super().warm_up(iterations, (1,))
@@ -305,9 +344,11 @@ class OpenVinoBackend(Backend):
         images = np.random.default_rng(0).integers(0, 256, (1, *self.input_size, 3), dtype=np.uint8)
         for _ in range(iterations):
             self.model_labels(images)
+            self.model_labels_with_confidence(images)
 
     def close(self) -> None:
         # Compiled models first, then the model and the Core they came from, in that order and
         # now: a Core left to the garbage collector crashed the process at a later signal.
         self._pools.clear()
+        self._confident.clear()
         self._network = self._core = None

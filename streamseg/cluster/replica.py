@@ -52,6 +52,7 @@ class InferenceReplica:
         return {
             "backend": self.backend.describe(), "name": self.backend.name, "precision": self.backend.precision,
             "input_size": tuple(self.backend.input_size), "label_set": self.backend.label_set,
+            "scores_from_class_ids": self.backend.scores_from_class_ids, "calibration": self.backend.calibration,
         }
 
     def labels(self, stream: str, images: np.ndarray) -> np.ndarray:
@@ -89,7 +90,9 @@ class ReplicaBackend(Backend):
 
         self.precisions = (described["precision"],)
         super().__init__(tuple(described["input_size"]), described["precision"], concurrent_calls=len(replicas))
-        self.label_set = described["label_set"]  # the replicas' model's classes
+        # The replicas' model's classes and confidence calibration, as a backend on this machine has them.
+        self.label_set, self.calibration = described["label_set"], described["calibration"]
+        self.scores_from_class_ids = described["scores_from_class_ids"]
         self.stream = stream
         self.name = f"ray:{described['name']}"
         self._described = described["backend"]

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 CONFIDENCE_SCALE = 255  # a confidence map's value for probability 1
-DEFAULT_THRESHOLD = 0.5  # below this a pixel is "low confidence": the runner-up is likelier than not
+# Below this a pixel is "low confidence". p is 0.5 at the least (the top class against the runner-up, tied),
+# so 0.7 marks pixels the model itself would get wrong about one time in three or more.
+DEFAULT_THRESHOLD = 0.7
 
 
 def top_two(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,6 +65,18 @@ def confidence_map(margin: np.ndarray, temperature: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """A model's confidence settings: its temperature, the alert level, and where they came from."""
+
+    temperature: float = 1.0
+    alert_below: float | None = None  # a stream whose predicted accuracy falls below this is degraded; None: no alert
+    source: str = "none: T = 1, uncalibrated (streamseg calibrate-confidence fits it)"
+
+
+UNCALIBRATED = Calibration()
+
+
+@dataclass(frozen=True)
 class Reliability:
     """A frame's two figures: the predicted share of correct pixels, and the share under the threshold."""
 
@@ -79,3 +93,16 @@ class Reliability:
 
     def as_dict(self) -> dict[str, float]:
         return {"predicted_accuracy": self.predicted_accuracy, "low_confidence_fraction": self.low_confidence_fraction}
+
+
+@dataclass(frozen=True)
+class ConfidenceSettings:
+    """What a stage that labels frames needs to give their confidence: the model's calibration and the threshold."""
+
+    calibration: Calibration
+    threshold: float = DEFAULT_THRESHOLD
+
+    def set(self, frame, confidence: np.ndarray) -> None:
+        """Puts ``confidence`` (uint8 at the network's grid) and its reliability on ``frame``."""
+        frame.confidence = confidence
+        frame.reliability = Reliability.of(confidence, self.threshold)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from streamseg.errors import ConfigError
+from streamseg.image.confidence import UNCALIBRATED, Calibration
 from streamseg.label_sets import LABEL_SETS, LabelSet, named_label_set
 
 MAX_INPUT_SIDE = 4096  # a declared input larger than this a side is refused: no real segmentation model needs it
@@ -75,6 +76,13 @@ def _positive_number(value: Any) -> float:
     number = _number(value)
     if number <= 0:
         raise ValueError(f"a positive number, not {number}")
+    return number
+
+
+def _fraction(value: Any) -> float:
+    number = _number(value)
+    if not 0 <= number <= 1:
+        raise ValueError(f"a number from 0 to 1, not {number}")
     return number
 
 
@@ -185,7 +193,13 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("output", "--output", ("output", "kind"), _choice(OUTPUT_KINDS), "scores, class-ids or binary (one channel)"),
     FieldSpec("output_layout", "--output-layout", ("output", "layout"), _choice(LAYOUTS), "nchw or nhwc"),
     FieldSpec("scores", "--scores", ("output", "scores"), _choice(SCORE_KINDS), "logits or probabilities"),
+    FieldSpec("temperature", "--temperature", ("confidence", "temperature"), _positive_number,
+              "the confidence temperature T (streamseg calibrate-confidence fits it)"),
+    FieldSpec("alert_below", "--alert-below", ("confidence", "alert_below"), _fraction,
+              "the predicted accuracy below which a stream is degraded"),
 )
+# Sidecar keys that record how a value was made, for people: read and kept, never used.
+NOTES: tuple[tuple[str, ...], ...] = (("confidence", "fitted_on"),)
 FIELD_BY_NAME: dict[str, FieldSpec] = {spec.name: spec for spec in FIELDS}
 
 
@@ -228,6 +242,7 @@ class ModelDescription:
     output: str
     output_layout: str
     scores: str
+    calibration: Calibration = UNCALIBRATED
     sources: dict[str, str] = field(default_factory=dict)  # field name -> where it came from
 
     @property
@@ -258,6 +273,8 @@ class ModelDescription:
             ("output", f"{self.output_name}: {self.output}"),
             ("output_layout", self.output_layout),
             ("scores", self.scores),
+            ("temperature", f"{self.calibration.temperature:.4g}"),
+            ("alert_below", "none" if self.calibration.alert_below is None else f"{self.calibration.alert_below:.3g}"),
         ]
         return [f"{name:<14} {value:<44} <- {self.sources.get(name, 'tensors')}" for name, value in rows]
 

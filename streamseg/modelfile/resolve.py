@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from streamseg.errors import ConfigError
+from streamseg.image.confidence import UNCALIBRATED, Calibration
 from streamseg.label_sets import LabelSet, custom_label_set
 from streamseg.modelfile.description import FIELD_BY_NAME, ModelDescription, check_side, parse_field
 from streamseg.modelfile.sources import embedded_sources, read_huggingface, read_sidecar, sidecar_path
@@ -105,8 +106,17 @@ class _Resolution:
             label_set=label_set, input_name=facts.input_name, input_dtype=input_dtype, input_layout=input_layout,
             channel_order=channel_order, scale=scale, mean=mean, std=std, input_size=input_size, frame_size=frame_size,
             dynamic_size=dynamic, size_divisor=size_divisor, free_batch=batch is None, resize=resize, pad_value=pad_value,
+            calibration=self.calibration(),
             output_name=facts.output_name, output_dtype=facts.output_dtype, output=output, output_layout=output_layout, scores=scores, sources=self.sources,
         )
+
+    def calibration(self) -> Calibration:
+        """The confidence temperature and alert level, where a source gives them; T = 1 and no alert otherwise."""
+        temperature = self.take("temperature", None, UNCALIBRATED.source)
+        alert_below = self.take("alert_below", None, "none")
+        if temperature is None:
+            return Calibration(alert_below=alert_below)
+        return Calibration(temperature, alert_below, self.sources["temperature"])
 
     def input_layout(self) -> str:
         dims = self.facts.input_dims

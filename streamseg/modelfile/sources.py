@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from streamseg.errors import ConfigError
-from streamseg.modelfile.description import FIELDS
+from streamseg.modelfile.description import FIELDS, NOTES
 
 STREAMSEG_KEY = "streamseg"  # the metadata key of streamseg's own description (JSON, the sidecar's schema)
 _BY_PLACE = {spec.sidecar: spec.name for spec in FIELDS}
@@ -41,19 +41,21 @@ def schema_fields(document: Any, source: str) -> dict[str, Any]:
     if document is None:
         return {}
     if not isinstance(document, Mapping):
-        raise ConfigError(f"{source}: expected a mapping of keys (labels:, input:, output:), not {type(document).__name__}")
+        raise ConfigError(f"{source}: expected a mapping of keys (labels:, input:, output:, confidence:), not {type(document).__name__}")
     found: dict[str, Any] = {}
     for key, value in document.items():
         if (key,) in _BY_PLACE:
             found[_BY_PLACE[(key,)]] = value
-        elif key in ("input", "output") and isinstance(value, Mapping):
+        elif key in ("input", "output", "confidence") and isinstance(value, Mapping):
             for inner, inner_value in value.items():
+                if (key, inner) in NOTES:
+                    continue
                 if (key, inner) not in _BY_PLACE:
                     known = sorted(place[1] for place in _BY_PLACE if place[0] == key)
                     raise ConfigError(f"{source}: unknown key {key}.{inner}; known under {key}: {', '.join(known)}")
                 found[_BY_PLACE[(key, inner)]] = inner_value
         else:
-            raise ConfigError(f"{source}: unknown key {key!r}; known: labels, palette, input, output")
+            raise ConfigError(f"{source}: unknown key {key!r}; known: labels, palette, input, output, confidence")
     return found
 
 

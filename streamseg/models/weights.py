@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from streamseg.image.confidence import UNCALIBRATED, Calibration
 from streamseg.errors import InputError
 
 _WEIGHTS_PACKAGE = "streamseg.weights"
@@ -53,6 +54,15 @@ def bundled_crf_parameters(model: str) -> Path | None:
     """The CRF settings tuned for ``model`` by tools/tune_crf.py (``<model>-crf.yaml``), if they ship."""
     path = Path(str(resources.files(_WEIGHTS_PACKAGE))) / f"{model}-crf.yaml"
     return path if path.exists() else None
+
+
+def bundled_confidence(model: str) -> Calibration:
+    """The confidence calibration fitted for ``model``'s shipped weights (``<model>-confidence.json``), else T = 1."""
+    path = Path(str(resources.files(_WEIGHTS_PACKAGE))) / f"{model}-confidence.json"
+    if not path.exists():
+        return UNCALIBRATED
+    record = json.loads(path.read_text())
+    return Calibration(float(record["temperature"]), record.get("alert_below"), f"shipped: {record.get('fitted_on', path.name)}")
 
 
 def read_state_file(path: Path) -> object:

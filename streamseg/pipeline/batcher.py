@@ -40,7 +40,8 @@ from streamseg.observability.prometheus import LATENCY_BUCKETS
 
 log = logging.getLogger(__name__)
 
-SCORES, LABELS = "scores", "labels"  # what a request asks for: float logits, or class ids (uint8, or uint16 past 255 classes)
+# What a request asks for: float logits, class ids (uint8, or uint16 past 255 classes), or class ids with their confidence.
+SCORES, LABELS, CONFIDENT_LABELS = "scores", "labels", "confident labels"
 
 
 class _Request:
@@ -201,8 +202,10 @@ class Batcher:
             stacked = np.stack([request.array for request in batch])
             if batch[0].kind == SCORES:
                 results = self.backend.infer(stacked)
-            else:
+            elif batch[0].kind == LABELS:
                 results = self.backend.infer_labels(stacked)
+            else:
+                results = list(zip(*self.backend.model_labels_with_confidence(stacked)))
         with self._changed:  # the counts are also kept by calls made from the streams' own threads
             self.calls += 1
             self.frames += len(batch)
@@ -236,7 +239,7 @@ class BatchClient(Backend):
         # frame of every stream would leave the backend's other concurrent call idle.
         super().__init__(real.input_size, real.precision, real.concurrent_calls)
         self.name = real.name
-        self.label_set, self.scores_from_class_ids = real.label_set, real.scores_from_class_ids
+        self.label_set, self.scores_from_class_ids, self.calibration = real.label_set, real.scores_from_class_ids, real.calibration
         self.batcher = batcher
         self._closed = False
 
@@ -251,6 +254,10 @@ class BatchClient(Backend):
 
     def model_labels(self, images: np.ndarray) -> np.ndarray:
         return np.stack([self.batcher.submit(LABELS, one, self) for one in images])
+
+    def model_labels_with_confidence(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        results = [self.batcher.submit(CONFIDENT_LABELS, one, self) for one in images]
+        return np.stack([labels for labels, _ in results]), np.stack([confidence for _, confidence in results])
 
     def warm_up(self, iterations: int = 2, batch_sizes=(1,)) -> None:
         """Nothing: the shared backend is warmed up once, by whoever made it."""

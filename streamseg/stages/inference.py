@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from streamseg.backends.base import Backend
 from streamseg.frame import Frame
+from streamseg.image.confidence import ConfidenceSettings
 from streamseg.image.resize import resize_labels
 from streamseg.pipeline.stage import Stage
 
@@ -35,10 +36,19 @@ class LabelInferenceStage(InferenceStage):
 
     name = "infer"
     takes = frozenset({"image"})
-    gives = frozenset({"labels"})
+
+    def __init__(self, backend: Backend, confidence: ConfidenceSettings | None = None) -> None:
+        super().__init__(backend)
+        self.confidence = confidence
+        self.gives = frozenset({"labels", "confidence", "reliability"} if confidence else {"labels"})
 
     def process(self, frame: Frame) -> None:
         image = frame.model_image if frame.model_image is not None else frame.image
         # The class ids at the network's grid, scaled to the frame here: the overlay colours the grid's own.
-        model_labels = self.backend.infer_labels(image[None], tuple(self.backend.input_size))[0]
+        if self.confidence is None:
+            model_labels = self.backend.infer_labels(image[None], tuple(self.backend.input_size))[0]
+        else:
+            labels, confidence = self.backend.infer_labels_with_confidence(image[None])
+            model_labels = labels[0]
+            self.confidence.set(frame, confidence[0])
         frame.set_labels(resize_labels(model_labels, (frame.height, frame.width)), model_labels)

@@ -7,6 +7,7 @@ import numpy as np
 from streamseg.frame import Frame
 from streamseg.pipeline.stage import Stage
 from streamseg.image.resize import resize_labels
+from streamseg.image.confidence import ConfidenceSettings, confidence_map, top_two
 from streamseg.image.scores import class_labels
 
 
@@ -16,10 +17,20 @@ def logits_to_labels(logits: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 class LabelStage(Stage):
+    """The class ids of the scores (smoothed or propagated ones where a stage before made them so), and with a
+    ``confidence`` calibration each pixel's confidence and the frame's reliability (``streamseg.image.confidence``)."""
+
     name = "labels"
     takes = frozenset({"logits"})
-    gives = frozenset({"labels"})
+
+    def __init__(self, confidence: ConfidenceSettings | None = None) -> None:
+        self.confidence = confidence
+        self.gives = frozenset({"labels", "confidence", "reliability"} if confidence else {"labels"})
 
     def process(self, frame: Frame) -> None:
-        model_labels = class_labels(frame.logits)
+        if self.confidence is None:
+            model_labels = class_labels(frame.logits)
+        else:
+            model_labels, margin = top_two(frame.logits)
+            self.confidence.set(frame, confidence_map(margin, self.confidence.calibration.temperature))
         frame.set_labels(resize_labels(model_labels, (frame.height, frame.width)), model_labels)
