@@ -1,4 +1,4 @@
-"""Drawing on frames: the class-colour overlay, a legend and a few lines of stats.
+"""Drawing on frames: the class-colour overlay, the pixels the network is unsure of, a legend and a few lines of stats.
 
 The annotators follow the ``supervision`` library's shape: ``__init__`` takes style
 settings only, ``annotate(scene, data)`` takes the per-frame data and draws in place on
@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 
 from streamseg.frame import Frame
+from streamseg.image.confidence import CONFIDENCE_SCALE, DEFAULT_THRESHOLD
+from streamseg.image.confidence_resize import confidence_at_size
 from streamseg.label_sets import CAMVID, MAX_CLASSES, LabelSet
 
 Corner = Literal["top_left", "top_right", "bottom_left", "bottom_right"]
@@ -150,6 +152,56 @@ def _scale_colours(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
+class UncertaintyAnnotator:
+    """Greys the pixels whose confidence is under a threshold: their colour taken out and darkened, with a
+    faint diagonal hatch, so they read as "no label to trust" against the class colours around them and
+    apart from a scene's own grey (a road, a wall) and from the pixels of a class without a colour.
+
+    The confidence map (uint8, ``round(255 p)``, at the network's grid) is scaled to the scene
+    bilinearly before the threshold is applied, so the greyed regions have smooth outlines rather
+    than the grid's steps. A pixel is under the threshold where ``Reliability.of`` counts it low.
+    Draw it after the class colours: it greys them too.
+    """
+
+    SWATCH = (96, 96, 96)  # the legend's colour for the greyed pixels: about what a mid-grey scene becomes
+
+    def __init__(self, threshold: float = DEFAULT_THRESHOLD, brightness: float = 0.6, hatch_every: int = 8) -> None:
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        if not 0.0 <= brightness <= 1.0:
+            raise ValueError(f"brightness must be in [0, 1], got {brightness}")
+        self.threshold = float(threshold)
+        self.brightness = float(brightness)
+        self.hatch_every = max(2, int(hatch_every))
+        self._cut = int(np.ceil(threshold * CONFIDENCE_SCALE))  # as Reliability.of: a value under it is low
+        self._hatch: np.ndarray | None = None  # 255 on the hatch's lines, made once per scene size
+
+    def annotate(self, scene: np.ndarray, confidence: np.ndarray | None) -> np.ndarray:
+        """Greys the pixels of ``scene`` (in place) where ``confidence`` ((h, w) uint8, any size) is under the threshold."""
+        if confidence is None or not confidence.size:
+            return scene
+        if int(confidence.min()) >= self._cut:  # on the grid, before any full-size work: a sure frame costs this only
+            return scene
+        uncertain = cv2.compare(confidence_at_size(confidence, scene.shape[:2]), self._cut, cv2.CMP_LT)
+        grey = cv2.cvtColor(scene, cv2.COLOR_RGB2GRAY)
+        cv2.convertScaleAbs(grey, dst=grey, alpha=self.brightness)
+        cv2.max(grey, self._hatch_at(grey.shape), dst=grey)
+        cv2.copyTo(cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB), uncertain, scene)
+        return scene
+
+    def _hatch_at(self, size: tuple[int, int]) -> np.ndarray:
+        """Light diagonal lines, one pixel wide and ``hatch_every`` apart, on black: the lines brighten the grey."""
+        if self._hatch is None or self._hatch.shape != size:
+            rows, columns = np.indices(size)
+            lines = (rows + columns) % self.hatch_every == 0
+            self._hatch = np.where(lines, np.uint8(round(255 * self.brightness * 0.75)), np.uint8(0))
+        return self._hatch
+
+    def legend_note(self) -> tuple[str, tuple[int, int, int]]:
+        """The legend's row for the greyed pixels: its text and swatch."""
+        return f"grey: uncertain (< {self.threshold:g})", self.SWATCH
+
+
 class LegendAnnotator:
     """A box in a corner with a colour swatch and the name of each class.
 
@@ -160,6 +212,8 @@ class LegendAnnotator:
     set of a hundred classes or more never covers the picture. On frames too small to hold
     it, or at least ``min_cut_rows`` rows of it (below roughly 100x100), it is left out: a
     clipped legend would only hide the picture and the stats text under unreadable names.
+    ``notes`` are rows after the classes, each a text and its swatch's colour (the overlay's greyed
+    pixels: ``UncertaintyAnnotator.legend_note``); a cut legend keeps them and lists fewer classes.
     """
 
     max_width_fraction = 1 / 3  # of the frame's width, for a legend of several columns
@@ -172,6 +226,7 @@ class LegendAnnotator:
         position: Corner = "top_right",
         text_color: tuple[int, int, int] = (255, 255, 255),
         background_color: tuple[int, int, int] = (24, 24, 24),
+        notes: Sequence[tuple[str, tuple[int, int, int]]] = (),
     ) -> None:
         _check_corner(position)
         palette = np.asarray(palette, dtype=np.uint8)
@@ -179,6 +234,7 @@ class LegendAnnotator:
             raise ValueError(f"palette has {len(palette)} colours for {len(class_names)} classes")
         self.class_names = tuple(class_names)
         self.palette = palette
+        self.notes = tuple((text, tuple(colour)) for text, colour in notes)
         self.position: Corner = position
         self.text_color = text_color
         self.background_color = background_color
@@ -212,25 +268,30 @@ class LegendAnnotator:
         swatch = max(4, round(row * 0.7))
         margin = max(2, row // 2)
         count = len(self.class_names)
+        notes = len(self.notes)
         rows_fit = (scene_h - 2 * margin - 2 * pad) // row
-        if rows_fit < count and rows_fit < self.min_cut_rows:
+        if rows_fit < count + notes and rows_fit < self.min_cut_rows:
             self.shown = 0
             return None, (0, 0)
 
         def column_width(names: Sequence[str]) -> int:
             return swatch + pad + max(cv2.getTextSize(name, _FONT, scale, thickness)[0][0] for name in names) + pad
 
-        # As many columns of rows_fit rows as the width allows; the last slot says how many are left out.
-        rows = min(count, rows_fit)
-        columns, shown = 1, rows
-        if count > rows_fit:
-            widest = column_width(self.class_names)
+        # As many columns of rows_fit rows as the width allows; the last slot before the notes says how many are left out.
+        rows = min(count + notes, rows_fit)
+        columns, shown = 1, count
+        if count + notes > rows_fit:
+            widest = column_width(self.class_names + tuple(text for text, _ in self.notes))
             room = max(int(scene_w * self.max_width_fraction) - pad, widest)
-            columns = max(1, min(-(-count // rows_fit), room // widest))
-            shown = count if columns * rows_fit >= count else columns * rows_fit - 1
-        cells = [(name, tuple(int(c) for c in self.palette[i])) for i, name in enumerate(self.class_names[:shown])]
+            columns = max(1, min(-(-(count + notes) // rows_fit), room // widest))
+            slots = columns * rows_fit - notes
+            shown = count if slots >= count else slots - 1
+        cells: list[tuple[str, tuple[int, ...] | None]] = [
+            (name, tuple(int(c) for c in self.palette[i])) for i, name in enumerate(self.class_names[:shown])
+        ]
         if shown < count:
             cells.append((f"+{count - shown} more", None))
+        cells.extend(self.notes)
         rows = min(rows, -(-len(cells) // columns))
         column_names = [[name for name, _ in cells[c * rows : (c + 1) * rows]] for c in range(columns)]
         widths = [column_width(names) for names in column_names if names]
@@ -309,12 +370,22 @@ class Renderer:
     """The render step: overlay, legend and stats text drawn on a copy of the frame's image.
 
     ``label_set`` gives the colours and the legend's names: the run's model's (``backend.label_set``).
+    ``show_uncertain`` greys the pixels whose confidence is under ``confidence_threshold``
+    (``UncertaintyAnnotator``) on frames that have a confidence map, and the legend then says so.
     """
 
-    def __init__(self, alpha: float = 0.5, legend: bool = True, stats: bool = True, label_set: LabelSet = CAMVID) -> None:
+    def __init__(
+        self, alpha: float = 0.5, legend: bool = True, stats: bool = True, label_set: LabelSet = CAMVID,
+        show_uncertain: bool = False, confidence_threshold: float = DEFAULT_THRESHOLD,
+    ) -> None:
         self.label_set = label_set
         self.mask = MaskAnnotator(alpha=alpha, palette=label_set.palette)
+        self.uncertain = UncertaintyAnnotator(confidence_threshold) if show_uncertain else None
         self.legend = LegendAnnotator.of(label_set) if legend else None
+        # A frame without confidence (a model of class ids) greys nothing: its legend has no row for it.
+        self.uncertain_legend = (
+            LegendAnnotator.of(label_set, notes=[self.uncertain.legend_note()]) if legend and self.uncertain else None
+        )
         self.text = TextAnnotator() if stats else None
 
     def render(self, frame: Frame, stats_lines: Sequence[str] = ()) -> None:
@@ -329,8 +400,12 @@ class Renderer:
         if frame.labels is not None:
             model_labels = frame.model_labels
             self.mask.annotate(scene, model_labels if model_labels is not None else frame.labels)
-            if self.legend is not None:
-                self.legend.annotate(scene)
+            legend = self.legend
+            if self.uncertain is not None and frame.confidence is not None:
+                self.uncertain.annotate(scene, frame.confidence)
+                legend = self.uncertain_legend
+            if legend is not None:
+                legend.annotate(scene)
         if self.text is not None:
             self.text.annotate(scene, stats_lines)
         frame.overlay = scene

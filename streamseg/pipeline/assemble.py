@@ -162,7 +162,11 @@ def build_stages(
             raise ConfigError(f"--crf refines class scores, and {config.model} gives class ids only; use --crf off")
         stages.append(build_crf_stage_for(config, monitor, plugins))
     if render:
-        stages.append(RenderStage(Renderer(alpha=config.alpha, label_set=backend.label_set), stats_lines))
+        renderer = Renderer(
+            alpha=config.alpha, label_set=backend.label_set,
+            show_uncertain=config.show_uncertain, confidence_threshold=config.confidence_threshold,
+        )
+        stages.append(RenderStage(renderer, stats_lines))
     return stages
 
 

@@ -1,4 +1,4 @@
-"""Draws the overlay (class colours, legend, live stats) onto a copy of the frame."""
+"""Draws the overlay (class colours, the uncertain pixels greyed when asked, legend, live stats) onto a copy of the frame."""
 
 from __future__ import annotations
 

@@ -95,3 +95,9 @@ def test_a_handed_over_source_is_closed_when_the_assembly_fails() -> None:
         with assemble(RunConfig(model="no-such-model", input_size=SIZE), source=source):
             pass
     assert source.closes == 1
+
+
+def test_the_overlay_is_told_the_run_s_uncertainty_options(backend) -> None:
+    shown = build_stages(RunConfig(input_size=SIZE, show_uncertain=True, confidence_threshold=0.7), backend, MetricsMonitor())
+    assert shown[-1].renderer.uncertain is not None and shown[-1].renderer.uncertain.threshold == 0.7
+    assert build_stages(RunConfig(input_size=SIZE), backend, MetricsMonitor())[-1].renderer.uncertain is None
