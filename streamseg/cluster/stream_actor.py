@@ -33,6 +33,7 @@ class StreamWorker:
 
         from streamseg.cluster.replica import NAMESPACE, ReplicaBackend
 
+        self.name = name
         self.config = config
         replicas = [ray.get_actor(replica, namespace=NAMESPACE) for replica in replica_names]
         self.backend = ReplicaBackend(name, replicas, described)
@@ -48,7 +49,7 @@ class StreamWorker:
         What cannot be opened (a missing source, an unwritable output) raises the same
         ``StreamsegError`` a one-machine run raises, which Ray hands to the driver as its cause.
         """
-        with assemble(self.config, backend=self.backend) as assembly:
+        with assemble(self.config, backend=self.backend, name=self.name) as assembly:
             with self._lock:
                 self._assembly = assembly
                 self._runner = assembly.pipeline()

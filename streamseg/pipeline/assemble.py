@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Iterator
 from prometheus_client import CollectorRegistry
 
 from streamseg.backends import Backend, backend_class, create_backend, pick_auto
-from streamseg.config import DEFAULT_INPUT_SIZE, RunConfig, stream_config, stream_entries
+from streamseg.config import DEFAULT_INPUT_SIZE, RunConfig, named_stream, stream_config, stream_entries
 from streamseg.errors import ConfigError, OutputError
 from streamseg.frame import Frame
 from streamseg.label_sets import CAMVID, LabelSet
@@ -26,6 +26,7 @@ from streamseg.modelfile import ModelFile, is_model_file, open_model_file
 from streamseg.models import load_model
 from streamseg.models.weights import bundled_crf_parameters
 from streamseg.observability.monitor import MetricsMonitor
+from streamseg.observability.reliability_alert import ReliabilityAlert, alert_level
 from streamseg.outputs import check_run_outputs, output_root
 from streamseg.pipeline.assembly import Assembly
 from streamseg.pipeline.batcher import Batcher, BatchMetrics
@@ -244,10 +245,13 @@ def open_backend(config: RunConfig, plugins: Plugins, stack: ExitStack, batch_si
 
 def open_stream(
     config: RunConfig, source: Source, backend: Backend, stack: ExitStack, plugins: Plugins, *,
-    keep_scores: bool = False, render: bool = False,
+    keep_scores: bool = False, render: bool = False, name: str | None = None,
 ) -> Assembly:
     """One stream's parts around an opened ``source`` and ``backend``: its monitor, stages and sinks, closed with ``stack``."""
-    monitor = MetricsMonitor(PipelineMetrics(class_names=class_metric_names(backend.label_set.names, config.class_metrics)))
+    monitor = MetricsMonitor(
+        PipelineMetrics(class_names=class_metric_names(backend.label_set.names, config.class_metrics)),
+        reliability_alert=reliability_alert_for(config, backend, name),
+    )
     watch_live_source(source, config, monitor)
     stages = build_stages(
         config, backend, monitor, keep_scores=keep_scores, render=render or reads_overlay(config), plugins=plugins
@@ -260,6 +264,16 @@ def open_stream(
     for sink in sinks:
         stack.callback(sink.close)  # the pipeline closes them too; closing is idempotent
     return Assembly(config, source, backend, stages, sinks, monitor)
+
+
+def reliability_alert_for(config: RunConfig, backend: Backend, name: str | None = None) -> ReliabilityAlert | None:
+    """Stream ``name``'s domain-shift alert (named from its source when None): at ``--alert-below``, else at the
+    model's own level (``backend.calibration.alert_below``, from its card); none when neither sets one, or confidence is off."""
+    below = alert_level(config.alert_below, backend.calibration.alert_below)
+    if below is None or config.confidence == "off":
+        return None
+    name = name or named_stream({"source": str(config.source)}, set())["name"]
+    return ReliabilityAlert(name, below, config.alert_window_s)
 
 
 def serve_run(config: RunConfig, registry, health, stack: ExitStack) -> HttpServer | None:
@@ -285,7 +299,7 @@ def _started_info(config: RunConfig, backend: Backend) -> dict[str, str | None]:
 @contextmanager
 def assemble(
     config: RunConfig, *, source: Source | None = None, backend: Backend | None = None, keep_scores: bool = False,
-    render: bool = False,
+    render: bool = False, name: str | None = None,
 ) -> Iterator[Assembly]:
     """Opens the parts of one stream, for a caller that joins them itself, and closes them when the block ends.
 
@@ -300,6 +314,7 @@ def assemble(
             Ray replica); it stays its creator's to close.
         keep_scores: leave the network's logits on each frame, for a caller that reads them.
         render: draw the overlay even when no output shows it, for a caller that reads it.
+        name: the stream's name in its log lines (a Ray stream actor's); None: one made from its source.
     """
     if config.serve is not None:  # the preview page is a run's: `streamseg run --serve` builds it with assemble_run
         raise ConfigError("the web preview (--serve) is served by a run: streamseg run, or the API")
@@ -310,7 +325,7 @@ def assemble(
             backend, origin = open_backend(config, plugins, stack)
         else:
             origin = "the given backend's weights"
-        assembly = open_stream(config, source, backend, stack, plugins, keep_scores=keep_scores, render=render)
+        assembly = open_stream(config, source, backend, stack, plugins, keep_scores=keep_scores, render=render, name=name)
         assembly.server = serve_run(config, assembly.monitor.metrics.registry, assembly.healthy, stack)
         assembly.monitor.started(_started_info(config, backend))
         _log_started(config, backend, origin)
@@ -398,7 +413,9 @@ def assemble_run(
             opened = open_run_source(one, given.pop(entry["name"], None), stream_stack, plugins)
             client = batcher.client()
             stream_stack.callback(client.close)
-            assembly = open_stream(one, opened, client, stream_stack, plugins, keep_scores=keep_scores, render=render)
+            assembly = open_stream(
+                one, opened, client, stream_stack, plugins, keep_scores=keep_scores, render=render, name=entry["name"]
+            )
             if on_frame is not None:
                 assembly.on_frame = functools.partial(on_frame, entry["name"])
             if preview_server is not None:
