@@ -185,6 +185,41 @@ def command_eval(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def command_calibrate_confidence(args: argparse.Namespace) -> int:
+    """Fits the model's confidence temperature on a labelled folder and keeps it: a model file's sidecar, or ``--out``."""
+    from streamseg.config import config_from_values
+    from streamseg.eval.calibration import calibrate
+    from streamseg.eval.confidence_record import confidence_record, write_confidence_json, write_sidecar_confidence
+    from streamseg.eval.confidence_scores import folder_margins
+    from streamseg.modelfile import FLAG_FIELDS, is_model_file
+
+    report = _output_file(args.json, "--json") if args.json is not None else None
+    out = _output_file(args.out, "--out") if args.out is not None else None
+    described = {name: getattr(args, name) for name in (*FLAG_FIELDS, "input_size") if getattr(args, name) is not None}
+    config = config_from_values({
+        "model": args.model, "weights": _input_path(args.weights, "--weights"),
+        "backend": args.backend or ("auto" if is_model_file(args.model) else "torch"),
+        "precision": args.precision, "confidence_threshold": args.confidence_threshold, **described,
+    })
+    margins = folder_margins(
+        _input_path(args.data, "--data"), config, split=args.split, hold_out_drive=args.hold_out_drive, max_frames=args.max_frames,
+    )
+    fit = calibrate(margins.frames, threshold=config.confidence_threshold)
+    fitted_on = f"{margins.description}, {len(margins.frames)} frames"
+    print(fit.table())
+    print("(measured on the frames T was fitted on; tools/confidence_report.py measures on frames it was not)")
+    record = confidence_record(fit.temperature, fit.alert_below, fitted_on)
+    if is_model_file(config.model):
+        log.info("wrote confidence: to %s", write_sidecar_confidence(Path(config.model), record))
+    if out is not None:
+        log.info("wrote %s", write_confidence_json(out, record))
+    elif not is_model_file(config.model):
+        log.warning("the temperature is not kept anywhere: give --out FILE.json to write it")
+    if report is not None:
+        _write_report(report, {"model": margins.model, "fitted_on": fitted_on, **fit.as_dict(), "images": margins.names})
+    return EXIT_OK
+
+
 def command_train(args: argparse.Namespace) -> int:
     from streamseg.training.trainer import Trainer
 
@@ -459,6 +494,28 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_description_options(evaluate)
     evaluate.add_argument("--json")
     evaluate.set_defaults(handler=command_eval)
+
+    calibrate = commands.add_parser(
+        "calibrate-confidence", help="fit the model's confidence temperature on a labelled folder (and its alert level)",
+    )
+    calibrate.add_argument(
+        "--data", required=True, metavar="DIR", help="labelled frames: CamVid (val/, valannot/), Cityscapes, or images/ and masks/",
+    )
+    calibrate.add_argument("--split", help="of CamVid or Cityscapes: val (default), train, or several joined by +")
+    calibrate.add_argument("--hold-out-drive", dest="hold_out_drive", metavar="DRIVE", help="only this CamVid drive's frames of --split")
+    add_option_argument(calibrate, "model")
+    add_option_argument(calibrate, "weights")
+    add_option_argument(calibrate, "backend", default=None, help="torch for a built-in model (default); auto for a model file")
+    add_option_argument(calibrate, "precision", default="fp32")
+    add_option_argument(calibrate, "input_size", help="network input WIDTHxHEIGHT (default: a run's, 480x360; a model file's own)")
+    add_option_argument(calibrate, "max_frames")
+    add_option_argument(calibrate, "confidence_threshold")
+    _add_model_description_options(calibrate)
+    calibrate.add_argument(
+        "--out", metavar="FILE.json", help="also write {temperature, alert_below, fitted_on} here (a model file's go into its sidecar)",
+    )
+    calibrate.add_argument("--json", help="write every figure here")
+    calibrate.set_defaults(handler=command_calibrate_confidence)
 
     train = commands.add_parser("train", help="train a model on CamVid (resumes from OUT/last.pt)")
     _add_train_arguments(train)

@@ -282,6 +282,8 @@ def _base_arguments(command: str) -> list[str]:
         "bench": ["bench", SOURCE, *FAST],
         "serve": ["serve", "--ray", "127.0.0.1:1", SOURCE, *FAST],  # nothing listens there: refused in one line
         "eval": ["eval", "{camvid}", "--model", "erfnet-half", "--max-frames", "1"],
+        "calibrate-confidence": ["calibrate-confidence", "--data", "{camvid}", "--model", "erfnet-half", "--input-size", "64x48",
+                                 "--max-frames", "1"],
         "train": ["train", "--data", "{camvid}", "--out", "run", "--model", "erfnet-half", "--epochs", "1",
                   "--batch-size", "2", "--crop", "32", "32"],
         "export": ["export", "--backend", "onnx", "--model", "erfnet-half", "--input-size", "64x48", "--engine-dir", "engines"],

@@ -123,7 +123,7 @@ def expected_calibration_error(probabilities: np.ndarray, correct: np.ndarray, b
     if probabilities.size == 0:
         return float("nan")
     index = np.minimum((probabilities * bins).astype(np.int64), bins - 1)
-    count = np.bincount(index, minlength=bins).astype(np.float64)
+    # (n_b / n) |right_b / n_b - sum p_b / n_b| = |right_b - sum p_b| / n: no division by a bin's count, empty or not.
     right = np.bincount(index, weights=correct.astype(np.float64), minlength=bins)
     confidence = np.bincount(index, weights=probabilities, minlength=bins)
     return float(np.sum(np.abs(right - confidence)) / probabilities.size)
@@ -233,7 +233,7 @@ def measure(
 
 
 @dataclass(frozen=True)
-class Calibration:
+class TemperatureFit:
     """A fitted temperature, the figures before (T = 1) and after it, and the alert level it suggests."""
 
     temperature: float
@@ -248,11 +248,28 @@ class Calibration:
             "before": self.before.as_dict(per_frame=False), "after": self.after.as_dict(),
         }
 
+    def table(self) -> str:
+        """The figures before and after, one a line."""
+        before, after = self.before, self.after
+        rows = [
+            ("", "T = 1", f"T = {self.temperature:.4f}"),
+            ("expected calibration error", f"{100 * before.expected_calibration_error:.2f}%", f"{100 * after.expected_calibration_error:.2f}%"),
+            ("mean predicted accuracy", f"{100 * before.mean_predicted_accuracy:.2f}%", f"{100 * after.mean_predicted_accuracy:.2f}%"),
+            ("mean true accuracy", f"{100 * after.mean_true_accuracy:.2f}%", ""),
+            ("Spearman, frames' predicted vs true", f"{before.spearman:.3f}", f"{after.spearman:.3f}"),
+            ("pixel AUROC, right vs wrong", f"{after.auroc:.4f}", ""),
+            ("low-confidence share", f"{100 * before.mean_low_confidence_fraction:.2f}%", f"{100 * after.mean_low_confidence_fraction:.2f}%"),
+        ]
+        lines = [f"{name:<36} {first:>10} {second:>12}".rstrip() for name, first, second in rows]
+        lines.append(f"temperature {self.temperature:.4f}, fitted on {self.fit_pixels:,} of {after.pixels:,} labelled pixels in {after.frames} frames")
+        lines.append(f"suggested alert level {self.alert_below:.4f} (the {ALERT_PERCENTILE:g}th percentile of the frames' predicted accuracy)")
+        return "\n".join(lines)
+
 
 def calibrate(
     fit_on: Sequence[FrameMargins], measure_on: Sequence[FrameMargins] | None = None,
     threshold: float = DEFAULT_THRESHOLD, *, max_pixels: int = MAX_FIT_PIXELS,
-) -> Calibration:
+) -> TemperatureFit:
     """T fitted on ``fit_on``'s labelled pixels; the figures and the alert level on ``measure_on`` (``fit_on`` itself by default)."""
     margins, correct = pooled(fit_on)
     temperature = fit_temperature(margins, correct, max_pixels=max_pixels)
@@ -261,7 +278,7 @@ def calibrate(
     auroc_value = auroc(*pixels)
     before = measure(measured, 1.0, threshold, pixels=pixels, auroc_value=auroc_value)
     after = measure(measured, temperature, threshold, pixels=pixels, auroc_value=auroc_value)
-    return Calibration(
+    return TemperatureFit(
         temperature=temperature, fit_pixels=min(int(margins.size), max_pixels), before=before, after=after,
         alert_below=alert_level(after.predicted_accuracies),
     )

@@ -1,18 +1,23 @@
-"""The calibration figures on margins whose answer is known by construction.
-
-``calibrated_frames`` draws no random numbers: at each margin level m, a share sigmoid(m / 2) of the
-pixels (rounded to whole pixels) is labelled right, so T = 2 is the truth, and the figures at T = 1
-and at T = 2 are worked out here from the levels, independently of the code under test.
-"""
+"""The calibration figures on margins whose answer is known by construction (known_margins: T = 2 is the truth)."""
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 import pytest
 
+from known_margins import (
+    FRAMES,
+    PIXELS_PER_LEVEL,
+    TRUE_T,
+    expected_auroc,
+    expected_ece,
+    frame_layout,
+    frame_levels,
+    sigmoid,
+    true_accuracies,
+)
 from streamseg.eval.calibration import (
     FrameMargins,
     alert_level,
@@ -28,59 +33,19 @@ from streamseg.eval.calibration import (
 )
 from streamseg.image.confidence import CONFIDENCE_SCALE
 
-TRUE_T = 2.0
-LEVELS = 0.25 * np.arange(1, 17)  # margins 0.25 .. 4
-PIXELS_PER_LEVEL = 1000
-FRAMES = 4  # frame k holds levels 4k .. 4k + 3: later frames are surer, and righter
-
-
-def sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-def right_at(level: float) -> int:
-    return round(PIXELS_PER_LEVEL * sigmoid(level / TRUE_T))
-
 
 def calibrated_frames(unlabelled_rows: int = 0) -> list[FrameMargins]:
-    """Frames of 40 x 100 pixels: 4 levels of 1000 pixels each; ``unlabelled_rows`` more rows of truth that does not count."""
+    """known_margins' frames; ``unlabelled_rows`` more rows of sure pixels, all wrong, whose truth does not count."""
     frames = []
-    per_frame = len(LEVELS) // FRAMES
     for k in range(FRAMES):
-        margin, right = [], []
-        for level in LEVELS[per_frame * k : per_frame * (k + 1)]:
-            margin.append(np.full(PIXELS_PER_LEVEL, level, np.float32))
-            right.append(np.arange(PIXELS_PER_LEVEL) < right_at(level))
-        margin = np.concatenate(margin).reshape(40, 100)
-        correct = np.concatenate(right).reshape(40, 100)
+        margin, correct = frame_layout(k)
         labelled = np.ones_like(correct)
-        if unlabelled_rows:  # sure pixels, all labelled wrong, whose truth does not count: they must change nothing
-            margin = np.vstack([margin, np.full((unlabelled_rows, 100), 9.0, np.float32)])
-            labelled = np.vstack([labelled, np.zeros((unlabelled_rows, 100), bool)])
-            correct = np.vstack([correct, np.zeros((unlabelled_rows, 100), bool)])
+        if unlabelled_rows:
+            margin = np.vstack([margin, np.full((unlabelled_rows, margin.shape[1]), 9.0, np.float32)])
+            labelled = np.vstack([labelled, np.zeros((unlabelled_rows, margin.shape[1]), bool)])
+            correct = np.vstack([correct, np.zeros((unlabelled_rows, margin.shape[1]), bool)])
         frames.append(FrameMargins(margin, labelled, correct))
     return frames
-
-
-def expected_ece(temperature: float) -> float:
-    """ECE at ``temperature`` from the levels: every level sits wholly in one bin of 15."""
-    bins: dict[int, list[tuple[float, float]]] = {}
-    for level in LEVELS:
-        p = sigmoid(level / temperature)
-        bins.setdefault(min(int(p * 15), 14), []).append((p, right_at(level) / PIXELS_PER_LEVEL))
-    total = len(LEVELS)
-    return sum(len(members) / total * abs(np.mean([a for _, a in members]) - np.mean([p for p, _ in members])) for members in bins.values())
-
-
-def expected_auroc() -> float:
-    """Pairs of (right, wrong) pixels: the right one's margin higher counts 1, equal 1/2."""
-    wins = 0.0
-    for right_level, wrong_level in itertools.product(LEVELS, LEVELS):
-        pairs = right_at(right_level) * (PIXELS_PER_LEVEL - right_at(wrong_level))
-        wins += pairs * (1.0 if right_level > wrong_level else 0.5 if right_level == wrong_level else 0.0)
-    right = sum(right_at(level) for level in LEVELS)
-    wrong = len(LEVELS) * PIXELS_PER_LEVEL - right
-    return wins / (right * wrong)
 
 
 def test_the_fit_finds_the_temperature_the_truth_was_drawn_with() -> None:
@@ -169,12 +134,11 @@ def test_calibration_of_the_constructed_frames() -> None:
     # Later frames hold larger margins and more right pixels: the ranks agree exactly.
     assert calibration.after.spearman == pytest.approx(1.0)
     assert calibration.after.pixels == FRAMES * 4 * PIXELS_PER_LEVEL
-    truth = [sum(right_at(level) for level in LEVELS[4 * k : 4 * k + 4]) / 4000 for k in range(FRAMES)]
-    assert calibration.after.true_accuracies == pytest.approx(truth)
-    assert calibration.after.mean_true_accuracy == pytest.approx(np.mean(truth))
+    assert calibration.after.true_accuracies == pytest.approx(true_accuracies())
+    assert calibration.after.mean_true_accuracy == pytest.approx(np.mean(true_accuracies()))
     # A frame's predicted accuracy is the mean of its uint8 map, as a run reports it (to 4 decimals).
     predicted = [
-        np.mean([round(CONFIDENCE_SCALE * sigmoid(level / calibration.temperature)) for level in LEVELS[4 * k : 4 * k + 4]])
+        np.mean([round(CONFIDENCE_SCALE * sigmoid(level / calibration.temperature)) for level in frame_levels(k)])
         / CONFIDENCE_SCALE for k in range(FRAMES)
     ]
     assert calibration.after.predicted_accuracies == pytest.approx(predicted, abs=6e-5)

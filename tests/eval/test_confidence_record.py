@@ -1,0 +1,53 @@
+"""The fitted temperature written into a model file's sidecar: only the confidence: entry changes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from streamseg.errors import ConfigError
+from streamseg.eval.confidence_record import confidence_record, write_confidence_json, write_sidecar_confidence
+
+RECORD = confidence_record(1.83456, 0.812345, "CamVid val, 101 frames")
+
+
+def test_the_record_is_rounded_as_a_run_reports() -> None:
+    assert RECORD == {"temperature": 1.8346, "alert_below": 0.8123, "fitted_on": "CamVid val, 101 frames"}
+
+
+def test_a_model_without_a_sidecar_gets_one(tmp_path: Path) -> None:
+    path = write_sidecar_confidence(tmp_path / "net.onnx", RECORD)
+    assert path == tmp_path / "net.streamseg.yaml"
+    assert yaml.safe_load(path.read_text()) == {"confidence": RECORD}
+
+
+@pytest.mark.parametrize("old", [
+    "confidence:\n  temperature: 3.0\n  alert_below: 0.5\n\n  fitted_on: old frames\n",
+    "confidence: {temperature: 3.0, alert_below: 0.5, fitted_on: old frames}\n",
+])
+def test_a_previous_entry_is_replaced_and_the_rest_kept_as_written(tmp_path: Path, old: str) -> None:
+    before = "# my model\nlabels: [a, b]\n" + old + "# the input, as exported\ninput: {scale: 0.5}\noutput:\n  kind: scores\n"
+    (tmp_path / "net.streamseg.yaml").write_text(before)
+    text = write_sidecar_confidence(tmp_path / "net.onnx", RECORD).read_text()
+    assert text.startswith("# my model\nlabels: [a, b]\n# the input, as exported\ninput: {scale: 0.5}\noutput:\n  kind: scores\n")
+    assert text.count("confidence:") == 1
+    assert yaml.safe_load(text) == {"labels": ["a", "b"], "input": {"scale": 0.5}, "output": {"kind": "scores"}, "confidence": RECORD}
+
+
+def test_a_sidecar_that_is_not_a_mapping_is_left_alone(tmp_path: Path) -> None:
+    sidecar = tmp_path / "net.streamseg.yaml"
+    sidecar.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        write_sidecar_confidence(tmp_path / "net.onnx", RECORD)
+    sidecar.write_text("labels: [a\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        write_sidecar_confidence(tmp_path / "net.onnx", RECORD)
+    assert sidecar.read_text() == "labels: [a\n"
+
+
+def test_the_json_file_holds_the_record_alone(tmp_path: Path) -> None:
+    path = write_confidence_json(tmp_path / "erfnet-confidence.json", RECORD)
+    assert json.loads(path.read_text()) == RECORD
