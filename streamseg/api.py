@@ -55,6 +55,7 @@ from streamseg.backends import Backend
 from streamseg.config import RunConfig, config_from_values, option_aliases, option_names, parse_size, stream_entry
 from streamseg.errors import ConfigError
 from streamseg.frame import Frame
+from streamseg.image.confidence_resize import confidence_at_size
 from streamseg.image.scores import softmax
 from streamseg.label_sets import LabelSet
 from streamseg.observability.monitor import MetricsMonitor
@@ -99,6 +100,13 @@ class Result:
         latency: seconds from capture to this result.
         image: the RGB frame as decoded.
         overlay: the rendered RGB overlay, when the pipeline was built with ``render=True``.
+        confidence: the frame's reliability, ``{"predicted_accuracy": …, "low_confidence_fraction": …}``:
+            the mean calibrated confidence of its pixels (the share of its labels predicted right) and the
+            share of pixels under ``confidence_threshold`` (``streamseg.image.confidence``); ``None`` where
+            the frame has none (``confidence="off"``, or a model that gives class ids only).
+        confidence_map: (H, W) uint8 confidence of each label at the frame's resolution, ``round(255 p)``
+            with p the calibrated probability of the pixel's class (255: sure), scaled bilinearly from the
+            network's grid; ``None`` where ``confidence`` is.
     """
 
     frame_id: int
@@ -110,6 +118,8 @@ class Result:
     image: np.ndarray = field(repr=False)
     overlay: np.ndarray | None = field(default=None, repr=False)
     stream: str = ""
+    confidence: dict[str, float] | None = None
+    confidence_map: np.ndarray | None = field(default=None, repr=False)
 
 
 class Pipeline:
@@ -340,6 +350,9 @@ class Pipeline:
         probabilities = None
         if self.probabilities:
             probabilities = softmax(frame.logits)
+        confidence_map = None
+        if frame.confidence is not None:
+            confidence_map = confidence_at_size(frame.confidence, frame.image.shape[:2])
         return Result(
             frame_id=frame.index,
             timestamp=frame.timestamp,
@@ -350,6 +363,8 @@ class Pipeline:
             image=frame.image,
             overlay=frame.overlay,
             stream=stream,
+            confidence=frame.reliability.as_dict() if frame.reliability is not None else None,
+            confidence_map=confidence_map,
         )
 
 
