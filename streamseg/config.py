@@ -326,6 +326,7 @@ class RunConfig:
     output: str | None = _model_option("output")
     output_layout: str | None = _model_option("output_layout")
     scores: str | None = _model_option("scores")
+    temperature: Any | None = _model_option("temperature")
     backend: str = option("auto", help="auto (the fastest present), torch, onnxruntime, openvino, cuda, tensorrt, ... (default {default})")
     precision: str = option(  # auto: the backend's fastest precision that keeps parity on this CPU
         "auto", choices=PRECISIONS, help="{choices}; auto: the backend's fastest that keeps parity with fp32",
@@ -367,8 +368,9 @@ class RunConfig:
         "on", choices=("on", "off"), help="calibrated confidence per pixel and per frame: {choices}",
     )
     confidence_threshold: float = option(
-        DEFAULT_THRESHOLD, bounds=Bounds(0, 1, low_open=True, high_open=True),
-        help="a pixel under this confidence is low-confidence (default {default})",
+        DEFAULT_THRESHOLD, bounds=Bounds(0.5, 1, low_open=True, high_open=True),
+        help="a pixel under this confidence is low-confidence, in (0.5, 1): the top class against the runner-up "
+        "is 0.5 at the least (default {default})",
     )
     alert_below: float | None = option(
         None, bounds=Bounds(0, 1),

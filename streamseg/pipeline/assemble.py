@@ -24,7 +24,9 @@ from streamseg.label_sets import CAMVID, LabelSet
 from streamseg.observability.prometheus import PipelineMetrics, StreamLabelled, class_metric_names
 from streamseg.modelfile import ModelFile, is_model_file, open_model_file
 from streamseg.models import load_model
-from streamseg.models.weights import bundled_crf_parameters
+from streamseg.models.weights import bundled_confidence, bundled_crf_parameters
+from streamseg.modelfile.description import parse_field
+from streamseg.image.confidence import Calibration, ConfidenceSettings
 from streamseg.observability.monitor import MetricsMonitor
 from streamseg.observability.reliability_alert import ReliabilityAlert, alert_level
 from streamseg.outputs import check_run_outputs, output_root
@@ -84,7 +86,16 @@ def build_backend(config: RunConfig, plugins: Plugins | None = None) -> tuple[Ba
     backend = create_backend(
         config.backend, model, config.input_size or DEFAULT_INPUT_SIZE, config.precision, config.backend_settings(), registry.backends
     )
+    backend.calibration = model.description.calibration if isinstance(model, ModelFile) else built_in_calibration(config)
     return backend, origin
+
+
+def built_in_calibration(config: RunConfig) -> Calibration:
+    """A built-in model's confidence calibration: the shipped one, with ``--temperature`` in its place when given."""
+    shipped = bundled_confidence(config.model)
+    if config.temperature is None:
+        return shipped
+    return Calibration(parse_field("temperature", config.temperature, "--temperature"), shipped.alert_below, "--temperature")
 
 
 def build_crf_stage_for(config: RunConfig, monitor: MetricsMonitor, plugins: Plugins | None = None) -> Stage:
@@ -153,11 +164,13 @@ def build_stages(
         ]
 
     if keep_scores or needs_scores(config):
-        stages: list[Stage] = [PreprocessStage(backend.input_size), *build_inference_stages(config, backend, plugins), LabelStage()]
+        stages: list[Stage] = [
+            PreprocessStage(backend.input_size), *build_inference_stages(config, backend, plugins), LabelStage(confidence_settings(config, backend)),
+        ]
     else:
         # Labels are all the rest needs: the backend goes from pixels to class ids in one call.
         stages = [] if backend.resizes_on_device else [PreprocessStage(backend.input_size, float_input=False)]
-        stages.append(LabelInferenceStage(backend))
+        stages.append(LabelInferenceStage(backend, confidence_settings(config, backend)))
     if config.crf != "off":
         if backend.scores_from_class_ids:
             raise ConfigError(f"--crf refines class scores, and {config.model} gives class ids only; use --crf off")
@@ -290,6 +303,18 @@ def serve_run(config: RunConfig, registry, health, stack: ExitStack) -> HttpServ
 def _log_started(config: RunConfig, backend: Backend, origin: str) -> None:
     chosen = f"auto picked {backend.describe()}, the fastest present" if config.backend == "auto" else backend.describe()
     log.info("model %s (%s), backend %s", config.model, origin, chosen)
+    if config.confidence == "on" and backend.scores_from_class_ids:
+        log.info("confidence is unavailable: %s gives class ids only, no scores", config.model)
+    elif config.confidence == "on":
+        calibration = backend.calibration
+        log.info("confidence: temperature %.3g (%s)", calibration.temperature, calibration.source)
+
+
+def confidence_settings(config: RunConfig, backend: Backend) -> ConfidenceSettings | None:
+    """What the label stages need to give each frame its confidence; None when it is off or the model gives class ids only."""
+    if config.confidence == "off" or backend.scores_from_class_ids:
+        return None
+    return ConfidenceSettings(backend.calibration, config.confidence_threshold)
 
 
 def _started_info(config: RunConfig, backend: Backend) -> dict[str, str | None]:
