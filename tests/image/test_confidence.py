@@ -1,0 +1,49 @@
+"""A frame whose scores are known gives the expected confidence map and figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamseg.image.confidence import Calibration, ConfidenceSettings, Reliability, confidence_map, top_two
+from streamseg.image.scores import class_labels
+from streamseg.frame import Frame
+
+
+def known_scores() -> np.ndarray:
+    """Three classes over a 2x4 frame; the margins of the top class over the runner-up are 0, 1, 2, 4 by column."""
+    scores = np.zeros((3, 2, 4), dtype=np.float32)
+    scores[1, :, :] = [[0, 1, 2, 4], [0, 1, 2, 4]]  # class 1 leads by its margin over classes 0 and 2 (at 0)
+    scores[2, 1, :] = [-5, -5, -5, -5]
+    return scores
+
+
+def test_top_two_gives_the_argmax_and_the_margin_over_the_runner_up():
+    labels, margin = top_two(known_scores())
+    # A tie (margin 0) goes to the first class, as class_labels does.
+    assert labels.tolist() == [[0, 1, 1, 1], [0, 1, 1, 1]]
+    assert margin.tolist() == [[0, 1, 2, 4], [0, 1, 2, 4]]
+    scores = np.random.default_rng(0).standard_normal((19, 30, 40)).astype(np.float32)
+    labels, margin = top_two(scores)
+    ranked = np.sort(scores, axis=0)
+    assert np.array_equal(labels, class_labels(scores)) and np.allclose(margin, ranked[-1] - ranked[-2])
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_the_confidence_is_the_sigmoid_of_the_margin_over_the_temperature(temperature):
+    _, margin = top_two(known_scores())
+    confidence = confidence_map(margin, temperature)
+    expected = np.rint(255 / (1 + np.exp(-margin / temperature)))
+    assert confidence.dtype == np.uint8 and np.array_equal(confidence, expected)
+
+
+def test_a_frame_s_figures_are_the_mean_confidence_and_the_share_under_the_threshold():
+    _, margin = top_two(known_scores())
+    confidence = confidence_map(margin, 1.0)  # columns: 0.5, 0.731, 0.881, 0.982
+    frame = Frame(index=0, timestamp=0.0, image=np.zeros((2, 4, 3), np.uint8))
+    ConfidenceSettings(Calibration(1.0), threshold=0.7).set(frame, confidence)
+    assert frame.reliability == Reliability(
+        predicted_accuracy=round(float(np.mean(confidence)) / 255, 4), low_confidence_fraction=0.25,
+    )
+    assert frame.reliability.predicted_accuracy == pytest.approx((0.5 + 0.731 + 0.881 + 0.982) / 4, abs=0.003)
+    assert Reliability.of(confidence, threshold=0.9).low_confidence_fraction == 0.75
