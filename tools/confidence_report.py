@@ -40,7 +40,7 @@ import numpy as np
 from streamseg.config import config_from_values
 from streamseg.data.layouts import open_labelled_folder
 from streamseg.errors import StreamsegError
-from streamseg.eval.calibration import ConfidenceFigures, calibrate, frame_reliability
+from streamseg.eval.calibration import ConfidenceFigures, calibrate, frame_reliability, measure
 from streamseg.eval.confidence_record import confidence_record, write_confidence_json
 from streamseg.eval.confidence_scores import LabelledMargins, NetworkMargins, labelled_margins
 from streamseg.image.confidence import DEFAULT_THRESHOLD
@@ -141,7 +141,15 @@ def print_report(report: dict) -> None:
         f"Spearman {whole['spearman']:.3f}   predicted {100 * whole['mean_predicted_accuracy']:.2f}% vs true "
         f"{100 * whole['mean_true_accuracy']:.2f}%"
     )
-    print(f"\nOut of domain at T {whole['temperature']:.4f} (means over frames; the run's threshold first):")
+    given = report.get("at_given_temperature")
+    if given is not None:
+        print(
+            f"\nAt the given T {given['temperature']:.4f}: ECE {100 * given['ece_before']:.2f}% -> {100 * given['ece_after']:.2f}%   "
+            f"Spearman {given['spearman']:.3f}   predicted {100 * given['mean_predicted_accuracy']:.2f}% vs true "
+            f"{100 * given['mean_true_accuracy']:.2f}%"
+        )
+    used = (given or whole)["temperature"]
+    print(f"\nOut of domain at T {used:.4f} (means over frames; the run's threshold first):")
     for name, row in report["out_of_domain"].items():
         under = ", ".join(f"<{t} {100 * share:.1f}%" for t, share in row["low_confidence_fraction_under"].items())
         print(f"  {name:<44} {row['frames']:>4} frames  predicted {100 * row['mean_predicted_accuracy']:.2f}%  low-confidence {under}")
@@ -164,6 +172,10 @@ def main() -> None:
     parser.add_argument("--ood-frames", type=int, default=50, help="frames of each out-of-domain source (default 50)")
     parser.add_argument(
         "--threshold", type=float, default=DEFAULT_THRESHOLD, help=f"low-confidence threshold (default {DEFAULT_THRESHOLD}, a run's)",
+    )
+    parser.add_argument(
+        "--temperature", type=float,
+        help="also measure at this temperature (the one shipped, say) on all the frames, and use it out of domain",
     )
     parser.add_argument("--out", type=Path, help="write the all-frames fit here as {temperature, alert_below, fitted_on}")
     parser.add_argument("--json", type=Path, help="write the report here")
@@ -188,7 +200,8 @@ def main() -> None:
             if len(labelled.frames) < 2:
                 raise SystemExit("error: the halves need at least two labelled frames")
             whole = calibrate(labelled.frames, threshold=args.threshold)
-            temperature = whole.temperature
+            temperature = whole.temperature if args.temperature is None else args.temperature
+            given = None if args.temperature is None else measure(labelled.frames, args.temperature, args.threshold)
             log.info("out of domain: %s, %s", args.video, args.demo)
             out_of_domain = {
                 f"labelled frames ({labelled.description})": reliability_of_margins(
@@ -210,6 +223,7 @@ def main() -> None:
         "halves": halves(labelled, thresholds),
         "all_frames": figures_row(whole.after, whole.before),
         "alert_below": round(whole.alert_below, 4),
+        **({"at_given_temperature": figures_row(given, whole.before)} if given is not None else {}),
         "out_of_domain": out_of_domain,
         "per_frame": [
             {"image": name, "predicted_accuracy": p, "true_accuracy": None if math.isnan(t) else round(t, 4)}
