@@ -1,3 +1,7 @@
+"""The fold weights' raw scores on drive 0006R0 (a quarter of its labelled pixels): margins, right or wrong, frame, all class scores.
+
+    python benchmarks/confidence-2026-12-07/fold_margins.py   # fold weights at runs/fold-0006R0/last.pt; writes /tmp/fold_margins.npz
+"""
 import numpy as np, sys
 from streamseg.config import config_from_values
 from streamseg.data.layouts import open_labelled_folder
@@ -22,5 +26,5 @@ with NetworkMargins(config) as net:
         M.append(margin[ok]); C.append((labels == truth)[ok]); F.append(np.full(ok.sum(), i))
         P.append(s[:, ok].T.astype(np.float32))
 m = np.concatenate(M); c = np.concatenate(C); f = np.concatenate(F); lse = np.concatenate(P)
-np.savez("/tmp/fold_margins.npz", m=m, c=c, f=f, lse=lse)
+np.savez("/tmp/fold_margins.npz", m=m, c=c, f=f, lse=lse)  # lse: every class score of each pixel
 print(m.size)
