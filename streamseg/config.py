@@ -378,7 +378,8 @@ class RunConfig:
         "(default: the model's own level, from frames it was not trained on; none for a model without one)",
     )
     alert_window_s: float = option(
-        10.0, bounds=Bounds(low=0, low_open=True), metavar="SECONDS", help="the alert's rolling window (default {default})",
+        10.0, bounds=Bounds(low=0, low_open=True), metavar="SECONDS",
+        help="the alert's rolling window, in wall-clock seconds (default {default})",
     )
     show_uncertain: bool = option(False, commands=RUN_ONLY, help="grey the overlay's pixels under --confidence-threshold")
     masks_confidence: bool = option(
@@ -463,6 +464,8 @@ class RunConfig:
     def validate(self) -> "RunConfig":
         """This config, if every option is within its declared bounds and choices; else a ConfigError saying which is not."""
         check_options(self)
+        if self.alert_below is not None and self.confidence == "off":
+            raise ConfigError("--alert-below watches the labels' confidence: it needs --confidence on")
         return self
 
     def model_flags(self) -> dict[str, Any]:

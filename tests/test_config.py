@@ -136,3 +136,11 @@ def test_sinks_and_the_refiner_come_from_the_file_or_the_flags(tmp_path):
     assert build_config(config_file, {}).refiner == "dense-crf:iterations=2"
     assert build_config(config_file, {"sinks": ["video-file:v.mp4"]}).sinks == ["video-file:v.mp4"]  # flags replace the list
     assert (build_config(None, {}).sinks, build_config(None, {}).refiner) == ([], "dense-crf")
+
+
+def test_an_alert_level_without_confidence_is_refused():
+    from streamseg.config import config_from_values
+    from streamseg.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs --confidence on"):
+        config_from_values({"alert_below": 0.7, "confidence": "off"})
