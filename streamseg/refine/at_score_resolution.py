@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from streamseg.refine.dense_crf import labels_to_image_size, resize_image
+from streamseg.refine.marginal_confidence import refine_with_confidence
 
 
 class AtScoreResolution:
@@ -27,3 +28,10 @@ class AtScoreResolution:
     def refine(self, image: np.ndarray, scores: np.ndarray) -> np.ndarray:
         small = resize_image(image, scores.shape[1:])
         return labels_to_image_size(self.refiner.refine(small, scores), image.shape, scores.shape[0])
+
+    def refine_with_confidence(self, image: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Like ``refine``, and the wrapped refiner's confidence at the grid it refined on (the scores' grid times its
+        scale), or None when it gives none."""
+        small = resize_image(image, scores.shape[1:])
+        labels, confidence = refine_with_confidence(self.refiner, small, scores)
+        return labels_to_image_size(labels, image.shape, scores.shape[0]), confidence

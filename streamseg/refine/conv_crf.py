@@ -32,6 +32,7 @@ from streamseg.refine.dense_crf import (
     crf_size,
     labels_to_image_size,
 )
+from streamseg.image.confidence import CONFIDENCE_SCALE
 from streamseg.label_sets import label_dtype
 
 _MIN_PROBABILITY = 1e-8
@@ -84,11 +85,24 @@ class ConvCRFRefiner:
     def refine(self, image: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
         """RGB uint8 (H, W, 3) and float (C, h, w) probabilities -> class ids (H, W): uint8 up to 255 classes, else uint16."""
         marginals = self.marginals(image, probabilities)
+        return labels_to_image_size(_labels_on_host(marginals), image.shape, marginals.shape[0])
+
+    @torch.inference_mode()
+    def refine_with_confidence(self, image: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Like ``refine``, and the labels' confidence: uint8 ``round(255 p1 / (p1 + p2))`` of the marginals at the
+        CRF resolution, taken on the device so that only uint8 maps cross to the host (not temperature-calibrated,
+        see ``streamseg.refine.marginal_confidence``)."""
+        marginals = self.marginals(image, probabilities)
         classes = marginals.shape[0]
-        # Ids cross to the host as uint8 when they fit; wider ones become uint16 there (torch's uint16 is a limited dtype).
-        on_device = torch.uint8 if label_dtype(classes) == np.uint8 else torch.int32
-        labels = marginals.argmax(dim=0).to(on_device).cpu().numpy()
-        return labels_to_image_size(labels, image.shape, classes)
+        labels = _labels_on_host(marginals)
+        if classes == 1:
+            # No runner-up: as top_two has it, the second best is the best itself, so p = 1/2.
+            probability = torch.full(marginals.shape[1:], 0.5, device=marginals.device)
+        else:
+            best, second = marginals.topk(2, dim=0).values
+            probability = best / (best + second).clamp_min(torch.finfo(best.dtype).tiny)
+        confidence = (probability * CONFIDENCE_SCALE).round_().to(torch.uint8).cpu().numpy()
+        return labels_to_image_size(labels, image.shape, classes), confidence
 
     @torch.inference_mode()
     def marginals(self, image: np.ndarray, probabilities: np.ndarray) -> torch.Tensor:
@@ -144,6 +158,13 @@ class ConvCRFRefiner:
             for index, (dy, dx) in enumerate(_offsets(self.window)):
                 weights[index] += compat * norm * kernels[index] * _shifted(padded_norm, dy, dx, radius, height, width)
         return weights
+
+
+def _labels_on_host(marginals: torch.Tensor) -> np.ndarray:
+    """The argmax of (C, H', W') marginals as class ids on the host, in the dtype the class count calls for."""
+    # Ids cross to the host as uint8 when they fit; wider ones become uint16 there (torch's uint16 is a limited dtype).
+    on_device = torch.uint8 if label_dtype(marginals.shape[0]) == np.uint8 else torch.int32
+    return marginals.argmax(dim=0).to(on_device).cpu().numpy()
 
 
 def _image_tensor(image: np.ndarray, size: tuple[int, int], device: torch.device) -> torch.Tensor:

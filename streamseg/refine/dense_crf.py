@@ -18,6 +18,7 @@ from streamseg.errors import ConfigError
 from streamseg.image.resize import resize_labels, resize_rgb
 from streamseg.image.scores import class_labels
 from streamseg.label_sets import MAX_CLASSES, label_dtype
+from streamseg.refine.marginal_confidence import marginal_confidence
 
 # -log(0) is infinite; probabilities are floored here before the log.
 _MIN_PROBABILITY = 1e-8
@@ -186,8 +187,18 @@ class DenseCRFRefiner:
         labels = self.refine_at_crf_size(image, probabilities)
         return labels_to_image_size(labels, image.shape, probabilities.shape[0])
 
+    def refine_with_confidence(self, image: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Like ``refine``, and the labels' confidence: uint8 ``round(255 p1 / (p1 + p2))`` of the CRF's marginals,
+        at the CRF resolution (``streamseg.refine.marginal_confidence``; not temperature-calibrated)."""
+        labels, confidence = marginal_confidence(self.marginals(image, probabilities))
+        return labels_to_image_size(labels, image.shape, probabilities.shape[0]), confidence
+
     def refine_at_crf_size(self, image: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
         """Like ``refine`` but returns the labels at the CRF resolution, before resizing back."""
+        return class_labels(self.marginals(image, probabilities))
+
+    def marginals(self, image: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+        """The CRF's class marginals, float32 (C, H', W') at the CRF resolution."""
         import pydensecrf.densecrf as dcrf  # an optional dependency: the `crf` extra
 
         check_refine_inputs(image, probabilities)
@@ -207,7 +218,7 @@ class DenseCRFRefiner:
             compat=p.bilateral_compat,
         )
         q = np.asarray(crf.inference(p.iterations), dtype=np.float32)
-        return class_labels(q.reshape(classes, height, width))
+        return q.reshape(classes, height, width)
 
 
 def _describe(value: object) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from streamseg.image.scores import softmax
+from streamseg.refine.marginal_confidence import refine_with_confidence
 
 
 class FromLogits:
@@ -18,3 +19,7 @@ class FromLogits:
 
     def refine(self, image: np.ndarray, logits: np.ndarray) -> np.ndarray:
         return self.refiner.refine(image, softmax(logits))
+
+    def refine_with_confidence(self, image: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Like ``refine``, and the wrapped refiner's confidence, or None when it gives none."""
+        return refine_with_confidence(self.refiner, image, softmax(logits))
