@@ -4,7 +4,7 @@
 package is imported by every CRF worker process, which has no use for torch.
 """
 
-from streamseg.refine.async_pool import AsyncCrfPool, CrfWorkerError, PoolCounts
+from streamseg.refine.async_pool import AsyncCrfPool, CrfWorkerError, PoolCounts, PoolResult
 from streamseg.refine.dense_crf import (
     CrfParameters,
     DenseCRFRefiner,
@@ -20,6 +20,7 @@ __all__ = [
     "CrfWorkerError",
     "DenseCRFRefiner",
     "PoolCounts",
+    "PoolResult",
     "crf_parameters_from_mapping",
     "read_crf_parameters",
 ]

@@ -2,8 +2,8 @@
 
 pydensecrf holds the GIL for the whole inference, so threads would stall the pipeline;
 worker processes do not. Each worker owns one shared-memory segment, created once and
-reused for every frame (image and probabilities in, labels out), so a frame costs two
-copies and a few bytes of pipe traffic, not a new segment.
+reused for every frame (image and probabilities in, labels out, and the labels' confidence
+when asked for), so a frame costs two copies and a few bytes of pipe traffic, not a new segment.
 
 At most one frame per worker is in flight. When all are busy, the newest frame waits in a
 single "next" slot, and a frame already waiting there is dropped (counted as skipped): a
@@ -34,13 +34,15 @@ from dataclasses import dataclass
 from multiprocessing import shared_memory
 from multiprocessing.connection import Connection
 from multiprocessing.connection import wait as wait_for_ready
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from streamseg.image.confidence_resize import confidence_at_size
 from streamseg.label_sets import label_dtype
 from streamseg.options import DEFAULT_CRF_WORKERS
 from streamseg.refine.dense_crf import check_refine_inputs
+from streamseg.refine.marginal_confidence import refine_with_confidence
 
 if TYPE_CHECKING:  # workers import this module; they need no prometheus
     from streamseg.refine.prometheus import CrfMetrics
@@ -54,7 +56,11 @@ _STOP = None  # sent to a worker to make it exit
 
 @runtime_checkable  # the refiners table checks that a plugin's factory made one
 class Refiner(Protocol):
-    """What a worker runs: ``DenseCRFRefiner`` or anything picklable with the same method."""
+    """What a worker runs: ``DenseCRFRefiner`` or anything picklable with the same method.
+
+    A refiner may also have ``refine_with_confidence(image, probabilities) -> (labels, confidence)``
+    (``streamseg.refine.marginal_confidence``); one without it gives labels only.
+    """
 
     def refine(self, image: np.ndarray, probabilities: np.ndarray) -> np.ndarray: ...
 
@@ -65,13 +71,15 @@ class CrfWorkerError(RuntimeError):
 
 @dataclass(frozen=True)
 class _Layout:
-    """Where the image, the probabilities and the labels of one frame lie in a segment.
+    """Where the image, the probabilities, the labels and their confidence of one frame lie in a segment.
 
-    The labels are uint8 up to 255 classes and uint16 beyond, as the class count calls for.
+    The labels are uint8 up to 255 classes and uint16 beyond, as the class count calls for. The
+    confidence, there when asked for, is uint8 at the probabilities' grid.
     """
 
     image_shape: tuple[int, int, int]
     probabilities_shape: tuple[int, int, int]
+    confidence: bool = False  # the worker gives the labels' confidence too
 
     @property
     def labels_dtype(self) -> np.dtype:
@@ -86,8 +94,14 @@ class _Layout:
         return _aligned(self.probabilities_offset + 4 * int(np.prod(self.probabilities_shape)))
 
     @property
+    def confidence_offset(self) -> int:
+        return _aligned(self.labels_offset + self.image_shape[0] * self.image_shape[1] * self.labels_dtype.itemsize)
+
+    @property
     def nbytes(self) -> int:
-        return self.labels_offset + self.image_shape[0] * self.image_shape[1] * self.labels_dtype.itemsize
+        if not self.confidence:
+            return self.labels_offset + self.image_shape[0] * self.image_shape[1] * self.labels_dtype.itemsize
+        return self.confidence_offset + self.probabilities_shape[1] * self.probabilities_shape[2]
 
     def image(self, buffer: memoryview) -> np.ndarray:
         return np.ndarray(self.image_shape, np.uint8, buffer=buffer, offset=0)
@@ -97,6 +111,9 @@ class _Layout:
 
     def labels(self, buffer: memoryview) -> np.ndarray:
         return np.ndarray(self.image_shape[:2], self.labels_dtype, buffer=buffer, offset=self.labels_offset)
+
+    def confidence_map(self, buffer: memoryview) -> np.ndarray:
+        return np.ndarray(self.probabilities_shape[1:], np.uint8, buffer=buffer, offset=self.confidence_offset)
 
 
 @dataclass
@@ -115,6 +132,14 @@ class _Worker:
     task: _Task | None = None  # the frame it is refining, None while idle
     rest_until: float = 0.0  # time.monotonic() before which it gets no frame (the CPU share cap)
     ready: bool = False  # it has started and refined a test frame
+
+
+class PoolResult(NamedTuple):
+    """A refined frame: its index, its labels (H, W), and their confidence (uint8 at the probabilities' grid) or None."""
+
+    frame_index: int
+    labels: np.ndarray
+    confidence: np.ndarray | None
 
 
 @dataclass(frozen=True)
@@ -139,6 +164,8 @@ class AsyncCrfPool:
             workers, and CRF time per frame; ``None`` records nothing.
         cpu_share: the most of one core each worker may use on average, in (0, 1];
             ``None`` (default) sets no cap.
+        confidence: each result also carries its labels' confidence, uint8 at the probabilities'
+            grid, where the refiner gives one (``refine_with_confidence``).
         ready_timeout: how long to wait for the workers to start. A new Python process takes
             a second or more of CPU to import its libraries; waiting here keeps that out of
             the stream's first seconds and reports a worker that cannot start before any frame.
@@ -154,6 +181,7 @@ class AsyncCrfPool:
         start_method: str = "spawn",
         metrics: CrfMetrics | None = None,
         cpu_share: float | None = None,
+        confidence: bool = False,
         ready_timeout: float = 60.0,
     ) -> None:
         if start_method not in START_METHODS:
@@ -166,12 +194,13 @@ class AsyncCrfPool:
         if cpu_share is not None and not 0 < cpu_share <= 1:
             raise ValueError(f"cpu_share must be in (0, 1] or None, got {cpu_share}")
         self.cpu_share = cpu_share
+        self.confidence = confidence
         self.refiner = refiner
         self.metrics = metrics
         self._context = multiprocessing.get_context(start_method)
         self._workers: list[_Worker] = []
         self._next: _Task | None = None
-        self._undelivered: list[tuple[int, np.ndarray]] = []  # collected during submit(), handed out by poll()
+        self._undelivered: list[PoolResult] = []  # collected during submit(), handed out by poll()
         self._closed = False
         self._submitted = self._refined = self._skipped = self._lost = self._replaced = 0
         try:
@@ -234,10 +263,12 @@ class AsyncCrfPool:
         self._next = task
         return False
 
-    def poll(self, timeout: float = 0.0) -> list[tuple[int, np.ndarray]]:
-        """Finished frames as (frame_index, labels (H, W)), oldest first; waits at most ``timeout`` s.
+    def poll(self, timeout: float = 0.0) -> list[PoolResult]:
+        """Finished frames as (frame_index, labels (H, W), confidence), oldest first; waits at most ``timeout`` s.
 
-        Labels are uint8 for up to 255 classes and uint16 beyond (``label_sets.label_dtype``).
+        Labels are uint8 for up to 255 classes and uint16 beyond (``label_sets.label_dtype``). The
+        confidence is uint8 at the probabilities' grid, or None: the pool was not asked for it, or
+        its refiner gives none.
 
         Returns as soon as anything has finished, or after ``timeout`` with an empty list;
         ``timeout=0`` never waits. Dead workers are replaced here.
@@ -322,7 +353,7 @@ class AsyncCrfPool:
         return next((worker for worker in self._workers if worker.task is None and worker.rest_until <= now), None)
 
     def _dispatch(self, worker: _Worker, task: _Task) -> None:
-        layout = _Layout(tuple(task.image.shape), tuple(task.probabilities.shape))
+        layout = _Layout(tuple(task.image.shape), tuple(task.probabilities.shape), self.confidence)
         if worker.segment is None or worker.segment.size < layout.nbytes:
             # The first frame sets the size; a stream keeps its size, so growing again is rare.
             replacement = shared_memory.SharedMemory(create=True, size=layout.nbytes)
@@ -338,7 +369,7 @@ class AsyncCrfPool:
             pass  # the worker is dead; the next collect finds it, replaces it and counts the frame lost
         self._update_busy()
 
-    def _collect(self, timeout: float) -> list[tuple[int, np.ndarray]]:
+    def _collect(self, timeout: float) -> list[PoolResult]:
         """Gathers finished frames, replaces dead workers and starts the waiting frame."""
         if timeout > 0 and self.busy:
             waitables = [worker.connection for worker in self._workers]
@@ -371,7 +402,7 @@ class AsyncCrfPool:
         results.sort(key=lambda result: result[0])
         return results
 
-    def _receive(self, worker: _Worker) -> tuple[int, np.ndarray] | None:
+    def _receive(self, worker: _Worker) -> PoolResult | None:
         """Reads what ``worker`` has sent: the ready note, a startup failure or a finished frame."""
         try:
             while worker.connection.poll():
@@ -387,19 +418,21 @@ class AsyncCrfPool:
         return None
 
     def _finish(
-        self, worker: _Worker, frame_index: int, seconds: float, cpu_seconds: float, error: str | None
-    ) -> tuple[int, np.ndarray]:
+        self, worker: _Worker, frame_index: int, seconds: float, cpu_seconds: float, error: str | None,
+        has_confidence: bool = False,
+    ) -> PoolResult:
         task, worker.task = worker.task, None
         if self.cpu_share is not None:
             worker.rest_until = time.monotonic() + max(0.0, cpu_seconds / self.cpu_share - seconds)
         if error is not None:
             raise CrfWorkerError(f"CRF worker failed on frame {frame_index}: {error}")
         labels = np.array(task.layout.labels(worker.segment.buf))  # a copy: the segment is reused
+        confidence = np.array(task.layout.confidence_map(worker.segment.buf)) if has_confidence else None
         self._refined += 1
         if self.metrics is not None:
             self.metrics.frames_refined.inc()
             self.metrics.latency.observe(seconds)
-        return frame_index, labels
+        return PoolResult(frame_index, labels, confidence)
 
     def _replace(self, worker: _Worker) -> None:
         log.warning(
@@ -459,18 +492,32 @@ def _worker_main(connection: Connection, refiner: Refiner) -> None:
                     segment.close()
                 segment = shared_memory.SharedMemory(name=name)
             started, cpu_started = time.perf_counter(), time.process_time()
-            error = None
+            error, has_confidence = None, False
             try:
-                labels = refiner.refine(layout.image(segment.buf), layout.probabilities(segment.buf))
-                layout.labels(segment.buf)[...] = labels
+                has_confidence = _refine_into(refiner, layout, segment.buf)
             except Exception as exc:  # reported to the parent, which decides
                 error = f"{type(exc).__name__}: {exc}"
             seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
-            connection.send(("done", frame_index, seconds, cpu_seconds, error))
+            connection.send(("done", frame_index, seconds, cpu_seconds, error, has_confidence))
     finally:
         if segment is not None:
             segment.close()  # the parent owns and unlinks it
         connection.close()
+
+
+def _refine_into(refiner: Refiner, layout: _Layout, buffer: memoryview) -> bool:
+    """Refines the frame in ``buffer`` and writes its labels, and its confidence when ``layout`` asks for it and the
+    refiner gives one (then True), scaled to the probabilities' grid if the refiner ran on another."""
+    image, probabilities = layout.image(buffer), layout.probabilities(buffer)
+    if not layout.confidence:
+        layout.labels(buffer)[...] = refiner.refine(image, probabilities)
+        return False
+    labels, confidence = refine_with_confidence(refiner, image, probabilities)
+    layout.labels(buffer)[...] = labels
+    if confidence is None:
+        return False
+    layout.confidence_map(buffer)[...] = confidence_at_size(confidence, probabilities.shape[1:])
+    return True
 
 
 def _yield_to_the_stream() -> None:

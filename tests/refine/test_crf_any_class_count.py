@@ -89,7 +89,8 @@ def test_the_async_pool_returns_labels_in_the_class_counts_dtype(classes):
         give_up = time.monotonic() + LIMIT_S
         while not results and time.monotonic() < give_up:
             results = pool.poll(timeout=0.5)
-    [(index, labels)] = results
+    [(index, labels, confidence)] = results
+    assert confidence is None  # the pool was not asked for it
     assert index == 7 and labels.dtype == label_dtype(classes)
     np.testing.assert_array_equal(labels, refiner.refine(banded_image(), band_scores(classes, logits=True)))
     assert set(np.unique(labels)) == set(band_ids(classes))

@@ -17,7 +17,7 @@ from crf_test_helpers import (
 )
 from prometheus_client import CollectorRegistry
 
-from streamseg.refine.async_pool import AsyncCrfPool, CrfWorkerError
+from streamseg.refine.async_pool import AsyncCrfPool, CrfWorkerError, PoolResult
 from streamseg.refine.prometheus import CrfMetrics
 
 RNG = np.random.default_rng(0)
@@ -28,7 +28,7 @@ EXPECTED = upsampled_argmax(PROBABILITIES, (48, 64))
 LIMIT_S = 30.0  # a bound on waits so that a broken pool fails the test instead of hanging it
 
 
-def drain(pool: AsyncCrfPool) -> list[tuple[int, np.ndarray]]:
+def drain(pool: AsyncCrfPool) -> list[PoolResult]:
     """Waits for every frame the pool holds."""
     results = []
     give_up = time.monotonic() + LIMIT_S
@@ -73,7 +73,7 @@ def test_labels_come_back_for_the_frame_that_was_sent():
         probabilities = [np.roll(PROBABILITIES, shift, axis=0) for shift in range(3)]
         for index in range(3):
             pool.submit(index, images[index], probabilities[index])
-            for done, labels in pool.poll(timeout=LIMIT_S) + drain(pool):
+            for done, labels, _ in pool.poll(timeout=LIMIT_S) + drain(pool):
                 np.testing.assert_array_equal(labels, upsampled_argmax(probabilities[done], (48, 64)))
 
 
@@ -89,7 +89,7 @@ def test_when_workers_are_busy_the_newest_frame_waits_and_older_waiting_ones_are
         assert sample(registry, "streamseg_crf_frames_skipped_total") == 2
         assert sample(registry, "streamseg_crf_workers_busy") == 1
         open_gate(tmp_path, 0)
-        done = [index for index, _ in drain(pool)]
+        done = [index for index, _, _ in drain(pool)]
     assert done == [0, 3]
     assert sample(registry, "streamseg_crf_frames_refined_total") == 2
     assert sample(registry, "streamseg_crf_latency_seconds_count") == 2
@@ -116,8 +116,8 @@ def test_a_killed_worker_is_replaced_and_later_frames_still_refine(tmp_path):
             pool.submit(index, IMAGE, PROBABILITIES)
             results += pool.poll(timeout=LIMIT_S)
         results += drain(pool)
-        assert sorted(index for index, _ in results) == [1, 2, 3, 4, 5]  # two workers may finish out of order
-        for _, labels in results:
+        assert sorted(index for index, _, _ in results) == [1, 2, 3, 4, 5]  # two workers may finish out of order
+        for _, labels, _ in results:
             np.testing.assert_array_equal(labels, EXPECTED)
     assert shm_entries() - before == set()
 
@@ -128,7 +128,7 @@ def test_workers_ignore_ctrl_c():
         assert len(pool.poll(timeout=LIMIT_S)) == 1  # the worker is past its start-up
         os.kill(pool._workers[0].process.pid, signal.SIGINT)
         pool.submit(1, IMAGE, PROBABILITIES)
-        assert [index for index, _ in pool.poll(timeout=LIMIT_S)] == [1]
+        assert [index for index, _, _ in pool.poll(timeout=LIMIT_S)] == [1]
         assert pool.counts().workers_replaced == 0
 
 
@@ -146,7 +146,7 @@ def test_a_cpu_share_makes_a_worker_rest_after_each_frame():
     # (less the time it took, which a busy machine can stretch, but not that far).
     with AsyncCrfPool(BusyRefiner(cpu_seconds=0.2), workers=1, cpu_share=0.001) as pool:
         assert pool.submit(0, IMAGE, PROBABILITIES)
-        assert [index for index, _ in drain(pool)] == [0]
+        assert [index for index, _, _ in drain(pool)] == [0]
         assert not pool.submit(1, IMAGE, PROBABILITIES), "a resting worker took a frame"
         assert pool.poll(timeout=0.5) == []
         assert pool.busy == 0 and pool.in_flight() == {1}  # parked, not refined
