@@ -98,8 +98,11 @@ def built_in_calibration(config: RunConfig) -> Calibration:
     return Calibration(parse_field("temperature", config.temperature, "--temperature"), shipped.alert_below, "--temperature")
 
 
-def build_crf_stage_for(config: RunConfig, monitor: MetricsMonitor, plugins: Plugins | None = None) -> Stage:
-    """The CRF stage running the refiner ``config.refiner`` names, from the refiners table (``plugins``, else all installed)."""
+def build_crf_stage_for(
+    config: RunConfig, monitor: MetricsMonitor, plugins: Plugins | None = None, confidence: ConfidenceSettings | None = None
+) -> Stage:
+    """The CRF stage running the refiner ``config.refiner`` names, from the refiners table (``plugins``, else all installed);
+    with ``confidence`` (the label stages' settings) refined frames carry the CRF's confidence."""
     # Explicit settings win; otherwise those tuned for this model ship beside its weights.
     path = config.crf_parameters or bundled_crf_parameters(config.model)
     context = RefinerContext(crf_parameters=read_crf_parameters(path) if path else None)
@@ -107,7 +110,7 @@ def build_crf_stage_for(config: RunConfig, monitor: MetricsMonitor, plugins: Plu
     return build_crf_stage(
         config.crf, refiner=refiner, workers=config.crf_workers, delay_budget_s=config.crf_delay_ms / 1000.0,
         cpu_share=config.crf_cpu_share,
-        registry=monitor.metrics.registry,
+        registry=monitor.metrics.registry, confidence=confidence,
     )
 
 
@@ -174,7 +177,7 @@ def build_stages(
     if config.crf != "off":
         if backend.scores_from_class_ids:
             raise ConfigError(f"--crf refines class scores, and {config.model} gives class ids only; use --crf off")
-        stages.append(build_crf_stage_for(config, monitor, plugins))
+        stages.append(build_crf_stage_for(config, monitor, plugins, confidence_settings(config, backend)))
     if render:
         renderer = Renderer(
             alpha=config.alpha, label_set=backend.label_set,

@@ -6,6 +6,12 @@ passing it on (evaluation, offline files). ``async`` hands each frame to an
 ``delay_budget_s``, otherwise the newest finished refinement of an earlier frame, carried
 forward where the scene has not changed (see ``streamseg.refine.carry``) or along
 ``frame.flow`` when a temporal stage provides it.
+
+With confidence on, a frame that shows a CRF result shows that result's confidence: its
+marginals' top class against the runner-up (``streamseg.refine.marginal_confidence``), at the
+grid the CRF ran on, carried with the labels; a frame that shows the network's labels keeps the
+network's confidence. The marginals are not temperature-calibrated (T is fitted on the
+network's scores), so a refined frame's figures are on the same scale but not calibrated.
 """
 
 from __future__ import annotations
@@ -17,18 +23,15 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from streamseg.frame import Frame
+from streamseg.image.confidence import ConfidenceSettings
 from streamseg.options import DEFAULT_CRF_WORKERS
 from streamseg.pipeline.stage import Stage
-from streamseg.refine.async_pool import AsyncCrfPool, Refiner
+from streamseg.refine.async_pool import AsyncCrfPool, PoolResult, Refiner
 from streamseg.refine.at_score_resolution import AtScoreResolution
-from streamseg.refine.carry import (
-    carry_along_flow,
-    carry_static,
-    follow_flow,
-    identity_coordinates,
-)
+from streamseg.refine.carry import carry, carry_confidence, follow_flow, identity_coordinates
 from streamseg.refine.dense_crf import CrfParameters, DenseCRFRefiner
 from streamseg.refine.from_logits import FromLogits
+from streamseg.refine.marginal_confidence import refine_with_confidence
 from streamseg.refine.prometheus import CrfMetrics
 from streamseg.image.scores import softmax
 from streamseg.stages.labels import logits_to_labels
@@ -50,6 +53,7 @@ class _Refined:
     refined: np.ndarray
     raw: np.ndarray
     coordinates: np.ndarray | None
+    confidence: np.ndarray | None = None  # the refined labels' confidence, uint8 at the scores' grid
 
 
 class CrfStage(Stage):
@@ -62,13 +66,15 @@ class CrfStage(Stage):
         delay_budget_s: async only; how long a frame may wait for its own result. 0 never waits.
         metrics: where to record lag (and, in sync mode, CRF time and refined frames; in
             async mode the pool records those, so give it the same ``CrfMetrics``).
+        confidence: the run's confidence settings (their threshold): a frame that shows a CRF
+            result gets that result's confidence and reliability. None (confidence off) leaves them.
+            An async pool must have been made with ``confidence=True`` to give any.
 
     ``close()`` closes the pool. Frames must come in order from one thread, as the pipeline runs stages.
     """
 
     name = "crf"
     takes = frozenset({"logits", "labels", "image"})
-    gives = frozenset({"labels"})
 
     def __init__(
         self,
@@ -78,6 +84,7 @@ class CrfStage(Stage):
         metrics: CrfMetrics | None = None,
         *,
         pool_takes_logits: bool = False,
+        confidence: ConfidenceSettings | None = None,
     ) -> None:
         if mode not in CRF_STAGE_MODES:
             raise ValueError(f"mode must be one of {', '.join(CRF_STAGE_MODES)}, not {mode!r}")
@@ -92,6 +99,8 @@ class CrfStage(Stage):
         self.delay_budget_s = float(delay_budget_s)
         self.metrics = metrics
         self.pool_takes_logits = pool_takes_logits  # the pool's refiner is wrapped in FromLogits
+        self.confidence = confidence
+        self.gives = frozenset({"labels", "confidence", "reliability"} if confidence else {"labels"})
         self._pending: dict[int, _Pending] = {}
         self._newest: _Refined | None = None
 
@@ -119,7 +128,11 @@ class CrfStage(Stage):
 
     def _refine_now(self, frame: Frame, probabilities: np.ndarray) -> None:
         started = time.perf_counter()
-        frame.labels = self.crf.refine(frame.image, probabilities)
+        if self.confidence is None:
+            frame.labels = self.crf.refine(frame.image, probabilities)
+        else:
+            frame.labels, confidence = refine_with_confidence(self.crf, frame.image, probabilities)
+            self._set_confidence(frame, confidence)
         frame.refined_from = frame.index
         if self.metrics is not None:
             self.metrics.latency.observe(time.perf_counter() - started)
@@ -148,21 +161,24 @@ class CrfStage(Stage):
             del self._pending[index]
 
         if own is not None:
-            frame.labels = own
+            frame.labels = own.labels
             frame.refined_from = frame.index
-        elif self._newest is not None:
-            frame.labels = self._carry(self._newest, frame.labels)
+            self._set_confidence(frame, own.confidence)
+        elif self._newest is not None and self._newest.refined.shape == frame.labels.shape:
+            self._carry(self._newest, frame)
             frame.refined_from = self._newest.index
+        # Otherwise (nothing refined yet, or the stream changed size) the frame shows the network's labels and confidence.
 
-    def _take(self, results: list[tuple[int, np.ndarray]], own_index: int) -> np.ndarray | None:
-        """Keeps the newest result for later frames; returns this frame's labels if among ``results``."""
+    def _take(self, results: list[PoolResult], own_index: int) -> PoolResult | None:
+        """Keeps the newest result for later frames; returns this frame's if among ``results``."""
         own = None
-        for index, refined in results:
+        for result in results:
+            index = result.frame_index
             pending = self._pending.pop(index, None)
             if index == own_index:
-                own = refined
+                own = result
             if pending is not None and (self._newest is None or index > self._newest.index):
-                self._newest = _Refined(index, refined, pending.raw, pending.coordinates)
+                self._newest = _Refined(index, result.labels, pending.raw, pending.coordinates, result.confidence)
         return own
 
     def _follow_motion(self, flow: np.ndarray | None) -> None:
@@ -174,13 +190,20 @@ class CrfStage(Stage):
             else:
                 item.coordinates = follow_flow(item.coordinates, flow)
 
-    @staticmethod
-    def _carry(result: _Refined, raw_now: np.ndarray) -> np.ndarray:
-        if result.refined.shape != raw_now.shape:
-            return raw_now  # the stream changed size; an old result does not fit
-        if result.coordinates is not None:
-            return carry_along_flow(result.refined, result.raw, raw_now, result.coordinates)
-        return carry_static(result.refined, result.raw, raw_now)
+    def _carry(self, result: _Refined, frame: Frame) -> None:
+        """Puts ``result``'s labels on ``frame`` where the scene has not changed, and their confidence with them."""
+        carried = carry(result.refined, result.raw, frame.labels, result.coordinates)
+        frame.labels = carried.labels
+        if result.confidence is not None and frame.confidence is not None:
+            self._set_confidence(
+                frame, carry_confidence(result.confidence, frame.confidence, carried.kept, result.coordinates)
+            )
+
+    def _set_confidence(self, frame: Frame, confidence: np.ndarray | None) -> None:
+        """Gives ``frame`` the confidence of the CRF result it shows; without one (a refiner that gives none,
+        confidence off) it keeps the network's."""
+        if self.confidence is not None and confidence is not None:
+            self.confidence.set(frame, confidence)
 
 
 def build_crf_stage(
@@ -192,6 +215,7 @@ def build_crf_stage(
     registry: CollectorRegistry | None = None,
     refiner: Refiner | None = None,
     cpu_share: float | None = None,
+    confidence: ConfidenceSettings | None = None,
 ) -> CrfStage:
     """The CRF stage for ``--crf async|sync``, its metrics registered on ``registry`` when given.
 
@@ -202,6 +226,8 @@ def build_crf_stage(
     output resolution (see ``AtScoreResolution``), where a frame costs the CRF less; on
     CamVid both are the same. It starts ``workers`` processes, which use at most
     ``cpu_share`` of a core each (``None``: no cap); the stage's ``close()`` stops them.
+    With ``confidence`` (the run's settings; None: confidence off) refined frames carry the
+    CRF's confidence (see ``CrfStage``).
     """
     if mode not in CRF_STAGE_MODES:
         raise ValueError(f"mode must be one of {', '.join(CRF_STAGE_MODES)}, not {mode!r}")
@@ -209,6 +235,8 @@ def build_crf_stage(
         refiner = DenseCRFRefiner.from_parameters(parameters or CrfParameters())
     metrics = CrfMetrics(registry) if registry is not None else None
     if mode == "sync":
-        return CrfStage(refiner, "sync", metrics=metrics)
-    pool = AsyncCrfPool(AtScoreResolution(FromLogits(refiner)), workers, metrics=metrics, cpu_share=cpu_share)
-    return CrfStage(pool, "async", delay_budget_s, metrics, pool_takes_logits=True)
+        return CrfStage(refiner, "sync", metrics=metrics, confidence=confidence)
+    pool = AsyncCrfPool(
+        AtScoreResolution(FromLogits(refiner)), workers, metrics=metrics, cpu_share=cpu_share, confidence=confidence is not None
+    )
+    return CrfStage(pool, "async", delay_budget_s, metrics, pool_takes_logits=True, confidence=confidence)

@@ -101,6 +101,17 @@ class GatedRefiner(ArgmaxRefiner):
         return labels
 
 
+class SureGatedRefiner(GatedRefiner):
+    """A ``GatedRefiner`` whose results come with a confidence: ``sure`` (uint8) at every pixel of the probabilities' grid."""
+
+    def __init__(self, gates: Path, *, sure: int = 200, **options) -> None:
+        super().__init__(gates, **options)
+        self.sure = sure
+
+    def refine_with_confidence(self, image: np.ndarray, probabilities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.refine(image, probabilities), np.full(probabilities.shape[1:], self.sure, np.uint8)
+
+
 def open_gate(gates: Path, key: int) -> None:
     (gates / str(key)).touch()
 

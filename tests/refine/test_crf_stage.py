@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from streamseg.frame import Frame
 from streamseg.pipeline.runner import PipelineState, Runner
-from streamseg.pipeline.stage import check_chain
+from streamseg.pipeline.stage import Stage, check_chain
 from streamseg.refine.async_pool import AsyncCrfPool
 from streamseg.refine.at_score_resolution import AtScoreResolution
 from streamseg.refine.carry import (
@@ -207,10 +207,15 @@ def _frame(index: int, labels: np.ndarray) -> Frame:
     return Frame(index, index / 25, image, logits=logits, labels=labels.copy())
 
 
-class _Logits(LabelStage):
+class _Logits(Stage):
+    """Stands in for the network: gives logits (a subclass fills them)."""
+
     name = "infer"
     takes = frozenset({"image"})
     gives = frozenset({"logits"})
+
+    def process(self, frame: Frame) -> None:
+        pass
 
 
 def test_async_refinement_inside_a_running_pipeline():
