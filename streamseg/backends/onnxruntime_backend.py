@@ -41,7 +41,7 @@ from streamseg.options import BackendOptions
 
 QUANTISED_FILE_NAME = "model-int8.onnx"
 # Unsigned activations with signed weights (U8S8) use the VNNI/AVX2 integer kernels directly;
-# signed activations (S8S8) go through slower ones (BENCHMARKS.md, Backends).
+# signed activations (S8S8) go through slower ones (benchmarks/history/BENCHMARKS-log.md, the A/B table).
 _ACTIVATION_TYPE = "QUInt8"
 _WEIGHT_TYPE = "QInt8"
 # Without VNNI the U8S8 kernels sum pairs of products in 16 bits, which saturates on 8-bit weights and
