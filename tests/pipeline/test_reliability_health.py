@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from streamseg.errors import ConfigError
 import torch
 from modelfile.foreign_models import ColourNet, export
 
@@ -130,8 +132,10 @@ def test_no_level_no_alert(black_or_white) -> None:
 
 
 def test_confidence_off_no_alert(black_or_white) -> None:
-    with assemble(run_config(black_or_white, alert_below=LEVEL, confidence="off"), source=SwitchedColour(GREY)) as assembly:
+    with assemble(run_config(black_or_white, confidence="off"), source=SwitchedColour(GREY)) as assembly:
         assert assembly.monitor.reliability_alert is None
+    with pytest.raises(ConfigError, match="needs --confidence on"):  # an alert level with nothing to watch
+        run_config(black_or_white, alert_below=LEVEL, confidence="off")
 
 
 def test_a_stream_whose_labels_are_unreliable_is_reported_and_keeps_the_run_healthy() -> None:
