@@ -6,8 +6,9 @@ confidence is that same figure of the marginals' two highest probabilities, held
 form (uint8, ``round(255 p)``), at the grid the CRF ran on.
 
 The marginals are not temperature-calibrated: T is fitted on the network's scores, and mean-field
-inference makes its own marginals sharper or softer than the network's. A refined frame's figures
-read on the same scale as the network's, but are not calibrated in the same sense.
+inference makes the marginals much surer than those scores (the pairwise terms pull every pixel
+towards its neighbours' class). A refined frame's figures read on the same scale as the network's,
+but they overstate how right its labels are.
 
 numpy only: CRF worker processes import this module.
 """

@@ -11,7 +11,8 @@ With confidence on, a frame that shows a CRF result shows that result's confiden
 marginals' top class against the runner-up (``streamseg.refine.marginal_confidence``), at the
 grid the CRF ran on, carried with the labels; a frame that shows the network's labels keeps the
 network's confidence. The marginals are not temperature-calibrated (T is fitted on the
-network's scores), so a refined frame's figures are on the same scale but not calibrated.
+network's scores) and mean-field inference makes them surer than the network: a refined
+frame's figures are on the same scale but overstate how right its labels are.
 """
 
 from __future__ import annotations
