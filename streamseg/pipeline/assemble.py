@@ -26,7 +26,7 @@ from streamseg.modelfile import ModelFile, is_model_file, open_model_file
 from streamseg.models import load_model
 from streamseg.models.weights import bundled_confidence, bundled_crf_parameters
 from streamseg.modelfile.description import parse_field
-from streamseg.image.confidence import Calibration, ConfidenceSettings
+from streamseg.image.confidence import UNCALIBRATED, Calibration, ConfidenceSettings
 from streamseg.observability.monitor import MetricsMonitor
 from streamseg.observability.reliability_alert import ReliabilityAlert, alert_level
 from streamseg.outputs import check_run_outputs, output_root
@@ -91,8 +91,9 @@ def build_backend(config: RunConfig, plugins: Plugins | None = None) -> tuple[Ba
 
 
 def built_in_calibration(config: RunConfig) -> Calibration:
-    """A built-in model's confidence calibration: the shipped one, with ``--temperature`` in its place when given."""
-    shipped = bundled_confidence(config.model)
+    """A built-in model's confidence calibration: the one shipped for its bundled weights (none for ``--weights``, which
+    were never calibrated), with ``--temperature`` in its place when given."""
+    shipped = bundled_confidence(config.model) if config.weights is None else UNCALIBRATED
     if config.temperature is None:
         return shipped
     return Calibration(parse_field("temperature", config.temperature, "--temperature"), shipped.alert_below, "--temperature")
