@@ -3,30 +3,18 @@ every frame's, per stream; read back through a real /metrics endpoint."""
 
 from __future__ import annotations
 
-import urllib.request
 
 import numpy as np
 import prometheus_client
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from streamseg.frame import Frame
 from streamseg.http.server import HttpServer, serve_metrics
 from streamseg.image.confidence import Reliability
 from streamseg.observability.monitor import MetricsMonitor
 from streamseg.observability.prometheus import PREDICTED_ACCURACY_BUCKETS, StreamLabelled
+from metrics_page import scrape
 
-
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """{(sample name, sorted labels): value} of a Prometheus text page."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-    with opener.open(url, timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 def value(scraped: dict, name: str, **labels: str) -> float | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import urllib.request
 
 import numpy as np
 import prometheus_client
@@ -15,6 +14,7 @@ from streamseg.label_sets import CITYSCAPES, label_dtype
 from streamseg.observability.prometheus import PipelineMetrics, StreamLabelled, class_metric_names
 from streamseg.observability.monitor import MetricsMonitor, Monitor
 from streamseg.http.server import HttpServer, serve_metrics
+from metrics_page import scrape
 
 # Chosen between bucket bounds, so each lands in one known bucket.
 STAGE_SECONDS = {"preprocess": 0.0041, "infer": 0.0321, "render": 0.0022}
@@ -55,17 +55,6 @@ def feed(monitor: MetricsMonitor, clock: ManualClock, intervals: list[float], co
             clock.advance(intervals[(index - 1) % len(intervals)])
         monitor.frame_done(make_frame(index, clock))
 
-
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    """GETs a Prometheus text page and returns {(sample name, sorted labels): value}."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-    with opener.open(url, timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ results and /metrics, for every stream of a run; real runs of the demo source, r
 from __future__ import annotations
 
 import json
-import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
@@ -12,10 +11,10 @@ import av
 import cv2
 import numpy as np
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from streamseg.api import Pipeline
 from streamseg.cli import main
+from metrics_page import scrape
 
 FAST = {"model": "erfnet-half", "input_size": (120, 160), "backend": "torch"}
 FRAMES = 5
@@ -53,16 +52,6 @@ def test_a_run_writes_the_confidence_to_the_stats_the_masks_and_the_overlay(tmp_
     with av.open(str(out)) as container:
         assert sum(1 for _ in container.decode(container.streams.video[0])) == FRAMES
 
-
-def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via a proxy
-    with opener.open(url, timeout=10) as response:
-        text = response.read().decode()
-    return {
-        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
 
 
 @pytest.mark.slow
