@@ -29,8 +29,9 @@ class Frame:
     flow: np.ndarray | None = None  # (h, w, 2) float32 backward flow at model resolution: pixel x came from x + flow(x) in the previous frame
     labels: np.ndarray | None = None  # (H, W) class ids at image resolution, uint8 (uint16 beyond 255 classes); later stages may replace it
     refined_from: int | None = None  # index of the frame whose CRF result the labels carry, if any
-    # How sure the network is (streamseg.image.confidence): uint8 round(255 p) at the network's grid, p the calibrated
-    # probability of the top class; and the frame's figures of it. None where confidence is off or unavailable.
+    # How sure the labels shown are (streamseg.image.confidence): uint8 round(255 p), p the calibrated probability of the
+    # top class, at the network's grid (or the CRF's, where the frame shows the CRF's result: readers scale it to the
+    # frame themselves); and the frame's figures of it. None where confidence is off or unavailable.
     confidence: np.ndarray | None = None
     reliability: Reliability | None = None
     overlay: np.ndarray | None = None  # rendered RGB uint8 (H, W, 3)
