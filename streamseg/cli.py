@@ -156,7 +156,7 @@ def _write_report(path: Path, record: dict) -> None:
 def command_eval(args: argparse.Namespace) -> int:
     from streamseg.config import config_from_values
     from streamseg.eval.folder import evaluate_folder
-    from streamseg.modelfile import FLAG_FIELDS, is_model_file
+    from streamseg.modelfile import is_model_file
     from streamseg.models.weights import bundled_crf_parameters
     from streamseg.refine import CrfParameters, read_crf_parameters
 
@@ -167,7 +167,7 @@ def command_eval(args: argparse.Namespace) -> int:
     if args.crf == "sync":
         path = _input_path(args.crf_parameters, "--crf-parameters") or bundled_crf_parameters(args.model)
         crf = read_crf_parameters(path) if path else CrfParameters()
-    described = {name: getattr(args, name) for name in (*FLAG_FIELDS, "input_size") if getattr(args, name) is not None}
+    described = _model_description_given(args)
     config = config_from_values({
         # The reference backend for a built-in model; a model file's is the fastest that reads it (torch cannot).
         "model": args.model, "weights": _input_path(args.weights, "--weights"),
@@ -191,11 +191,11 @@ def command_calibrate_confidence(args: argparse.Namespace) -> int:
     from streamseg.eval.calibration import calibrate
     from streamseg.eval.confidence_record import confidence_record, write_confidence_json, write_sidecar_confidence
     from streamseg.eval.confidence_scores import folder_margins
-    from streamseg.modelfile import FLAG_FIELDS, is_model_file
+    from streamseg.modelfile import is_model_file
 
     report = _output_file(args.json, "--json") if args.json is not None else None
     out = _output_file(args.out, "--out") if args.out is not None else None
-    described = {name: getattr(args, name) for name in (*FLAG_FIELDS, "input_size") if getattr(args, name) is not None}
+    described = _model_description_given(args)
     config = config_from_values({
         "model": args.model, "weights": _input_path(args.weights, "--weights"),
         "backend": args.backend or ("auto" if is_model_file(args.model) else "torch"),
@@ -294,11 +294,11 @@ def _add_train_arguments(train: argparse.ArgumentParser) -> None:
 def _inspect_model_file(args: argparse.Namespace) -> int:
     """Prints a model file's resolved description, each field with the source it came from."""
     from streamseg.config import config_from_values
-    from streamseg.modelfile import FLAG_FIELDS, is_model_file, open_model_file
+    from streamseg.modelfile import is_model_file, open_model_file
 
     if args.path is None or not is_model_file(args.path):
         raise ConfigError("models inspect needs a model file: .onnx, .xml (OpenVINO IR), .pdmodel or .tflite")
-    given = {name: getattr(args, name) for name in (*FLAG_FIELDS, "input_size") if getattr(args, name) is not None}
+    given = _model_description_given(args)
     model = open_model_file(args.path, config_from_values(given).model_flags())
     print(f"{model.path} ({model.format}, sha256 {model.sha256})")
     for line in model.description.lines():
@@ -427,6 +427,13 @@ class _Parser(argparse.ArgumentParser):
         )
         usage = f"usage: {self.prog} [options]{' ' + positionals if positionals else ''} (--help lists the options)"
         self.exit(EXIT_USAGE, f"{usage}\n{self.prog}: error: {message}\n")
+
+
+def _model_description_given(args: argparse.Namespace) -> dict:
+    """The model-file description flags (--labels, --mean, ...) and --input-size that the command line gave."""
+    from streamseg.modelfile import FLAG_FIELDS
+
+    return {name: getattr(args, name) for name in (*FLAG_FIELDS, "input_size") if getattr(args, name) is not None}
 
 
 def _add_model_description_options(parser: argparse.ArgumentParser) -> None:

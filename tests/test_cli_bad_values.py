@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 import torch
 
-from streamseg.cli import build_parser, main
+from cli_runs import one_error, run_cli
+from streamseg.cli import build_parser
 from streamseg.models import MODELS
 
 FAST = ["--backend", "torch", "--model", "erfnet-half", "--input-size", "64x48", "--max-frames", "1"]
@@ -32,22 +33,6 @@ def _in_tmp(tmp_path, monkeypatch):
     (tmp_path / A_FILE).write_text("not a folder\n")
 
 
-def run_cli(arguments: list[str]) -> int:
-    """``cli.main`` in this process; argparse's own usage errors exit through SystemExit."""
-    try:
-        return main([str(a) for a in arguments])
-    except SystemExit as exit_:
-        return exit_.code
-
-
-def one_error(capsys, code: int) -> str:
-    """The single 'streamseg: error:' line of a run that exited 2, asserting there is no traceback."""
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err
-    errors = [line for line in err.splitlines() if line.startswith("streamseg: error:")]
-    assert len(errors) == 1, err
-    return errors[0]
 
 
 # --- the engine cache -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from torch import nn
 
 from streamseg.backends.engine_cache import DYNAMIC_BATCH, EngineCache, EngineKey
 from streamseg.modelfile import ModelFile
+from streamseg.modelfile.onnx_graph import drop_unused
 from streamseg.options import BackendOptions
 
 ONNX_FILE_NAME = "model.onnx"
@@ -136,18 +137,9 @@ def fix_static_dimensions(path: Path) -> bool:
                 node = helper.make_node("Constant", [], [node.output[0]], name=node.name, value=numpy_helper.from_array(value))
                 fixed += 1
         nodes.append(node)
-    # Drop what no output depends on any more (the Shape nodes and their indices).
-    needed = {output.name for output in graph.output}
-    kept = []
-    for node in reversed(nodes):
-        if any(name in needed for name in node.output):
-            kept.append(node)
-            needed.update(name for name in node.input if name)
     del graph.node[:]
-    graph.node.extend(reversed(kept))
-    unused = [tensor for tensor in graph.initializer if tensor.name not in needed]
-    for tensor in unused:
-        graph.initializer.remove(tensor)
+    graph.node.extend(nodes)
+    drop_unused(graph)  # the Shape nodes and their indices, which no output depends on any more
     # The declared outputs keep the tracer's names for dimensions it could not tell: give the known ones.
     for output in graph.output:
         for declared, known in zip(output.type.tensor_type.shape.dim, shapes[output.name].dim if output.name in shapes else ()):

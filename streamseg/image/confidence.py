@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from streamseg.label_sets import label_dtype
+
 CONFIDENCE_SCALE = 255  # a confidence map's value for probability 1
 # Below this a pixel is "low confidence". p is 0.5 at the least (the top class against the runner-up, tied),
 # so 0.7 marks pixels the model itself would get wrong about one time in three or more.
@@ -29,8 +31,6 @@ def top_two(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     One pass over the C planes in memory order, as ``class_labels`` does: a running best and second best.
     """
-    from streamseg.label_sets import label_dtype
-
     classes = scores.shape[0]
     dtype = label_dtype(classes)
     best = scores[0].astype(np.float32, copy=True)

@@ -185,7 +185,7 @@ def adapted_onnx(model: onnx.ModelProto, description: ModelDescription) -> onnx.
     del graph.output[:]
     classes = description.label_set.num_classes
     graph.output.append(helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [batch, classes, *description.frame_size]))
-    _drop_unused(graph)
+    drop_unused(graph)  # the dropped outputs' branches
     return model
 
 
@@ -199,8 +199,8 @@ def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
                 _rename(subgraph, old, new)
 
 
-def _drop_unused(graph: onnx.GraphProto) -> None:
-    """Nodes and initializers nothing of the one output needs (the dropped outputs' branches)."""
+def drop_unused(graph: onnx.GraphProto) -> None:
+    """Removes the nodes and initializers no output of ``graph`` depends on (a subgraph's reads of outer names count)."""
     needed = {output.name for output in graph.output}
     kept = []
     for node in reversed(graph.node):

@@ -101,7 +101,8 @@ class _Resolution:
             self.check_output_is_a_map(output_layout, input_size)
         label_set = self.label_set(output)
         output_layout = self.check_channels(output, output_layout, label_set)
-        self.check_output_is_a_map(output_layout, input_size)
+        if len(facts.output_dims) == 4:  # where its channel axis lies is known only now
+            self.check_output_is_a_map(output_layout, input_size)
         return ModelDescription(
             label_set=label_set, input_name=facts.input_name, input_dtype=input_dtype, input_layout=input_layout,
             channel_order=channel_order, scale=scale, mean=mean, std=std, input_size=input_size, frame_size=frame_size,

@@ -14,28 +14,14 @@ import re
 import numpy as np
 import pytest
 
+from cli_runs import one_error, run_cli
 from labelled_folders import image_of_classes, red_level_model, write_cityscapes_frame, write_ids, write_rgb
-from streamseg.cli import main
 from streamseg.image.label_png import encode_label_png
 from streamseg.label_sets import CITYSCAPES
 
 SIZE = (32, 64)  # (height, width) of every frame here, and of the red-level model's input
 
 
-def run_cli(arguments: list) -> int:
-    try:
-        return main([str(a) for a in arguments])
-    except SystemExit as exit_:
-        return exit_.code
-
-
-def one_error(capsys, code: int) -> str:
-    err = capsys.readouterr().err
-    assert code == 2, err
-    assert "Traceback" not in err
-    errors = [line for line in err.splitlines() if line.startswith("streamseg: error:")]
-    assert len(errors) == 1, err
-    return errors[0]
 
 
 @pytest.fixture(name="sky_over_vegetation")
