@@ -10,6 +10,14 @@ import numpy as np
 from streamseg.image.confidence import Reliability
 
 
+@dataclass(frozen=True)
+class MessageHeader:
+    """Where a frame came from in a robotics stack: the ROS header of the image message it was read from."""
+
+    stamp_ns: int  # header.stamp as nanoseconds since the epoch (sec * 10**9 + nanosec)
+    frame_id: str  # the camera's coordinate frame, as the message named it
+
+
 @dataclass
 class Frame:
     """One frame and everything the stages add to it.
@@ -28,6 +36,7 @@ class Frame:
     logits: np.ndarray | None = None  # (C, h, w) float32 at model resolution
     flow: np.ndarray | None = None  # (h, w, 2) float32 backward flow at model resolution: pixel x came from x + flow(x) in the previous frame
     labels: np.ndarray | None = None  # (H, W) class ids at image resolution, uint8 (uint16 beyond 255 classes); later stages may replace it
+    header: MessageHeader | None = None  # the image message's header, for frames read from a ROS bag; None otherwise
     refined_from: int | None = None  # index of the frame whose CRF result the labels carry, if any
     # How sure the labels shown are (streamseg.image.confidence): uint8 round(255 p), p the calibrated probability of the
     # top class, at the network's grid (or the CRF's, where the frame shows the CRF's result: readers scale it to the
