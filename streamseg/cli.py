@@ -204,11 +204,11 @@ def command_calibrate_confidence(args: argparse.Namespace) -> int:
     margins = folder_margins(
         _input_path(args.data, "--data"), config, split=args.split, hold_out_drive=args.hold_out_drive, max_frames=args.max_frames,
     )
-    fit = calibrate(margins.frames, threshold=config.confidence_threshold)
     fitted_on = f"{margins.description}, {len(margins.frames)} frames"
+    fit = calibrate(margins.frames, threshold=config.confidence_threshold, source=fitted_on)
     print(fit.table())
-    print("(measured on the frames T was fitted on; tools/confidence_report.py measures on frames it was not)")
-    record = confidence_record(fit.temperature, fit.alert_below, fitted_on)
+    print("(measured on the frames it was fitted on; tools/confidence_report.py measures on frames it was not)")
+    record = confidence_record(fit.calibration, fitted_on)
     if is_model_file(config.model):
         log.info("wrote confidence: to %s", write_sidecar_confidence(Path(config.model), record))
     if out is not None:

@@ -25,7 +25,7 @@ import numbers
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,6 +155,8 @@ def _key_value(text: str) -> tuple[str, Any]:
 # What one entry of ``streams:`` may set for its own stream; every other option is the run's, shared by all.
 STREAM_KEYS = ("name", "source", "out", "stats", "masks", "sinks", "rtsp_out")
 _STREAM_PATHS = ("out", "stats", "masks")
+# Sinks whose one target every stream of a run may write together, each under its own topics: one ROS bag of every camera.
+SHARED_SINKS = ("rosbag",)
 
 
 # Stream names appear in URLs, file names ({name} in an output path) and metric labels.
@@ -206,14 +208,22 @@ def stream_entry(item: Any) -> dict[str, Any]:
     return entry
 
 
-def stream_entries(config: RunConfig) -> list[dict[str, Any]]:
+def stream_entries(
+    config: RunConfig, split: Callable[[str], list[tuple[str, str]] | None] | None = None,
+) -> list[dict[str, Any]]:
     """The run's streams (its ``source`` first, when it has one too), each named: its own ``name``, else one made
-    from its source (``cam.mp4`` -> ``cam``, then ``cam-2``)."""
+    from its source (``cam.mp4`` -> ``cam``, then ``cam-2``).
+
+    ``split`` (the run's ``SourceTable.streams_of``) says which sources hold several streams, as
+    (name, SOURCE of one): such a source (a ROS bag of several image topics) becomes one entry per
+    stream, each named as ``split`` names it, under the entry's own name when it has one.
+    """
     given = config.streams
     if config.source is not None:  # one source is a run of one stream; with `--stream b=B` (or streams: in a file) A runs too
         given = [{"source": config.source}, *given]
-    taken: set[str] = {entry["name"] for entry in given if "name" in entry}
-    entries = [named_stream(entry, taken) for entry in given]
+    hinted = [part for entry in given for part in _split_entry(entry, split)]
+    taken: set[str] = {entry["name"] for entry, _ in hinted if "name" in entry}
+    entries = [named_stream(entry, taken, hint) for entry, hint in hinted]
     for entry in entries:
         check_stream_name(entry["name"])
     names = [entry["name"] for entry in entries]
@@ -223,13 +233,25 @@ def stream_entries(config: RunConfig) -> list[dict[str, Any]]:
     return entries
 
 
-def named_stream(entry: dict[str, Any], taken: set[str]) -> dict[str, Any]:
-    """``entry`` with its own name, or one made from its source that is not in ``taken`` (which then holds it)."""
+def named_stream(entry: dict[str, Any], taken: set[str], hint: str | None = None) -> dict[str, Any]:
+    """``entry`` with its own name, or one made from ``hint`` (else its source) that is not in ``taken`` (which then holds it)."""
     if "name" in entry:
         return entry
-    name = _free_name(_name_from_source(entry["source"]), taken)
+    name = _free_name(hint or _name_from_source(entry["source"]), taken)
     taken.add(name)
     return {"name": name, **entry}
+
+
+def _split_entry(
+    entry: dict[str, Any], split: Callable[[str], list[tuple[str, str]] | None] | None,
+) -> list[tuple[dict[str, Any], str | None]]:
+    """(entry, name hint) of each stream ``entry``'s source holds: itself, unless ``split`` says it holds several."""
+    parts = split(entry["source"]) if split is not None else None
+    if parts is None:
+        return [(entry, None)]
+    if "name" in entry and len(parts) > 1:  # front=bag:drive.mcap -> front.camera.image_raw, front.lidar.image
+        return [({**entry, "name": f"{entry['name']}.{name}", "source": source}, None) for name, source in parts]
+    return [({**entry, "source": source}, name) for name, source in parts]
 
 
 def _name_from_source(source: str) -> str:
@@ -260,8 +282,15 @@ def stream_config(config: RunConfig, entry: Mapping[str, Any], *, several: bool 
         # An entry's own outputs are its own: {name} in them is filled in, never refused.
         values[key] = _per_stream(key, entry[key], name, False) if key in entry else _per_stream(key, getattr(config, key), name, several)
     sinks = entry["sinks"] if "sinks" in entry else config.sinks
-    values["sinks"] = [_per_stream("sink", sink, name, several and "sinks" not in entry) for sink in sinks]
+    values["sinks"] = [
+        _per_stream("sink", sink, name, several and "sinks" not in entry and not is_shared_sink(sink)) for sink in sinks
+    ]
     return dataclasses.replace(config, **values)
+
+
+def is_shared_sink(spec: str) -> bool:
+    """Whether ``--sink NAME:TARGET`` names a sink that several streams write together (``SHARED_SINKS``)."""
+    return spec.partition(":")[0].strip() in SHARED_SINKS
 
 
 def _per_stream(key: str, value: Any, name: str, several: bool) -> Any:
@@ -327,6 +356,7 @@ class RunConfig:
     output_layout: str | None = _model_option("output_layout")
     scores: str | None = _model_option("scores")
     temperature: Any | None = _model_option("temperature")
+    confidence_curve: Any | None = _model_option("confidence_curve")
     backend: str = option("auto", help="auto (the fastest present), torch, onnxruntime, openvino, cuda, tensorrt, ... (default {default})")
     precision: str = option(  # auto: the backend's fastest precision that keeps parity on this CPU
         "auto", choices=PRECISIONS, help="{choices}; auto: the backend's fastest that keeps parity with fp32",
@@ -356,6 +386,11 @@ class RunConfig:
     stats: Path | None = option(None, commands=RUN_ONLY, help="write per-frame statistics here (JSON lines)")
     masks: Path | None = option(None, commands=RUN_ONLY, help="write per-frame label maps (PNG) into this folder")
     max_frames: int | None = option(None, bounds=Bounds(low=1), help="stop after N frames")
+    realtime: bool = option(
+        False, commands=RUN_ONLY,
+        help="replay a recording (a ROS bag) at the pace it was recorded, dropping the frames the run cannot keep up "
+        "with, as from a camera; without it a bag is read as fast as the run goes, every frame",
+    )
     metrics_port: int | None = option(None, bounds=Bounds(0, 65535), help="serve /metrics and /healthz on this port")
     metrics_host: str = option("127.0.0.1", help="address to bind (default {default})")
     # One series per class and stream: a model of hundreds of classes would swell every scrape unless asked for.
@@ -368,9 +403,8 @@ class RunConfig:
         "on", choices=("on", "off"), help="calibrated confidence per pixel and per frame: {choices}",
     )
     confidence_threshold: float = option(
-        DEFAULT_THRESHOLD, bounds=Bounds(0.5, 1, low_open=True, high_open=True),
-        help="a pixel under this confidence is low-confidence, in (0.5, 1): the top class against the runner-up "
-        "is 0.5 at the least (default {default})",
+        DEFAULT_THRESHOLD, bounds=Bounds(0, 1, low_open=True, high_open=True),
+        help="a pixel under this confidence is low-confidence, in (0, 1) (default {default})",
     )
     alert_below: float | None = option(
         None, bounds=Bounds(0, 1),
@@ -386,6 +420,11 @@ class RunConfig:
         False, commands=RUN_ONLY, help="with --masks, also write each frame's confidence (NNNNNN.confidence.png, 255: sure)",
     )
     serve: str | None = option(None, commands=RUN_ONLY, help="web preview on HOST:PORT (e.g. 127.0.0.1:8080)")
+    foxglove: str | None = option(
+        None, commands=RUN_ONLY, metavar="HOST:PORT",
+        help="live view for Foxglove: a WebSocket on HOST:PORT (HOST 127.0.0.1 unless given, e.g. :8765) with each "
+        "stream's image, labels, overlay, confidence and legend, as --sink rosbag writes them",
+    )
     # Whoever reaches POST /streams names files the run writes: they stay under this folder (streamseg.outputs).
     output_root: Path | None = option(
         None, commands=RUN_ONLY, metavar="DIR",

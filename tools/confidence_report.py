@@ -3,14 +3,16 @@
 On the labelled frames given (a CamVid split, or one drive of it), each frame's raw top-two margins
 at the network's grid, as a run computes confidence:
 
-- honest figures: T is fitted on one half of the frames (in name order, so each half is a stretch of
-  the drive, not frames interleaved with their neighbours) and measured on the other half, then the
-  halves swap. Each direction reports ECE at T = 1 and at the fitted T, pixel AUROC of confidence for
-  right against wrong labels, Spearman between the frames' predicted and true pixel accuracy, and the
-  mean predicted against the mean true accuracy;
-- the temperature to ship: fitted on all the frames, with the same figures on those frames (in-sample)
+- honest figures: the calibration (T, then the curve at T) is fitted on some of the frames and
+  measured on the others, two ways: the halves (in name order, so each half is a stretch of the
+  drive, and the road changes between them), and alternating blocks of 10 frames (each block a
+  stretch of the drive, both sides seeing every kind of road in it), each both ways round. Each
+  reports ECE at T = 1, with T alone and with the curve, pixel AUROC of confidence for right against
+  wrong labels, Spearman between the frames' predicted and true pixel accuracy, and the mean
+  predicted against the mean true accuracy;
+- the calibration to ship: fitted on all the frames, with the same figures on those frames (in-sample)
   and the alert level it suggests (the 5th percentile of the frames' predicted accuracy);
-- out of domain, at that temperature: the mean predicted accuracy and the share of low-confidence
+- out of domain, under that calibration: the mean predicted accuracy and the share of low-confidence
   pixels on frames of a road video (solidWhiteRight, a US highway) and of the demo source, against
   the labelled frames'. Those have no truth: a drop in predicted accuracy is the signal.
 
@@ -22,7 +24,7 @@ The shipped weights on CamVid val (which they trained on: expect over-confidence
 
     .venv/bin/python tools/confidence_report.py --split val --json F
 
-``--out FILE.json`` writes the all-frames fit as ``{temperature, alert_below, fitted_on}``, the file shipped
+``--out FILE.json`` writes the all-frames fit as ``{temperature, curve, alert_below, fitted_on}``, the file shipped
 beside the weights (as ``streamseg calibrate-confidence --out`` does).
 """
 
@@ -40,10 +42,10 @@ import numpy as np
 from streamseg.config import config_from_values
 from streamseg.data.layouts import open_labelled_folder
 from streamseg.errors import StreamsegError
-from streamseg.eval.calibration import ConfidenceFigures, calibrate, frame_reliability, measure
+from streamseg.eval.calibration import ConfidenceFit, ConfidenceFigures, calibrate, frame_reliability, measure
 from streamseg.eval.confidence_record import confidence_record, write_confidence_json
 from streamseg.eval.confidence_scores import LabelledMargins, NetworkMargins, labelled_margins
-from streamseg.image.confidence import DEFAULT_THRESHOLD
+from streamseg.image.confidence import DEFAULT_THRESHOLD, Calibration
 from streamseg.observability.logs import configure_logging
 from streamseg.sources import open_source
 
@@ -51,16 +53,19 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 DEFAULT_VIDEO = SHARED_DATA / "video" / "solidWhiteRight.mp4"
 DEFAULT_DEMO = "demo:480x360"
-EXTRA_THRESHOLDS = (0.5, 0.6, 0.75, 0.9)  # low-confidence shares under these too: where a threshold would bite
+EXTRA_THRESHOLDS = (0.5, 0.6, 0.75, 0.9)
+BLOCK = 10  # frames in a block of the alternating-blocks split  # low-confidence shares under these too: where a threshold would bite
 
 log = logging.getLogger("confidence_report")
 
 
-def figures_row(figures: ConfidenceFigures, before: ConfidenceFigures) -> dict:
+def figures_row(figures: ConfidenceFigures, before: ConfidenceFigures, scaled: ConfidenceFigures | None = None) -> dict:
     return {
         "frames": figures.frames,
         "temperature": round(figures.temperature, 4),
+        "curve": figures.curve,
         "ece_before": round(before.expected_calibration_error, 5),
+        **({"ece_temperature_only": round(scaled.expected_calibration_error, 5)} if scaled is not None else {}),
         "ece_after": round(figures.expected_calibration_error, 5),
         "auroc": round(figures.auroc, 4),
         "spearman_before": round(before.spearman, 4),
@@ -73,18 +78,32 @@ def figures_row(figures: ConfidenceFigures, before: ConfidenceFigures) -> dict:
     }
 
 
-def halves(labelled: LabelledMargins, thresholds: tuple[float, ...]) -> dict:
-    """T fitted on each half of the frames and measured on the other."""
+def fit_row(fit: ConfidenceFit) -> dict:
+    return figures_row(fit.after, fit.before, fit.scaled)
+
+
+def held_out(labelled: LabelledMargins, thresholds: tuple[float, ...]) -> dict:
+    """The calibration fitted on one part of the frames and measured on the other: the halves, then alternating blocks."""
     frames, names = labelled.frames, labelled.names
     middle = len(frames) // 2
-    parts = {"first": (frames[:middle], names[:middle]), "second": (frames[middle:], names[middle:])}
+    block = max(1, min(BLOCK, len(frames) // 4))  # a few frames: blocks small enough that both sides have some
+    in_block = [(index // block) % 2 == 0 for index in range(len(frames))]
+    even, odd = f"even blocks of {block}", f"odd blocks of {block}"
+    splits = {
+        "first half": [index < middle for index in range(len(frames))],
+        "second half": [index >= middle for index in range(len(frames))],
+        even: in_block,
+        odd: [not chosen for chosen in in_block],
+    }
+    pairs = (("first half", "second half"), ("second half", "first half"), (even, odd), (odd, even))
     report = {}
-    for fit_on, measure_on in (("first", "second"), ("second", "first")):
-        fit = calibrate(parts[fit_on][0], parts[measure_on][0], thresholds[0])
-        report[f"fit on {fit_on} half, measured on {measure_on} half"] = {
-            "fitted_on": f"{parts[fit_on][1][0]} .. {parts[fit_on][1][-1]} ({len(parts[fit_on][0])} frames)",
-            "measured_on": f"{parts[measure_on][1][0]} .. {parts[measure_on][1][-1]} ({len(parts[measure_on][0])} frames)",
-            **figures_row(fit.after, fit.before),
+    for fit_on, measure_on in pairs:
+        fit_frames = [frame for frame, chosen in zip(frames, splits[fit_on]) if chosen]
+        measure_frames = [frame for frame, chosen in zip(frames, splits[measure_on]) if chosen]
+        fit = calibrate(fit_frames, measure_frames, thresholds[0])
+        fit_names = [name for name, chosen in zip(names, splits[fit_on]) if chosen]
+        report[f"fit on the {fit_on}, measured on the {measure_on}"] = {
+            "fitted_on": f"{fit_names[0]} .. {fit_names[-1]} ({len(fit_frames)} frames)", **fit_row(fit),
         }
     return report
 
@@ -103,16 +122,16 @@ def unlabelled_frames(spec: str, frames: int, stride: int) -> list[np.ndarray]:
     return images
 
 
-def reliability_of(network: NetworkMargins, images: list[np.ndarray], temperature: float, thresholds: tuple[float, ...]) -> dict:
+def reliability_of(network: NetworkMargins, images: list[np.ndarray], calibration: Calibration, thresholds: tuple[float, ...]) -> dict:
     """Mean predicted accuracy and low-confidence shares of frames, as a run reports them per frame, averaged."""
     margins = [network.top_two(image)[1] for image in images]
-    return reliability_of_margins(margins, temperature, thresholds)
+    return reliability_of_margins(margins, calibration, thresholds)
 
 
-def reliability_of_margins(margins: list[np.ndarray], temperature: float, thresholds: tuple[float, ...]) -> dict:
-    predicted = [frame_reliability(margin, temperature, thresholds[0]).predicted_accuracy for margin in margins]
+def reliability_of_margins(margins: list[np.ndarray], calibration: Calibration, thresholds: tuple[float, ...]) -> dict:
+    predicted = [frame_reliability(margin, calibration, thresholds[0]).predicted_accuracy for margin in margins]
     shares = {
-        f"{threshold:g}": round(float(np.mean([frame_reliability(m, temperature, threshold).low_confidence_fraction for m in margins])), 4)
+        f"{threshold:g}": round(float(np.mean([frame_reliability(m, calibration, threshold).low_confidence_fraction for m in margins])), 4)
         for threshold in thresholds
     }
     return {
@@ -126,30 +145,32 @@ def reliability_of_margins(margins: list[np.ndarray], temperature: float, thresh
 
 def print_report(report: dict) -> None:
     print(f"{report['model']}; {report['frames']}")
-    print("\nT fitted on one half, measured on the other:")
-    for name, row in report["halves"].items():
+    print("\nFitted on some frames, measured on the others (ECE at T = 1 -> with T alone -> with the curve too):")
+    for name, row in report["held_out"].items():
         print(f"  {name} (fit {row['fitted_on']}):")
         print(
-            f"    T {row['temperature']:.3f}   ECE {100 * row['ece_before']:.2f}% -> {100 * row['ece_after']:.2f}%   "
+            f"    T {row['temperature']:.3f}   ECE {100 * row['ece_before']:.2f}% -> {100 * row['ece_temperature_only']:.2f}% -> "
+            f"{100 * row['ece_after']:.2f}%   "
             f"AUROC {row['auroc']:.4f}   Spearman {row['spearman']:.3f}   "
             f"predicted {100 * row['mean_predicted_accuracy']:.2f}% vs true {100 * row['mean_true_accuracy']:.2f}%"
         )
     whole = report["all_frames"]
-    print(f"\nAll frames (in-sample), the temperature to ship: T {whole['temperature']:.4f}, alert level {report['alert_below']:.4f}")
+    print(f"\nAll frames (in-sample), the calibration to ship: T {whole['temperature']:.4f} and its curve, alert level {report['alert_below']:.4f}")
     print(
-        f"  ECE {100 * whole['ece_before']:.2f}% -> {100 * whole['ece_after']:.2f}%   AUROC {whole['auroc']:.4f}   "
+        f"  ECE {100 * whole['ece_before']:.2f}% -> {100 * whole['ece_temperature_only']:.2f}% -> {100 * whole['ece_after']:.2f}%   "
+        f"AUROC {whole['auroc']:.4f}   "
         f"Spearman {whole['spearman']:.3f}   predicted {100 * whole['mean_predicted_accuracy']:.2f}% vs true "
         f"{100 * whole['mean_true_accuracy']:.2f}%"
     )
-    given = report.get("at_given_temperature")
+    given = report.get("at_given_calibration")
     if given is not None:
         print(
-            f"\nAt the given T {given['temperature']:.4f}: ECE {100 * given['ece_before']:.2f}% -> {100 * given['ece_after']:.2f}%   "
+            f"\nUnder the given calibration (T {given['temperature']:.4f}): ECE {100 * given['ece_before']:.2f}% -> "
+            f"{100 * given['ece_after']:.2f}%   "
             f"Spearman {given['spearman']:.3f}   predicted {100 * given['mean_predicted_accuracy']:.2f}% vs true "
             f"{100 * given['mean_true_accuracy']:.2f}%"
         )
-    used = (given or whole)["temperature"]
-    print(f"\nOut of domain at T {used:.4f} (means over frames; the run's threshold first):")
+    print(f"\nOut of domain under the {'given' if given else 'all-frames'} calibration (means over frames; the run's threshold first):")
     for name, row in report["out_of_domain"].items():
         under = ", ".join(f"<{t} {100 * share:.1f}%" for t, share in row["low_confidence_fraction_under"].items())
         print(f"  {name:<44} {row['frames']:>4} frames  predicted {100 * row['mean_predicted_accuracy']:.2f}%  low-confidence {under}")
@@ -174,10 +195,10 @@ def main() -> None:
         "--threshold", type=float, default=DEFAULT_THRESHOLD, help=f"low-confidence threshold (default {DEFAULT_THRESHOLD}, a run's)",
     )
     parser.add_argument(
-        "--temperature", type=float,
-        help="also measure at this temperature (the one shipped, say) on all the frames, and use it out of domain",
+        "--calibration", type=Path,
+        help="a confidence JSON (the one shipped, say): also measure it on all the frames, and use it out of domain",
     )
-    parser.add_argument("--out", type=Path, help="write the all-frames fit here as {temperature, alert_below, fitted_on}")
+    parser.add_argument("--out", type=Path, help="write the all-frames fit here as {temperature, curve, alert_below, fitted_on}")
     parser.add_argument("--json", type=Path, help="write the report here")
     args = parser.parse_args()
     configure_logging()
@@ -199,18 +220,21 @@ def main() -> None:
             labelled = labelled_margins(network, folder, args.max_frames)
             if len(labelled.frames) < 2:
                 raise SystemExit("error: the halves need at least two labelled frames")
-            whole = calibrate(labelled.frames, threshold=args.threshold)
-            temperature = whole.temperature if args.temperature is None else args.temperature
-            given = None if args.temperature is None else measure(labelled.frames, args.temperature, args.threshold)
+            whole = calibrate(labelled.frames, threshold=args.threshold, source=f"{labelled.description}, {len(labelled.frames)} frames")
+            given_calibration = None
+            if args.calibration is not None:
+                given_calibration = Calibration.from_record(json.loads(args.calibration.read_text()), str(args.calibration))
+            calibration = given_calibration or whole.calibration
+            given = None if given_calibration is None else measure(labelled.frames, given_calibration, args.threshold)
             log.info("out of domain: %s, %s", args.video, args.demo)
             out_of_domain = {
                 f"labelled frames ({labelled.description})": reliability_of_margins(
-                    [frame.margin for frame in labelled.frames], temperature, thresholds,
+                    [frame.margin for frame in labelled.frames], calibration, thresholds,
                 ),
                 f"video {Path(args.video).name}": reliability_of(
-                    network, unlabelled_frames(args.video, args.ood_frames, args.video_stride), temperature, thresholds,
+                    network, unlabelled_frames(args.video, args.ood_frames, args.video_stride), calibration, thresholds,
                 ),
-                f"demo {args.demo}": reliability_of(network, unlabelled_frames(args.demo, args.ood_frames, 1), temperature, thresholds),
+                f"demo {args.demo}": reliability_of(network, unlabelled_frames(args.demo, args.ood_frames, 1), calibration, thresholds),
             }
     except StreamsegError as error:
         sys.exit(f"error: {error}")
@@ -220,10 +244,10 @@ def main() -> None:
         "weights": str(args.weights) if args.weights else "bundled",
         "frames": fitted_on,
         "thresholds": list(thresholds),
-        "halves": halves(labelled, thresholds),
-        "all_frames": figures_row(whole.after, whole.before),
+        "held_out": held_out(labelled, thresholds),
+        "all_frames": fit_row(whole),
         "alert_below": round(whole.alert_below, 4),
-        **({"at_given_temperature": figures_row(given, whole.before)} if given is not None else {}),
+        **({"at_given_calibration": figures_row(given, whole.before)} if given is not None else {}),
         "out_of_domain": out_of_domain,
         "per_frame": [
             {"image": name, "predicted_accuracy": p, "true_accuracy": None if math.isnan(t) else round(t, 4)}
@@ -232,7 +256,7 @@ def main() -> None:
     }
     print_report(report)
     if args.out is not None:
-        write_confidence_json(args.out, confidence_record(temperature, whole.alert_below, fitted_on))
+        write_confidence_json(args.out, confidence_record(whole.calibration, fitted_on))
         print(f"wrote {args.out}")
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

@@ -118,13 +118,12 @@ class Backend(ABC):
         return self.model_labels_with_confidence(images)
 
     def model_labels_with_confidence(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``model_labels`` and each pixel's confidence at the calibration's temperature (uint8, ``streamseg.image.confidence``).
+        """``model_labels`` and each pixel's confidence under the model's calibration (uint8, ``streamseg.image.confidence``).
 
         Here from the scores on the host; OpenVINO takes the top 2 in its fused graph instead.
         """
         results = [top_two(logits) for logits in self.infer(images_to_batch(images))]
-        temperature = self.calibration.temperature
-        return np.stack([labels for labels, _ in results]), np.stack([confidence_map(margin, temperature) for _, margin in results])
+        return np.stack([labels for labels, _ in results]), np.stack([confidence_map(margin, self.calibration) for _, margin in results])
 
     def warm_up(self, iterations: int = 2, batch_sizes: Sequence[int] = (1,)) -> None:
         """Runs a few inferences at each of ``batch_sizes``, so that one-off costs (compiling or capturing a size) stay out of the first frames' latency."""

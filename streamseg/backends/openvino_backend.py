@@ -90,7 +90,8 @@ def uint8_pixels_in(model):
 def uint8_to_class_ids(model, temperature: float | None = None):
     """The network with both ends moved into the graph: RGB uint8 NHWC in, class ids (N, h, w) out: uint8
     up to 255 classes, uint16 beyond (``label_sets.label_dtype``); with a ``temperature``, also the
-    confidence (N, h, w) as uint8 ``round(255 sigmoid((s1 - s2) / T))`` (``streamseg.image.confidence``).
+    two-way confidence levels (N, h, w), uint8 ``round(255 sigmoid((s1 - s2) / T))`` (``streamseg.image.confidence``,
+    whose curve the host then looks them up in).
 
     The input end is ``uint8_pixels_in``, and a TopK over the classes replaces the host's argmax.
     Per frame that spares converting 0.5 MB of pixels to 2 MB of floats and copying out 7.6 MB
@@ -334,7 +335,8 @@ class OpenVinoBackend(Backend):
         pool = self._confident_pool()
         images = np.ascontiguousarray(images, dtype=np.uint8)
         results = [pool.run_all(images[i : i + 1]) for i in range(len(images))]  # frame by frame: see the top
-        return np.concatenate([labels for labels, _ in results]), np.concatenate([confidence for _, confidence in results])
+        levels = np.concatenate([levels for _, levels in results])  # step 1 of the confidence, in the graph; step 2 here
+        return np.concatenate([labels for labels, _ in results]), self.calibration.calibrated(levels)
 
     def warm_up(self, iterations: int = 2, batch_sizes: Sequence[int] = (1,)) -> None:
         # Every batch runs on the one batch-1 model, so warming that is enough, whatever sizes are asked for.

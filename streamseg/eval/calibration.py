@@ -1,10 +1,13 @@
-"""How well confidence predicts the truth, and the temperature that makes it calibrated.
+"""How well confidence predicts the truth, and the temperature and curve that make it calibrated.
 
-A pixel's confidence is ``p = sigmoid(margin / T)`` (streamseg.image.confidence): the margin of its
-top logit over the runner-up, T the model's temperature. Fitting T is a one-parameter logistic
-regression of "the top class is right" on the margin, with no intercept: the negative
-log-likelihood is convex in 1 / T, so it has one minimum along log T, which golden-section search
-finds without derivatives.
+A pixel's confidence (streamseg.image.confidence) is its two-way level ``sigmoid(margin / T)`` (the
+margin of its top logit over the runner-up, T the model's temperature) looked up in the model's
+calibration curve. Fitting T is a one-parameter logistic regression of "the top class is right" on
+the margin, with no intercept: the negative log-likelihood is convex in 1 / T, so it has one
+minimum along log T, which golden-section search finds without derivatives. The curve is then the
+share of right pixels at each of the 256 levels at that T, made non-decreasing by isotonic
+regression (pool adjacent violators, each level weighted by its pixels); a level no pixel had takes
+its value from the nearest levels that had some.
 
 The figures, over pixels whose truth counts (not the ignore id, not an id past the classes):
 
@@ -23,7 +26,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from streamseg.image.confidence import DEFAULT_THRESHOLD, Reliability, confidence_map, top_two
+from streamseg.image.confidence import (
+    CONFIDENCE_SCALE, DEFAULT_THRESHOLD, LEVELS, UNCALIBRATED, Calibration, Reliability, confidence_map, top_two, two_way_levels,
+)
 
 ECE_BINS = 15
 TEMPERATURE_RANGE = (0.05, 20.0)  # searched on log T; a fit at either end says the margins carry almost no signal
@@ -69,6 +74,13 @@ class FrameMargins:
 def probability(margin: np.ndarray, temperature: float) -> np.ndarray:
     """sigmoid(margin / T), float64."""
     return 0.5 * (1.0 + np.tanh(np.asarray(margin, dtype=np.float64) / (2.0 * temperature)))
+
+
+def calibrated_probability(margin: np.ndarray, calibration: Calibration) -> np.ndarray:
+    """The confidence of each margin under ``calibration``, float64: with a curve, the value a run's uint8 map holds."""
+    if calibration.curve is None:
+        return probability(margin, calibration.temperature)
+    return confidence_map(np.asarray(margin, dtype=np.float32), calibration) / float(CONFIDENCE_SCALE)
 
 
 def pooled(frames: Sequence[FrameMargins]) -> tuple[np.ndarray, np.ndarray]:
@@ -164,9 +176,40 @@ def spearman(first: Sequence[float], second: Sequence[float]) -> float:
     return float(np.sum(a * b)) / scale if scale > 0 else float("nan")
 
 
-def frame_reliability(margin: np.ndarray, temperature: float, threshold: float = DEFAULT_THRESHOLD) -> Reliability:
+def fit_curve(margins: np.ndarray, correct: np.ndarray, temperature: float) -> tuple[int, ...]:
+    """The calibration curve at ``temperature``: each level's share of right pixels, non-decreasing, as uint8 values."""
+    if margins.size == 0:
+        raise ValueError("no labelled pixels to fit a curve on")
+    levels = two_way_levels(np.asarray(margins, dtype=np.float32), temperature).ravel()
+    pixels = np.bincount(levels, minlength=LEVELS).astype(np.float64)
+    right = np.bincount(levels, weights=np.asarray(correct, dtype=np.float64).ravel(), minlength=LEVELS)
+    seen = np.flatnonzero(pixels)
+    accuracy = _pool_adjacent_violators(right[seen] / pixels[seen], pixels[seen])
+    curve = np.interp(np.arange(LEVELS), seen, accuracy)  # flat past the first and last levels seen
+    return tuple(int(value) for value in np.rint(curve * CONFIDENCE_SCALE))
+
+
+def _pool_adjacent_violators(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """The non-decreasing sequence nearest ``values`` in weighted least squares."""
+    means: list[float] = []
+    totals: list[float] = []
+    lengths: list[int] = []
+    for value, weight in zip(values.tolist(), weights.tolist()):
+        means.append(value)
+        totals.append(weight)
+        lengths.append(1)
+        while len(means) > 1 and means[-2] > means[-1]:  # merge a block that breaks the order into the one before
+            weight = totals[-2] + totals[-1]
+            means[-2] = (means[-2] * totals[-2] + means[-1] * totals[-1]) / weight
+            totals[-2] = weight
+            lengths[-2] += lengths[-1]
+            del means[-1], totals[-1], lengths[-1]
+    return np.repeat(means, lengths)
+
+
+def frame_reliability(margin: np.ndarray, calibration: Calibration, threshold: float = DEFAULT_THRESHOLD) -> Reliability:
     """A frame's figures as a run reports them: of its uint8 confidence map, every pixel."""
-    return Reliability.of(confidence_map(margin, temperature), threshold)
+    return Reliability.of(confidence_map(margin, calibration), threshold)
 
 
 def alert_level(predicted_accuracies: Sequence[float], percentile: float = ALERT_PERCENTILE) -> float:
@@ -178,13 +221,14 @@ def alert_level(predicted_accuracies: Sequence[float], percentile: float = ALERT
 
 @dataclass(frozen=True)
 class ConfidenceFigures:
-    """How well confidence at one temperature predicts the truth on some frames."""
+    """How well confidence under one calibration predicts the truth on some frames."""
 
     temperature: float
+    curve: bool  # whether a calibration curve followed the temperature
     frames: int
     pixels: int  # labelled pixels
     expected_calibration_error: float
-    auroc: float  # of the margin, which orders pixels as p does at every T
+    auroc: float  # of the confidence
     spearman: float  # per frame: predicted accuracy against true accuracy
     mean_predicted_accuracy: float  # the mean over frames of a run's per-frame figure
     mean_true_accuracy: float  # the mean over frames of their pixel accuracy
@@ -202,25 +246,23 @@ class ConfidenceFigures:
 
 
 def measure(
-    frames: Sequence[FrameMargins], temperature: float, threshold: float = DEFAULT_THRESHOLD,
-    *, pixels: tuple[np.ndarray, np.ndarray] | None = None, auroc_value: float | None = None,
+    frames: Sequence[FrameMargins], calibration: Calibration, threshold: float = DEFAULT_THRESHOLD,
+    *, pixels: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ConfidenceFigures:
-    """The figures of ``frames`` at ``temperature``. ``pixels`` (their pooled labelled pixels) and ``auroc_value``
-    (which no temperature changes) spare recomputing them when the same frames are measured twice."""
+    """The figures of ``frames`` under ``calibration``; ``pixels`` (their pooled labelled pixels) spares pooling them again."""
     margins, correct = pixels if pixels is not None else pooled(frames)
-    if auroc_value is None:
-        auroc_value = auroc(margins, correct)
-    p = probability(margins, temperature)
-    reliabilities = [frame_reliability(frame.margin, temperature, threshold) for frame in frames]
+    p = calibrated_probability(margins, calibration)
+    reliabilities = [frame_reliability(frame.margin, calibration, threshold) for frame in frames]
     predicted = tuple(r.predicted_accuracy for r in reliabilities)
     true = tuple(frame.true_accuracy for frame in frames)
     scored = [i for i, value in enumerate(true) if not math.isnan(value)]  # frames with no labelled pixel have no truth
     return ConfidenceFigures(
-        temperature=temperature,
+        temperature=calibration.temperature,
+        curve=calibration.curve is not None,
         frames=len(frames),
         pixels=int(margins.size),
         expected_calibration_error=expected_calibration_error(p, correct),
-        auroc=auroc_value,
+        auroc=auroc(p, correct),  # of the values a run gives: a curve's levels may tie pixels the margins ordered
         spearman=spearman([predicted[i] for i in scored], [true[i] for i in scored]),
         mean_predicted_accuracy=float(np.mean([predicted[i] for i in scored])) if scored else float("nan"),
         mean_true_accuracy=float(np.mean([true[i] for i in scored])) if scored else float("nan"),
@@ -233,52 +275,73 @@ def measure(
 
 
 @dataclass(frozen=True)
-class TemperatureFit:
-    """A fitted temperature, the figures before (T = 1) and after it, and the alert level it suggests."""
+class ConfidenceFit:
+    """A fitted calibration, the figures before it (T = 1), with its temperature alone and with its curve too, and the
+    alert level it suggests (in ``calibration.alert_below``)."""
 
-    temperature: float
-    fit_pixels: int  # the labelled pixels T was fitted on (a draw of at most MAX_FIT_PIXELS)
+    calibration: Calibration
+    fit_pixels: int  # the labelled pixels T was fitted on (a draw of at most MAX_FIT_PIXELS); the curve takes them all
     before: ConfidenceFigures
+    scaled: ConfidenceFigures  # temperature scaling alone
     after: ConfidenceFigures
-    alert_below: float
+
+    @property
+    def temperature(self) -> float:
+        return self.calibration.temperature
+
+    @property
+    def alert_below(self) -> float:
+        return self.calibration.alert_below
 
     def as_dict(self) -> dict:
         return {
             "temperature": self.temperature, "alert_below": self.alert_below, "fit_pixels": self.fit_pixels,
-            "before": self.before.as_dict(per_frame=False), "after": self.after.as_dict(),
+            "curve": list(self.calibration.curve), "before": self.before.as_dict(per_frame=False),
+            "scaled": self.scaled.as_dict(per_frame=False), "after": self.after.as_dict(),
         }
 
     def table(self) -> str:
-        """The figures before and after, one a line."""
-        before, after = self.before, self.after
+        """The figures before, with the temperature alone and with the curve, one a line."""
+        columns = (self.before, self.scaled, self.after)
+
+        def row(name: str, value) -> tuple[str, ...]:
+            return (name, *(value(figures) for figures in columns))
+
         rows = [
-            ("", "T = 1", f"T = {self.temperature:.4f}"),
-            ("expected calibration error", f"{100 * before.expected_calibration_error:.2f}%", f"{100 * after.expected_calibration_error:.2f}%"),
-            ("mean predicted accuracy", f"{100 * before.mean_predicted_accuracy:.2f}%", f"{100 * after.mean_predicted_accuracy:.2f}%"),
-            ("mean true accuracy", f"{100 * after.mean_true_accuracy:.2f}%", ""),
-            ("Spearman, frames' predicted vs true", f"{before.spearman:.3f}", f"{after.spearman:.3f}"),
-            ("pixel AUROC, right vs wrong", f"{after.auroc:.4f}", ""),
-            ("low-confidence share", f"{100 * before.mean_low_confidence_fraction:.2f}%", f"{100 * after.mean_low_confidence_fraction:.2f}%"),
+            ("", "T = 1", f"T = {self.temperature:.4f}", "and curve"),
+            row("expected calibration error", lambda f: f"{100 * f.expected_calibration_error:.2f}%"),
+            row("mean predicted accuracy", lambda f: f"{100 * f.mean_predicted_accuracy:.2f}%"),
+            ("mean true accuracy", f"{100 * self.after.mean_true_accuracy:.2f}%", "", ""),
+            row("Spearman, frames' predicted vs true", lambda f: f"{f.spearman:.3f}"),
+            row("pixel AUROC, right vs wrong", lambda f: f"{f.auroc:.4f}"),
+            row("low-confidence share", lambda f: f"{100 * f.mean_low_confidence_fraction:.2f}%"),
         ]
-        lines = [f"{name:<36} {first:>10} {second:>12}".rstrip() for name, first, second in rows]
-        lines.append(f"temperature {self.temperature:.4f}, fitted on {self.fit_pixels:,} of {after.pixels:,} labelled pixels in {after.frames} frames")
+        lines = [f"{name:<36} {a:>10} {b:>12} {c:>10}".rstrip() for name, a, b, c in rows]
+        lines.append(
+            f"temperature {self.temperature:.4f} fitted on {self.fit_pixels:,} of {self.after.pixels:,} labelled pixels "
+            f"in {self.after.frames} frames, then the curve on all of them"
+        )
         lines.append(f"suggested alert level {self.alert_below:.4f} (the {ALERT_PERCENTILE:g}th percentile of the frames' predicted accuracy)")
         return "\n".join(lines)
 
 
 def calibrate(
     fit_on: Sequence[FrameMargins], measure_on: Sequence[FrameMargins] | None = None,
-    threshold: float = DEFAULT_THRESHOLD, *, max_pixels: int = MAX_FIT_PIXELS,
-) -> TemperatureFit:
-    """T fitted on ``fit_on``'s labelled pixels; the figures and the alert level on ``measure_on`` (``fit_on`` itself by default)."""
+    threshold: float = DEFAULT_THRESHOLD, *, max_pixels: int = MAX_FIT_PIXELS, source: str = "fitted",
+) -> ConfidenceFit:
+    """T and the curve fitted on ``fit_on``'s labelled pixels; the figures and the alert level on ``measure_on``
+    (``fit_on`` itself by default). ``source`` says, in the calibration, what it was fitted on."""
     margins, correct = pooled(fit_on)
     temperature = fit_temperature(margins, correct, max_pixels=max_pixels)
+    curve = fit_curve(margins, correct, temperature)
     measured = fit_on if measure_on is None else measure_on
     pixels = (margins, correct) if measure_on is None else pooled(measured)
-    auroc_value = auroc(*pixels)
-    before = measure(measured, 1.0, threshold, pixels=pixels, auroc_value=auroc_value)
-    after = measure(measured, temperature, threshold, pixels=pixels, auroc_value=auroc_value)
-    return TemperatureFit(
-        temperature=temperature, fit_pixels=min(int(margins.size), max_pixels), before=before, after=after,
-        alert_below=alert_level(after.predicted_accuracies),
+    scaling = Calibration(temperature, source=source)
+    after = measure(measured, Calibration(temperature, source=source, curve=curve), threshold, pixels=pixels)
+    return ConfidenceFit(
+        calibration=Calibration(temperature, alert_level(after.predicted_accuracies), source, curve),
+        fit_pixels=min(int(margins.size), max_pixels),
+        before=measure(measured, UNCALIBRATED, threshold, pixels=pixels),
+        scaled=measure(measured, scaling, threshold, pixels=pixels),
+        after=after,
     )

@@ -1,6 +1,6 @@
-"""Where a fitted temperature is kept: a model file's sidecar, or a JSON file beside built-in weights.
+"""Where a fitted confidence calibration is kept: a model file's sidecar, or a JSON file beside built-in weights.
 
-Both hold the same mapping, ``{temperature: float, alert_below: float, fitted_on: str}``: in the
+Both hold the same mapping, ``{temperature: float, curve: [256 ints], alert_below: float, fitted_on: str}``: in the
 sidecar ``MODEL.streamseg.yaml`` under the key ``confidence``, in the JSON file as the whole
 document. The sidecar is edited as text, so that its other keys, their layout and its comments
 stay as the user wrote them; only a previous ``confidence:`` block is replaced.
@@ -16,15 +16,21 @@ from pathlib import Path
 import yaml
 
 from streamseg.errors import ConfigError, OutputError
+from streamseg.image.confidence import Calibration
 from streamseg.modelfile import sidecar_path
 
 CONFIDENCE_KEY = "confidence"
 _TOP_LEVEL = re.compile(r"^\S")  # a line at column 0: the next top-level entry, or a comment of its own
 
 
-def confidence_record(temperature: float, alert_below: float, fitted_on: str) -> dict:
+def confidence_record(calibration: Calibration, fitted_on: str) -> dict:
     """The mapping a model's confidence is described by; figures to 4 decimals, as a run reports them."""
-    return {"temperature": round(float(temperature), 4), "alert_below": round(float(alert_below), 4), "fitted_on": str(fitted_on)}
+    record = {"temperature": round(float(calibration.temperature), 4)}
+    if calibration.curve is not None:
+        record["curve"] = list(calibration.curve)
+    if calibration.alert_below is not None:
+        record["alert_below"] = round(float(calibration.alert_below), 4)
+    return {**record, "fitted_on": str(fitted_on)}
 
 
 def write_sidecar_confidence(model_path: Path, record: Mapping) -> Path:
@@ -37,7 +43,8 @@ def write_sidecar_confidence(model_path: Path, record: Mapping) -> Path:
         raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]}); not changed") from None
     if not isinstance(before, dict):
         raise ConfigError(f"{path}: expected a mapping of keys (labels:, input:, output:), not {type(before).__name__}; not changed")
-    block = yaml.safe_dump({CONFIDENCE_KEY: dict(record)}, sort_keys=False, default_flow_style=False)
+    # Flow style for lists only: the curve's 256 values take a few wrapped lines, not 256.
+    block = yaml.safe_dump({CONFIDENCE_KEY: dict(record)}, sort_keys=False, default_flow_style=None)
     kept = _without_block(text, CONFIDENCE_KEY)
     if kept and not kept.endswith("\n"):
         kept += "\n"

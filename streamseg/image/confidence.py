@@ -1,11 +1,18 @@
 """How sure the network is of each label: the calibrated probability of the top class, per pixel and per frame.
 
-A pixel's confidence is ``sigmoid((s1 - s2) / T)``: s1 and s2 are its two highest class scores
-(logits) and T the model's temperature. It is the probability of the top class against the
-runner-up, which is what a top-2 in the engine gives (OpenVINO's fused graph takes a TopK of 2
-where it took 1, for the same work), so both the host and the engine compute the same figure;
-T is fitted so that it is calibrated (``streamseg calibrate-confidence``: on frames the model was
-not trained on, among pixels of confidence p, a share p is labelled right).
+A pixel's confidence is made in two steps from s1 and s2, its two highest class scores (logits):
+
+1. temperature scaling: the two-way probability ``sigmoid((s1 - s2) / T)`` of the top class against
+   the runner-up, T the model's temperature. It is what a top-2 in the engine gives (OpenVINO's
+   fused graph takes a TopK of 2 where it took 1, for the same work), so the host and the engine
+   compute the same figure, as uint8 ``round(255 p)``: its *level*.
+2. the calibration curve: the share of pixels labelled right among pixels of each level, measured on
+   frames the model was not trained on (made non-decreasing), as a 256-entry table of levels. A
+   two-way probability never goes under 0.5, while on an unseen road near-tied pixels are wrong
+   more often than not; no temperature fixes that, a table does. The lookup costs one uint8 read a pixel.
+
+``streamseg calibrate-confidence`` fits both (among pixels of confidence p, a share p is then
+labelled right). A model with neither runs at T = 1 with no curve: uncalibrated, and the run says so.
 
 Maps are uint8, ``round(255 * p)``: a quarter of a float map to carry, and finer than any
 threshold needs. A frame's reliability is two figures of its map: the mean confidence (the
@@ -14,15 +21,17 @@ predicted share of correct pixels) and the share of pixels under the low-confide
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from streamseg.label_sets import label_dtype
 
 CONFIDENCE_SCALE = 255  # a confidence map's value for probability 1
-# Below this a pixel is "low confidence". p is 0.5 at the least (the top class against the runner-up, tied),
-# so 0.7 marks pixels the model itself would get wrong about one time in three or more.
+LEVELS = CONFIDENCE_SCALE + 1  # the values of a uint8 map, and the entries of a calibration curve
+# Below this a pixel is "low confidence": calibrated, a pixel the model gets wrong about one time in three or more.
 DEFAULT_THRESHOLD = 0.7
 
 
@@ -54,8 +63,8 @@ def top_two(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return labels, best - second
 
 
-def confidence_map(margin: np.ndarray, temperature: float) -> np.ndarray:
-    """uint8 confidence, ``round(255 * sigmoid(margin / T))``, of top-two margins."""
+def two_way_levels(margin: np.ndarray, temperature: float) -> np.ndarray:
+    """uint8 ``round(255 * sigmoid(margin / T))`` of top-two margins: step 1 of a pixel's confidence."""
     probability = margin.astype(np.float32, copy=True)
     probability *= -1.0 / temperature
     np.exp(probability, out=probability)
@@ -64,16 +73,58 @@ def confidence_map(margin: np.ndarray, temperature: float) -> np.ndarray:
     return np.rint(probability).astype(np.uint8)
 
 
+def confidence_map(margin: np.ndarray, calibration: "Calibration") -> np.ndarray:
+    """uint8 confidence of top-two margins under ``calibration``: both steps."""
+    return calibration.calibrated(two_way_levels(margin, calibration.temperature))
+
+
+def check_curve(curve: Sequence[int]) -> tuple[int, ...]:
+    """``curve`` as a calibration curve: 256 whole numbers 0..255, never decreasing; a ValueError saying what is wrong otherwise."""
+    values = tuple(curve)
+    if len(values) != LEVELS:
+        raise ValueError(f"{LEVELS} values, one per confidence level, not {len(values)}")
+    if not all(isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= value <= CONFIDENCE_SCALE for value in values):
+        raise ValueError(f"whole numbers from 0 to {CONFIDENCE_SCALE}")
+    if any(later < earlier for earlier, later in zip(values, values[1:])):
+        raise ValueError("values that never decrease (a surer level is never less accurate)")
+    return tuple(int(value) for value in values)
+
+
 @dataclass(frozen=True)
 class Calibration:
-    """A model's confidence settings: its temperature, the alert level, and where they came from."""
+    """A model's confidence settings: its temperature and calibration curve, the alert level, and where they came from."""
 
     temperature: float = 1.0
     alert_below: float | None = None  # a stream whose predicted accuracy falls below this is degraded; None: no alert
     source: str = "none: T = 1, uncalibrated (streamseg calibrate-confidence fits it)"
+    # The calibrated confidence of each two-way level at this temperature (see the top); None: the level itself.
+    curve: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.curve is not None:
+            object.__setattr__(self, "curve", check_curve(self.curve))
+
+    @classmethod
+    def from_record(cls, record: dict, source: str) -> "Calibration":
+        """From the mapping ``streamseg calibrate-confidence --out`` writes (``{temperature, curve, alert_below, fitted_on}``)."""
+        return cls(float(record["temperature"]), record.get("alert_below"), source, record.get("curve"))
+
+    def calibrated(self, levels: np.ndarray) -> np.ndarray:
+        """uint8 two-way levels at this temperature -> uint8 calibrated confidence (step 2)."""
+        if self.curve is None:
+            return levels
+        return np.take(_curve_table(self.curve), levels)  # np.take: a fifth of the time of fancy indexing
 
 
 UNCALIBRATED = Calibration()
+
+
+@lru_cache(maxsize=8)
+def _curve_table(curve: tuple[int, ...]) -> np.ndarray:
+    # One table per curve, made once: a run looks it up every frame.
+    table = np.asarray(curve, dtype=np.uint8)
+    table.flags.writeable = False
+    return table
 
 
 @dataclass(frozen=True)

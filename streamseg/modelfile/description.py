@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from streamseg.errors import ConfigError
-from streamseg.image.confidence import UNCALIBRATED, Calibration
+from streamseg.image.confidence import UNCALIBRATED, Calibration, check_curve
 from streamseg.label_sets import LABEL_SETS, LabelSet, named_label_set
 
 MAX_INPUT_SIDE = 4096  # a declared input larger than this a side is refused: no real segmentation model needs it
@@ -84,6 +84,15 @@ def _fraction(value: Any) -> float:
     if not 0 <= number <= 1:
         raise ValueError(f"a number from 0 to 1, not {number}")
     return number
+
+
+def _curve(value: Any) -> tuple[int, ...]:
+    """A confidence calibration curve: a list of 256 whole numbers, or its JSON text."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("a list of 256 whole numbers from 0 to 255")
+    return check_curve(value)
 
 
 def _size(value: Any) -> tuple[int, int]:
@@ -195,6 +204,8 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("scores", "--scores", ("output", "scores"), _choice(SCORE_KINDS), "logits or probabilities"),
     FieldSpec("temperature", "--temperature", ("confidence", "temperature"), _positive_number,
               "the confidence temperature T (streamseg calibrate-confidence fits it)"),
+    FieldSpec("confidence_curve", "--confidence-curve", ("confidence", "curve"), _curve,
+              "the confidence calibration curve, a JSON list of 256 values 0..255 (streamseg calibrate-confidence fits it)"),
     FieldSpec("alert_below", "--alert-below", ("confidence", "alert_below"), _fraction,
               "the predicted accuracy below which a stream is degraded"),
 )
@@ -274,6 +285,7 @@ class ModelDescription:
             ("output_layout", self.output_layout),
             ("scores", self.scores),
             ("temperature", f"{self.calibration.temperature:.4g}"),
+            ("confidence_curve", "none" if self.calibration.curve is None else "fitted (256 levels)"),
             ("alert_below", "none" if self.calibration.alert_below is None else f"{self.calibration.alert_below:.3g}"),
         ]
         return [f"{name:<14} {value:<44} <- {self.sources.get(name, 'tensors')}" for name, value in rows]

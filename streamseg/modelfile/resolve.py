@@ -112,12 +112,19 @@ class _Resolution:
         )
 
     def calibration(self) -> Calibration:
-        """The confidence temperature and alert level, where a source gives them; T = 1 and no alert otherwise."""
+        """The confidence temperature, curve and alert level, where a source gives them; T = 1, no curve and no alert
+        otherwise. A curve is fitted at one temperature: it is taken only from where the temperature came."""
         temperature = self.take("temperature", None, UNCALIBRATED.source)
+        curve = self.take("confidence_curve", None, "none")
         alert_below = self.take("alert_below", None, "none")
+        if curve is not None and self.sources["confidence_curve"] != self.sources["temperature"]:
+            raise ConfigError(
+                f"the confidence curve (from {self.sources['confidence_curve']}) was fitted at another temperature than "
+                f"the one from {self.sources['temperature']}: give both from one place"
+            )
         if temperature is None:
             return Calibration(alert_below=alert_below)
-        return Calibration(temperature, alert_below, self.sources["temperature"])
+        return Calibration(temperature, alert_below, self.sources["temperature"], curve)
 
     def input_layout(self) -> str:
         dims = self.facts.input_dims

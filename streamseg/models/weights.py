@@ -62,7 +62,7 @@ def bundled_confidence(model: str) -> Calibration:
     if not path.exists():
         return UNCALIBRATED
     record = json.loads(path.read_text())
-    return Calibration(float(record["temperature"]), record.get("alert_below"), f"shipped: {record.get('fitted_on', path.name)}")
+    return Calibration.from_record(record, f"shipped: {record.get('fitted_on', path.name)}")
 
 
 def read_state_file(path: Path) -> object:

@@ -57,9 +57,9 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 CLASS_METRICS_AUTO_LIMIT = 32
 CLASS_METRICS_MODES = ("auto", "on", "off")
 
-# A pixel's confidence is the top class's probability against the runner-up's, so it is at least 0.5,
-# and so is a frame's mean: the buckets cover 0.5 to 1 in steps of 0.05.
-PREDICTED_ACCURACY_BUCKETS: tuple[float, ...] = tuple(round(0.5 + 0.05 * step, 2) for step in range(11))
+# A frame's predicted accuracy: coarse where no working model's frames fall, in steps of 0.05 from 0.5 to 1 where
+# they do (an uncalibrated model's never fall under 0.5: a two-way probability is at least that).
+PREDICTED_ACCURACY_BUCKETS: tuple[float, ...] = (0.25, 0.4, *(round(0.5 + 0.05 * step, 2) for step in range(11)))
 
 
 def class_metric_names(names: Sequence[str], mode: str = "auto") -> tuple[str, ...]:

@@ -40,6 +40,8 @@ from streamseg.refine import read_crf_parameters
 from streamseg.image.render import Renderer
 from streamseg.http.server import HttpServer, serve_health, serve_metrics
 from streamseg.sinks.base import Sink
+from streamseg.sinks.ros_topics import stream_topic
+from streamseg.sinks.shared import SharedOutputs
 from streamseg.http.preview import WebPreviewSink, serve_preview_index
 from streamseg.sources import open_source
 from streamseg.sources.base import Source
@@ -58,6 +60,8 @@ from streamseg.temporal.smoothing import TemporalSmoother
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from streamseg.sinks.foxglove_live import FoxgloveLiveView
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +96,14 @@ def build_backend(config: RunConfig, plugins: Plugins | None = None) -> tuple[Ba
 
 def built_in_calibration(config: RunConfig) -> Calibration:
     """A built-in model's confidence calibration: the one shipped for its bundled weights (none for ``--weights``, which
-    were never calibrated), with ``--temperature`` in its place when given."""
+    were never calibrated), with ``--temperature`` and ``--confidence-curve`` in its place when given (a shipped curve
+    was fitted at the shipped temperature, so a temperature given alone runs without one)."""
     shipped = bundled_confidence(config.model) if config.weights is None else UNCALIBRATED
-    if config.temperature is None:
+    if config.temperature is None and config.confidence_curve is None:
         return shipped
-    return Calibration(parse_field("temperature", config.temperature, "--temperature"), shipped.alert_below, "--temperature")
+    temperature = shipped.temperature if config.temperature is None else parse_field("temperature", config.temperature, "--temperature")
+    curve = None if config.confidence_curve is None else parse_field("confidence_curve", config.confidence_curve, "--confidence-curve")
+    return Calibration(temperature, shipped.alert_below, "--temperature / --confidence-curve", curve)
 
 
 def build_crf_stage_for(
@@ -196,17 +203,21 @@ def sink_specs(config: RunConfig) -> list[str]:
 
 
 def build_sinks(
-    config: RunConfig, source: Source, plugins: Plugins | None = None, *, label_set: LabelSet = CAMVID
+    config: RunConfig, source: Source, plugins: Plugins | None = None, *, label_set: LabelSet = CAMVID,
+    stream: str | None = None, shared: SharedOutputs | None = None,
 ) -> list[Sink]:
     """The outputs of ``config``, each made by the sinks table (``plugins``, else all installed), told the
-    model's ``label_set`` (the stats' class names, the masks' palette).
+    model's ``label_set`` (the stats' class names, the masks' palette), the ``stream``'s name (None: one made
+    from its source) and topic, and the run's ``shared`` outputs (one bag for every stream; None: each sink its own).
 
     If one cannot be made, those made before it are closed: the caller never saw them.
     """
     plugins = plugins or Plugins()
+    stream = stream or stream_name(config)
     # A live source knows its rate once connected.
     context = SinkContext(
-        fps=lambda: source.fps, video_preset=config.out_preset, label_set=label_set, masks_confidence=config.masks_confidence
+        fps=lambda: source.fps, video_preset=config.out_preset, label_set=label_set, masks_confidence=config.masks_confidence,
+        stream=stream, topic=output_topic(stream, source), shared=shared,
     )
     sinks: list[Sink] = []
     try:
@@ -219,12 +230,22 @@ def build_sinks(
     return sinks
 
 
-def parse_host_port(text: str) -> tuple[str, int]:
+def stream_name(config: RunConfig) -> str:
+    """The name of ``config``'s stream where none was given: one made from its source (``cam.mp4`` -> ``cam``)."""
+    return named_stream({"source": str(config.source)}, set())["name"]
+
+
+def output_topic(stream: str, source: Source) -> str:
+    """The ROS topic stream ``stream``'s outputs go under, in the bag sink and the Foxglove view alike."""
+    return stream_topic(stream)
+
+
+def parse_host_port(text: str, flag: str = "--serve", example: str = "127.0.0.1:8080") -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     try:
         return host.strip("[]") or "127.0.0.1", int(port)
     except ValueError:
-        raise ConfigError(f"--serve needs HOST:PORT, e.g. 127.0.0.1:8080, not {text!r}") from None
+        raise ConfigError(f"{flag} needs HOST:PORT, e.g. {example}, not {text!r}") from None
 
 
 def open_run_source(config: RunConfig, given: Source | None, stack: ExitStack, plugins: Plugins) -> Source:
@@ -234,7 +255,9 @@ def open_run_source(config: RunConfig, given: Source | None, stack: ExitStack, p
     elif config.source is None:
         raise ConfigError("no source given (a video file, an image folder, or 'demo')")
     check_run_outputs(config)  # before the input opens: an output that is the input is refused untouched
-    return given if given is not None else stack.enter_context(open_source(config.source, sources=plugins.registry.sources))
+    if given is not None:
+        return given
+    return stack.enter_context(open_source(config.source, sources=plugins.registry.sources, realtime=config.realtime))
 
 
 def watch_live_source(source: Source, config: RunConfig, monitor: MetricsMonitor) -> None:
@@ -262,9 +285,10 @@ def open_backend(config: RunConfig, plugins: Plugins, stack: ExitStack, batch_si
 
 def open_stream(
     config: RunConfig, source: Source, backend: Backend, stack: ExitStack, plugins: Plugins, *,
-    keep_scores: bool = False, render: bool = False, name: str | None = None,
+    keep_scores: bool = False, render: bool = False, name: str | None = None, shared: SharedOutputs | None = None,
 ) -> Assembly:
-    """One stream's parts around an opened ``source`` and ``backend``: its monitor, stages and sinks, closed with ``stack``."""
+    """One stream's parts around an opened ``source`` and ``backend``: its monitor, stages and sinks, closed with ``stack``;
+    ``shared``: the outputs the run's streams write together."""
     monitor = MetricsMonitor(
         PipelineMetrics(class_names=class_metric_names(backend.label_set.names, config.class_metrics)),
         reliability_alert=reliability_alert_for(config, backend, name),
@@ -277,7 +301,7 @@ def open_stream(
         source.model_size = backend.input_size  # a decoder that can scales to it in the same pass
     for stage in stages:
         stack.callback(stage.close)  # the pipeline does not own stages: bench runs them twice
-    sinks = build_sinks(config, source, plugins, label_set=backend.label_set)
+    sinks = build_sinks(config, source, plugins, label_set=backend.label_set, stream=name, shared=shared)
     for sink in sinks:
         stack.callback(sink.close)  # the pipeline closes them too; closing is idempotent
     return Assembly(config, source, backend, stages, sinks, monitor)
@@ -289,8 +313,7 @@ def reliability_alert_for(config: RunConfig, backend: Backend, name: str | None 
     below = alert_level(config.alert_below, backend.calibration.alert_below)
     if below is None or config.confidence == "off":
         return None
-    name = name or named_stream({"source": str(config.source)}, set())["name"]
-    return ReliabilityAlert(name, below, config.alert_window_s)
+    return ReliabilityAlert(name or stream_name(config), below, config.alert_window_s)
 
 
 def serve_run(config: RunConfig, registry, health, stack: ExitStack) -> HttpServer | None:
@@ -311,7 +334,8 @@ def _log_started(config: RunConfig, backend: Backend, origin: str) -> None:
         log.info("confidence is unavailable: %s gives class ids only, no scores", config.model)
     elif config.confidence == "on":
         calibration = backend.calibration
-        log.info("confidence: temperature %.3g (%s)", calibration.temperature, calibration.source)
+        curve = "a calibration curve" if calibration.curve is not None else "no calibration curve"
+        log.info("confidence: temperature %.3g, %s (%s)", calibration.temperature, curve, calibration.source)
 
 
 def confidence_settings(config: RunConfig, backend: Backend) -> ConfidenceSettings | None:
@@ -347,6 +371,8 @@ def assemble(
     """
     if config.serve is not None:  # the preview page is a run's: `streamseg run --serve` builds it with assemble_run
         raise ConfigError("the web preview (--serve) is served by a run: streamseg run, or the API")
+    if config.foxglove is not None:
+        raise ConfigError("the Foxglove view (--foxglove) is served by a run: streamseg run, or the API")
     plugins = Plugins()  # one discovery per run: a broken plugin is reported once
     with ExitStack() as stack:
         source = open_run_source(config, source, stack, plugins)
@@ -354,7 +380,10 @@ def assemble(
             backend, origin = open_backend(config, plugins, stack)
         else:
             origin = "the given backend's weights"
-        assembly = open_stream(config, source, backend, stack, plugins, keep_scores=keep_scores, render=render, name=name)
+        shared = stack.enter_context(SharedOutputs())
+        assembly = open_stream(
+            config, source, backend, stack, plugins, keep_scores=keep_scores, render=render, name=name, shared=shared
+        )
         assembly.server = serve_run(config, assembly.monitor.metrics.registry, assembly.healthy, stack)
         assembly.monitor.started(_started_info(config, backend))
         _log_started(config, backend, origin)
@@ -404,7 +433,7 @@ def assemble_run(
     if config.replicas != 1:
         raise ConfigError(f"--replicas {config.replicas} places inference replicas on a Ray cluster: give --ray ADDRESS too")
     plugins = Plugins()  # one discovery per run: a broken plugin is reported once
-    entries = stream_entries(config)
+    entries = stream_entries(config, plugins.registry.sources.streams_of)  # a ROS bag: a stream per image topic
     if not entries and not wait_for_streams:
         raise ConfigError("no source given (a video file, an image folder, camera:N, rtsp://..., or 'demo')")
     if len(entries) > 1:
@@ -418,6 +447,7 @@ def assemble_run(
     try:
         check_outputs(config, entries, several=several)
         check_engine_dir(config)
+        foxglove_address = parse_host_port(config.foxglove, "--foxglove", ":8765") if config.foxglove is not None else None
     except BaseException:
         for opened in given.values():
             opened.close()
@@ -434,6 +464,9 @@ def assemble_run(
             Batcher(backend, max_batch=config.max_batch, wait_s=config.batch_wait_ms / 1000.0, metrics=BatchMetrics(registry))
         )
         preview_server: HttpServer | None = None
+        foxglove_view: FoxgloveLiveView | None = None
+        # Pushed before the streams' set, so closed after it: the last stream writing a bag has finished it by then.
+        shared = stack.enter_context(SharedOutputs())
 
         def open_one(entry: dict, stream_stack: ExitStack) -> Assembly:
             # A run's output without {name} is one stream's only while it is the only stream.
@@ -443,8 +476,13 @@ def assemble_run(
             client = batcher.client()
             stream_stack.callback(client.close)
             assembly = open_stream(
-                one, opened, client, stream_stack, plugins, keep_scores=keep_scores, render=render, name=entry["name"]
+                one, opened, client, stream_stack, plugins, keep_scores=keep_scores, render=render, name=entry["name"],
+                shared=shared,
             )
+            if foxglove_view is not None:
+                live = foxglove_view.stream(output_topic(entry["name"], opened), frame_id=entry["name"])
+                stream_stack.callback(live.close)
+                assembly.sinks.append(live)
             if on_frame is not None:
                 assembly.on_frame = functools.partial(on_frame, entry["name"])
             if preview_server is not None:
@@ -468,6 +506,11 @@ def assemble_run(
                 serve_preview_index(preview_server, run.names, label_set=backend.label_set)
             log.info("web preview on %s/", preview_server.url)
             servers.append(preview_server)
+        if foxglove_address is not None:
+            from streamseg.sinks.foxglove_live import FoxgloveLiveView  # the SDK's native module, only when asked for
+
+            foxglove_view = stack.enter_context(FoxgloveLiveView(*foxglove_address, label_set=backend.label_set))
+            log.info("Foxglove live view on %s (in Foxglove: Open connection, Foxglove WebSocket)", foxglove_view.url)
         run.servers = servers
         for server in servers:
             serve_streams(server, run, output_root(config))

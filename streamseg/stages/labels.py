@@ -32,5 +32,5 @@ class LabelStage(Stage):
             model_labels = class_labels(frame.logits)
         else:
             model_labels, margin = top_two(frame.logits)
-            self.confidence.set(frame, confidence_map(margin, self.confidence.calibration.temperature))
+            self.confidence.set(frame, confidence_map(margin, self.confidence.calibration))
         frame.set_labels(resize_labels(model_labels, (frame.height, frame.width)), model_labels)

@@ -120,16 +120,18 @@ def test_fits_the_temperature_the_masks_imply_and_writes_it_into_the_sidecar(tmp
     assert temperature == pytest.approx(TRUE_T, abs=0.02)
     assert report["fit_pixels"] == report["after"]["pixels"] == len(LEVELS) * PIXELS_PER_LEVEL  # the unlabelled rows left out
     assert report["before"]["expected_calibration_error"] == pytest.approx(expected_ece(1.0), abs=1e-6)
-    assert report["after"]["expected_calibration_error"] == pytest.approx(expected_ece(temperature), abs=1e-6)
+    assert report["scaled"]["expected_calibration_error"] == pytest.approx(expected_ece(temperature), abs=1e-6)
     assert report["after"]["expected_calibration_error"] < 0.005
     assert report["after"]["auroc"] == pytest.approx(expected_auroc(), abs=1e-9)
+    assert len(report["curve"]) == 256
     assert report["after"]["spearman"] == pytest.approx(1.0)
     assert report["after"]["true_accuracies"] == pytest.approx(true_accuracies())
     predicted = [
         float(np.mean(np.rint(CONFIDENCE_SCALE / (1 + np.exp(-frame_margins(k) / temperature))))) / CONFIDENCE_SCALE
         for k in range(FRAMES)
     ]
-    assert report["after"]["predicted_accuracies"] == pytest.approx(predicted, abs=6e-5)
+    assert report["scaled"]["mean_predicted_accuracy"] == pytest.approx(np.mean(predicted), abs=6e-5)
+    assert report["after"]["predicted_accuracies"] == pytest.approx(predicted, abs=0.005)
     assert report["alert_below"] == pytest.approx(float(np.percentile(report["after"]["predicted_accuracies"], 5)))
     assert report["images"] == [f"frame{k}.png" for k in range(FRAMES)]
     assert f"T = {temperature:.4f}" in printed and "suggested alert level" in printed
@@ -137,7 +139,8 @@ def test_fits_the_temperature_the_masks_imply_and_writes_it_into_the_sidecar(tmp
     sidecar_text = (tmp_path / "model.streamseg.yaml").read_text()
     sidecar = yaml.safe_load(sidecar_text)
     assert sidecar["confidence"] == {
-        "temperature": round(temperature, 4), "alert_below": round(report["alert_below"], 4), "fitted_on": "drive/images, 4 frames",
+        "temperature": round(temperature, 4), "curve": report["curve"], "alert_below": round(report["alert_below"], 4),
+        "fitted_on": "drive/images, 4 frames",
     }
     assert sidecar_text.startswith(SIDECAR)  # the user's keys, layout and comment as they were
     assert {k: v for k, v in sidecar.items() if k != "confidence"} == yaml.safe_load(SIDECAR)
@@ -174,3 +177,27 @@ def test_a_folder_without_truth_in_the_model_s_classes_is_refused(tmp_path: Path
     model = red_margin_model(tmp_path / "model.onnx")
     assert run_cli(["calibrate-confidence", "--data", folder, "--model", model]) == 2
     assert "no pixel of drive/images has truth in the model's 2 classes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_a_run_reports_what_the_fitted_calibration_predicts(tmp_path: Path, folder: Path, backend: str) -> None:
+    # The sidecar's temperature and curve reach a run: on the host (onnxruntime) and after OpenVINO's fused graph alike.
+    model = red_margin_model(tmp_path / "model.onnx")
+    figures, stats = tmp_path / "figures.json", tmp_path / "stats.jsonl"
+    assert run_cli(["calibrate-confidence", "--data", folder, "--model", model, "--json", figures]) == 0
+    predicted = json.loads(figures.read_text())["after"]["predicted_accuracies"]
+    arguments = ["run", folder / "images", "--model", model, "--backend", backend, "--precision", "fp32", "--stats", stats]
+    assert run_cli(arguments) == 0
+    records = [json.loads(line) for line in stats.read_text().splitlines()]
+    assert [record["confidence"]["predicted_accuracy"] for record in records] == pytest.approx(predicted, abs=2e-4)
+
+
+def test_a_curve_is_not_taken_with_a_temperature_from_elsewhere(tmp_path: Path, folder: Path, capsys) -> None:
+    model = red_margin_model(tmp_path / "model.onnx")
+    assert run_cli(["calibrate-confidence", "--data", folder, "--model", model]) == 0
+    capsys.readouterr()
+    # The sidecar's curve was fitted at its own temperature: another T from the command line would misread it.
+    assert run_cli(["run", folder / "images", "--model", model, "--temperature", "1.0", "--max-frames", 1]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("streamseg: error:")]
+    assert len(errors) == 1 and "fitted at another temperature" in errors[0] and "Traceback" not in err, err

@@ -25,13 +25,14 @@ from streamseg.eval.calibration import (
     average_ranks,
     calibrate,
     expected_calibration_error,
+    fit_curve,
     fit_temperature,
     measure,
     negative_log_likelihood,
     pooled,
     spearman,
 )
-from streamseg.image.confidence import CONFIDENCE_SCALE
+from streamseg.image.confidence import CONFIDENCE_SCALE, UNCALIBRATED, Calibration, two_way_levels
 
 
 def calibrated_frames(unlabelled_rows: int = 0) -> list[FrameMargins]:
@@ -125,12 +126,17 @@ def test_alert_level_is_the_low_percentile_of_the_frames() -> None:
 def test_calibration_of_the_constructed_frames() -> None:
     calibration = calibrate(calibrated_frames())
     assert calibration.temperature == pytest.approx(TRUE_T, abs=0.02)
-    assert calibration.before.temperature == 1.0
+    assert calibration.before.temperature == 1.0 and not calibration.before.curve
+    assert calibration.scaled.temperature == calibration.temperature and not calibration.scaled.curve
+    assert calibration.after.curve
     assert calibration.before.expected_calibration_error == pytest.approx(expected_ece(1.0), abs=1e-9)
-    assert calibration.after.expected_calibration_error == pytest.approx(expected_ece(calibration.temperature), abs=1e-9)
-    assert calibration.after.expected_calibration_error < 0.005
+    assert calibration.scaled.expected_calibration_error == pytest.approx(expected_ece(calibration.temperature), abs=1e-9)
+    assert calibration.scaled.expected_calibration_error < 0.005
     assert calibration.before.expected_calibration_error > 0.05  # T = 1 is over-confident for margins drawn at T = 2
-    assert calibration.after.auroc == calibration.before.auroc == pytest.approx(expected_auroc(), abs=1e-12)
+    # Drawn calibrated at T = 2, the frames leave the curve nothing to correct but the rounding to uint8.
+    assert calibration.after.expected_calibration_error < 0.005
+    assert calibration.scaled.auroc == calibration.before.auroc == pytest.approx(expected_auroc(), abs=1e-12)
+    assert calibration.after.auroc == pytest.approx(expected_auroc(), abs=1e-12)  # four levels, four curve values
     # Later frames hold larger margins and more right pixels: the ranks agree exactly.
     assert calibration.after.spearman == pytest.approx(1.0)
     assert calibration.after.pixels == FRAMES * 4 * PIXELS_PER_LEVEL
@@ -141,7 +147,8 @@ def test_calibration_of_the_constructed_frames() -> None:
         np.mean([round(CONFIDENCE_SCALE * sigmoid(level / calibration.temperature)) for level in frame_levels(k)])
         / CONFIDENCE_SCALE for k in range(FRAMES)
     ]
-    assert calibration.after.predicted_accuracies == pytest.approx(predicted, abs=6e-5)
+    assert calibration.scaled.predicted_accuracies == pytest.approx(predicted, abs=6e-5)
+    assert calibration.after.predicted_accuracies == pytest.approx(predicted, abs=0.005)
     assert calibration.after.mean_predicted_accuracy == pytest.approx(calibration.after.mean_true_accuracy, abs=0.005)
     assert calibration.alert_below == pytest.approx(float(np.percentile(calibration.after.predicted_accuracies, 5)))
 
@@ -166,7 +173,7 @@ def test_frame_margins_from_scores_leave_out_the_ignore_id_and_ids_past_the_clas
     assert frame.labelled.tolist() == [[True, False, False], [True, True, False]]
     assert frame.correct.tolist() == [[True, False, False], [True, True, False]]
     assert frame.true_accuracy == 1.0
-    figures = measure([frame], 1.0)
+    figures = measure([frame], UNCALIBRATED)
     assert figures.pixels == 3
 
 
@@ -176,3 +183,51 @@ def test_fitting_on_some_frames_and_measuring_on_others() -> None:
     assert calibration.after.frames == 2
     assert calibration.after.pixels == 2 * 4 * PIXELS_PER_LEVEL
     assert calibration.temperature == pytest.approx(TRUE_T, abs=0.05)
+
+
+def near_tie_frames() -> list[FrameMargins]:
+    """A road the model has not seen: near-tied pixels right one time in three, surer ones as their two-way probability says.
+
+    No temperature calibrates both: a two-way probability is never under 0.5.
+    """
+    margins, correct = [], []
+    for margin, right_share in ((0.05, 1 / 3), (0.3, 1 / 3), (2.0, 0.88), (5.0, 0.99)):
+        margins.append(np.full(3000, margin, np.float32))
+        correct.append(np.arange(3000) < round(3000 * right_share))
+    margin, right = np.concatenate(margins).reshape(60, 200), np.concatenate(correct).reshape(60, 200)
+    return [FrameMargins(margin, np.ones_like(right), right)]
+
+
+def test_the_curve_calibrates_what_no_temperature_can() -> None:
+    fit = calibrate(near_tie_frames())
+    assert fit.scaled.expected_calibration_error > 0.08
+    assert fit.after.expected_calibration_error < 0.005
+    assert fit.after.mean_predicted_accuracy == pytest.approx(fit.after.mean_true_accuracy, abs=0.003)
+    curve = fit.calibration.curve
+    levels = two_way_levels(np.array([0.05, 0.3, 2.0, 5.0], np.float32), fit.temperature)
+    assert [curve[level] for level in levels] == pytest.approx([85, 85, 224, 252], abs=1)  # 255 x each level's right share
+
+
+def test_the_curve_never_decreases_and_fills_levels_no_pixel_had() -> None:
+    # Surer pixels that are right less often than the level under them are pooled with it.
+    margins = np.array([0.0] * 100 + [1.0] * 100 + [2.0] * 100, np.float32)
+    correct = np.array([True] * 60 + [False] * 40 + [True] * 40 + [False] * 60 + [True] * 90 + [False] * 10)
+    curve = fit_curve(margins, correct, 1.0)
+    assert all(b >= a for a, b in zip(curve, curve[1:]))
+    low, middle, high = (int(level) for level in two_way_levels(np.array([0.0, 1.0, 2.0], np.float32), 1.0))
+    assert curve[low] == curve[middle] == round(255 * 0.5)  # 60 % and 40 % right pool to 50 %
+    assert curve[high] == round(255 * 0.9)
+    assert curve[0] == curve[low] and curve[255] == curve[high]  # flat beyond the levels seen
+    between = (middle + high) // 2  # no pixel had it: on the line between its neighbours
+    assert curve[between] == pytest.approx(curve[middle] + (curve[high] - curve[middle]) * (between - middle) / (high - middle), abs=1)
+
+
+def test_a_calibration_with_a_curve_looks_the_levels_up() -> None:
+    curve = tuple(max(0, 2 * level - 255) for level in range(256))  # 0 at a tie, 255 when sure
+    calibration = Calibration(1.0, curve=curve)
+    levels = np.array([[128, 200], [255, 250]], np.uint8)
+    assert calibration.calibrated(levels).tolist() == [[1, 145], [255, 245]]
+    assert Calibration(1.0).calibrated(levels) is levels
+    for bad, why in (((1, 2), "256 values"), (tuple(range(255)) + (300,), "from 0 to 255"), (tuple(range(255, -1, -1)), "never decrease")):
+        with pytest.raises(ValueError, match=why):
+            Calibration(1.0, curve=bad)

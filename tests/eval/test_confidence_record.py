@@ -1,4 +1,4 @@
-"""The fitted temperature written into a model file's sidecar: only the confidence: entry changes."""
+"""The fitted calibration written into a model file's sidecar: only the confidence: entry changes."""
 
 from __future__ import annotations
 
@@ -10,12 +10,20 @@ import yaml
 
 from streamseg.errors import ConfigError
 from streamseg.eval.confidence_record import confidence_record, write_confidence_json, write_sidecar_confidence
+from streamseg.image.confidence import Calibration
 
-RECORD = confidence_record(1.83456, 0.812345, "CamVid val, 101 frames")
+CURVE = tuple(max(0, 2 * level - 255) for level in range(256))
+RECORD = confidence_record(Calibration(1.83456, 0.812345, "fitted", CURVE), "CamVid val, 101 frames")
 
 
 def test_the_record_is_rounded_as_a_run_reports() -> None:
-    assert RECORD == {"temperature": 1.8346, "alert_below": 0.8123, "fitted_on": "CamVid val, 101 frames"}
+    assert RECORD == {"temperature": 1.8346, "curve": list(CURVE), "alert_below": 0.8123, "fitted_on": "CamVid val, 101 frames"}
+    assert confidence_record(Calibration(2.0), "frames") == {"temperature": 2.0, "fitted_on": "frames"}
+
+
+def test_the_record_reads_back_as_the_calibration() -> None:
+    calibration = Calibration.from_record(RECORD, "the record")
+    assert (calibration.temperature, calibration.curve, calibration.alert_below) == (1.8346, CURVE, 0.8123)
 
 
 def test_a_model_without_a_sidecar_gets_one(tmp_path: Path) -> None:
@@ -32,6 +40,7 @@ def test_a_previous_entry_is_replaced_and_the_rest_kept_as_written(tmp_path: Pat
     before = "# my model\nlabels: [a, b]\n" + old + "# the input, as exported\ninput: {scale: 0.5}\noutput:\n  kind: scores\n"
     (tmp_path / "net.streamseg.yaml").write_text(before)
     text = write_sidecar_confidence(tmp_path / "net.onnx", RECORD).read_text()
+    assert len(text.splitlines()) < 40  # the curve's values in a few wrapped lines, not one a line
     assert text.startswith("# my model\nlabels: [a, b]\n# the input, as exported\ninput: {scale: 0.5}\noutput:\n  kind: scores\n")
     assert text.count("confidence:") == 1
     assert yaml.safe_load(text) == {"labels": ["a", "b"], "input": {"scale": 0.5}, "output": {"kind": "scores"}, "confidence": RECORD}

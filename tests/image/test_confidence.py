@@ -32,14 +32,23 @@ def test_top_two_gives_the_argmax_and_the_margin_over_the_runner_up():
 @pytest.mark.parametrize("temperature", [1.0, 2.0])
 def test_the_confidence_is_the_sigmoid_of_the_margin_over_the_temperature(temperature):
     _, margin = top_two(known_scores())
-    confidence = confidence_map(margin, temperature)
+    confidence = confidence_map(margin, Calibration(temperature))
     expected = np.rint(255 / (1 + np.exp(-margin / temperature)))
     assert confidence.dtype == np.uint8 and np.array_equal(confidence, expected)
 
 
+def test_a_curve_maps_each_level_after_the_temperature():
+    _, margin = top_two(known_scores())
+    curve = tuple(max(0, 2 * level - 255) for level in range(256))  # 0 at a tie, 255 when sure
+    confidence = confidence_map(margin, Calibration(1.0, curve=curve))
+    levels = np.rint(255 / (1 + np.exp(-margin)))
+    assert np.array_equal(confidence, np.maximum(0, 2 * levels - 255))
+    assert confidence[0, 0] == 1  # a tie (level 128) is now nearly sure to be wrong: under 0.5, as no temperature gives
+
+
 def test_a_frame_s_figures_are_the_mean_confidence_and_the_share_under_the_threshold():
     _, margin = top_two(known_scores())
-    confidence = confidence_map(margin, 1.0)  # columns: 0.5, 0.731, 0.881, 0.982
+    confidence = confidence_map(margin, Calibration(1.0))  # columns: 0.5, 0.731, 0.881, 0.982
     frame = Frame(index=0, timestamp=0.0, image=np.zeros((2, 4, 3), np.uint8))
     ConfidenceSettings(Calibration(1.0), threshold=0.7).set(frame, confidence)
     assert frame.reliability == Reliability(

@@ -56,7 +56,7 @@ def test_a_softmax_s_figure_is_the_network_s_at_t_1():
     labels, confidence = marginal_confidence(softmax(logits))
     network_labels, margin = top_two(logits)
     np.testing.assert_array_equal(labels, network_labels)
-    assert np.abs(confidence.astype(int) - confidence_map(margin, 1.0)).max() <= 1
+    assert np.abs(confidence.astype(int) - confidence_map(margin, UNCALIBRATED)).max() <= 1
 
 
 def test_a_refiner_without_confidence_gives_none():

@@ -32,11 +32,17 @@ def test_the_report_has_every_figure(tmp_path: Path, tiny_camvid: Path) -> None:
     assert completed.returncode == 0, completed.stderr
     figures = json.loads(report.read_text())
     assert figures["frames"] == "CamVid train, 4 frames"
-    assert [row["frames"] for row in figures["halves"].values()] == [2, 2]
-    assert list(figures["halves"]) == ["fit on first half, measured on second half", "fit on second half, measured on first half"]
-    for row in [*figures["halves"].values(), figures["all_frames"]]:
-        assert 0.05 <= row["temperature"] <= 20
-        assert 0 <= row["ece_after"] <= 1 and 0 <= row["ece_before"] <= 1 and 0 <= row["auroc"] <= 1
+    assert [row["frames"] for row in figures["held_out"].values()] == [2, 2, 2, 2]
+    assert list(figures["held_out"]) == [
+        "fit on the first half, measured on the second half", "fit on the second half, measured on the first half",
+        # four frames: blocks of one, so that both sides have two
+        "fit on the even blocks of 1, measured on the odd blocks of 1", "fit on the odd blocks of 1, measured on the even blocks of 1",
+    ]
+    for row in [*figures["held_out"].values(), figures["all_frames"]]:
+        assert 0.05 <= row["temperature"] <= 20 and row["curve"]
+        for ece in ("ece_before", "ece_temperature_only", "ece_after"):
+            assert 0 <= row[ece] <= 1
+        assert 0 <= row["auroc"] <= 1
         assert 0 <= row["mean_predicted_accuracy"] <= 1 and 0 <= row["mean_true_accuracy"] <= 1
     predicted = [frame["predicted_accuracy"] for frame in figures["per_frame"]]
     assert len(predicted) == 4
@@ -44,8 +50,10 @@ def test_the_report_has_every_figure(tmp_path: Path, tiny_camvid: Path) -> None:
     assert [row["frames"] for row in figures["out_of_domain"].values()] == [4, 2, 2]
     for row in figures["out_of_domain"].values():
         assert set(row["low_confidence_fraction_under"]) == {f"{t:g}" for t in (DEFAULT_THRESHOLD, 0.5, 0.6, 0.75, 0.9)}
-    assert json.loads(shipped.read_text()) == {
+    written = json.loads(shipped.read_text())
+    assert len(written.pop("curve")) == 256
+    assert written == {
         "temperature": figures["all_frames"]["temperature"], "alert_below": figures["alert_below"],
         "fitted_on": "CamVid train, 4 frames",
     }
-    assert "All frames (in-sample), the temperature to ship" in completed.stdout
+    assert "All frames (in-sample), the calibration to ship" in completed.stdout
