@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from streamseg.refine.async_pool import Refiner
     from streamseg.refine.dense_crf import CrfParameters
     from streamseg.sinks.base import Sink
+    from streamseg.sinks.shared import SharedOutputs
     from streamseg.sources.base import Source
     from streamseg.temporal.flow import FlowEstimator
 
@@ -84,6 +85,10 @@ class SinkContext:
     video_preset: str = "ultrafast"  # x264 speed preset for an encoded video (RunConfig.out_preset)
     label_set: LabelSet = CAMVID  # what the run's class ids mean: the model's names and colours
     masks_confidence: bool = False  # a masks sink also writes each frame's confidence (RunConfig.masks_confidence)
+    stream: str = "stream"  # the stream's name: the frame id of its frames that come without one (not from a bag)
+    topic: str = "/stream"  # the ROS topic the stream's outputs go under (streamseg.sinks.ros_topics)
+    # Files the streams of one run write together (one ROS bag for every camera); None: the sink keeps its own.
+    shared: SharedOutputs | None = None
 
 
 @dataclass(frozen=True)
@@ -208,6 +213,14 @@ def _rtsp_out_sink(target: str, context: SinkContext):
     return RtspOutputSink(target, fps=context.fps)
 
 
+def _rosbag_sink(target: str, context: SinkContext):
+    from streamseg.sinks.ros_bag import RosBagSink
+
+    return RosBagSink(
+        _path(target), topic=context.topic, frame_id=context.stream, label_set=context.label_set, shared=context.shared
+    )
+
+
 def _path(target: str) -> Path:
     """A sink's target as a path; an empty one is refused rather than read as the working directory."""
     if not target.strip():
@@ -253,6 +266,9 @@ def register_builtins(registry: PluginRegistry) -> None:
     registry.sinks.add("jsonl", _jsonl_sink, "one line of JSON statistics per frame (as --stats)")
     registry.sinks.add("masks", _mask_sink, "label maps as PNG files in a folder (as --masks)")
     registry.sinks.add("rtsp-out", _rtsp_out_sink, "the overlay, published to an rtsp:// server (as --rtsp-out)")
+    registry.sinks.add(
+        "rosbag", _rosbag_sink, "labels, overlay and confidence as ROS 2 messages in one MCAP bag, shared by the run's streams"
+    )
 
 
 @dataclass(frozen=True)
