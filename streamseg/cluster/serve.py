@@ -39,6 +39,7 @@ from streamseg.outputs import check_run_outputs
 from streamseg.pipeline.assemble import check_engine_dir, serve_run
 from streamseg.pipeline.runner import PipelineResult, PipelineState
 from streamseg.pipeline.streams import StreamsResult, report_stream, stream_state, streams_health
+from streamseg.plugins import Plugins
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ class RayRun:
         """Starts the replicas, waits until they hold the model, then starts one actor per stream."""
         import ray
 
-        entries = stream_entries(self.config)
+        entries = stream_entries(self.config, Plugins().registry.sources.streams_of)  # a ROS bag: a stream per image topic
         # The driver serves the run's /metrics; an actor serving its own on the same port would fail on one node.
         configs = {
             entry["name"]: dataclasses.replace(stream_config(self.config, entry, several=len(entries) > 1), metrics_port=None)

@@ -1,4 +1,4 @@
-"""Where frames come from: video files, image folders, cameras, rtsp:// streams and the built-in demo scene.
+"""Where frames come from: video files, image folders, cameras, rtsp:// streams, ROS bags and the built-in demo scene.
 
 :func:`open_source` turns the SOURCE argument of the command line into a :class:`Source`,
 through a source table (:class:`streamseg.sources.table.SourceTable`): a run's holds the
@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from streamseg.errors import InputError
+from streamseg.errors import ConfigError, InputError
 from streamseg.sources.base import Source
 from streamseg.sources.camera import CameraSource, parse_camera
 from streamseg.sources.demo import DemoSource
@@ -21,11 +21,12 @@ from streamseg.sources.image_folder import ImageFolderSource
 from streamseg.sources.table import SourceContext, SourceTable
 
 if TYPE_CHECKING:
+    from streamseg.sources.bag import BagSource
     from streamseg.sources.rtsp import RtspSource
     from streamseg.sources.video_file import VideoFileSource
 
 __all__ = [
-    "CameraSource", "DemoSource", "ImageFolderSource", "RtspSource", "Source", "VideoFileSource", "open_source",
+    "BagSource", "CameraSource", "DemoSource", "ImageFolderSource", "RtspSource", "Source", "VideoFileSource", "open_source",
     "register_sources",
 ]
 
@@ -50,8 +51,13 @@ def _open_camera(spec: str, context: SourceContext) -> Source:
 
 
 # PyAV is imported only when a file or a stream is opened: a run of the demo scene or a camera never loads
-# FFmpeg, and runs where PyAV is not installed (the GPU proof's machine).
-_LAZY = {"RtspSource": "streamseg.sources.rtsp", "VideoFileSource": "streamseg.sources.video_file"}
+# FFmpeg, and runs where PyAV is not installed (the GPU proof's machine). rosbags and mcap (the ros extra),
+# only when a bag is.
+_LAZY = {
+    "BagSource": "streamseg.sources.bag", "RtspSource": "streamseg.sources.rtsp",
+    "VideoFileSource": "streamseg.sources.video_file",
+}
+_ROS_PACKAGES = ("rosbags", "mcap")
 
 
 def __getattr__(name: str):
@@ -76,6 +82,27 @@ def _open_file(spec: str, context: SourceContext) -> Source:
     return VideoFileSource(Path(spec).expanduser())
 
 
+def _bag_module():
+    """streamseg.sources.bag, or a ConfigError saying how to install what it reads bags with."""
+    try:
+        from streamseg.sources import bag
+    except ModuleNotFoundError as error:
+        if (error.name or "").split(".")[0] not in _ROS_PACKAGES:
+            raise
+        raise ConfigError(f"reading ROS bags needs {error.name.split('.')[0]}: pip install 'streamseg[ros]'") from None
+    return bag
+
+
+def _open_bag(spec: str, context: SourceContext) -> Source:
+    bag = _bag_module()
+    parsed = bag.parse_bag_spec(spec)
+    return bag.BagSource(parsed.path, parsed.topic, realtime=context.realtime)
+
+
+def _bag_streams(spec: str) -> list[tuple[str, str]]:
+    return _bag_module().bag_streams(spec)
+
+
 def _is_demo(spec: str) -> bool:
     return spec == "demo" or spec.startswith("demo:")
 
@@ -90,6 +117,12 @@ def register_sources(table: SourceTable) -> None:
     table.add(
         "rtsp", _open_rtsp, "an rtsp:// or rtsps:// stream, reconnecting when it drops",
         accepts=lambda spec: _RTSP.fullmatch(spec) is not None,
+    )
+    table.add(
+        "bag", _open_bag,
+        "a ROS bag (bag:PATH: a .mcap, a ROS 2 bag folder or a ROS 1 .bag), each image topic a stream; "
+        "bag:PATH#/TOPIC reads one",
+        streams=_bag_streams,
     )
     table.add(
         "image-folder", _open_folder, "a folder of images, in name order",
@@ -108,11 +141,14 @@ def builtin_sources() -> SourceTable:
     return table
 
 
-def open_source(spec: str, *, demo_frames: int | None = None, sources: SourceTable | None = None) -> Source:
+def open_source(
+    spec: str, *, demo_frames: int | None = None, sources: SourceTable | None = None, realtime: bool = False,
+) -> Source:
     """Opens what ``spec`` names: 'demo' or 'demo:WIDTHxHEIGHT', 'camera[:N]' or /dev/videoN, an rtsp:// URL,
-    a plugin's source, an image folder, or a video file.
+    'bag:PATH[#/TOPIC]', a plugin's source, an image folder, or a video file.
 
-    ``demo_frames`` bounds the otherwise endless demo. ``sources`` is the table to choose
+    ``demo_frames`` bounds the otherwise endless demo; ``realtime`` replays a recording (a bag)
+    at the pace it was recorded. ``sources`` is the table to choose
     from (a run passes its registry's, with plugins' sources); None: the built-in sources.
     Anything unusable raises ``InputError`` (a bad setting of it: ``ConfigError``) with a
     one-line reason.
@@ -123,7 +159,7 @@ def open_source(spec: str, *, demo_frames: int | None = None, sources: SourceTab
     table = sources if sources is not None else builtin_sources()
     registration = table.find(spec)
     if registration is not None:
-        return table.create(registration.name, spec, SourceContext(demo_frames=demo_frames))
+        return table.create(registration.name, spec, SourceContext(demo_frames=demo_frames, realtime=realtime))
     if _OTHER_STREAM.fullmatch(spec):
         raise InputError(
             f"only rtsp:// streams are supported, not {spec}; use a camera, an rtsp:// URL, a video file, "

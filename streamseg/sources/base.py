@@ -19,6 +19,9 @@ class Source(ABC):
 
     live: bool = False
     damage: str | None = None
+    # The ROS topic the frames were read from (a bag's source, whose frames also carry their message's
+    # header in ``Frame.header``); None for every other source. Outputs to ROS go under it.
+    topic: str | None = None
     # The network's input size (height, width), set by whoever builds the run before iterating.
     # A source that decodes with FFmpeg then also gives each frame ``model_image`` at that size,
     # scaled by swscale straight from the decoder's YUV; others leave it to the preprocess stage.

@@ -20,7 +20,7 @@ class SourceContext:
     """What a source factory is told besides the SOURCE text."""
 
     demo_frames: int | None = None  # a bound on an otherwise endless synthetic source; None: no bound
-
+    realtime: bool = False  # a recording (a ROS bag) replays at the pace it was recorded, not as fast as the run goes
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,8 @@ class SourceRegistration(Registration[T]):
 
     accepts: Callable[[str], bool] | None = None  # None: its name, or its name followed by ':'
     opens_paths: bool = False  # it takes any existing path of its kind: tried after every other source
+    # A SOURCE that may hold several streams (a ROS bag, one per image topic): its streams as (name, SOURCE of one).
+    streams: Callable[[str], list[tuple[str, str]]] | None = None
 
     def opens(self, spec: str) -> bool:
         if self.accepts is None:
@@ -47,10 +49,11 @@ class SourceTable(FactoryTable[T]):
         *,
         accepts: Callable[[str], bool] | None = None,
         opens_paths: bool = False,
+        streams: Callable[[str], list[tuple[str, str]]] | None = None,
         origin: str = BUILT_IN,
     ) -> None:
-        """Registers a source; ``accepts`` and ``opens_paths`` as in :class:`SourceRegistration`."""
-        self.add_registration(SourceRegistration(name, factory, description, origin, accepts, opens_paths))
+        """Registers a source; ``accepts``, ``opens_paths`` and ``streams`` as in :class:`SourceRegistration`."""
+        self.add_registration(SourceRegistration(name, factory, description, origin, accepts, opens_paths, streams))
 
     def add_registration(self, registration: Registration[T]) -> None:
         if not isinstance(registration, SourceRegistration):  # merged from a plain table entry: the default predicate
@@ -67,3 +70,11 @@ class SourceTable(FactoryTable[T]):
         """
         ordered = [r for r in self if not r.opens_paths] + [r for r in self if r.opens_paths]
         return next((registration for registration in ordered if registration.opens(spec)), None)
+
+    def streams_of(self, spec: str) -> list[tuple[str, str]] | None:
+        """The streams ``spec`` holds as (name, SOURCE of one), when the source it names holds several (a ROS bag's
+        image topics); None when ``spec`` is one stream, as every other SOURCE is."""
+        registration = self.find(spec)
+        if registration is None or registration.streams is None:
+            return None
+        return registration.streams(spec)
