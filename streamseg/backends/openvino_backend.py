@@ -40,7 +40,7 @@ from streamseg.cpu import (
     emulated_bf16_reason,
 )
 from streamseg.errors import ConfigError
-from streamseg.image.confidence import CONFIDENCE_SCALE
+from streamseg.image.confidence import CONFIDENCE_SCALE, Calibration
 from streamseg.modelfile import ModelFile
 from streamseg.options import BackendOptions
 
@@ -87,11 +87,11 @@ def uint8_pixels_in(model):
     return model, model.get_results()[0].input_value(0)
 
 
-def uint8_to_class_ids(model, temperature: float | None = None):
+def uint8_to_class_ids(model, calibration: Calibration | None = None):
     """The network with both ends moved into the graph: RGB uint8 NHWC in, class ids (N, h, w) out: uint8
-    up to 255 classes, uint16 beyond (``label_sets.label_dtype``); with a ``temperature``, also the
-    two-way confidence levels (N, h, w), uint8 ``round(255 sigmoid((s1 - s2) / T))`` (``streamseg.image.confidence``,
-    whose curve the host then looks them up in).
+    up to 255 classes, uint16 beyond (``label_sets.label_dtype``); with a ``calibration``, also the
+    confidence (N, h, w) as uint8: the level ``round(255 sigmoid((s1 - s2) / T))`` looked up in its curve
+    (``streamseg.image.confidence``), both in the graph.
 
     The input end is ``uint8_pixels_in``, and a TopK over the classes replaces the host's argmax.
     Per frame that spares converting 0.5 MB of pixels to 2 MB of floats and copying out 7.6 MB
@@ -112,19 +112,23 @@ def uint8_to_class_ids(model, temperature: float | None = None):
     # NCHW logits, a strided walk, the CPU plugin's TopK costs more than the transpose and the TopK
     # together, for the same labels (benchmarks/history/BENCHMARKS-log.md, Micro-measurements).
     channels_last = ops.transpose(logits, np.array([0, 2, 3, 1], dtype=np.int64))
-    if temperature is None:
+    if calibration is None:
         best = ops.topk(channels_last, np.int64(1), axis=3, mode="max", sort="none", index_element_type=ov.Type.i32)
         class_ids = ops.convert(ops.squeeze(best.output(1), np.int64(3)), id_type)
         return ov.Model([class_ids.output(0)], model.get_parameters(), "class_ids")
     # The first of the two sorted by value is the best, and its index the argmax (the first wins a tie, as on the host).
+    # Split, not Gather, takes the two apart: the confidence's cost is mostly these few passes over the grid.
     top = ops.topk(channels_last, np.int64(2), axis=3, mode="max", sort="value", index_element_type=ov.Type.i32)
-    first = np.array([0], dtype=np.int64)
-    class_ids = ops.convert(ops.squeeze(ops.gather(top.output(1), first, np.int64(3)), np.int64(3)), id_type)
-    values = top.output(0)
-    margin = ops.subtract(ops.gather(values, first, np.int64(3)), ops.gather(values, np.array([1], np.int64), np.int64(3)))
-    probability = ops.sigmoid(ops.multiply(margin, np.float32(1.0 / temperature)))
+    values, indices = ops.split(top.output(0), np.int64(3), 2), ops.split(top.output(1), np.int64(3), 2)
+    class_ids = ops.convert(ops.squeeze(indices.output(0), np.int64(3)), id_type)
+    margin = ops.subtract(values.output(0), values.output(1))
+    probability = ops.sigmoid(ops.multiply(margin, np.float32(1.0 / calibration.temperature)))
     scaled = ops.round(ops.multiply(probability, np.float32(CONFIDENCE_SCALE)), "half_to_even")
-    confidence = ops.convert(ops.squeeze(scaled, np.int64(3)), ov.Type.u8)
+    if calibration.curve is None:
+        confidence = ops.convert(ops.squeeze(scaled, np.int64(3)), ov.Type.u8)
+    else:  # the curve is a 256-entry table: a Gather of uint8, in the inference threads, where the host would take a pass
+        levels = ops.convert(ops.squeeze(scaled, np.int64(3)), ov.Type.i32)
+        confidence = ops.gather(ops.constant(np.asarray(calibration.curve, dtype=np.uint8)), levels, np.int64(0))
     return ov.Model([class_ids.output(0), confidence.output(0)], model.get_parameters(), "class_ids_and_confidence")
 
 
@@ -222,7 +226,7 @@ class OpenVinoBackend(Backend):
         self.free_batch = self._network.input(0).get_partial_shape()[0].is_dynamic
         # Compiled now, so that no frame waits for a compile: as it is, and with its ends fused for class ids.
         self._pools = {class_ids: self._compile(class_ids) for class_ids in (False, True)}
-        self._confident: dict[float, _RequestPool] = {}  # the fused graph with the confidence, by temperature: made on first use
+        self._confident: dict[Calibration, _RequestPool] = {}  # the fused graph with the confidence, by calibration: made on first use
         self._compiling = threading.Lock()
 
     @classmethod
@@ -299,24 +303,24 @@ class OpenVinoBackend(Backend):
         )
         return self.cache.get_or_build(key, build) / IR_FILE_NAME
 
-    def _compile(self, class_ids: bool, temperature: float | None = None) -> _RequestPool:
+    def _compile(self, class_ids: bool, calibration: Calibration | None = None) -> _RequestPool:
         """The requests of the network at a batch of one, with ``class_ids`` fused (see ``uint8_to_class_ids``),
-        and the confidence at ``temperature`` when one is given."""
+        and the confidence under ``calibration`` when one is given."""
         network = self._network.clone()  # reshape changes the model in place
         if self.free_batch:
             network.reshape([1, 3, *self.input_size])
         if class_ids:
-            network = uint8_to_class_ids(network, temperature)
+            network = uint8_to_class_ids(network, calibration)
         return _RequestPool(self._core.compile_model(network, "CPU", self._properties), self.concurrent_calls)
 
     def _confident_pool(self) -> _RequestPool:
-        """The fused graph that also gives the confidence, at the calibration's temperature (set after construction)."""
-        temperature = self.calibration.temperature
-        pool = self._confident.get(temperature)
+        """The fused graph that also gives the confidence, under the calibration (set after construction)."""
+        calibration = self.calibration
+        pool = self._confident.get(calibration)
         if pool is None:
             with self._compiling:
-                pool = self._confident.get(temperature) or self._compile(True, temperature)
-                self._confident = {temperature: pool}  # one temperature at a time: a backend serves one model
+                pool = self._confident.get(calibration) or self._compile(True, calibration)
+                self._confident = {calibration: pool}  # one calibration at a time: a backend serves one model
         return pool
 
     def _run(self, class_ids: bool, batch: np.ndarray) -> np.ndarray:
@@ -335,8 +339,9 @@ class OpenVinoBackend(Backend):
         pool = self._confident_pool()
         images = np.ascontiguousarray(images, dtype=np.uint8)
         results = [pool.run_all(images[i : i + 1]) for i in range(len(images))]  # frame by frame: see the top
-        levels = np.concatenate([levels for _, levels in results])  # step 1 of the confidence, in the graph; step 2 here
-        return np.concatenate([labels for labels, _ in results]), self.calibration.calibrated(levels)
+        if len(results) == 1:
+            return results[0][0], results[0][1]
+        return np.concatenate([labels for labels, _ in results]), np.concatenate([confidence for _, confidence in results])
 
     def warm_up(self, iterations: int = 2, batch_sizes: Sequence[int] = (1,)) -> None:
         # Every batch runs on the one batch-1 model, so warming that is enough, whatever sizes are asked for.
