@@ -87,8 +87,16 @@ def _fraction(value: Any) -> float:
 
 
 def _curve(value: Any) -> tuple[int, ...]:
-    """A confidence calibration curve: a list of 256 whole numbers, or its JSON text."""
-    if isinstance(value, str):
+    """A confidence calibration curve: a list of 256 whole numbers, its JSON text, or a .json file holding either
+    the list or the record ``calibrate-confidence --out`` writes (whose ``curve`` it takes)."""
+    if isinstance(value, str) and value.strip().endswith(".json"):
+        try:
+            value = json.loads(Path(value.strip()).read_text())
+        except OSError as error:
+            raise ValueError(f"a readable .json file ({error.strerror or error})") from None
+        if isinstance(value, dict) and "curve" in value:
+            value = value["curve"]
+    elif isinstance(value, str):
         value = json.loads(value)
     if not isinstance(value, (list, tuple)):
         raise ValueError("a list of 256 whole numbers from 0 to 255")
@@ -205,7 +213,8 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("temperature", "--temperature", ("confidence", "temperature"), _positive_number,
               "the confidence temperature T (streamseg calibrate-confidence fits it)"),
     FieldSpec("confidence_curve", "--confidence-curve", ("confidence", "curve"), _curve,
-              "the confidence calibration curve, a JSON list of 256 values 0..255 (streamseg calibrate-confidence fits it)"),
+              "the confidence calibration curve: 256 values 0..255 as a JSON list, or a .json file "
+              "(streamseg calibrate-confidence --out writes one)"),
     FieldSpec("alert_below", "--alert-below", ("confidence", "alert_below"), _fraction,
               "the predicted accuracy below which a stream is degraded"),
 )

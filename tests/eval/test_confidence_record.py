@@ -60,3 +60,15 @@ def test_a_sidecar_that_is_not_a_mapping_is_left_alone(tmp_path: Path) -> None:
 def test_the_json_file_holds_the_record_alone(tmp_path: Path) -> None:
     path = write_confidence_json(tmp_path / "erfnet-confidence.json", RECORD)
     assert json.loads(path.read_text()) == RECORD
+
+
+def test_the_json_file_is_what_confidence_curve_takes(tmp_path: Path) -> None:
+    from streamseg.modelfile.description import parse_field
+
+    path = write_confidence_json(tmp_path / "fold-confidence.json", RECORD)
+    assert parse_field("confidence_curve", str(path), "--confidence-curve") == CURVE
+    assert parse_field("confidence_curve", json.dumps(list(CURVE)), "--confidence-curve") == CURVE
+    with pytest.raises(ConfigError, match=r"^confidence-curve from --confidence-curve: expected a readable \.json file"):
+        parse_field("confidence_curve", str(tmp_path / "missing.json"), "--confidence-curve")
+    with pytest.raises(ConfigError, match="256 values"):
+        parse_field("confidence_curve", "[1, 2, 3]", "--confidence-curve")
