@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from streamseg.config import RunConfig
+from streamseg.config import SHARED_SINKS, RunConfig
 from streamseg.errors import OutputError
 
 # Outputs are files the run creates; these folders hold the system's devices and processes, never such files.
@@ -43,7 +43,7 @@ def check_run_outputs(*configs: RunConfig) -> None:
 
     Several configs are the streams of one run: no stream may write another's output or input.
     """
-    outputs = [output for config in configs for output in run_outputs(config)]
+    outputs = _each_shared_output_once([output for config in configs for output in run_outputs(config)])
     check_outputs(outputs, [path for config in configs for path in input_paths(config.source)])
     for root in {config.output_root for config in configs if config.output_root is not None}:
         _check_kind(Output("--output-root", root, is_folder=True))
@@ -65,7 +65,7 @@ def run_outputs(config: RunConfig) -> list[Output]:
 
 # The built-in sinks that write files, by table name; a plugin's sink says nothing about what its target is.
 VIDEO_FILE_SINK = "video-file"
-_FILE_SINKS = {VIDEO_FILE_SINK: False, "jsonl": False, "masks": True}  # name -> whether the target is a folder
+_FILE_SINKS = {VIDEO_FILE_SINK: False, "jsonl": False, "masks": True, "rosbag": False}  # name -> whether the target is a folder
 
 
 def built_in_file_sinks(specs: Sequence[str]) -> list[Output]:
@@ -76,6 +76,18 @@ def built_in_file_sinks(specs: Sequence[str]) -> list[Output]:
         if name in _FILE_SINKS and target:
             outputs.append(Output(f"--sink {name}", Path(target), is_folder=_FILE_SINKS[name]))
     return outputs
+
+
+def _each_shared_output_once(outputs: list[Output]) -> list[Output]:
+    """``outputs`` with a shared sink's file (``SHARED_SINKS``: one bag for every stream) named once, however many
+    streams write it: those streams write it together, not over each other."""
+    shared = {f"--sink {name}" for name in SHARED_SINKS}
+    kept: list[Output] = []
+    for output in outputs:
+        if output.option in shared and any(other.option == output.option and _same_path(other.path, output.path) for other in kept):
+            continue
+        kept.append(output)
+    return kept
 
 
 def input_paths(source: str | None) -> list[Path]:

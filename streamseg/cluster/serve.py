@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry
 
 from streamseg.cluster.replica import NAMESPACE, InferenceReplica, replica_name
 from streamseg.cluster.stream_actor import StreamWorker
-from streamseg.config import RunConfig, stream_config, stream_entries
+from streamseg.config import RunConfig, is_shared_sink, stream_config, stream_entries
 from streamseg.errors import ConfigError, StreamsegError
 from streamseg.observability.prometheus import merge_by_stream
 from streamseg.outputs import check_run_outputs
@@ -49,6 +49,19 @@ _ASK_TIMEOUT_S = 2.0  # how long a scrape of /metrics or /healthz waits for the 
 _PROBE_TIMEOUT_S = 5.0  # how long the address may take to accept a connection, and then to answer as Ray does
 
 
+def check_no_shared_sinks(configs: dict[str, RunConfig]) -> None:
+    """Refuses one bag for several streams (``--sink rosbag:`` without ``{name}``): on Ray each stream is a process
+    of its own, perhaps on another machine, and each would write the file over the others'."""
+    if len(configs) < 2:
+        return
+    for spec in next(iter(configs.values())).sinks:
+        if is_shared_sink(spec) and all(spec in config.sinks for config in configs.values()):
+            raise ConfigError(
+                f"--sink {spec}: with --ray each stream runs in its own process and writes its own bag; "
+                "put {name} in it (e.g. rosbag:out/{name}.mcap)"
+            )
+
+
 def run_on_ray(config: RunConfig, signals: Any) -> StreamsResult:
     """``streamseg run --ray ADDRESS``: joins the cluster, runs ``config``'s streams there, and returns how each ended.
 
@@ -58,6 +71,8 @@ def run_on_ray(config: RunConfig, signals: Any) -> StreamsResult:
         raise ConfigError("no streams: give SOURCE arguments, --stream NAME=SOURCE, or streams: in --config")
     if config.serve is not None:
         raise ConfigError("run --ray has no web preview yet: run without --ray for one (--metrics-port serves /metrics here)")
+    if config.foxglove is not None:
+        raise ConfigError("run --ray has no Foxglove view yet: run without --ray for one")
     connect(config.ray)
     try:
         ray_run = RayRun(config, config.replicas)
@@ -103,6 +118,7 @@ class RayRun:
             for entry in entries
         }
         check_run_outputs(*configs.values())  # on this machine: in a one-node cluster, where the actors write
+        check_no_shared_sinks(configs)
         check_engine_dir(self.config)
         registry = CollectorRegistry()
         registry.register(_StreamActorMetrics(self))

@@ -150,9 +150,12 @@ def needs_scores(config: RunConfig) -> bool:
 
 
 def reads_overlay(config: RunConfig) -> bool:
-    """Whether an output of ``config`` shows the rendered overlay (a video file, RTSP out, the web preview)."""
+    """Whether an output of ``config`` shows the rendered overlay (a video file, RTSP out, the web preview, Foxglove)."""
     # A --sink may show it too (video-file and rtsp-out do; a plugin's may), so any --sink gets it.
-    return config.out is not None or config.rtsp_out is not None or config.serve is not None or bool(config.sinks)
+    return (
+        config.out is not None or config.rtsp_out is not None or config.serve is not None or config.foxglove is not None
+        or bool(config.sinks)
+    )
 
 
 def build_stages(

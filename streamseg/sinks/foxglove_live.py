@@ -1,0 +1,257 @@
+"""A live view of a run in Foxglove: a Foxglove WebSocket server with each stream's topics, as the bag sink writes them.
+
+Per stream, under its topic T (:mod:`streamseg.sinks.ros_topics`): ``T/image`` (the camera
+frame) and ``T/overlay`` as ``foxglove.CompressedImage`` (JPEG), ``T/labels`` and
+``T/confidence`` as ``foxglove.RawImage`` (mono8, or mono16 beyond 255 classes), and
+``T/legend``, a ``foxglove.ImageAnnotations`` naming the id and share of each class in the
+frame on its class colour, to lay over the labels in an Image panel; for the run,
+``/streamseg/classes`` holds the class table as JSON, sent again to each client that subscribes.
+
+Nothing a client does slows the pipeline. A stream's ``write`` only keeps the newest frame;
+its own thread encodes and sends it, and only the topics some client subscribes to, so frames
+that come while it works are skipped (``frames_skipped``) and a view nobody watches costs
+nothing. The server queues at most ``backlog`` messages for each client and drops the oldest
+when a client falls behind (the foxglove-sdk server's own policy), so sending never waits for
+a client: one that stops reading gets, once it reads again, what its socket still held and
+then the newest frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import numpy as np
+
+from streamseg.errors import ConfigError, OutputError
+from streamseg.frame import Frame, MessageHeader
+from streamseg.image.class_counts import class_pixel_counts
+from streamseg.image.confidence_resize import confidence_at_size
+from streamseg.label_sets import CAMVID, LabelSet
+from streamseg.sinks.base import Sink
+from streamseg.sinks.ros_topics import (
+    CLASSES_TOPIC,
+    CONFIDENCE,
+    LABELS,
+    OVERLAY,
+    class_table,
+    encode_jpeg,
+    frame_header,
+    label_encoding,
+    split_stamp,
+    subtopic,
+)
+
+log = logging.getLogger(__name__)
+
+IMAGE, LEGEND = "image", "legend"
+# Messages queued per client before the oldest is dropped: a few frames of every topic of a few streams.
+BACKLOG_MESSAGES = 32
+LEGEND_ROWS = 24  # the most classes the legend names: those with the most pixels in the frame
+_LEGEND_FONT_PX, _LEGEND_ROW_PX, _LEGEND_MARGIN_PX = 14.0, 18.0, 8.0
+_CLASSES_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "label_set": {"type": "string"},
+        "classes": {"type": "array", "items": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "name": {"type": "string"}, "color": {"type": "array", "items": {"type": "integer"}},
+        }}},
+        "ignore_index": {"type": ["integer", "null"]},
+    },
+}
+
+
+class FoxgloveLiveView:
+    """The run's Foxglove WebSocket server on ``host``:``port`` (0: a free port, see ``port``), closed with the run.
+
+    Its channels live in a context of their own, so two views in one process (two runs, two
+    tests) never see each other's topics. ``stream`` adds a stream's topics.
+
+    Raises:
+        ConfigError: the port is out of range.
+        OutputError: the address cannot be listened on (port in use, unknown host, ...).
+    """
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 8765, *, label_set: LabelSet = CAMVID, backlog: int = BACKLOG_MESSAGES,
+    ) -> None:
+        # Imported with the view: a run without --foxglove never loads the SDK's native module.
+        import foxglove
+        from foxglove.websocket import ServerListener
+
+        if not 0 <= port <= 65535:
+            raise ConfigError(f"cannot listen on {host}:{port}: port must be between 0 and 65535")
+        self.label_set = label_set
+        self._table = class_table(label_set)
+        self._context = foxglove.Context()
+        self._classes = foxglove.Channel(CLASSES_TOPIC, schema=_CLASSES_SCHEMA, context=self._context)
+        view = self
+
+        class SendClassesOnSubscribe(ServerListener):
+            def on_subscribe(self, client, channel) -> None:
+                if channel.topic == CLASSES_TOPIC:
+                    view._classes.log(view._table)
+
+        try:
+            self._server = foxglove.start_server(
+                name="streamseg", host=host, port=port, context=self._context,
+                server_listener=SendClassesOnSubscribe(), message_backlog_size=backlog,
+            )
+        except RuntimeError as error:  # the SDK says FoxgloveError: Failed to bind port: ...
+            self._classes.close()
+            raise OutputError(f"cannot listen on {host}:{port} for Foxglove: {error}") from None
+        self.host = host
+        self.port: int = self._server.port
+        self._closed = False
+
+    @property
+    def url(self) -> str:
+        """The address a Foxglove client opens, e.g. ``ws://127.0.0.1:8765``."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"
+
+    def stream(self, topic: str, frame_id: str) -> "FoxgloveStreamSink":
+        """A sink sending one stream's frames under ``topic``; ``frame_id`` for its frames that come without one."""
+        return FoxgloveStreamSink(self, topic, frame_id)
+
+    def close(self) -> None:
+        """Stops the server: every client is disconnected. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._server.stop()
+        self._classes.close()
+
+    def __enter__(self) -> "FoxgloveLiveView":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class FoxgloveStreamSink(Sink):
+    """One stream's frames to the live view's clients (see the module); ``close`` removes its topics."""
+
+    name = "foxglove"
+
+    def __init__(self, view: FoxgloveLiveView, topic: str, frame_id: str) -> None:
+        from foxglove.channels import CompressedImageChannel, ImageAnnotationsChannel, RawImageChannel
+
+        self.topic = topic
+        self.frame_id = frame_id
+        self.label_set = view.label_set
+        context = view._context
+        self._channels = {
+            IMAGE: CompressedImageChannel(subtopic(topic, IMAGE), context=context),
+            OVERLAY: CompressedImageChannel(subtopic(topic, OVERLAY), context=context),
+            LABELS: RawImageChannel(subtopic(topic, LABELS), context=context),
+            CONFIDENCE: RawImageChannel(subtopic(topic, CONFIDENCE), context=context),
+            LEGEND: ImageAnnotationsChannel(subtopic(topic, LEGEND), context=context),
+        }
+        self.frames_sent = 0
+        self.frames_skipped = 0  # frames that came while the one before them was still being sent
+        self._new_frame = threading.Condition()
+        self._latest: Frame | None = None
+        self._closed = False
+        self._warned = False
+        self._thread = threading.Thread(target=self._send_newest, name=f"foxglove{topic}", daemon=True)
+        self._thread.start()
+
+    def write(self, frame: Frame) -> None:
+        """Keeps the frame for the sending thread, in place of one it has not taken yet; never waits for it."""
+        with self._new_frame:
+            if self._latest is not None:
+                self.frames_skipped += 1
+            self._latest = frame
+            self._new_frame.notify()
+
+    def close(self) -> None:
+        """Stops the sending thread and closes the stream's topics (clients see them go). Safe to call twice."""
+        with self._new_frame:
+            if self._closed:
+                return
+            self._closed = True
+            self._latest = None
+            self._new_frame.notify()
+        self._thread.join()
+        for channel in self._channels.values():
+            channel.close()
+
+    def _send_newest(self) -> None:
+        while True:
+            with self._new_frame:
+                while self._latest is None and not self._closed:
+                    self._new_frame.wait()
+                if self._closed:
+                    return
+                frame, self._latest = self._latest, None
+            try:
+                self._send(frame)
+            except Exception as error:  # a live view that fails must not end the run; it says so once
+                if not self._warned:
+                    self._warned = True
+                    log.warning("Foxglove view of %s: cannot send frame %d: %s", self.topic, frame.index, error)
+
+    def _send(self, frame: Frame) -> None:
+        from foxglove.messages import CompressedImage, RawImage
+
+        header = frame_header(frame, self.frame_id)
+        stamp = _timestamp(header)
+        channels = self._channels
+        if channels[IMAGE].has_sinks():
+            channels[IMAGE].log(CompressedImage(
+                timestamp=stamp, frame_id=header.frame_id, format="jpeg", data=encode_jpeg(frame.image)
+            ))
+        if frame.overlay is not None and channels[OVERLAY].has_sinks():
+            channels[OVERLAY].log(CompressedImage(
+                timestamp=stamp, frame_id=header.frame_id, format="jpeg", data=encode_jpeg(frame.overlay)
+            ))
+        labels = frame.labels
+        if labels is None:
+            self.frames_sent += 1
+            return
+        if channels[LABELS].has_sinks():
+            channels[LABELS].log(_raw_image(RawImage, stamp, header.frame_id, labels, label_encoding(labels)))
+        if frame.confidence is not None and channels[CONFIDENCE].has_sinks():
+            confidence = confidence_at_size(frame.confidence, labels.shape)
+            channels[CONFIDENCE].log(_raw_image(RawImage, stamp, header.frame_id, confidence, "mono8"))
+        if channels[LEGEND].has_sinks():
+            channels[LEGEND].log(legend_annotations(labels, self.label_set, stamp))
+        self.frames_sent += 1
+
+
+def _timestamp(header: MessageHeader):
+    from foxglove.messages import Timestamp
+
+    sec, nsec = split_stamp(header.stamp_ns)
+    return Timestamp(sec=sec, nsec=nsec)
+
+
+def _raw_image(raw_image_type, stamp, frame_id: str, pixels: np.ndarray, encoding: str):
+    height, width = pixels.shape
+    return raw_image_type(
+        timestamp=stamp, frame_id=frame_id, width=width, height=height, encoding=encoding,
+        step=width * pixels.itemsize, data=np.ascontiguousarray(pixels).tobytes(),
+    )
+
+
+def legend_annotations(labels: np.ndarray, label_set: LabelSet, stamp):
+    """A legend of the classes in ``labels``, most pixels first (at most ``LEGEND_ROWS``): one text a row at the top
+    left, "ID name share%" on the class's colour, in black or white, whichever reads better on it."""
+    from foxglove.messages import Color, ImageAnnotations, Point2, TextAnnotation
+
+    counts = class_pixel_counts(labels, label_set.num_classes)
+    present = [int(index) for index in np.argsort(-counts, kind="stable") if counts[index] > 0][:LEGEND_ROWS]
+    texts = []
+    for row, index in enumerate(present):
+        red, green, blue = (int(channel) / 255.0 for channel in label_set.palette[index])
+        ink = 0.0 if 0.299 * red + 0.587 * green + 0.114 * blue > 0.5 else 1.0
+        texts.append(TextAnnotation(
+            timestamp=stamp,
+            position=Point2(x=_LEGEND_MARGIN_PX, y=_LEGEND_MARGIN_PX + (row + 1) * _LEGEND_ROW_PX),
+            text=f"{index} {label_set.names[index]} {100.0 * counts[index] / labels.size:.0f}%",
+            font_size=_LEGEND_FONT_PX,
+            text_color=Color(r=ink, g=ink, b=ink, a=1.0),
+            background_color=Color(r=red, g=green, b=blue, a=0.85),
+        ))
+    return ImageAnnotations(texts=texts)
