@@ -144,3 +144,29 @@ def test_an_alert_level_without_confidence_is_refused():
 
     with pytest.raises(ConfigError, match="needs --confidence on"):
         config_from_values({"alert_below": 0.7, "confidence": "off"})
+
+
+# --- a source of several streams (a ROS bag's image topics) split into one entry each -----------------------------
+
+
+def test_a_bag_of_two_image_topics_is_two_streams_named_after_them(tmp_path: Path) -> None:
+    from sources.bags import write_demo_bag
+
+    from streamseg.config import stream_entries
+    from streamseg.sources import builtin_sources
+
+    bag = tmp_path / "drive.mcap"
+    write_demo_bag(bag, "mcap", {"/cam/front/image_raw": "rgb8", "/chatter": "string", "/cam/rear": "jpeg"}, 1)
+    other = tmp_path / "other.mcap"
+    write_demo_bag(other, "mcap", {"/cam/front/image_raw": "png"}, 1)
+    config = build_config(None, {"source": f"bag:{bag}", "streams": [f"side=bag:{bag}", {"source": f"bag:{other}"}, {"source": "demo"}]})
+    entries = stream_entries(config, builtin_sources().streams_of)
+    assert [(entry["name"], entry["source"]) for entry in entries] == [
+        ("cam.front.image_raw", f"bag:{bag}#/cam/front/image_raw"),
+        ("cam.rear", f"bag:{bag}#/cam/rear"),
+        ("side.cam.front.image_raw", f"bag:{bag}#/cam/front/image_raw"),  # a named entry's streams are named under it
+        ("side.cam.rear", f"bag:{bag}#/cam/rear"),
+        ("cam.front.image_raw-2", f"bag:{other}#/cam/front/image_raw"),
+        ("demo", "demo"),
+    ]
+    assert [entry["name"] for entry in stream_entries(config)] == ["drive", "side", "other", "demo"]  # no table: unsplit
