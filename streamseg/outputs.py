@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from streamseg.config import SHARED_SINKS, RunConfig
-from streamseg.errors import OutputError
+from streamseg.errors import InputError, OutputError
 
 # Outputs are files the run creates; these folders hold the system's devices and processes, never such files.
 # (/dev/stdout is refused here even when the shell redirected it to a regular file.) /dev/shm is a real file system.
@@ -94,6 +94,13 @@ def input_paths(source: str | None) -> list[Path]:
     """The file or folder a source reads, when it reads one (not 'demo', a camera or an rtsp:// stream)."""
     if not source:
         return []
+    if source.startswith("bag:"):  # a ROS bag: bag:PATH or bag:PATH#/topic reads PATH
+        from streamseg.sources.bag import parse_bag_spec
+
+        try:
+            source = str(parse_bag_spec(source).path)
+        except InputError:
+            return []  # not a bag source after all: opening it says why
     path = Path(source).expanduser()
     return [path] if path.exists() else []
 

@@ -239,8 +239,9 @@ def stream_name(config: RunConfig) -> str:
 
 
 def output_topic(stream: str, source: Source) -> str:
-    """The ROS topic stream ``stream``'s outputs go under, in the bag sink and the Foxglove view alike."""
-    return stream_topic(stream)
+    """The ROS topic stream ``stream``'s outputs go under, in the bag sink and the Foxglove view alike: the topic its
+    frames were read from (a bag's), else one made from its name (``streamseg.sinks.ros_topics.stream_topic``)."""
+    return source.topic or stream_topic(stream)
 
 
 def parse_host_port(text: str, flag: str = "--serve", example: str = "127.0.0.1:8080") -> tuple[str, int]:

@@ -1,6 +1,7 @@
 """What a stream's frames become on ROS 2 topics: the names, stamps and class table the bag sink and the Foxglove view share.
 
-Each stream's outputs go under its topic T (:func:`stream_topic`):
+Each stream's outputs go under its topic T: the topic its frames were read from (a bag source's),
+else one made from the stream's name (:func:`stream_topic`):
 
 - ``T/labels``: the class ids at the source's size, mono8 (mono16 beyond 255 classes);
 - ``T/overlay``: the rendered overlay, JPEG;
