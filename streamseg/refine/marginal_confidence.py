@@ -5,10 +5,10 @@ The network's confidence is ``sigmoid((s1 - s2) / T)`` of its two highest scores
 confidence is that same figure of the marginals' two highest probabilities, held in the same
 form (uint8, ``round(255 p)``), at the grid the CRF ran on.
 
-The marginals are not temperature-calibrated: T is fitted on the network's scores, and mean-field
-inference makes the marginals much surer than those scores (the pairwise terms pull every pixel
-towards its neighbours' class). A refined frame's figures read on the same scale as the network's,
-but they overstate how right its labels are.
+The marginals are not calibrated: the temperature and curve are fitted on the network's scores, and
+mean-field inference makes the marginals much surer than those scores (the pairwise terms pull every
+pixel towards its neighbours' class). Alone they overstate how right the labels are by far, so the
+CRF stage bounds them, per pixel, by the network's calibrated confidence (``stages.refine``).
 
 numpy only: CRF worker processes import this module.
 """

@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from streamseg.frame import Frame
 from streamseg.image.confidence import ConfidenceSettings
+from streamseg.image.confidence_resize import confidence_at_size
 from streamseg.options import DEFAULT_CRF_WORKERS
 from streamseg.pipeline.stage import Stage
 from streamseg.refine.async_pool import AsyncCrfPool, PoolResult, Refiner
@@ -201,10 +202,16 @@ class CrfStage(Stage):
             )
 
     def _set_confidence(self, frame: Frame, confidence: np.ndarray | None) -> None:
-        """Gives ``frame`` the confidence of the CRF result it shows; without one (a refiner that gives none,
-        confidence off) it keeps the network's."""
-        if self.confidence is not None and confidence is not None:
-            self.confidence.set(frame, confidence)
+        """Gives ``frame`` the confidence of the CRF result it shows, bounded by the network's; without one (a refiner
+        that gives none, confidence off) it keeps the network's.
+
+        Per pixel the lesser of the two: mean-field inference makes the marginals far surer than right, while the
+        network's confidence is calibrated (see ``streamseg.refine.marginal_confidence``)."""
+        if self.confidence is None or confidence is None:
+            return
+        if frame.confidence is not None:  # the network's, at its grid
+            confidence = np.minimum(confidence, confidence_at_size(frame.confidence, confidence.shape))
+        self.confidence.set(frame, confidence)
 
 
 def build_crf_stage(
