@@ -34,6 +34,9 @@ this one entry-point group and one ``register``; what each table's factories tak
   a :class:`SourceContext`, returning a :class:`~streamseg.sources.base.Source`. Which SOURCE
   texts a source opens is its ``accepts(spec) -> bool`` predicate, by default "the name, or
   the name then ``:``" (``my-source:camera-7``). See :meth:`SourceTable.find` for the order.
+  A SOURCE that holds several streams (a recording of several cameras) also gives
+  ``streams=``: a function from the SOURCE text to the (name, SOURCE) of each stream, which a
+  run opens as streams of their own (the built-in ``bag`` source, one per image topic).
 - ``sinks`` (``--sink NAME:TARGET``): ``factory(target, context)`` with the text after the
   first colon and a :class:`SinkContext`, returning a :class:`~streamseg.sinks.base.Sink`.
 

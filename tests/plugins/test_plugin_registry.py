@@ -135,7 +135,7 @@ def one_frame_demo(spec, context):
 
 
 def test_built_in_sources_keep_their_order_keywords_before_paths():
-    assert Plugins(discover=False).registry.sources.names() == ["demo", "camera", "rtsp", "image-folder", "video-file"]
+    assert Plugins(discover=False).registry.sources.names() == ["demo", "camera", "rtsp", "bag", "image-folder", "video-file"]
 
 
 @pytest.mark.parametrize(

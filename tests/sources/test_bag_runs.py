@@ -10,7 +10,7 @@ import av
 import pytest
 
 import streamseg.sources
-from bags import START_NS, cut_short, write_demo_bag
+from bags import cut_short, write_demo_bag
 from cli_runs import one_error, run_cli
 from streamseg.eval.confusion import ConfusionMatrix
 from streamseg.image.label_png import read_label_png
