@@ -334,7 +334,9 @@ class RunConfig:
     """Everything ``streamseg run`` and ``streamseg bench`` need: each field is one option, its flag, YAML key and API keyword."""
 
     source: str | None = option(
-        None, positional=True, help="video file, image folder, camera:N, rtsp://..., or 'demo' (a synthetic road scene)",
+        None, positional=True,
+        help="video file, image folder, camera:N, rtsp://..., bag:PATH[#/TOPIC] (a ROS bag: each image topic a stream), "
+        "or 'demo' (a synthetic road scene)",
     )
     model: str = option(
         DEFAULT_MODEL, help="registered model name (see `streamseg models`; default {default}), or a model file: "
