@@ -95,7 +95,7 @@ def input_paths(source: str | None) -> list[Path]:
     if not source:
         return []
     if source.startswith("bag:"):  # a ROS bag: bag:PATH or bag:PATH#/topic reads PATH
-        from streamseg.sources.bag import parse_bag_spec
+        from streamseg.sources.bag_spec import parse_bag_spec  # the text alone: no rosbags needed to read it
 
         try:
             source = str(parse_bag_spec(source).path)

@@ -113,15 +113,16 @@ def test_a_truncated_mcap_with_nothing_left_is_one_line_and_exit_2(tmp_path, cap
     assert error == f"streamseg: error: cannot read {path} as a ROS bag: drive.mcap is cut short inside a record, before its first topic"
 
 
-def test_without_rosbags_a_bag_says_what_to_install(tmp_path, capsys, monkeypatch) -> None:
+@pytest.mark.parametrize("command", ["run", "bench"])
+def test_without_rosbags_a_bag_says_what_to_install(tmp_path, capsys, monkeypatch, command: str) -> None:
     path = tmp_path / "drive.mcap"
     write_demo_bag(path, "mcap", {FRONT: "rgb8"}, 1)
-    for module in ("streamseg.sources.bag", "streamseg.sources.bag_files"):
+    for module in ("streamseg.sources.bag", "streamseg.sources.bag_files"):  # bag_spec reads the text without rosbags
         monkeypatch.delitem(sys.modules, module, raising=False)
     monkeypatch.delattr(streamseg.sources, "bag", raising=False)
     for module in [name for name in sys.modules if name == "rosbags" or name.startswith("rosbags.")]:
         monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed: importing it fails
-    error = one_error(capsys, run_cli(["run", f"bag:{path}", "--model", "no-such-model"]))
+    error = one_error(capsys, run_cli([command, f"bag:{path}", "--model", "no-such-model"]))
     assert error == "streamseg: error: reading ROS bags needs rosbags: pip install 'streamseg[ros]'"
 
 
