@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
 
 from bags import (
     KINDS,
-    LOG_DELAY_NS,
     PERIOD_NS,
     START_NS,
     cut_short,
@@ -28,6 +29,27 @@ from streamseg.sources.demo import DemoSource
 FRONT, REAR = "/cam/front/image_raw", "/cam/rear/image/compressed"
 FRAMES = 5
 NAMES = {"mcap": "drive.mcap", "mcap-folder": "drive", "sqlite": "drive", "ros1": "drive.bag"}
+
+
+TYPESTORE = get_typestore(Stores.ROS2_HUMBLE)
+TYPES = TYPESTORE.types
+
+
+def mono8(stamp_ns: int, *, frame_id: str = "cam", data_bytes: int = 4) -> object:
+    """A 2x2 mono8 Image stamped ``stamp_ns``; fewer ``data_bytes`` than 4 make it unreadable."""
+    stamp = TYPES["builtin_interfaces/msg/Time"](sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
+    return TYPES["sensor_msgs/msg/Image"](
+        header=TYPES["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id), height=2, width=2, encoding="mono8",
+        is_bigendian=0, step=2, data=np.zeros(data_bytes, np.uint8),
+    )
+
+
+def write_images(path: Path, messages: list[tuple[int, object]]) -> None:
+    """A ROS 2 MCAP bag folder holding ``messages`` (log time in ns, Image) on FRONT."""
+    with Writer(path, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP) as writer:
+        connection = writer.add_connection(FRONT, "sensor_msgs/msg/Image", typestore=TYPESTORE)
+        for log_ns, message in messages:
+            writer.write(connection, log_ns, TYPESTORE.serialize_cdr(message, message.__msgtype__))
 
 
 def bag_path(tmp_path: Path, kind: str) -> Path:
@@ -84,22 +106,22 @@ def test_a_path_holding_a_hash_is_taken_whole_when_it_exists(tmp_path) -> None:
 
 
 def test_unset_header_stamps_time_frames_by_their_log_times(tmp_path) -> None:
-    from rosbags.rosbag2 import StoragePlugin, Writer
-    from rosbags.typesys import Stores, get_typestore
-
-    typestore = get_typestore(Stores.ROS2_HUMBLE)
-    types = typestore.types
     path = tmp_path / "unstamped"
-    with Writer(path, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP) as writer:
-        connection = writer.add_connection(FRONT, "sensor_msgs/msg/Image", typestore=typestore)
-        for index in range(3):
-            header = types["std_msgs/msg/Header"](stamp=types["builtin_interfaces/msg/Time"](sec=0, nanosec=0), frame_id="")
-            message = types["sensor_msgs/msg/Image"](
-                header=header, height=2, width=2, encoding="mono8", is_bigendian=0, step=2, data=np.zeros(4, np.uint8)
-            )
-            writer.write(connection, START_NS + index * 100_000_000, typestore.serialize_cdr(message, message.__msgtype__))
+    write_images(path, [(START_NS + index * 100_000_000, mono8(0, frame_id="")) for index in range(3)])
     with BagSource(path) as source:
         assert [frame.timestamp for frame in source] == pytest.approx([0.0, 0.1, 0.2])
+
+
+def test_a_message_that_cannot_be_read_is_skipped_and_reported(tmp_path) -> None:
+    path = tmp_path / "damaged"
+    write_images(path, [(stamp_ns, mono8(stamp_ns, data_bytes=1 if index == 1 else 4))
+                        for index, stamp_ns in enumerate(START_NS + index * PERIOD_NS for index in range(3))])
+    with BagSource(path) as source:
+        frames = list(source)
+        damage = source.damage
+    assert [frame.header.stamp_ns for frame in frames] == [START_NS, START_NS + 2 * PERIOD_NS]
+    assert [frame.index for frame in frames] == [0, 1]
+    assert damage.startswith(f"{path} is damaged: skipped 1 unreadable message of {FRONT}: a 2x2 mono8 image needs ")
 
 
 def test_several_image_topics_are_one_stream_each_named_after_its_topic(tmp_path) -> None:
@@ -226,23 +248,9 @@ def test_realtime_replays_at_the_recorded_pace_as_a_live_source(tmp_path) -> Non
 
 
 def test_close_from_another_thread_ends_a_realtime_replay(tmp_path) -> None:
-    from rosbags.rosbag2 import StoragePlugin, Writer
-    from rosbags.typesys import Stores, get_typestore
-
-    typestore = get_typestore(Stores.ROS2_HUMBLE)
-    types = typestore.types
     path = tmp_path / "slow"
-    with Writer(path, version=Writer.VERSION_LATEST, storage_plugin=StoragePlugin.MCAP) as writer:
-        connection = writer.add_connection(FRONT, "sensor_msgs/msg/Image", typestore=typestore)
-        for index in range(2):  # an hour apart: only close() can end the wait for the second
-            stamp = START_NS + index * 3600 * 10**9
-            header = types["std_msgs/msg/Header"](
-                stamp=types["builtin_interfaces/msg/Time"](sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id="cam",
-            )
-            message = types["sensor_msgs/msg/Image"](
-                header=header, height=2, width=2, encoding="mono8", is_bigendian=0, step=2, data=np.zeros(4, np.uint8)
-            )
-            writer.write(connection, stamp + LOG_DELAY_NS, typestore.serialize_cdr(message, message.__msgtype__))
+    # An hour apart: only close() can end the wait for the second.
+    write_images(path, [(START_NS + index * 3600 * 10**9, mono8(START_NS + index * 3600 * 10**9)) for index in range(2)])
     source = BagSource(path, realtime=True)
     frames = iter(source)
     assert next(frames).index == 0
