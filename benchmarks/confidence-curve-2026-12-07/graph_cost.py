@@ -1,0 +1,48 @@
+"""CPU per frame of OpenVINO's fused graph (the shipped int8 erfnet at 480x360) with confidence against without.
+
+Both graphs as the backend builds them (``uint8_to_class_ids``; the confidence under the fold's temperature and curve),
+compiled side by side in one process and called in turn, one call each, for SECONDS: a drift in the shared
+machine's speed falls on both alike, which separate bench runs cannot promise. The process's CPU time per call.
+
+    python benchmarks/confidence-curve-2026-12-07/graph_cost.py [SECONDS]
+"""
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from streamseg.backends.openvino_backend import uint8_to_class_ids
+from streamseg.config import config_from_values
+from streamseg.image.confidence import Calibration
+from streamseg.pipeline.assemble import build_backend
+
+seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 90.0
+calibration = Calibration.from_record(json.loads((Path(__file__).parent / "fold-confidence.json").read_text()), "fold")
+backend, _ = build_backend(config_from_values({"source": "demo"}))
+height, width = backend.input_size
+requests = {}
+for name, wanted in (("labels only", None), ("labels and confidence", calibration)):
+    network = backend._network.clone()
+    network.reshape([1, 3, height, width])
+    requests[name] = backend._core.compile_model(uint8_to_class_ids(network, wanted), "CPU", backend._properties).create_infer_request()
+image = np.random.default_rng(0).integers(0, 256, (1, height, width, 3), dtype=np.uint8)
+for request in requests.values():
+    for _ in range(5):
+        request.infer({0: image})
+cpu, calls = dict.fromkeys(requests, 0.0), dict.fromkeys(requests, 0)
+deadline = time.perf_counter() + seconds
+while time.perf_counter() < deadline:
+    for name, request in requests.items():
+        started = time.process_time()
+        request.infer({0: image})
+        [request.get_output_tensor(index).data.copy() for index in range(len(request.model_outputs))]
+        cpu[name] += time.process_time() - started
+        calls[name] += 1
+per_call = {name: 1000 * cpu[name] / calls[name] for name in requests}
+print(f"{backend.describe()}, {calls['labels only']} calls each")
+for name, ms in per_call.items():
+    print(f"  {name:<22} {ms:.2f} ms CPU a call")
+print(f"  confidence costs {per_call['labels and confidence'] - per_call['labels only']:+.2f} ms CPU a frame in the graph")
+backend.close()
