@@ -186,7 +186,7 @@ def command_eval(args: argparse.Namespace) -> int:
 
 
 def command_calibrate_confidence(args: argparse.Namespace) -> int:
-    """Fits the model's confidence temperature on a labelled folder and keeps it: a model file's sidecar, or ``--out``."""
+    """Fits the model's confidence calibration on a labelled folder and keeps it: a model file's sidecar, or ``--out``."""
     from streamseg.config import config_from_values
     from streamseg.eval.calibration import calibrate
     from streamseg.eval.confidence_record import confidence_record, write_confidence_json, write_sidecar_confidence
@@ -503,7 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=command_eval)
 
     calibrate = commands.add_parser(
-        "calibrate-confidence", help="fit the model's confidence temperature on a labelled folder (and its alert level)",
+        "calibrate-confidence", help="fit the model's confidence calibration (temperature, curve, alert level) on a labelled folder",
     )
     calibrate.add_argument(
         "--data", required=True, metavar="DIR", help="labelled frames: CamVid (val/, valannot/), Cityscapes, or images/ and masks/",
@@ -519,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_option_argument(calibrate, "confidence_threshold")
     _add_model_description_options(calibrate)
     calibrate.add_argument(
-        "--out", metavar="FILE.json", help="also write {temperature, alert_below, fitted_on} here (a model file's go into its sidecar)",
+        "--out", metavar="FILE.json", help="also write {temperature, curve, alert_below, fitted_on} here (a model file's go into its sidecar)",
     )
     calibrate.add_argument("--json", help="write every figure here")
     calibrate.set_defaults(handler=command_calibrate_confidence)
