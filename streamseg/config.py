@@ -427,6 +427,11 @@ class RunConfig:
         help="live view for Foxglove: a WebSocket on HOST:PORT (HOST 127.0.0.1 unless given, e.g. :8765) with each "
         "stream's image, labels, overlay, confidence and legend, as --sink rosbag writes them",
     )
+    # Each frame sent costs CPU to encode while a client subscribes, whether it reads or not.
+    foxglove_fps: float = option(
+        5.0, bounds=Bounds(0, 60, low_open=True), commands=RUN_ONLY, metavar="FPS",
+        help="most frames a second the --foxglove view sends of each stream (default {default})",
+    )
     # Whoever reaches POST /streams names files the run writes: they stay under this folder (streamseg.outputs).
     output_root: Path | None = option(
         None, commands=RUN_ONLY, metavar="DIR",

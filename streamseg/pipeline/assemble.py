@@ -150,12 +150,12 @@ def needs_scores(config: RunConfig) -> bool:
 
 
 def reads_overlay(config: RunConfig) -> bool:
-    """Whether an output of ``config`` shows the rendered overlay (a video file, RTSP out, the web preview, Foxglove)."""
+    """Whether an output of ``config`` shows the rendered overlay (a video file, RTSP out, the web preview).
+
+    The Foxglove view draws its own, only while a client watches it (``streamseg.sinks.foxglove_live``).
+    """
     # A --sink may show it too (video-file and rtsp-out do; a plugin's may), so any --sink gets it.
-    return (
-        config.out is not None or config.rtsp_out is not None or config.serve is not None or config.foxglove is not None
-        or bool(config.sinks)
-    )
+    return config.out is not None or config.rtsp_out is not None or config.serve is not None or bool(config.sinks)
 
 
 def build_stages(
@@ -513,7 +513,13 @@ def assemble_run(
         if foxglove_address is not None:
             from streamseg.sinks.foxglove_live import FoxgloveLiveView  # the SDK's native module, only when asked for
 
-            foxglove_view = stack.enter_context(FoxgloveLiveView(*foxglove_address, label_set=backend.label_set))
+            renderer = functools.partial(  # the run's overlay, without the stats text
+                Renderer, alpha=config.alpha, label_set=backend.label_set, show_uncertain=config.show_uncertain,
+                confidence_threshold=config.confidence_threshold, stats=False,
+            )
+            foxglove_view = stack.enter_context(FoxgloveLiveView(
+                *foxglove_address, label_set=backend.label_set, max_fps=config.foxglove_fps, renderer=renderer,
+            ))
             log.info("Foxglove live view on %s (in Foxglove: Open connection, Foxglove WebSocket)", foxglove_view.url)
         run.servers = servers
         for server in servers:

@@ -7,19 +7,25 @@ frame) and ``T/overlay`` as ``foxglove.CompressedImage`` (JPEG), ``T/labels`` an
 frame on its class colour, to lay over the labels in an Image panel; for the run,
 ``/streamseg/classes`` holds the class table as JSON, sent again to each client that subscribes.
 
-Nothing a client does slows the pipeline. A stream's ``write`` only keeps the newest frame;
-its own thread encodes and sends it, and only the topics some client subscribes to, so frames
-that come while it works are skipped (``frames_skipped``) and a view nobody watches costs
-nothing. The server queues at most ``backlog`` messages for each client and drops the oldest
-when a client falls behind (the foxglove-sdk server's own policy), so sending never waits for
-a client: one that stops reading gets, once it reads again, what its socket still held and
-then the newest frames.
+Nothing a client does slows the pipeline. A stream's ``write`` only keeps the newest frame; its
+own thread encodes and sends it, at most ``max_fps`` a second and only the topics some client
+subscribes to, so frames that come meanwhile are skipped (``frames_skipped``) and a view nobody
+watches costs nothing. That thread runs on the cycles the pipeline leaves over (Linux's
+SCHED_IDLE, as the CRF workers do): on a busy CPU the view shows fewer frames, not the run. It
+draws the overlay itself when the pipeline has not (no other output shows one). The server
+queues at most ``backlog`` messages for each client and drops the oldest when a client falls
+behind (the foxglove-sdk server's own policy), so sending never waits for a client: one that
+stops reading gets, once it reads again, what its socket still held and then the newest frames.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import os
 import threading
+import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -27,6 +33,7 @@ from streamseg.errors import ConfigError, OutputError
 from streamseg.frame import Frame, MessageHeader
 from streamseg.image.class_counts import class_pixel_counts
 from streamseg.image.confidence_resize import confidence_at_size
+from streamseg.image.render import Renderer
 from streamseg.label_sets import CAMVID, LabelSet
 from streamseg.sinks.base import Sink
 from streamseg.sinks.ros_topics import (
@@ -47,6 +54,8 @@ log = logging.getLogger(__name__)
 IMAGE, LEGEND = "image", "legend"
 # Messages queued per client before the oldest is dropped: a few frames of every topic of a few streams.
 BACKLOG_MESSAGES = 32
+# Frames a second sent per stream, unless told otherwise (--foxglove-fps): each costs a few ms of CPU to encode.
+MAX_FPS = 5.0
 LEGEND_ROWS = 24  # the most classes the legend names: those with the most pixels in the frame
 _LEGEND_FONT_PX, _LEGEND_ROW_PX, _LEGEND_MARGIN_PX = 14.0, 18.0, 8.0
 _CLASSES_SCHEMA = {
@@ -65,7 +74,9 @@ class FoxgloveLiveView:
     """The run's Foxglove WebSocket server on ``host``:``port`` (0: a free port, see ``port``), closed with the run.
 
     Its channels live in a context of their own, so two views in one process (two runs, two
-    tests) never see each other's topics. ``stream`` adds a stream's topics.
+    tests) never see each other's topics. ``stream`` adds a stream's topics, sent at most
+    ``max_fps`` times a second; ``renderer`` makes the overlay drawer of each stream's view, for
+    frames that come without an overlay (default: the label set's colours and legend, no stats).
 
     Raises:
         ConfigError: the port is out of range.
@@ -74,6 +85,7 @@ class FoxgloveLiveView:
 
     def __init__(
         self, host: str = "127.0.0.1", port: int = 8765, *, label_set: LabelSet = CAMVID, backlog: int = BACKLOG_MESSAGES,
+        max_fps: float = MAX_FPS, renderer: Callable[[], Renderer] | None = None,
     ) -> None:
         # Imported with the view: a run without --foxglove never loads the SDK's native module.
         import foxglove
@@ -81,7 +93,11 @@ class FoxgloveLiveView:
 
         if not 0 <= port <= 65535:
             raise ConfigError(f"cannot listen on {host}:{port}: port must be between 0 and 65535")
+        if not max_fps > 0:
+            raise ValueError(f"max_fps must be positive, got {max_fps}")
         self.label_set = label_set
+        self.max_fps = float(max_fps)
+        self.renderer = renderer or (lambda: Renderer(label_set=label_set, stats=False))
         self._table = class_table(label_set)
         self._context = foxglove.Context()
         self._classes = foxglove.Channel(CLASSES_TOPIC, schema=_CLASSES_SCHEMA, context=self._context)
@@ -140,6 +156,8 @@ class FoxgloveStreamSink(Sink):
         self.topic = topic
         self.frame_id = frame_id
         self.label_set = view.label_set
+        self._interval_s = 1.0 / view.max_fps
+        self._renderer = view.renderer()
         context = view._context
         self._channels = {
             IMAGE: CompressedImageChannel(subtopic(topic, IMAGE), context=context),
@@ -149,7 +167,7 @@ class FoxgloveStreamSink(Sink):
             LEGEND: ImageAnnotationsChannel(subtopic(topic, LEGEND), context=context),
         }
         self.frames_sent = 0
-        self.frames_skipped = 0  # frames that came while the one before them was still being sent
+        self.frames_skipped = 0  # frames replaced by a newer one before they could be sent
         self._new_frame = threading.Condition()
         self._latest: Frame | None = None
         self._closed = False
@@ -171,6 +189,8 @@ class FoxgloveStreamSink(Sink):
             if self._closed:
                 return
             self._closed = True
+            if self._latest is not None:
+                self.frames_skipped += 1
             self._latest = None
             self._new_frame.notify()
         self._thread.join()
@@ -178,13 +198,17 @@ class FoxgloveStreamSink(Sink):
             channel.close()
 
     def _send_newest(self) -> None:
+        _run_on_idle_cycles()
+        next_send = time.monotonic()
         while True:
             with self._new_frame:
-                while self._latest is None and not self._closed:
-                    self._new_frame.wait()
+                # The next frame goes no sooner than its slot; a frame written meanwhile replaces the one waiting.
+                while not self._closed and (self._latest is None or time.monotonic() < next_send):
+                    self._new_frame.wait(None if self._latest is None else max(0.0, next_send - time.monotonic()))
                 if self._closed:
                     return
                 frame, self._latest = self._latest, None
+            next_send = max(next_send + self._interval_s, time.monotonic())
             try:
                 self._send(frame)
             except Exception as error:  # a live view that fails must not end the run; it says so once
@@ -202,9 +226,9 @@ class FoxgloveStreamSink(Sink):
             channels[IMAGE].log(CompressedImage(
                 timestamp=stamp, frame_id=header.frame_id, format="jpeg", data=encode_jpeg(frame.image)
             ))
-        if frame.overlay is not None and channels[OVERLAY].has_sinks():
+        if channels[OVERLAY].has_sinks():
             channels[OVERLAY].log(CompressedImage(
-                timestamp=stamp, frame_id=header.frame_id, format="jpeg", data=encode_jpeg(frame.overlay)
+                timestamp=stamp, frame_id=header.frame_id, format="jpeg", data=encode_jpeg(self._overlay(frame))
             ))
         labels = frame.labels
         if labels is None:
@@ -218,6 +242,24 @@ class FoxgloveStreamSink(Sink):
         if channels[LEGEND].has_sinks():
             channels[LEGEND].log(legend_annotations(labels, self.label_set, stamp))
         self.frames_sent += 1
+
+
+    def _overlay(self, frame: Frame):
+        """The frame's overlay, drawn here on a copy of the frame when the pipeline drew none: its other sinks share it."""
+        if frame.overlay is not None:
+            return frame.overlay
+        drawn = copy.copy(frame)
+        self._renderer.render(drawn)
+        return drawn.overlay
+
+
+def _run_on_idle_cycles() -> None:
+    """Puts the calling thread in Linux's SCHED_IDLE class, which a waking pipeline thread preempts at once (see
+    ``streamseg.refine.async_pool``, whose CRF workers do the same); elsewhere it keeps its priority."""
+    try:
+        os.sched_setscheduler(threading.get_native_id(), os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
 
 
 def _timestamp(header: MessageHeader):

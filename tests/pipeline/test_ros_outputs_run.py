@@ -84,7 +84,7 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_a_foxglove_client_sees_the_overlay_while_a_stalled_one_holds_nothing_up(tmp_path: Path) -> None:
-    port, frames = free_port(), 150
+    port, frames = free_port(), 300
     process = subprocess.Popen(
         [sys.executable, "-m", "streamseg", "run", "demo:320x240", *FAST, "--max-frames", str(frames),
          "--foxglove", f"127.0.0.1:{port}"],

@@ -43,17 +43,18 @@ def frame(index: int, size=(90, 120)) -> Frame:
 
 
 class FrameWriter:
-    """Writes a frame every ``interval_s`` into ``sink`` on a thread of its own, as a pipeline would, until stopped."""
+    """Writes a frame every ``interval_s`` into ``sink`` on a thread of its own, as a pipeline would, until stopped:
+    ``each`` every time, else frame i of the scene."""
 
-    def __init__(self, sink, interval_s: float = 0.02, size=(90, 120)) -> None:
-        self.sink, self.written = sink, 0
+    def __init__(self, sink, interval_s: float = 0.02, size=(90, 120), each: Frame | None = None) -> None:
+        self.sink, self.written, self.each = sink, 0, each
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval_s, size), daemon=True)
         self._thread.start()
 
     def _run(self, interval_s: float, size) -> None:
         while not self._stop.wait(interval_s):
-            self.sink.write(frame(self.written, size))
+            self.sink.write(self.each or frame(self.written, size))
             self.written += 1
 
     def stop(self) -> None:
@@ -109,6 +110,29 @@ def test_a_client_that_stops_reading_holds_nothing_up_and_then_gets_the_newest_f
 
     # Each frame was sent, or passed over for a newer one while the one before it was being sent; none queued up.
     assert sink.frames_sent + sink.frames_skipped == writer.written
+
+
+def test_the_view_draws_the_overlay_of_a_frame_that_comes_without_one() -> None:
+    with FoxgloveLiveView(port=0, label_set=CITYSCAPES) as view:
+        sink = view.stream("/front", frame_id="front")
+        with FoxgloveClient(view.url) as client:
+            client.subscribe("/front/overlay")
+            plain = frame(0)
+            plain.overlay = None  # no other output wanted one: the pipeline drew none
+            writer = FrameWriter(sink, each=plain)
+            try:
+                overlay = client.receive().message
+            finally:
+                writer.stop()
+                sink.close()
+
+    drawn = cv2.cvtColor(cv2.imdecode(np.frombuffer(overlay.data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    image, labels = scene((90, 120))
+    car = CITYSCAPES.palette[13].astype(int)
+    # Where the car is, the picture is blended halfway with the car's colour (JPEG: near, not equal).
+    blended = (image[60:, 5:25].astype(int) + car) / 2
+    assert np.abs(drawn[60:, 5:25].astype(int) - blended).mean() < 12
+    assert plain.overlay is None  # drawn on a copy: the frame the other sinks share is left as it was
 
 
 def test_a_removed_stream_s_topics_leave_the_server() -> None:
