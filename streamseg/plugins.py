@@ -217,7 +217,11 @@ def _rtsp_out_sink(target: str, context: SinkContext):
 
 
 def _rosbag_sink(target: str, context: SinkContext):
-    from streamseg.sinks.ros_bag import RosBagSink
+    try:
+        from streamseg.sinks.ros_bag import RosBagSink
+    except ImportError as error:  # mcap and rosbags are the extra's, not the package's
+        missing = (error.name or "mcap and rosbags").partition(".")[0]
+        raise ConfigError(f"writing ROS bags needs {missing}: pip install 'streamseg[ros]'") from None
 
     return RosBagSink(
         _path(target), topic=context.topic, frame_id=context.stream, label_set=context.label_set, shared=context.shared

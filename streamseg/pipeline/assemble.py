@@ -244,6 +244,15 @@ def output_topic(stream: str, source: Source) -> str:
     return source.topic or stream_topic(stream)
 
 
+def foxglove_view_class() -> type[FoxgloveLiveView]:
+    """The Foxglove view, imported only when a run asks for one (the SDK is a native module, and the extra's)."""
+    try:
+        from streamseg.sinks.foxglove_live import FoxgloveLiveView
+    except ImportError:
+        raise ConfigError("--foxglove needs foxglove-sdk: pip install 'streamseg[ros]'") from None
+    return FoxgloveLiveView
+
+
 def parse_host_port(text: str, flag: str = "--serve", example: str = "127.0.0.1:8080") -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     try:
@@ -452,6 +461,7 @@ def assemble_run(
         check_outputs(config, entries, several=several)
         check_engine_dir(config)
         foxglove_address = parse_host_port(config.foxglove, "--foxglove", ":8765") if config.foxglove is not None else None
+        live_view = foxglove_view_class() if config.foxglove is not None else None  # a missing SDK, before the model loads
     except BaseException:
         for opened in given.values():
             opened.close()
@@ -510,14 +520,12 @@ def assemble_run(
                 serve_preview_index(preview_server, run.names, label_set=backend.label_set)
             log.info("web preview on %s/", preview_server.url)
             servers.append(preview_server)
-        if foxglove_address is not None:
-            from streamseg.sinks.foxglove_live import FoxgloveLiveView  # the SDK's native module, only when asked for
-
+        if live_view is not None:
             renderer = functools.partial(  # the run's overlay, without the stats text
                 Renderer, alpha=config.alpha, label_set=backend.label_set, show_uncertain=config.show_uncertain,
                 confidence_threshold=config.confidence_threshold, stats=False,
             )
-            foxglove_view = stack.enter_context(FoxgloveLiveView(
+            foxglove_view = stack.enter_context(live_view(
                 *foxglove_address, label_set=backend.label_set, max_fps=config.foxglove_fps, renderer=renderer,
             ))
             log.info("Foxglove live view on %s (in Foxglove: Open connection, Foxglove WebSocket)", foxglove_view.url)

@@ -27,7 +27,11 @@ import threading
 import time
 from collections.abc import Callable
 
+import foxglove
 import numpy as np
+from foxglove.channels import CompressedImageChannel, ImageAnnotationsChannel, RawImageChannel
+from foxglove.messages import Color, CompressedImage, ImageAnnotations, Point2, RawImage, TextAnnotation, Timestamp
+from foxglove.websocket import ServerListener
 
 from streamseg.errors import ConfigError, OutputError
 from streamseg.frame import Frame, MessageHeader
@@ -87,10 +91,6 @@ class FoxgloveLiveView:
         self, host: str = "127.0.0.1", port: int = 8765, *, label_set: LabelSet = CAMVID, backlog: int = BACKLOG_MESSAGES,
         max_fps: float = MAX_FPS, renderer: Callable[[], Renderer] | None = None,
     ) -> None:
-        # Imported with the view: a run without --foxglove never loads the SDK's native module.
-        import foxglove
-        from foxglove.websocket import ServerListener
-
         if not 0 <= port <= 65535:
             raise ConfigError(f"cannot listen on {host}:{port}: port must be between 0 and 65535")
         if not max_fps > 0:
@@ -151,8 +151,6 @@ class FoxgloveStreamSink(Sink):
     name = "foxglove"
 
     def __init__(self, view: FoxgloveLiveView, topic: str, frame_id: str) -> None:
-        from foxglove.channels import CompressedImageChannel, ImageAnnotationsChannel, RawImageChannel
-
         self.topic = topic
         self.frame_id = frame_id
         self.label_set = view.label_set
@@ -217,8 +215,6 @@ class FoxgloveStreamSink(Sink):
                     log.warning("Foxglove view of %s: cannot send frame %d: %s", self.topic, frame.index, error)
 
     def _send(self, frame: Frame) -> None:
-        from foxglove.messages import CompressedImage, RawImage
-
         header = frame_header(frame, self.frame_id)
         stamp = _timestamp(header)
         channels = self._channels
@@ -235,10 +231,10 @@ class FoxgloveStreamSink(Sink):
             self.frames_sent += 1
             return
         if channels[LABELS].has_sinks():
-            channels[LABELS].log(_raw_image(RawImage, stamp, header.frame_id, labels, label_encoding(labels)))
+            channels[LABELS].log(_raw_image(stamp, header.frame_id, labels, label_encoding(labels)))
         if frame.confidence is not None and channels[CONFIDENCE].has_sinks():
             confidence = confidence_at_size(frame.confidence, labels.shape)
-            channels[CONFIDENCE].log(_raw_image(RawImage, stamp, header.frame_id, confidence, "mono8"))
+            channels[CONFIDENCE].log(_raw_image(stamp, header.frame_id, confidence, "mono8"))
         if channels[LEGEND].has_sinks():
             channels[LEGEND].log(legend_annotations(labels, self.label_set, stamp))
         self.frames_sent += 1
@@ -262,26 +258,22 @@ def _run_on_idle_cycles() -> None:
         pass
 
 
-def _timestamp(header: MessageHeader):
-    from foxglove.messages import Timestamp
-
+def _timestamp(header: MessageHeader) -> Timestamp:
     sec, nsec = split_stamp(header.stamp_ns)
     return Timestamp(sec=sec, nsec=nsec)
 
 
-def _raw_image(raw_image_type, stamp, frame_id: str, pixels: np.ndarray, encoding: str):
+def _raw_image(stamp: Timestamp, frame_id: str, pixels: np.ndarray, encoding: str) -> RawImage:
     height, width = pixels.shape
-    return raw_image_type(
+    return RawImage(
         timestamp=stamp, frame_id=frame_id, width=width, height=height, encoding=encoding,
         step=width * pixels.itemsize, data=np.ascontiguousarray(pixels).tobytes(),
     )
 
 
-def legend_annotations(labels: np.ndarray, label_set: LabelSet, stamp):
+def legend_annotations(labels: np.ndarray, label_set: LabelSet, stamp: Timestamp) -> ImageAnnotations:
     """A legend of the classes in ``labels``, most pixels first (at most ``LEGEND_ROWS``): one text a row at the top
     left, "ID name share%" on the class's colour, in black or white, whichever reads better on it."""
-    from foxglove.messages import Color, ImageAnnotations, Point2, TextAnnotation
-
     counts = class_pixel_counts(labels, label_set.num_classes)
     present = [int(index) for index in np.argsort(-counts, kind="stable") if counts[index] > 0][:LEGEND_ROWS]
     texts = []

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from mcap.writer import CompressionType, Writer
+from rosbags.typesys import Stores, get_typestore
 
 from streamseg.errors import OutputError
 from streamseg.frame import Frame
@@ -58,9 +59,6 @@ class RosBagWriter:
     """
 
     def __init__(self, path: str | os.PathLike[str], label_set: LabelSet = CAMVID, chunk_bytes: int = CHUNK_BYTES) -> None:
-        # Imported with the writer: the typestore and its message classes cost a fraction of a second.
-        from rosbags.typesys import Stores, get_typestore
-
         self.path = Path(path)
         self.label_set = label_set
         self.messages = 0

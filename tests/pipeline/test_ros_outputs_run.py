@@ -76,6 +76,15 @@ def test_a_foxglove_address_without_a_port_is_refused_before_the_model_loads(cap
     assert "--foxglove needs HOST:PORT" in one_error(capsys, code)
 
 
+def test_without_foxglove_sdk_the_view_says_what_to_install_before_the_model_loads(capsys, monkeypatch) -> None:
+    monkeypatch.delitem(sys.modules, "streamseg.sinks.foxglove_live", raising=False)
+    for module in [name for name in sys.modules if name == "foxglove" or name.startswith("foxglove.")]:
+        monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed: importing it fails
+    monkeypatch.setitem(sys.modules, "foxglove", None)  # also where no test has imported it yet
+    code = run_cli(["run", "demo", "--model", "no-such-model", "--foxglove", ":0"])
+    assert one_error(capsys, code) == "streamseg: error: --foxglove needs foxglove-sdk: pip install 'streamseg[ros]'"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

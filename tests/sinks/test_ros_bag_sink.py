@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,7 @@ import pytest
 from rosbags.rosbag2 import ReaderError
 
 from ros_bags import image_pixels, read_bag, stamp_ns
-from streamseg.errors import InputError, OutputError
+from streamseg.errors import ConfigError, InputError, OutputError
 from streamseg.frame import Frame, MessageHeader
 from streamseg.image.confidence_resize import confidence_at_size
 from streamseg.label_sets import CAMVID, custom_label_set
@@ -221,3 +222,12 @@ def test_a_file_without_a_whole_chunk_is_nothing_to_recover(tmp_path: Path) -> N
     with pytest.raises(InputError, match="no complete chunk"):
         recover_bag(tmp_path / "empty.mcap", tmp_path / "recovered.mcap")
     assert not (tmp_path / "recovered.mcap").exists()
+
+
+def test_without_mcap_a_bag_sink_says_what_to_install(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delitem(sys.modules, "streamseg.sinks.ros_bag")
+    for module in [name for name in sys.modules if name == "mcap" or name.startswith("mcap.")]:
+        monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed: importing it fails
+    monkeypatch.setitem(sys.modules, "mcap.writer", None)  # also where no test has imported it yet
+    with pytest.raises(ConfigError, match=r"^writing ROS bags needs mcap: pip install 'streamseg\[ros\]'$"):
+        Plugins(discover=False).sink(f"rosbag:{tmp_path / 'out.mcap'}", SinkContext(fps=lambda: 30.0))
