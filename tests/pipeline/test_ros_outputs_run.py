@@ -112,3 +112,14 @@ def test_a_foxglove_client_sees_the_overlay_while_a_stalled_one_holds_nothing_up
     assert all(received.message.format == "jpeg" and received.message.data[:2] == b"\xff\xd8" for received in overlays)
     assert process.returncode == 0, stderr
     assert f"stream demo-320x240: {frames} frames" in stderr  # every frame: the run went on without the stalled client
+
+
+@pytest.mark.slow
+def test_a_run_that_fails_to_open_a_stream_closes_the_foxglove_server(tmp_path: Path, capsys) -> None:
+    port = free_port()
+    code = run_cli([
+        "run", "--stream", "front=demo", "--stream", f"rear={tmp_path / 'missing.mp4'}", *FAST, "--foxglove", f"127.0.0.1:{port}",
+    ])
+    assert "missing.mp4" in one_error(capsys, code)
+    with socket.socket() as again:
+        again.bind(("127.0.0.1", port))  # free again: the view was closed with the run
