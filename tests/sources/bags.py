@@ -58,6 +58,15 @@ def stamp_of(index: int) -> int:
     return START_NS + index * PERIOD_NS
 
 
+FRONT, REAR = "/cam/front/image_raw", "/cam/rear/image/compressed"
+# One bag of each kind with two image topics, each topic in a form the kind's runs must read: (kind, bag name, topics).
+TWO_TOPIC_BAGS = (
+    ("mcap", "drive.mcap", {FRONT: "rgb8", REAR: "png"}),
+    ("sqlite", "drive", {FRONT: "bgr8", REAR: "jpeg"}),
+    ("ros1", "drive.bag", {FRONT: "rgb8", REAR: "jpeg"}),
+)
+
+
 def write_demo_bag(
     path: Path, kind: str, topics: Mapping[str, str], frames: int = 6, *, size: tuple[int, int] = DEFAULT_SIZE,
 ) -> dict[str, list[tuple[int, str]]]:

@@ -10,13 +10,12 @@ import av
 import pytest
 
 import streamseg.sources
-from bags import cut_short, write_demo_bag
+from bags import FRONT, REAR, TWO_TOPIC_BAGS, cut_short, write_demo_bag
 from cli_runs import one_error, run_cli
 from streamseg.eval.confusion import ConfusionMatrix
 from streamseg.image.label_png import read_label_png
 from streamseg.sources.demo import DemoSource
 
-FRONT, REAR = "/cam/front/image_raw", "/cam/rear/image/compressed"
 WIDTH, HEIGHT, FRAMES = 320, 240, 6
 # The shipped model, so that the scores mean something, at the frames' own size.
 SCORED = ["--backend", "torch", "--input-size", f"{WIDTH}x{HEIGHT}"]
@@ -52,14 +51,7 @@ def video_miou(tmp_path_factory) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("kind", "bag", "topics"),
-    [
-        ("mcap", "drive.mcap", {FRONT: "rgb8", REAR: "png"}),
-        ("sqlite", "drive", {FRONT: "bgr8", REAR: "jpeg"}),
-        ("ros1", "drive.bag", {FRONT: "rgb8", REAR: "jpeg"}),
-    ],
-)
+@pytest.mark.parametrize(("kind", "bag", "topics"), TWO_TOPIC_BAGS)
 def test_each_image_topic_is_a_stream_that_labels_every_frame_as_the_video_does(
     tmp_path, video_miou: float, kind: str, bag: str, topics: dict[str, str],
 ) -> None:

@@ -9,26 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bags import write_demo_bag
+from bags import FRONT, REAR, TWO_TOPIC_BAGS, write_demo_bag
 from cli_runs import one_error, run_cli
 from ros_bags import image_pixels, read_bag, stamp_ns
 from streamseg.image.label_png import read_label_png
 from streamseg.label_sets import CAMVID
 
-FRONT, REAR = "/cam/front/image_raw", "/cam/rear/image/compressed"
 FAST = ["--model", "erfnet-half", "--input-size", "64x48", "--backend", "torch"]
 FRAMES = 4
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("kind", "bag", "topics"),
-    [
-        ("mcap", "drive.mcap", {FRONT: "rgb8", REAR: "png"}),
-        ("sqlite", "drive", {FRONT: "bgr8", REAR: "jpeg"}),
-        ("ros1", "drive.bag", {FRONT: "rgb8", REAR: "jpeg"}),
-    ],
-)
+@pytest.mark.parametrize(("kind", "bag", "topics"), TWO_TOPIC_BAGS)
 def test_the_output_bag_keeps_the_input_s_topics_stamps_and_frame_ids_and_the_masks_ids(
     tmp_path: Path, kind: str, bag: str, topics: dict[str, str],
 ) -> None:
