@@ -40,7 +40,7 @@ from streamseg.cpu import (
     emulated_bf16_reason,
 )
 from streamseg.errors import ConfigError
-from streamseg.image.confidence import CONFIDENCE_SCALE, Calibration
+from streamseg.image.confidence import MARGIN_STEPS, Calibration
 from streamseg.modelfile import ModelFile
 from streamseg.options import BackendOptions
 
@@ -90,8 +90,8 @@ def uint8_pixels_in(model):
 def uint8_to_class_ids(model, calibration: Calibration | None = None):
     """The network with both ends moved into the graph: RGB uint8 NHWC in, class ids (N, h, w) out: uint8
     up to 255 classes, uint16 beyond (``label_sets.label_dtype``); with a ``calibration``, also the
-    confidence (N, h, w) as uint8: the level ``round(255 sigmoid((s1 - s2) / T))`` looked up in its curve
-    (``streamseg.image.confidence``), both in the graph.
+    confidence (N, h, w) as uint8: the margin s1 - s2 of the top two scores looked up in the calibration's
+    margin table (``streamseg.image.confidence``), as the host does, in the graph.
 
     The input end is ``uint8_pixels_in``, and a TopK over the classes replaces the host's argmax.
     Per frame that spares converting 0.5 MB of pixels to 2 MB of floats and copying out 7.6 MB
@@ -117,19 +117,24 @@ def uint8_to_class_ids(model, calibration: Calibration | None = None):
         class_ids = ops.convert(ops.squeeze(best.output(1), np.int64(3)), id_type)
         return ov.Model([class_ids.output(0)], model.get_parameters(), "class_ids")
     # The first of the two sorted by value is the best, and its index the argmax (the first wins a tie, as on the host).
-    # Split, not Gather, takes the two apart: the confidence's cost is mostly these few passes over the grid.
+    # Slices, not Split or Gather, take the two apart (the CPU plugin's Split is a reference kernel with a reorder
+    # after it): the confidence's cost is mostly these few passes over the grid.
     top = ops.topk(channels_last, np.int64(2), axis=3, mode="max", sort="value", index_element_type=ov.Type.i32)
-    values, indices = ops.split(top.output(0), np.int64(3), 2), ops.split(top.output(1), np.int64(3), 2)
-    class_ids = ops.convert(ops.squeeze(indices.output(0), np.int64(3)), id_type)
-    margin = ops.subtract(values.output(0), values.output(1))
-    probability = ops.sigmoid(ops.multiply(margin, np.float32(1.0 / calibration.temperature)))
-    scaled = ops.round(ops.multiply(probability, np.float32(CONFIDENCE_SCALE)), "half_to_even")
-    if calibration.curve is None:
-        confidence = ops.convert(ops.squeeze(scaled, np.int64(3)), ov.Type.u8)
-    else:  # the curve is a 256-entry table: a Gather of uint8, in the inference threads, where the host would take a pass
-        levels = ops.convert(ops.squeeze(scaled, np.int64(3)), ov.Type.i32)
-        confidence = ops.gather(ops.constant(np.asarray(calibration.curve, dtype=np.uint8)), levels, np.int64(0))
+    class_ids = ops.convert(_place(top.output(1), 0), id_type)
+    margin = ops.subtract(_place(top.output(0), 0), _place(top.output(0), 1))
+    # Then the calibration's margin table: a multiply, a clamp and a uint8 Gather in the inference threads.
+    table = calibration.margin_table
+    steps = ops.minimum(ops.multiply(margin, np.float32(table.scale)), np.float32(MARGIN_STEPS - 1))
+    confidence = ops.gather(ops.constant(table.values), ops.convert(steps, ov.Type.i32), np.int64(0))
     return ov.Model([class_ids.output(0), confidence.output(0)], model.get_parameters(), "class_ids_and_confidence")
+
+
+def _place(top, place: int):
+    """The ``place``-th of a TopK's outputs along its last axis, that axis dropped: (N, h, w, k) -> (N, h, w)."""
+    from openvino import opset13 as ops
+
+    start, stop, step, axis = (np.array([value], dtype=np.int64) for value in (place, place + 1, 1, 3))
+    return ops.squeeze(ops.slice(top, start, stop, step, axis), np.int64(3))
 
 
 class _RequestPool:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from streamseg.image.confidence import (
-    CONFIDENCE_SCALE, DEFAULT_THRESHOLD, LEVELS, UNCALIBRATED, Calibration, Reliability, confidence_map, top_two, two_way_levels,
+    CONFIDENCE_SCALE, DEFAULT_THRESHOLD, LEVELS, UNCALIBRATED, Calibration, Reliability, confidence_map, table_levels, top_two,
 )
 
 ECE_BINS = 15
@@ -180,7 +180,7 @@ def fit_curve(margins: np.ndarray, correct: np.ndarray, temperature: float) -> t
     """The calibration curve at ``temperature``: each level's share of right pixels, non-decreasing, as uint8 values."""
     if margins.size == 0:
         raise ValueError("no labelled pixels to fit a curve on")
-    levels = two_way_levels(np.asarray(margins, dtype=np.float32), temperature).ravel()
+    levels = table_levels(np.asarray(margins, dtype=np.float32), temperature).ravel()
     pixels = np.bincount(levels, minlength=LEVELS).astype(np.float64)
     right = np.bincount(levels, weights=np.asarray(correct, dtype=np.float64).ravel(), minlength=LEVELS)
     seen = np.flatnonzero(pixels)

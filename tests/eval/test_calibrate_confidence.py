@@ -30,7 +30,7 @@ from known_margins import (
 )
 from labelled_folders import write_ids, write_rgb
 from streamseg.cli import main
-from streamseg.image.confidence import CONFIDENCE_SCALE
+from streamseg.image.confidence import CONFIDENCE_SCALE, table_levels
 
 MARGIN_PER_RED = 0.05
 UNLABELLED_RED, UNLABELLED_ID = 200, 9
@@ -126,10 +126,8 @@ def test_fits_the_temperature_the_masks_imply_and_writes_it_into_the_sidecar(tmp
     assert len(report["curve"]) == 256
     assert report["after"]["spearman"] == pytest.approx(1.0)
     assert report["after"]["true_accuracies"] == pytest.approx(true_accuracies())
-    predicted = [
-        float(np.mean(np.rint(CONFIDENCE_SCALE / (1 + np.exp(-frame_margins(k) / temperature))))) / CONFIDENCE_SCALE
-        for k in range(FRAMES)
-    ]
+    # As a run reports them: the means of the margin table's levels, each within one of round(255 sigmoid(m / T)).
+    predicted = [float(np.mean(table_levels(frame_margins(k), temperature))) / CONFIDENCE_SCALE for k in range(FRAMES)]
     assert report["scaled"]["mean_predicted_accuracy"] == pytest.approx(np.mean(predicted), abs=6e-5)
     assert report["after"]["predicted_accuracies"] == pytest.approx(predicted, abs=0.005)
     assert report["alert_below"] == pytest.approx(float(np.percentile(report["after"]["predicted_accuracies"], 5)))

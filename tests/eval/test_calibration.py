@@ -32,7 +32,7 @@ from streamseg.eval.calibration import (
     pooled,
     spearman,
 )
-from streamseg.image.confidence import CONFIDENCE_SCALE, UNCALIBRATED, Calibration, two_way_levels
+from streamseg.image.confidence import CONFIDENCE_SCALE, UNCALIBRATED, Calibration, confidence_map, table_levels
 
 
 def calibrated_frames(unlabelled_rows: int = 0) -> list[FrameMargins]:
@@ -142,12 +142,15 @@ def test_calibration_of_the_constructed_frames() -> None:
     assert calibration.after.pixels == FRAMES * 4 * PIXELS_PER_LEVEL
     assert calibration.after.true_accuracies == pytest.approx(true_accuracies())
     assert calibration.after.mean_true_accuracy == pytest.approx(np.mean(true_accuracies()))
-    # A frame's predicted accuracy is the mean of its uint8 map, as a run reports it (to 4 decimals).
+    # A frame's predicted accuracy is the mean of its uint8 map, as a run reports it (to 4 decimals): its margin
+    # table's levels, each within one level of the sigmoid's.
     predicted = [
-        np.mean([round(CONFIDENCE_SCALE * sigmoid(level / calibration.temperature)) for level in frame_levels(k)])
-        / CONFIDENCE_SCALE for k in range(FRAMES)
+        np.mean(table_levels(np.asarray(frame_levels(k), np.float32), calibration.temperature)) / CONFIDENCE_SCALE
+        for k in range(FRAMES)
     ]
+    exact = [np.mean([sigmoid(m / calibration.temperature) for m in frame_levels(k)]) for k in range(FRAMES)]
     assert calibration.scaled.predicted_accuracies == pytest.approx(predicted, abs=6e-5)
+    assert predicted == pytest.approx(exact, abs=1.5 / CONFIDENCE_SCALE)
     assert calibration.after.predicted_accuracies == pytest.approx(predicted, abs=0.005)
     assert calibration.after.mean_predicted_accuracy == pytest.approx(calibration.after.mean_true_accuracy, abs=0.005)
     assert calibration.alert_below == pytest.approx(float(np.percentile(calibration.after.predicted_accuracies, 5)))
@@ -204,7 +207,7 @@ def test_the_curve_calibrates_what_no_temperature_can() -> None:
     assert fit.after.expected_calibration_error < 0.005
     assert fit.after.mean_predicted_accuracy == pytest.approx(fit.after.mean_true_accuracy, abs=0.003)
     curve = fit.calibration.curve
-    levels = two_way_levels(np.array([0.05, 0.3, 2.0, 5.0], np.float32), fit.temperature)
+    levels = table_levels(np.array([0.05, 0.3, 2.0, 5.0], np.float32), fit.temperature)
     assert [curve[level] for level in levels] == pytest.approx([85, 85, 224, 252], abs=1)  # 255 x each level's right share
 
 
@@ -214,7 +217,7 @@ def test_the_curve_never_decreases_and_fills_levels_no_pixel_had() -> None:
     correct = np.array([True] * 60 + [False] * 40 + [True] * 40 + [False] * 60 + [True] * 90 + [False] * 10)
     curve = fit_curve(margins, correct, 1.0)
     assert all(b >= a for a, b in zip(curve, curve[1:]))
-    low, middle, high = (int(level) for level in two_way_levels(np.array([0.0, 1.0, 2.0], np.float32), 1.0))
+    low, middle, high = (int(level) for level in table_levels(np.array([0.0, 1.0, 2.0], np.float32), 1.0))
     assert curve[low] == curve[middle] == round(255 * 0.5)  # 60 % and 40 % right pool to 50 %
     assert curve[high] == round(255 * 0.9)
     assert curve[0] == curve[low] and curve[255] == curve[high]  # flat beyond the levels seen
@@ -225,9 +228,11 @@ def test_the_curve_never_decreases_and_fills_levels_no_pixel_had() -> None:
 def test_a_calibration_with_a_curve_looks_the_levels_up() -> None:
     curve = tuple(max(0, 2 * level - 255) for level in range(256))  # 0 at a tie, 255 when sure
     calibration = Calibration(1.0, curve=curve)
-    levels = np.array([[128, 200], [255, 250]], np.uint8)
-    assert calibration.calibrated(levels).tolist() == [[1, 145], [255, 245]]
-    assert Calibration(1.0).calibrated(levels) is levels
+    margins = np.array([[0.0, 1.3], [9.0, 3.5]], np.float32)
+    levels = table_levels(margins, 1.0)
+    assert levels.tolist() == [[128, 200], [255, 248]]
+    assert confidence_map(margins, calibration).tolist() == [[1, 145], [255, 241]]
+    assert np.array_equal(confidence_map(margins, Calibration(1.0)), levels)
     for bad, why in (((1, 2), "256 values"), (tuple(range(255)) + (300,), "from 0 to 255"), (tuple(range(255, -1, -1)), "never decrease")):
         with pytest.raises(ValueError, match=why):
             Calibration(1.0, curve=bad)

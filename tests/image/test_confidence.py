@@ -56,3 +56,21 @@ def test_a_frame_s_figures_are_the_mean_confidence_and_the_share_under_the_thres
     )
     assert frame.reliability.predicted_accuracy == pytest.approx((0.5 + 0.731 + 0.881 + 0.982) / 4, abs=0.003)
     assert Reliability.of(confidence, threshold=0.9).low_confidence_fraction == 0.75
+
+
+@pytest.mark.parametrize("temperature", [0.3, 1.0, 2.5])
+def test_the_margin_table_is_within_one_level_of_the_sigmoid_and_saturates(temperature):
+    margins = np.concatenate([np.linspace(0, 8 * temperature, 20001), [1e6, np.inf]]).astype(np.float32)
+    confidence = confidence_map(margins, Calibration(temperature)).astype(int)
+    exact = np.rint(255 / (1 + np.exp(-margins.astype(np.float64) / temperature)))
+    assert np.abs(confidence - exact).max() <= 1
+    assert confidence[0] == 128 and confidence[-2:].tolist() == [255, 255]
+    assert np.all(np.diff(confidence) >= 0)  # a wider margin is never less sure
+
+
+def test_a_curve_s_table_is_the_curve_at_each_step_s_level():
+    curve = tuple(max(0, 2 * level - 255) for level in range(256))
+    margins = np.linspace(0, 10, 5001).astype(np.float32)
+    plain = confidence_map(margins, Calibration(1.5)).astype(int)
+    curved = confidence_map(margins, Calibration(1.5, curve=curve)).astype(int)
+    assert np.array_equal(curved, np.maximum(0, 2 * plain - 255))
