@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamseg.backends.export import state_dict_sha256
 from streamseg.config import config_from_values
 from streamseg.data.layouts import open_labelled_folder
 from streamseg.errors import StreamsegError
@@ -46,6 +47,7 @@ from streamseg.eval.calibration import ConfidenceFit, ConfidenceFigures, calibra
 from streamseg.eval.confidence_record import confidence_record, write_confidence_json
 from streamseg.eval.confidence_scores import LabelledMargins, NetworkMargins, labelled_margins
 from streamseg.image.confidence import DEFAULT_THRESHOLD, Calibration
+from streamseg.models import load_model
 from streamseg.observability.logs import configure_logging
 from streamseg.sources import open_source
 
@@ -199,6 +201,14 @@ def main() -> None:
         help="a confidence JSON (the one shipped, say): also measure it on all the frames, and use it out of domain",
     )
     parser.add_argument("--out", type=Path, help="write the all-frames fit here as {temperature, curve, alert_below, fitted_on}")
+    parser.add_argument(
+        "--fitted-on", help="what --out's fitted_on says, which a run's start-up line repeats (default: the frames); for "
+        "a calibration shipped with other weights, whose weights gave the margins",
+    )
+    parser.add_argument(
+        "--for-weights", type=Path, help="a built-in model's weights --out is shipped beside (its weights_sha256; runs of "
+        "other weights ignore the file): e.g. streamseg/weights/erfnet.pt for a calibration fitted on the fold's",
+    )
     parser.add_argument("--json", type=Path, help="write the report here")
     args = parser.parse_args()
     configure_logging()
@@ -256,7 +266,8 @@ def main() -> None:
     }
     print_report(report)
     if args.out is not None:
-        write_confidence_json(args.out, confidence_record(whole.calibration, fitted_on))
+        for_weights = None if args.for_weights is None else state_dict_sha256(load_model(args.model, args.for_weights, warn=False)[0])
+        write_confidence_json(args.out, confidence_record(whole.calibration, args.fitted_on or fitted_on, for_weights))
         print(f"wrote {args.out}")
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n")

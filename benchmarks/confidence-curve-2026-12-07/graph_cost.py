@@ -1,10 +1,11 @@
 """CPU per frame of OpenVINO's fused graph (the shipped int8 erfnet at 480x360) with confidence against without.
 
-Both graphs as the backend builds them (``uint8_to_class_ids``; the confidence under the fold's temperature and curve),
-compiled side by side in one process and called in turn, one call each, for SECONDS: a drift in the shared
-machine's speed falls on both alike, which separate bench runs cannot promise. The process's CPU time per call.
+Both graphs as the backend builds them (``uint8_to_class_ids``; the confidence under the temperature and curve of
+CALIBRATION.json, by default the fold's here), compiled side by side in one process and called in turn, one call
+each, for SECONDS: a drift in the shared machine's speed falls on both alike, which separate bench runs cannot
+promise. The process's CPU time per call.
 
-    python benchmarks/confidence-curve-2026-12-07/graph_cost.py [SECONDS]
+    python benchmarks/confidence-curve-2026-12-07/graph_cost.py [SECONDS [CALIBRATION.json]]
 """
 import json
 import sys
@@ -19,7 +20,8 @@ from streamseg.image.confidence import Calibration
 from streamseg.pipeline.assemble import build_backend
 
 seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 90.0
-calibration = Calibration.from_record(json.loads((Path(__file__).parent / "fold-confidence.json").read_text()), "fold")
+record = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).parent / "fold-confidence.json"
+calibration = Calibration.from_record(json.loads(record.read_text()), str(record))
 backend, _ = build_backend(config_from_values({"source": "demo"}))
 height, width = backend.input_size
 requests = {}
@@ -41,7 +43,7 @@ while time.perf_counter() < deadline:
         cpu[name] += time.process_time() - started
         calls[name] += 1
 per_call = {name: 1000 * cpu[name] / calls[name] for name in requests}
-print(f"{backend.describe()}, {calls['labels only']} calls each")
+print(f"{backend.describe()}, confidence: {calibration.source}; {calls['labels only']} calls each")
 for name, ms in per_call.items():
     print(f"  {name:<22} {ms:.2f} ms CPU a call")
 print(f"  confidence costs {per_call['labels and confidence'] - per_call['labels only']:+.2f} ms CPU a frame in the graph")

@@ -2,7 +2,8 @@
 
 Both hold the same mapping, ``{temperature: float, curve: [256 ints], alert_below: float, fitted_on: str}``: in the
 sidecar ``MODEL.streamseg.yaml`` under the key ``confidence``, in the JSON file as the whole
-document. The sidecar is edited as text, so that its other keys, their layout and its comments
+document. A JSON file shipped beside built-in weights also names them, ``weights_sha256`` (their
+``state_dict_sha256``): a run takes it for those weights only. The sidecar is edited as text, so that its other keys, their layout and its comments
 stay as the user wrote them; only a previous ``confidence:`` block is replaced.
 """
 
@@ -23,14 +24,17 @@ CONFIDENCE_KEY = "confidence"
 _TOP_LEVEL = re.compile(r"^\S")  # a line at column 0: the next top-level entry, or a comment of its own
 
 
-def confidence_record(calibration: Calibration, fitted_on: str) -> dict:
+def confidence_record(calibration: Calibration, fitted_on: str, weights_sha256: str | None = None) -> dict:
     """The mapping a model's confidence is described by; figures to 4 decimals, as a run reports them."""
     record = {"temperature": round(float(calibration.temperature), 4)}
     if calibration.curve is not None:
         record["curve"] = list(calibration.curve)
     if calibration.alert_below is not None:
         record["alert_below"] = round(float(calibration.alert_below), 4)
-    return {**record, "fitted_on": str(fitted_on)}
+    record["fitted_on"] = str(fitted_on)
+    if weights_sha256 is not None:
+        record["weights_sha256"] = weights_sha256
+    return record
 
 
 def write_sidecar_confidence(model_path: Path, record: Mapping) -> Path:

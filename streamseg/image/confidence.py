@@ -83,8 +83,8 @@ def two_way_levels(margin: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def table_levels(margin: np.ndarray, temperature: float) -> np.ndarray:
-    """The two-way levels a run looks up for top-two margins at ``temperature`` (its margin table, no curve): each
-    within one of ``two_way_levels``'. A curve is fitted on these, so that it is read at the levels it was fitted on."""
+    """The two-way levels a run looks up for top-two margins at ``temperature`` (its margin table, no curve), each
+    within one of ``two_way_levels``: a curve is fitted on these, so that a run reads it at the levels it was fitted on."""
     return _margin_table(temperature, None).confidence(margin)
 
 
@@ -93,7 +93,7 @@ def confidence_map(margin: np.ndarray, calibration: "Calibration") -> np.ndarray
     return calibration.margin_table.confidence(margin)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MarginTable:
     """A calibration as a lookup by the margin: step ``min(floor(margin * scale), MARGIN_STEPS - 1)`` of ``values``."""
 

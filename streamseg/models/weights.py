@@ -56,12 +56,16 @@ def bundled_crf_parameters(model: str) -> Path | None:
     return path if path.exists() else None
 
 
-def bundled_confidence(model: str) -> Calibration:
-    """The confidence calibration fitted for ``model``'s shipped weights (``<model>-confidence.json``), else T = 1."""
+def bundled_confidence(model: str, weights_sha256: str) -> Calibration:
+    """The confidence calibration shipped for ``model`` (``<model>-confidence.json``) when it was fitted for the weights
+    of this digest (``export.state_dict_sha256``; its ``weights_sha256``), else T = 1: other weights, such as a user's
+    own or new ones shipped before their calibration was refitted, never run under another model's calibration."""
     path = Path(str(resources.files(_WEIGHTS_PACKAGE))) / f"{model}-confidence.json"
     if not path.exists():
         return UNCALIBRATED
     record = json.loads(path.read_text())
+    if record.get("weights_sha256") != weights_sha256:
+        return UNCALIBRATED
     return Calibration.from_record(record, f"shipped: {record.get('fitted_on', path.name)}")
 
 

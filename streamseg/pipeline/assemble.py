@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Iterator
 from prometheus_client import CollectorRegistry
 
 from streamseg.backends import Backend, backend_class, create_backend, pick_auto
+from streamseg.backends.export import state_dict_sha256
 from streamseg.config import DEFAULT_INPUT_SIZE, RunConfig, named_stream, stream_config, stream_entries
 from streamseg.errors import ConfigError, OutputError
 from streamseg.frame import Frame
@@ -26,7 +27,7 @@ from streamseg.modelfile import ModelFile, is_model_file, open_model_file
 from streamseg.models import load_model
 from streamseg.models.weights import bundled_confidence, bundled_crf_parameters
 from streamseg.modelfile.description import parse_field
-from streamseg.image.confidence import UNCALIBRATED, Calibration, ConfidenceSettings
+from streamseg.image.confidence import Calibration, ConfidenceSettings
 from streamseg.observability.monitor import MetricsMonitor
 from streamseg.observability.reliability_alert import ReliabilityAlert, alert_level
 from streamseg.outputs import check_run_outputs, output_root
@@ -90,15 +91,15 @@ def build_backend(config: RunConfig, plugins: Plugins | None = None) -> tuple[Ba
     backend = create_backend(
         config.backend, model, config.input_size or DEFAULT_INPUT_SIZE, config.precision, config.backend_settings(), registry.backends
     )
-    backend.calibration = model.description.calibration if isinstance(model, ModelFile) else built_in_calibration(config)
+    backend.calibration = model.description.calibration if isinstance(model, ModelFile) else built_in_calibration(config, model)
     return backend, origin
 
 
-def built_in_calibration(config: RunConfig) -> Calibration:
-    """A built-in model's confidence calibration: the one shipped for its bundled weights (none for ``--weights``, which
-    were never calibrated), with ``--temperature`` and ``--confidence-curve`` in its place when given (a shipped curve
-    was fitted at the shipped temperature, so a temperature given alone runs without one)."""
-    shipped = bundled_confidence(config.model) if config.weights is None else UNCALIBRATED
+def built_in_calibration(config: RunConfig, model: nn.Module) -> Calibration:
+    """A built-in model's confidence calibration: the one shipped for its bundled weights (none for other weights,
+    ``--weights`` of one's own), with ``--temperature`` and ``--confidence-curve`` in its place when given (a shipped
+    curve was fitted at the shipped temperature, so a temperature given alone runs without one)."""
+    shipped = bundled_confidence(config.model, state_dict_sha256(model))
     if config.temperature is None and config.confidence_curve is None:
         return shipped
     temperature = shipped.temperature if config.temperature is None else parse_field("temperature", config.temperature, "--temperature")
