@@ -13,14 +13,4 @@ for round in $(seq 1 "$rounds"); do
   .venv/bin/python -m streamseg bench "$video" --rounds 3 --confidence on --temperature "$temperature" --confidence-curve "$curve" \
     --json "$out/on-$round.json" > "$out/on-$round.log" 2>&1
 done
-.venv/bin/python - "$out" "$rounds" <<'PY'
-import json, statistics, sys
-out, rounds = sys.argv[1], int(sys.argv[2])
-runs = {side: [json.load(open(f"{out}/{side}-{r}.json"))["pipelined"] for r in range(1, rounds + 1)] for side in ("off", "on")}
-for key in ("fps", "cpu_ms_per_frame"):
-    print(key, {side: [run[key] for run in runs[side]] for side in runs})
-ratios = [on["fps"] / off["fps"] for off, on in zip(runs["off"], runs["on"])]
-extra = [on["cpu_ms_per_frame"] - off["cpu_ms_per_frame"] for off, on in zip(runs["off"], runs["on"])]
-print(f"pipelined fps ratio on/off, pair by pair: {[round(r, 3) for r in ratios]}, median {statistics.median(ratios):.3f}")
-print(f"CPU ms per frame on - off, pair by pair: {[round(e, 2) for e in extra]}, median {statistics.median(extra):+.2f}")
-PY
+.venv/bin/python benchmarks/confidence-cost-2026-12-07/summarise_ab.py "$out" "$rounds"
