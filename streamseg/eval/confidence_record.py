@@ -3,8 +3,9 @@
 Both hold the same mapping, ``{temperature: float, curve: [256 ints], alert_below: float, fitted_on: str}``: in the
 sidecar ``MODEL.streamseg.yaml`` under the key ``confidence``, in the JSON file as the whole
 document. A JSON file shipped beside built-in weights also names them, ``weights_sha256`` (their
-``state_dict_sha256``): a run takes it for those weights only. The sidecar is edited as text, so that its other keys, their layout and its comments
-stay as the user wrote them; only a previous ``confidence:`` block is replaced.
+``state_dict_sha256``): a run takes it for those weights only. The sidecar is edited as text, so
+that its other keys, their layout and its comments stay as the user wrote them; only a previous
+``confidence:`` block is replaced.
 """
 
 from __future__ import annotations
