@@ -16,6 +16,7 @@ draws the overlay itself when the pipeline has not (no other output shows one). 
 queues at most ``backlog`` messages for each client and drops the oldest when a client falls
 behind (the foxglove-sdk server's own policy), so sending never waits for a client: one that
 stops reading gets, once it reads again, what its socket still held and then the newest frames.
+Nor does one hold up the run's end: closing the view waits for the server's stop only ``STOP_WAIT_S``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ IMAGE, LEGEND = "image", "legend"
 BACKLOG_MESSAGES = 32
 # Frames a second sent per stream, unless told otherwise (--foxglove-fps): each costs a few ms of CPU to encode.
 MAX_FPS = 5.0
+# How long closing the view waits for the server to stop. The SDK's stop waits for each client's close handshake,
+# which a client that stopped reading never completes (not before its own keepalive gives up, if it has one).
+STOP_WAIT_S = 2.0
 LEGEND_ROWS = 24  # the most classes the legend names: those with the most pixels in the frame
 _LEGEND_FONT_PX, _LEGEND_ROW_PX, _LEGEND_MARGIN_PX = 14.0, 18.0, 8.0
 _CLASSES_SCHEMA = {
@@ -131,11 +135,16 @@ class FoxgloveLiveView:
         return FoxgloveStreamSink(self, topic, frame_id)
 
     def close(self) -> None:
-        """Stops the server: every client is disconnected. Safe to call twice."""
+        """Stops the server: every client is disconnected, one that stopped reading once it goes. Safe to call twice."""
         if self._closed:
             return
         self._closed = True
-        self._server.stop()
+        # In a thread of its own, waited for STOP_WAIT_S: a stalled client would otherwise hold up the run's end.
+        stopping = threading.Thread(target=self._server.stop, name="foxglove-stop", daemon=True)
+        stopping.start()
+        stopping.join(STOP_WAIT_S)
+        if stopping.is_alive():
+            log.warning("Foxglove view %s: a client that stopped reading is still connected; its connection closes when it goes", self.url)
         self._classes.close()
 
     def __enter__(self) -> "FoxgloveLiveView":
