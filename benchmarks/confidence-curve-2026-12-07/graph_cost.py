@@ -3,7 +3,8 @@
 Both graphs as the backend builds them (``uint8_to_class_ids``; the confidence under the temperature and curve of
 CALIBRATION.json, by default the fold's here), compiled side by side in one process and called in turn, one call
 each, for SECONDS: a drift in the shared machine's speed falls on both alike, which separate bench runs cannot
-promise. The process's CPU time per call.
+promise. The process's CPU time per call: the mean, and the median of the calls, which a burst of another tenant's
+work on the shared machine moves less; and the median of each call's difference from the one beside it.
 
     python benchmarks/confidence-curve-2026-12-07/graph_cost.py [SECONDS [CALIBRATION.json]]
 """
@@ -33,18 +34,20 @@ image = np.random.default_rng(0).integers(0, 256, (1, height, width, 3), dtype=n
 for request in requests.values():
     for _ in range(5):
         request.infer({0: image})
-cpu, calls = dict.fromkeys(requests, 0.0), dict.fromkeys(requests, 0)
+cpu = {name: [] for name in requests}  # each call's CPU time, in turn: pairs
 deadline = time.perf_counter() + seconds
 while time.perf_counter() < deadline:
     for name, request in requests.items():
         started = time.process_time()
         request.infer({0: image})
         [request.get_output_tensor(index).data.copy() for index in range(len(request.model_outputs))]
-        cpu[name] += time.process_time() - started
-        calls[name] += 1
-per_call = {name: 1000 * cpu[name] / calls[name] for name in requests}
-print(f"{backend.describe()}, confidence: {calibration.source}; {calls['labels only']} calls each")
-for name, ms in per_call.items():
-    print(f"  {name:<22} {ms:.2f} ms CPU a call")
-print(f"  confidence costs {per_call['labels and confidence'] - per_call['labels only']:+.2f} ms CPU a frame in the graph")
+        cpu[name].append(1000 * (time.process_time() - started))
+ms = {name: np.array(times) for name, times in cpu.items()}
+print(f"{backend.describe()}, confidence: {calibration.source}; {len(ms['labels only'])} calls each")
+for name, times in ms.items():
+    print(f"  {name:<22} {times.mean():.2f} ms CPU a call (median {np.median(times):.2f})")
+on, off = ms["labels and confidence"], ms["labels only"]
+pairs = on[: len(off)] - off[: len(on)]
+print(f"  confidence costs {on.mean() - off.mean():+.2f} ms CPU a frame in the graph (medians {np.median(on) - np.median(off):+.2f};"
+      f" median of the pairs {np.median(pairs):+.2f})")
 backend.close()
