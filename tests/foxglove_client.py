@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import struct
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from websockets.exceptions import InvalidHandshake
@@ -32,27 +30,12 @@ class Received:
     message: Any  # a protobuf message, or the decoded JSON
 
 
-def _small_buffer_socket(url: str) -> socket.socket:
-    """A TCP socket connected to ``url``'s host and port, with a receive buffer of a few KB (set before connecting, as the
-    window it advertises is fixed then)."""
-    address = urlsplit(url)
-    connection = socket.socket(socket.AF_INET6 if ":" in (address.hostname or "") else socket.AF_INET)
-    try:
-        connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        connection.connect((address.hostname, address.port))
-    except OSError:
-        connection.close()
-        raise
-    return connection
-
-
 class FoxgloveClient:
     """Connects to ``url`` (``ws://HOST:PORT``), retrying until the server answers or ``wait_s`` has passed.
 
-    ``stalling``: a client meant to stop reading, as a hung viewer would. Its socket's receive
-    buffer is a few KB, so that the server's side fills after a few frames, not megabytes; and it
-    sends no keepalive pings, whose unanswered timeout would end the connection by itself. Closing
-    it waits for no closing handshake, which would come behind everything the socket still holds.
+    ``stalling``: a client meant to stop reading, as a hung viewer would. It sends no keepalive
+    pings, whose unanswered timeout would end the connection by itself, and closing it waits for no
+    closing handshake, which would come behind everything its socket still holds.
     """
 
     def __init__(self, url: str, wait_s: float = 60.0, *, stalling: bool = False) -> None:
@@ -60,7 +43,7 @@ class FoxgloveClient:
         self._stack = ExitStack()
         while True:
             try:
-                options = {"sock": _small_buffer_socket(url), "ping_interval": None, "close_timeout": 0} if stalling else {}
+                options = {"ping_interval": None, "close_timeout": 0} if stalling else {}
                 self.socket: ClientConnection = self._stack.enter_context(
                     connect(url, subprotocols=[SUBPROTOCOL], open_timeout=5, max_size=None, **options)
                 )
