@@ -9,15 +9,20 @@ of each call's CPU and wall time less that of the "off" call beside it.
 
     python benchmarks/confidence-cost-2026-12-07/softmax_cost.py [SECONDS]
 """
-import json, sys, time
+import json
+import sys
+import time
 from pathlib import Path
+
 import numpy as np
 import openvino as ov
 from openvino import opset13 as ops
+
 from streamseg.backends.openvino_backend import uint8_to_class_ids, uint8_pixels_in
 from streamseg.config import config_from_values
 from streamseg.image.confidence import Calibration
 from streamseg.pipeline.assemble import build_backend
+
 record = Path("benchmarks/confidence-curve-2026-12-07/fold-confidence.json")
 cal = Calibration.from_record(json.loads(record.read_text()), str(record))
 backend, _ = build_backend(config_from_values({"source": "demo"}))
