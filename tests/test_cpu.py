@@ -1,13 +1,14 @@
 """What streamseg.cpu changes in the process, checked in a fresh interpreter each time (malloc's settings are process-wide)."""
 
 import json
+import statistics
 import subprocess
 import sys
 
 import pytest
 
 # Trains erfnet for a few steps on random crops, as the trainer does on a CPU (bf16 where it is native), and prints
-# the pages faulted in by the last six steps and the process's peak resident memory.
+# the pages faulted in by each step after four to warm up, and the process's peak resident memory.
 _TRAINING_STEPS = """
 import json, resource, sys, torch
 from streamseg.cpu import cpu_has_native_bf16, keep_freed_memory
@@ -25,12 +26,14 @@ def step():
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-step(); step()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(6):
+for _ in range(4):
     step()
-usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"faults": usage.ru_minflt - before, "peak_kb": usage.ru_maxrss}))
+faults = []
+for _ in range(8):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    step()
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(json.dumps({"faults": faults, "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
 
@@ -43,8 +46,9 @@ def _train(mode: str) -> dict:
 @pytest.mark.slow
 def test_training_steps_reuse_freed_memory_instead_of_faulting_it_in_again():
     default, kept = _train("default"), _train("keep")
-    # By default each step's activations are mapped afresh (about 16000 pages a step in bf16, 17000 in fp32);
-    # kept, the six steps fault in 5000-8000 pages in all.
-    assert default["faults"] > 10 * max(kept["faults"], 100), (default, kept)
+    # By default most steps map their activations afresh (a median of 8000-20000 pages a step); kept, most steps
+    # fault in nothing. The odd step of either may differ (the heap grows, or a freed block happens to be
+    # reused), so the medians are compared: six steps' sums once came to a ratio of only 7.7.
+    assert statistics.median(default["faults"]) > 10 * max(statistics.median(kept["faults"]), 100), (default, kept)
     # What is kept is what the step needs again, not more.
     assert kept["peak_kb"] < 1.1 * default["peak_kb"], (default, kept)
