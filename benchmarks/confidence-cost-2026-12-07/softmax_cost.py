@@ -1,6 +1,6 @@
 """What the softmax's top probability would cost in OpenVINO's graph, against the margin of the top two that ships.
 
-The shipped int8 erfnet at 480x360, four fused graphs compiled side by side and called in turn for SECONDS: labels only
+The shipped int8 erfnet at 480x360, five fused graphs compiled side by side and called in turn for SECONDS: labels only
 (off), labels and the margin's confidence as runs build it (margin), and labels with the top probability of the softmax
 at the calibration's temperature, 1 / sum(exp((s - s1) / T)) over the classes, computed channels-last after the labels'
 TopK (softmax nhwc) or on the network's NCHW scores (softmax nchw), or over only the top 3 scores of a TopK of 3 in
