@@ -1,11 +1,14 @@
-"""What the softmax's top probability would cost in OpenVINO's graph, against the margin of the top two that ships.
+"""What the softmax's top probability, or a context term, would cost in OpenVINO's graph, against the margin of the top two that ships.
 
-The shipped int8 erfnet at 480x360, five fused graphs compiled side by side and called in turn for SECONDS: labels only
+The shipped int8 erfnet at 480x360, seven fused graphs compiled side by side and called in turn for SECONDS: labels only
 (off), labels and the margin's confidence as runs build it (margin), and labels with the top probability of the softmax
 at the calibration's temperature, 1 / sum(exp((s - s1) / T)) over the classes, computed channels-last after the labels'
 TopK (softmax nhwc) or on the network's NCHW scores (softmax nchw), or over only the top 3 scores of a TopK of 3 in
 place of the labels' TopK of 1 (softmax top3); its 0-255 level through a uint8 Gather, as the
-margin's table is. Only a cost: the softmax graphs' levels are truncated, not calibrated. The median, over the rounds,
+margin's table is. Only a cost: the softmax graphs' levels are truncated, not calibrated. Then the margin with half of
+it replaced by its mean over the frame (frame mean: a ReduceMean) or over about 31x31 pixels around each pixel
+(31x31 mean: AvgPool 4x4 stride 4, AvgPool 7x7 on that grid, nearest Interpolate back; a box filter itself is 961
+adds a pixel), before the margin's own table, not refitted (benchmarks/confidence-alternatives-2026-12-07/). The median, over the rounds,
 of each call's CPU and wall time less that of the "off" call beside it.
 
     python benchmarks/confidence-cost-2026-12-07/softmax_cost.py [SECONDS]
@@ -19,9 +22,9 @@ import numpy as np
 import openvino as ov
 from openvino import opset13 as ops
 
-from streamseg.backends.openvino_backend import uint8_to_class_ids, uint8_pixels_in
+from streamseg.backends.openvino_backend import _place, uint8_to_class_ids, uint8_pixels_in
 from streamseg.config import config_from_values
-from streamseg.image.confidence import Calibration
+from streamseg.image.confidence import MARGIN_STEPS, Calibration
 from streamseg.pipeline.assemble import build_backend
 
 record = Path("benchmarks/confidence-curve-2026-12-07/fold-confidence.json")
@@ -47,9 +50,26 @@ def softmax_graph(model, temperature, nchw, k=1):
     conf = ops.gather(ops.constant(np.arange(256, dtype=np.uint8)), level, np.int64(0))
     return ov.Model([ids.output(0), conf.output(0)], model.get_parameters(), "softmax")
 
+def context_graph(model, context):
+    model, x = uint8_pixels_in(model)
+    top = ops.topk(ops.transpose(x, np.array([0, 2, 3, 1], dtype=np.int64)), np.int64(2), axis=3, mode="max", sort="value", index_element_type=ov.Type.i32)
+    ids = ops.convert(_place(top.output(1), 0), ov.Type.u8)
+    margin = ops.subtract(_place(top.output(0), 0), _place(top.output(0), 1))  # (N, h, w)
+    if context == "frame":
+        around = ops.reduce_mean(margin, np.array([1, 2], dtype=np.int64), True)
+    else:
+        coarse = ops.avg_pool(ops.unsqueeze(margin, np.int64(1)), [4, 4], [0, 0], [0, 0], [4, 4], True)
+        smooth = ops.avg_pool(coarse, [1, 1], [3, 3], [3, 3], [7, 7], True)
+        around = ops.squeeze(ops.interpolate(smooth, np.array([h, w], dtype=np.int64), "nearest", "sizes", axes=np.array([2, 3], dtype=np.int64)), np.int64(1))
+    mixed = ops.multiply(ops.add(margin, around), np.float32(0.5))
+    steps = ops.minimum(ops.multiply(mixed, np.float32(cal.margin_table.scale)), np.float32(MARGIN_STEPS - 1))
+    conf = ops.gather(ops.constant(cal.margin_table.values), ops.convert(steps, ov.Type.i32), np.int64(0))
+    return ov.Model([ids.output(0), conf.output(0)], model.get_parameters(), context)
+
 builders = {"off": lambda n: uint8_to_class_ids(n), "margin": lambda n: uint8_to_class_ids(n, cal),
             "softmax nhwc": lambda n: softmax_graph(n, cal.temperature, False), "softmax nchw": lambda n: softmax_graph(n, cal.temperature, True),
-            "softmax top3": lambda n: softmax_graph(n, cal.temperature, False, 3)}
+            "softmax top3": lambda n: softmax_graph(n, cal.temperature, False, 3),
+            "frame mean": lambda n: context_graph(n, "frame"), "31x31 mean": lambda n: context_graph(n, "box")}
 reqs = {}
 for name, b in builders.items():
     net = backend._network.clone(); net.reshape([1, 3, h, w])
