@@ -20,8 +20,8 @@ from scipy import ndimage
 
 from streamseg.config import config_from_values
 from streamseg.data.layouts import open_labelled_folder
-from streamseg.eval.calibration import auroc, expected_calibration_error, fit_curve, fit_temperature, spearman
 from streamseg.data.samples import read_rgb
+from streamseg.eval.calibration import FrameMargins, auroc, expected_calibration_error, fit_curve, fit_temperature, spearman
 from streamseg.eval.confidence_scores import NetworkMargins
 from streamseg.image.confidence import CONFIDENCE_SCALE, Calibration, confidence_map
 from streamseg.image.resize import resize_labels
@@ -40,17 +40,18 @@ def frames(weights, split, drive):
             image = read_rgb(sample.image_path)
             labels, margin = network.top_two(image)
             truth = resize_labels(folder.truth(sample, image.shape), labels.shape)
-            labelled = (truth < classes.num_classes) & (truth != classes.ignore_index)
+            scored = FrameMargins.of_labels(labels, margin, truth, classes.num_classes, classes.ignore_index)
+            labelled = scored.labelled
             columns["label"].append(labels[labelled])
             columns["margin"].append(margin[labelled])
             columns["window"].append(ndimage.uniform_filter(margin, WINDOW)[labelled])
             columns["frame_mean"].append(np.full(int(labelled.sum()), margin.mean(), dtype=np.float32))
-            columns["correct"].append((labels == truth)[labelled])
+            columns["correct"].append(scored.correct[labelled])
             columns["frame"].append(np.full(int(labelled.sum()), index))
     return {name: np.concatenate(values) for name, values in columns.items()}
 
 
-def calibrate(statistic, correct):
+def fitted(statistic, correct):
     temperature = fit_temperature(statistic, correct)
     return Calibration(temperature, curve=fit_curve(statistic, correct, temperature))
 
@@ -64,18 +65,16 @@ STATISTICS = {  # name: (statistic of the pixels, whether each predicted class h
 }
 
 
-def fit(data, part, name):
-    statistic, by_class = STATISTICS[name]
-    values = statistic(data)
+def fit(values, data, part, by_class):
+    """The calibration of ``values`` (a statistic of ``data``'s pixels) fitted on ``part``: {class or None: calibration}."""
     if not by_class:
-        return {None: calibrate(values[part], data["correct"][part])}
-    return {label: calibrate(values[part & (data["label"] == label)], data["correct"][part & (data["label"] == label)])
+        return {None: fitted(values[part], data["correct"][part])}
+    return {label: fitted(values[part & (data["label"] == label)], data["correct"][part & (data["label"] == label)])
             for label in np.unique(data["label"][part])}
 
 
-def measure(data, part, name, calibrations):
-    statistic, _ = STATISTICS[name]
-    values = statistic(data)[part].astype(np.float32)
+def measure(values, data, part, calibrations):
+    values = values[part].astype(np.float32)
     labels = data["label"][part]
     confidence = np.empty(values.size, dtype=np.float64)
     for label, calibration in calibrations.items():
@@ -99,12 +98,14 @@ count = fold["frame"].max() + 1
 parts = {"first half": fold["frame"] < count // 2, "second half": fold["frame"] >= count // 2,
          "even blocks": fold["frame"] // 10 % 2 == 0, "odd blocks": fold["frame"] // 10 % 2 == 1}
 print(f"fold {sys.argv[1]}: drive 0006R0, {count} frames, {fold['correct'].size} labelled pixels")
-for name in STATISTICS:
+for name, (statistic, by_class) in STATISTICS.items():
     print(f"{name}:")
+    values = statistic(fold)  # once per statistic: every split fits and measures parts of it
     for part_name, part in parts.items():
-        print(f"  fit on the {part_name:11s}, measured on the others  {measure(fold, ~part, name, fit(fold, part, name))}")
+        print(f"  fit on the {part_name:11s}, measured on the others  {measure(values, fold, ~part, fit(values, fold, part, by_class))}")
     everything = np.ones_like(fold["correct"])
-    calibrations = fit(fold, everything, name)
-    print(f"  fit on every frame, measured on them      {measure(fold, everything, name, calibrations)}")
+    calibrations = fit(values, fold, everything, by_class)
+    print(f"  fit on every frame, measured on them      {measure(values, fold, everything, calibrations)}")
     if second is not None:
-        print(f"  fit on every frame, measured on {sys.argv[2]} {sys.argv[3]}  {measure(second, np.ones_like(second['correct']), name, calibrations)}")
+        measured = measure(statistic(second), second, np.ones_like(second["correct"]), calibrations)
+        print(f"  fit on every frame, measured on {sys.argv[2]} {sys.argv[3]}  {measured}")
