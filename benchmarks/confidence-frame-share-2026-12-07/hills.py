@@ -9,7 +9,7 @@ mean predicted accuracy, the share of pixels under 0.7, and the share of pixels 
 CamVid val's mean predicted against true accuracy.
 
 - margin: as runs shipped until now;
-- frame share 0.35: ``(1 - s) m + s mean(m)``, as ``--frame-share`` does;
+- frame share 0.35: ``(1 - s) m + s mean(m)``, as ``--frame-share`` did at 298b042;
 - lowered only: the smaller of the margin and the frame-share statistic (a hard frame lowers its pixels, an easy
   frame raises none);
 - 31x31 mean: half the margin plus half the mean margin of the 31x31 pixels around it (local context).
@@ -25,10 +25,16 @@ from streamseg.config import config_from_values
 from streamseg.data.layouts import open_labelled_folder
 from streamseg.eval.calibration import FrameMargins, calibrate
 from streamseg.eval.confidence_scores import NetworkMargins, labelled_margins
-from streamseg.image.confidence import Reliability, confidence_map, in_frame_context
+from streamseg.image.confidence import Reliability, confidence_map
 from streamseg.sources import open_source
 
 SHARE, WINDOW, BUILDING, THRESHOLD = 0.35, 31, 1, 0.7
+
+
+def in_frame_context(margin, share):
+    # As 298b042's streamseg.image.confidence.in_frame_context (reverted): a share of each margin replaced by the frame's mean.
+    return (1 - share) * margin + share * float(margin.mean(dtype=np.float64))
+
 STATISTICS = {
     "margin": lambda m: m,
     f"frame share {SHARE}": lambda m: in_frame_context(m, SHARE),

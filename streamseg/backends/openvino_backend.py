@@ -90,9 +90,8 @@ def uint8_pixels_in(model):
 def uint8_to_class_ids(model, calibration: Calibration | None = None):
     """The network with both ends moved into the graph: RGB uint8 NHWC in, class ids (N, h, w) out: uint8
     up to 255 classes, uint16 beyond (``label_sets.label_dtype``); with a ``calibration``, also the
-    confidence (N, h, w) as uint8: the margin s1 - s2 of the top two scores, in its frame's context at the
-    calibration's frame share, looked up in the calibration's margin table (``streamseg.image.confidence``), as
-    the host does, in the graph.
+    confidence (N, h, w) as uint8: the margin s1 - s2 of the top two scores looked up in the calibration's
+    margin table (``streamseg.image.confidence``), as the host does, in the graph.
 
     The input end is ``uint8_pixels_in``, and a TopK over the classes replaces the host's argmax.
     Per frame that spares converting 0.5 MB of pixels to 2 MB of floats and copying out 7.6 MB
@@ -125,14 +124,7 @@ def uint8_to_class_ids(model, calibration: Calibration | None = None):
     margin = ops.subtract(_place(top.output(0), 0), _place(top.output(0), 1))
     # Then the calibration's margin table: a multiply, a clamp and a uint8 Gather in the inference threads.
     table = calibration.margin_table
-    share = calibration.frame_share
-    steps = ops.multiply(margin, np.float32(table.scale * (1.0 - share)))
-    if share:
-        # In the frame's context (streamseg.image.confidence.in_frame_context), the table's scale folded into both terms:
-        # one mean over each frame, one multiply of (N, 1, 1) and one add where the host takes the same three steps.
-        frame_mean = ops.reduce_mean(margin, np.array([1, 2], dtype=np.int64), keep_dims=True)
-        steps = ops.add(steps, ops.multiply(frame_mean, np.float32(table.scale * share)))
-    steps = ops.minimum(steps, np.float32(MARGIN_STEPS - 1))
+    steps = ops.minimum(ops.multiply(margin, np.float32(table.scale)), np.float32(MARGIN_STEPS - 1))
     confidence = ops.gather(ops.constant(table.values), ops.convert(steps, ov.Type.i32), np.int64(0))
     return ov.Model([class_ids.output(0), confidence.output(0)], model.get_parameters(), "class_ids_and_confidence")
 

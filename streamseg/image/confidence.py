@@ -14,14 +14,6 @@ A pixel's confidence is made in two steps from s1 and s2, its two highest class 
 ``streamseg calibrate-confidence`` fits both (among pixels of confidence p, a share p is then
 labelled right). A model with neither runs at T = 1 with no curve: uncalibrated, and the run says so.
 
-Before both steps, a calibration may put each pixel's margin in its frame's context: a share of it (the
-*frame share*, 0.35 in a fit) is replaced by the mean margin of the whole frame, ``(1 - s) m + s mean(m)``.
-A pixel's own margin ranks pixels within a frame; the frame's mean says how well the network knows the
-road as a whole, which a pixel alone cannot: on a drive held out from training it raised the AUROC on every
-split tried and calibrated better everywhere, for one mean a frame
-(``benchmarks/confidence-alternatives-2026-12-07``). A calibration without a share (0, as older ones
-have) uses the margin alone.
-
 A run does both steps in one lookup by the margin (``MarginTable``): the margin, times a scale, picks one
 of 1024 equal steps of ``margin / T``, and a table holds each step's calibrated confidence. That is one
 multiply, one comparison and one uint8 read a pixel, on the host and in OpenVINO's graph alike, where
@@ -50,8 +42,6 @@ DEFAULT_THRESHOLD = 0.7
 MARGIN_STEPS = 1024  # the margin table's entries
 # Past this margin / T every two-way level is 255 (255 sigmoid(6.232) = 254.5), so the table's last step holds them all.
 SATURATION = 6.25
-# The share of a pixel's margin that ``calibrate-confidence`` replaces by its frame's mean margin (chosen on the held-out drive).
-DEFAULT_FRAME_SHARE = 0.35
 
 
 def top_two(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,19 +88,9 @@ def table_levels(margin: np.ndarray, temperature: float) -> np.ndarray:
     return _margin_table(temperature, None).confidence(margin)
 
 
-def in_frame_context(margin: np.ndarray, share: float) -> np.ndarray:
-    """A frame's top-two margins (h, w) with ``share`` of each replaced by the frame's mean margin; ``margin`` itself at 0."""
-    if share == 0:
-        return margin
-    mixed = np.multiply(margin, np.float32(1.0 - share), dtype=np.float32)
-    mixed += np.float32(share * float(margin.mean(dtype=np.float64)))
-    return mixed
-
-
 def confidence_map(margin: np.ndarray, calibration: "Calibration") -> np.ndarray:
-    """uint8 confidence of one frame's top-two margins (h, w) under ``calibration``: in the frame's context at the
-    calibration's share, then both steps, by its margin table."""
-    return calibration.margin_table.confidence(in_frame_context(margin, calibration.frame_share))
+    """uint8 confidence of top-two margins under ``calibration``: both steps, by its margin table."""
+    return calibration.margin_table.confidence(margin)
 
 
 @dataclass(frozen=True, eq=False)
@@ -150,13 +130,6 @@ def check_curve(curve: Sequence[int]) -> tuple[int, ...]:
     return tuple(int(value) for value in values)
 
 
-def check_frame_share(share: float) -> float:
-    """``share`` as a frame share: a number from 0 up to, not including, 1 (at 1 every pixel of a frame would be alike)."""
-    if isinstance(share, bool) or not isinstance(share, (int, float, np.number)) or not 0 <= share < 1:
-        raise ValueError(f"a frame share is a number from 0 up to 1 (not included), not {share!r}")
-    return float(share)
-
-
 @dataclass(frozen=True)
 class Calibration:
     """A model's confidence settings: its temperature and calibration curve, the alert level, and where they came from."""
@@ -166,19 +139,15 @@ class Calibration:
     source: str = "none: T = 1, uncalibrated (streamseg calibrate-confidence fits it)"
     # The calibrated confidence of each two-way level at this temperature (see the top); None: the level itself.
     curve: tuple[int, ...] | None = None
-    # The share of each margin replaced by its frame's mean margin before both steps (see the top); T and the curve are fitted at it.
-    frame_share: float = 0.0
 
     def __post_init__(self) -> None:
         if self.curve is not None:
             object.__setattr__(self, "curve", check_curve(self.curve))
-        object.__setattr__(self, "frame_share", check_frame_share(self.frame_share))
 
     @classmethod
     def from_record(cls, record: dict, source: str) -> "Calibration":
-        """From the mapping ``streamseg calibrate-confidence --out`` writes (``{temperature, curve, frame_share, alert_below,
-        fitted_on}``); a record without ``frame_share`` (written before it existed) uses the margin alone."""
-        return cls(float(record["temperature"]), record.get("alert_below"), source, record.get("curve"), record.get("frame_share", 0.0))
+        """From the mapping ``streamseg calibrate-confidence --out`` writes (``{temperature, curve, alert_below, fitted_on}``)."""
+        return cls(float(record["temperature"]), record.get("alert_below"), source, record.get("curve"))
 
     @property
     def margin_table(self) -> MarginTable:

@@ -112,22 +112,19 @@ class _Resolution:
         )
 
     def calibration(self) -> Calibration:
-        """The confidence temperature, curve, frame share and alert level, where a source gives them; T = 1, no curve,
-        share 0 and no alert otherwise. A curve and a share are fitted with one temperature: they are taken only from
-        where the temperature came."""
+        """The confidence temperature, curve and alert level, where a source gives them; T = 1, no curve and no alert
+        otherwise. A curve is fitted at one temperature: it is taken only from where the temperature came."""
         temperature = self.take("temperature", None, UNCALIBRATED.source)
         curve = self.take("confidence_curve", None, "none")
-        frame_share = self.take("frame_share", None, "none")
         alert_below = self.take("alert_below", None, "none")
-        for name, value, what in (("confidence_curve", curve, "confidence curve"), ("frame_share", frame_share, "frame share")):
-            if value is not None and self.sources[name] != self.sources["temperature"]:
-                raise ConfigError(
-                    f"the {what} (from {self.sources[name]}) was fitted with another temperature than "
-                    f"the one from {self.sources['temperature']}: give both from one place"
-                )
+        if curve is not None and self.sources["confidence_curve"] != self.sources["temperature"]:
+            raise ConfigError(
+                f"the confidence curve (from {self.sources['confidence_curve']}) was fitted at another temperature than "
+                f"the one from {self.sources['temperature']}: give both from one place"
+            )
         if temperature is None:
             return Calibration(alert_below=alert_below)
-        return Calibration(temperature, alert_below, self.sources["temperature"], curve, frame_share or 0.0)
+        return Calibration(temperature, alert_below, self.sources["temperature"], curve)
 
     def input_layout(self) -> str:
         dims = self.facts.input_dims

@@ -35,27 +35,22 @@ def test_the_fused_class_ids_match_the_argmax_in_the_label_set_s_type(classes: i
     np.testing.assert_array_equal(labels[0], logits.argmax(axis=0))
 
 
-@pytest.mark.parametrize("frame_share", [0.0, 0.35])
 @pytest.mark.parametrize("curved", [False, True])
-def test_the_fused_confidence_is_the_host_s_under_the_calibration(curved: bool, frame_share: float) -> None:
+def test_the_fused_confidence_is_the_host_s_under_the_calibration(curved: bool) -> None:
     from streamseg.image.confidence import Calibration, confidence_map, top_two
 
     network, weights = one_by_one_network(11, seed=3)
-    # Two frames of a batch, the second darker: in the frame's context each takes its own frame's mean margin.
-    frames = np.random.default_rng(2).integers(0, 256, (2, *SIZE, 3), dtype=np.uint8)
-    frames[1] //= 4
+    frames = np.random.default_rng(2).integers(0, 256, (1, *SIZE, 3), dtype=np.uint8)
     curve = tuple(max(0, 2 * level - 255) for level in range(256)) if curved else None  # under 0.5 near a tie
-    calibration = Calibration(0.3, curve=curve, frame_share=frame_share)
+    calibration = Calibration(0.3, curve=curve)
 
-    network.reshape([2, 3, *SIZE])
     labels, confidence = ov.Core().compile_model(uint8_to_class_ids(network, calibration), "CPU")(frames).values()
 
-    assert confidence.dtype == np.uint8 and confidence.shape == (2, *SIZE)
-    for index, frame in enumerate(frames):
-        logits = np.einsum("chw,kc->khw", frame.transpose(2, 0, 1).astype(np.float32) / 255.0, weights[:, :, 0, 0])
-        host_labels, margin = top_two(logits)
-        np.testing.assert_array_equal(labels[index], host_labels)
-        # The same figure up to float rounding in the engine: a level apart at most (two with the curve's slope of 2).
-        assert np.abs(confidence[index].astype(int) - confidence_map(margin, calibration)).max() <= (2 if curved else 1)
+    logits = np.einsum("chw,kc->khw", frames[0].transpose(2, 0, 1).astype(np.float32) / 255.0, weights[:, :, 0, 0])
+    host_labels, margin = top_two(logits)
+    assert confidence.dtype == np.uint8 and confidence.shape == (1, *SIZE)
+    np.testing.assert_array_equal(labels[0], host_labels)
+    # The same figure up to float rounding in the engine: a level apart at most (two with the curve's slope of 2).
+    assert np.abs(confidence[0].astype(int) - confidence_map(margin, calibration)).max() <= (2 if curved else 1)
     if curved:
         assert confidence.min() < 128  # the curve's values, not the two-way levels

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamseg.image.confidence import Calibration, ConfidenceSettings, Reliability, confidence_map, in_frame_context, top_two
+from streamseg.image.confidence import Calibration, ConfidenceSettings, Reliability, confidence_map, top_two
 from streamseg.image.scores import class_labels
 from streamseg.frame import Frame
 
@@ -35,30 +35,6 @@ def test_the_confidence_is_the_sigmoid_of_the_margin_over_the_temperature(temper
     confidence = confidence_map(margin, Calibration(temperature))
     expected = np.rint(255 / (1 + np.exp(-margin / temperature)))
     assert confidence.dtype == np.uint8 and np.array_equal(confidence, expected)
-
-
-def test_in_its_frame_s_context_a_share_of_each_margin_is_the_frame_s_mean_margin():
-    _, margin = top_two(known_scores())  # margins 0, 1, 2, 4 by column: the frame's mean is 1.75
-    assert np.allclose(in_frame_context(margin, 0.4), 0.6 * margin + 0.4 * 1.75)
-    assert in_frame_context(margin, 0.0) is margin  # no share, no pass over the frame
-    confidence = confidence_map(margin, Calibration(1.0, frame_share=0.4))
-    expected = np.rint(255 / (1 + np.exp(-(0.6 * margin + 0.7))))
-    assert np.abs(confidence.astype(int) - expected).max() <= 1  # the margin table's step, as for the margin alone
-
-
-def test_the_same_margin_is_surer_in_a_frame_the_network_is_sure_of():
-    sure, unsure = np.full((2, 4), 4.0, np.float32), np.zeros((2, 4), np.float32)
-    sure[0, 0] = unsure[0, 0] = 1.0
-    calibration = Calibration(1.0, frame_share=0.35)
-    assert confidence_map(sure, calibration)[0, 0] > confidence_map(unsure, calibration)[0, 0]
-    alone = Calibration(1.0)
-    assert confidence_map(sure, alone)[0, 0] == confidence_map(unsure, alone)[0, 0]
-
-
-@pytest.mark.parametrize("share", [-0.1, 1.0, 1.5, True, "0.3"])
-def test_a_frame_share_outside_0_to_1_is_refused(share):
-    with pytest.raises(ValueError, match="frame share"):
-        Calibration(1.0, frame_share=share)
 
 
 def test_a_curve_maps_each_level_after_the_temperature():
