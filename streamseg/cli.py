@@ -191,11 +191,16 @@ def command_calibrate_confidence(args: argparse.Namespace) -> int:
     from streamseg.eval.calibration import calibrate
     from streamseg.eval.confidence_record import confidence_record, write_confidence_json, write_sidecar_confidence
     from streamseg.eval.confidence_scores import folder_margins
+    from streamseg.image.confidence import DEFAULT_CONTEXT_SHARE
     from streamseg.modelfile import is_model_file
+    from streamseg.modelfile.description import parse_field
 
     report = _output_file(args.json, "--json") if args.json is not None else None
     out = _output_file(args.out, "--out") if args.out is not None else None
     described = _model_description_given(args)
+    # Here --context-share is the share to fit at, not part of the model's present calibration (whose T it would not match).
+    given_share = described.pop("context_share", None)
+    context_share = DEFAULT_CONTEXT_SHARE if given_share is None else parse_field("context_share", given_share, "--context-share")
     config = config_from_values({
         "model": args.model, "weights": _input_path(args.weights, "--weights"),
         "backend": args.backend or ("auto" if is_model_file(args.model) else "torch"),
@@ -205,7 +210,7 @@ def command_calibrate_confidence(args: argparse.Namespace) -> int:
         _input_path(args.data, "--data"), config, split=args.split, hold_out_drive=args.hold_out_drive, max_frames=args.max_frames,
     )
     fitted_on = f"{margins.description}, {len(margins.frames)} frames"
-    fit = calibrate(margins.frames, threshold=config.confidence_threshold, source=fitted_on)
+    fit = calibrate(margins.frames, threshold=config.confidence_threshold, source=fitted_on, context_share=context_share)
     print(fit.table())
     print("(measured on the frames it was fitted on; tools/confidence_report.py measures on frames it was not)")
     record = confidence_record(fit.calibration, fitted_on)
@@ -519,7 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_option_argument(calibrate, "confidence_threshold")
     _add_model_description_options(calibrate)
     calibrate.add_argument(
-        "--out", metavar="FILE.json", help="also write {temperature, curve, alert_below, fitted_on} here (a model file's go into its sidecar)",
+        "--out", metavar="FILE.json",
+        help="also write {temperature, curve, context_share, alert_below, fitted_on} here (a model file's go into its sidecar)",
     )
     calibrate.add_argument("--json", help="write every figure here")
     calibrate.set_defaults(handler=command_calibrate_confidence)

@@ -359,6 +359,7 @@ class RunConfig:
     scores: str | None = _model_option("scores")
     temperature: Any | None = _model_option("temperature")
     confidence_curve: Any | None = _model_option("confidence_curve")
+    context_share: Any | None = _model_option("context_share")
     backend: str = option("auto", help="auto (the fastest present), torch, onnxruntime, openvino, cuda, tensorrt, ... (default {default})")
     precision: str = option(  # auto: the backend's fastest precision that keeps parity on this CPU
         "auto", choices=PRECISIONS, help="{choices}; auto: the backend's fastest that keeps parity with fp32",

@@ -39,6 +39,7 @@ WRITTEN = {
     "mean": "0.5", "std": "0.25", "size_divisor": "32", "resize": "letterbox", "pad_value": "114", "output": "class-ids",
     "output_layout": "nhwc", "scores": "probabilities", "temperature": "1.5",
     "confidence_curve": "[" + ",".join(str(level) for level in range(256)) + "]",
+    "context_share": "0.35",
 }
 BACKEND_WRITTEN = {"device": "cuda:1", "batch_profile": "1,2,4"}
 # The flags of `streamseg run` before the options were derived from RunConfig: each is still accepted (a renamed

@@ -3,7 +3,8 @@
 On the labelled frames given (a CamVid split, or one drive of it), each frame's raw top-two margins
 at the network's grid, as a run computes confidence:
 
-- honest figures: the calibration (T, then the curve at T) is fitted on some of the frames and
+- honest figures: the calibration (T, then the curve at T, on margins in their local context at
+  ``--context-share``, 0.5 as ``calibrate-confidence`` fits by default) is fitted on some of the frames and
   measured on the others, two ways: the halves (in name order, so each half is a stretch of the
   drive, and the road changes between them), and alternating blocks of 10 frames (each block a
   stretch of the drive, both sides seeing every kind of road in it), each both ways round. Each
@@ -24,7 +25,7 @@ The shipped weights on CamVid val (which they trained on: expect over-confidence
 
     .venv/bin/python tools/confidence_report.py --split val --json F
 
-``--out FILE.json`` writes the all-frames fit as ``{temperature, curve, alert_below, fitted_on}``, the file shipped
+``--out FILE.json`` writes the all-frames fit as ``{temperature, curve, context_share, alert_below, fitted_on}``, the file shipped
 beside the weights (as ``streamseg calibrate-confidence --out`` does).
 """
 
@@ -46,7 +47,7 @@ from streamseg.errors import StreamsegError
 from streamseg.eval.calibration import ConfidenceFit, ConfidenceFigures, calibrate, frame_reliability, measure
 from streamseg.eval.confidence_record import confidence_record, write_confidence_json
 from streamseg.eval.confidence_scores import LabelledMargins, NetworkMargins, labelled_margins
-from streamseg.image.confidence import DEFAULT_THRESHOLD, Calibration
+from streamseg.image.confidence import DEFAULT_CONTEXT_SHARE, DEFAULT_THRESHOLD, Calibration, check_context_share
 from streamseg.models import load_model
 from streamseg.observability.logs import configure_logging
 from streamseg.sources import open_source
@@ -84,7 +85,7 @@ def fit_row(fit: ConfidenceFit) -> dict:
     return figures_row(fit.after, fit.before, fit.scaled)
 
 
-def held_out(labelled: LabelledMargins, thresholds: tuple[float, ...]) -> dict:
+def held_out(labelled: LabelledMargins, thresholds: tuple[float, ...], context_share: float) -> dict:
     """The calibration fitted on one part of the frames and measured on the other: the halves, then alternating blocks."""
     frames, names = labelled.frames, labelled.names
     middle = len(frames) // 2
@@ -102,7 +103,7 @@ def held_out(labelled: LabelledMargins, thresholds: tuple[float, ...]) -> dict:
     for fit_on, measure_on in pairs:
         fit_frames = [frame for frame, chosen in zip(frames, splits[fit_on]) if chosen]
         measure_frames = [frame for frame, chosen in zip(frames, splits[measure_on]) if chosen]
-        fit = calibrate(fit_frames, measure_frames, thresholds[0])
+        fit = calibrate(fit_frames, measure_frames, thresholds[0], context_share=context_share)
         fit_names = [name for name, chosen in zip(names, splits[fit_on]) if chosen]
         report[f"fit on the {fit_on}, measured on the {measure_on}"] = {
             "fitted_on": f"{fit_names[0]} .. {fit_names[-1]} ({len(fit_frames)} frames)", **fit_row(fit),
@@ -145,8 +146,15 @@ def reliability_of_margins(margins: list[np.ndarray], calibration: Calibration, 
     }
 
 
+def context_share_argument(text: str) -> float:
+    try:
+        return check_context_share(float(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def print_report(report: dict) -> None:
-    print(f"{report['model']}; {report['frames']}")
+    print(f"{report['model']}; {report['frames']}; context share {report['context_share']:g}")
     print("\nFitted on some frames, measured on the others (ECE at T = 1 -> with T alone -> with the curve too):")
     for name, row in report["held_out"].items():
         print(f"  {name} (fit {row['fitted_on']}):")
@@ -200,7 +208,13 @@ def main() -> None:
         "--calibration", type=Path,
         help="a confidence JSON (the one shipped, say): also measure it on all the frames, and use it out of domain",
     )
-    parser.add_argument("--out", type=Path, help="write the all-frames fit here as {temperature, curve, alert_below, fitted_on}")
+    parser.add_argument(
+        "--context-share", type=context_share_argument, default=DEFAULT_CONTEXT_SHARE,
+        help=f"fit at this context share (streamseg.image.confidence; default {DEFAULT_CONTEXT_SHARE}, calibrate-confidence's)",
+    )
+    parser.add_argument(
+        "--out", type=Path, help="write the all-frames fit here as {temperature, curve, context_share, alert_below, fitted_on}",
+    )
     parser.add_argument(
         "--fitted-on", help="what --out's fitted_on says, which a run's start-up line repeats (default: the frames); for "
         "a calibration shipped with other weights, whose weights gave the margins",
@@ -230,7 +244,10 @@ def main() -> None:
             labelled = labelled_margins(network, folder, args.max_frames)
             if len(labelled.frames) < 2:
                 raise SystemExit("error: the halves need at least two labelled frames")
-            whole = calibrate(labelled.frames, threshold=args.threshold, source=f"{labelled.description}, {len(labelled.frames)} frames")
+            whole = calibrate(
+                labelled.frames, threshold=args.threshold, source=f"{labelled.description}, {len(labelled.frames)} frames",
+                context_share=args.context_share,
+            )
             given_calibration = None
             if args.calibration is not None:
                 given_calibration = Calibration.from_record(json.loads(args.calibration.read_text()), str(args.calibration))
@@ -254,7 +271,8 @@ def main() -> None:
         "weights": str(args.weights) if args.weights else "bundled",
         "frames": fitted_on,
         "thresholds": list(thresholds),
-        "held_out": held_out(labelled, thresholds),
+        "context_share": args.context_share,
+        "held_out": held_out(labelled, thresholds, args.context_share),
         "all_frames": fit_row(whole),
         "alert_below": round(whole.alert_below, 4),
         **({"at_given_calibration": figures_row(given, whole.before)} if given is not None else {}),

@@ -40,7 +40,7 @@ from streamseg.cpu import (
     emulated_bf16_reason,
 )
 from streamseg.errors import ConfigError
-from streamseg.image.confidence import MARGIN_STEPS, Calibration
+from streamseg.image.confidence import CONTEXT_BLOCK, CONTEXT_BLOCKS, MARGIN_STEPS, Calibration
 from streamseg.modelfile import ModelFile
 from streamseg.options import BackendOptions
 
@@ -90,8 +90,9 @@ def uint8_pixels_in(model):
 def uint8_to_class_ids(model, calibration: Calibration | None = None):
     """The network with both ends moved into the graph: RGB uint8 NHWC in, class ids (N, h, w) out: uint8
     up to 255 classes, uint16 beyond (``label_sets.label_dtype``); with a ``calibration``, also the
-    confidence (N, h, w) as uint8: the margin s1 - s2 of the top two scores looked up in the calibration's
-    margin table (``streamseg.image.confidence``), as the host does, in the graph.
+    confidence (N, h, w) as uint8: the margin s1 - s2 of the top two scores, in its local context at the
+    calibration's context share, looked up in the calibration's margin table (``streamseg.image.confidence``),
+    as the host does, in the graph.
 
     The input end is ``uint8_pixels_in``, and a TopK over the classes replaces the host's argmax.
     Per frame that spares converting 0.5 MB of pixels to 2 MB of floats and copying out 7.6 MB
@@ -124,9 +125,45 @@ def uint8_to_class_ids(model, calibration: Calibration | None = None):
     margin = ops.subtract(_place(top.output(0), 0), _place(top.output(0), 1))
     # Then the calibration's margin table: a multiply, a clamp and a uint8 Gather in the inference threads.
     table = calibration.margin_table
-    steps = ops.minimum(ops.multiply(margin, np.float32(table.scale)), np.float32(MARGIN_STEPS - 1))
+    steps = _table_steps(margin, table.scale, calibration.context_share)
     confidence = ops.gather(ops.constant(table.values), ops.convert(steps, ov.Type.i32), np.int64(0))
     return ov.Model([class_ids.output(0), confidence.output(0)], model.get_parameters(), "class_ids_and_confidence")
+
+
+def _table_steps(margin, scale: float, share: float):
+    """Each pixel's step of a margin table of ``scale`` (N, h, w), in its local context at ``share`` as
+    ``streamseg.image.confidence.in_local_context`` puts it, the table's scale folded into both terms.
+
+    The context: the blocks' means by an AvgPool with the block as its stride, their neighbourhoods' by another
+    (padding excluded, as the host's box mean counts only cells inside the grid), then one broadcast add over the
+    margin seen as blocks, where an Interpolate back to the grid would cost a pass more than the margin alone
+    (BENCHMARKS.md, "Confidence")."""
+    from openvino import opset13 as ops
+
+    if not share:
+        return ops.minimum(ops.multiply(margin, np.float32(scale)), np.float32(MARGIN_STEPS - 1))
+    shape = margin.get_output_partial_shape(0)
+    if shape[1].is_dynamic or shape[2].is_dynamic:
+        raise ValueError(f"confidence in context needs the network's output grid fixed, not {shape}")
+    height, width = shape[1].get_length(), shape[2].get_length()
+    rows, columns = -(-height // CONTEXT_BLOCK), -(-width // CONTEXT_BLOCK)
+    padding = np.array([0, rows * CONTEXT_BLOCK - height, columns * CONTEXT_BLOCK - width], dtype=np.int64)
+    if padding.any():  # a grid not a whole number of blocks: padded with its edge values, as on the host
+        margin = ops.pad(margin, np.zeros(3, dtype=np.int64), padding, "edge")
+    block, reach = [CONTEXT_BLOCK] * 2, [CONTEXT_BLOCKS // 2] * 2
+    block_means = ops.avg_pool(ops.unsqueeze(margin, np.int64(1)), block, [0, 0], [0, 0], block, True)
+    around = ops.avg_pool(block_means, [1, 1], reach, reach, [CONTEXT_BLOCKS] * 2, True)  # (N, 1, rows, columns)
+
+    def shaped(node, dims):  # 0 keeps the batch (special_zero)
+        return ops.reshape(node, np.array([0, *dims], dtype=np.int64), True)
+
+    own = ops.multiply(shaped(margin, [rows, CONTEXT_BLOCK, columns, CONTEXT_BLOCK]), np.float32(scale * (1.0 - share)))
+    steps = ops.add(own, ops.multiply(shaped(around, [rows, 1, columns, 1]), np.float32(scale * share)))
+    steps = shaped(steps, [rows * CONTEXT_BLOCK, columns * CONTEXT_BLOCK])
+    if padding.any():
+        start, stop, step, axes = ([0, 0], [height, width], [1, 1], [1, 2])
+        steps = ops.slice(steps, *(np.array(values, dtype=np.int64) for values in (start, stop, step, axes)))
+    return ops.minimum(steps, np.float32(MARGIN_STEPS - 1))
 
 
 def _place(top, place: int):

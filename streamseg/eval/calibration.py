@@ -9,6 +9,9 @@ share of right pixels at each of the 256 levels at that T, made non-decreasing b
 regression (pool adjacent violators, each level weighted by its pixels); a level no pixel had takes
 its value from the nearest levels that had some.
 
+A calibration with a context share (streamseg.image.confidence) is fitted on each frame's margins put in their
+local context at that share, as a run puts them: the frames keep their raw margins, and pooling takes the share.
+
 The figures, over pixels whose truth counts (not the ignore id, not an id past the classes):
 
 - expected calibration error: 15 equal-width bins of p, each bin's |accuracy - mean p| weighted by its pixels;
@@ -27,7 +30,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from streamseg.image.confidence import (
-    CONFIDENCE_SCALE, DEFAULT_THRESHOLD, LEVELS, UNCALIBRATED, Calibration, Reliability, confidence_map, table_levels, top_two,
+    CONFIDENCE_SCALE, DEFAULT_THRESHOLD, LEVELS, UNCALIBRATED, Calibration, Reliability, confidence_map,
+    in_local_context, table_levels, top_two,
 )
 
 ECE_BINS = 15
@@ -77,15 +81,20 @@ def probability(margin: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def calibrated_probability(margin: np.ndarray, calibration: Calibration) -> np.ndarray:
-    """The confidence of each margin under ``calibration``, float64: with a curve, the value a run's uint8 map holds."""
+    """The confidence of each margin (already in its local context, ``pooled``) under ``calibration``, float64: with a
+    curve, the value a run's uint8 map holds."""
     if calibration.curve is None:
         return probability(margin, calibration.temperature)
-    return confidence_map(np.asarray(margin, dtype=np.float32), calibration) / float(CONFIDENCE_SCALE)
+    return calibration.margin_table.confidence(np.asarray(margin, dtype=np.float32)) / float(CONFIDENCE_SCALE)
 
 
-def pooled(frames: Sequence[FrameMargins]) -> tuple[np.ndarray, np.ndarray]:
-    """The labelled pixels of every frame: their margins (float32) and whether each is right (bool)."""
-    margins = np.concatenate([frame.margin[frame.labelled] for frame in frames]) if frames else np.zeros(0, np.float32)
+def pooled(frames: Sequence[FrameMargins], context_share: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The labelled pixels of every frame: their margins (float32), each in its local context at ``context_share``, and
+    whether each is right (bool)."""
+    margins = (
+        np.concatenate([in_local_context(frame.margin, context_share)[frame.labelled] for frame in frames]) if frames
+        else np.zeros(0, np.float32)
+    )
     correct = np.concatenate([frame.correct[frame.labelled] for frame in frames]) if frames else np.zeros(0, bool)
     return margins, correct
 
@@ -249,8 +258,9 @@ def measure(
     frames: Sequence[FrameMargins], calibration: Calibration, threshold: float = DEFAULT_THRESHOLD,
     *, pixels: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ConfidenceFigures:
-    """The figures of ``frames`` under ``calibration``; ``pixels`` (their pooled labelled pixels) spares pooling them again."""
-    margins, correct = pixels if pixels is not None else pooled(frames)
+    """The figures of ``frames`` under ``calibration``; ``pixels`` (their labelled pixels pooled at the calibration's context
+    share) spares pooling them again."""
+    margins, correct = pixels if pixels is not None else pooled(frames, calibration.context_share)
     p = calibrated_probability(margins, calibration)
     reliabilities = [frame_reliability(frame.margin, calibration, threshold) for frame in frames]
     predicted = tuple(r.predicted_accuracy for r in reliabilities)
@@ -295,8 +305,8 @@ class ConfidenceFit:
 
     def as_dict(self) -> dict:
         return {
-            "temperature": self.temperature, "alert_below": self.alert_below, "fit_pixels": self.fit_pixels,
-            "curve": list(self.calibration.curve), "before": self.before.as_dict(per_frame=False),
+            "temperature": self.temperature, "context_share": self.calibration.context_share, "alert_below": self.alert_below,
+            "fit_pixels": self.fit_pixels, "curve": list(self.calibration.curve), "before": self.before.as_dict(per_frame=False),
             "scaled": self.scaled.as_dict(per_frame=False), "after": self.after.as_dict(),
         }
 
@@ -319,7 +329,7 @@ class ConfidenceFit:
         lines = [f"{name:<36} {a:>10} {b:>12} {c:>10}".rstrip() for name, a, b, c in rows]
         lines.append(
             f"temperature {self.temperature:.4f} fitted on {self.fit_pixels:,} of {self.after.pixels:,} labelled pixels "
-            f"in {self.after.frames} frames, then the curve on all of them"
+            f"in {self.after.frames} frames, then the curve on all of them; context share {self.calibration.context_share:g}"
         )
         lines.append(f"suggested alert level {self.alert_below:.4f} (the {ALERT_PERCENTILE:g}th percentile of the frames' predicted accuracy)")
         return "\n".join(lines)
@@ -328,20 +338,23 @@ class ConfidenceFit:
 def calibrate(
     fit_on: Sequence[FrameMargins], measure_on: Sequence[FrameMargins] | None = None,
     threshold: float = DEFAULT_THRESHOLD, *, max_pixels: int = MAX_FIT_PIXELS, source: str = "fitted",
+    context_share: float = 0.0,
 ) -> ConfidenceFit:
-    """T and the curve fitted on ``fit_on``'s labelled pixels; the figures and the alert level on ``measure_on``
-    (``fit_on`` itself by default). ``source`` says, in the calibration, what it was fitted on."""
-    margins, correct = pooled(fit_on)
+    """T and the curve fitted on ``fit_on``'s labelled pixels, in their local context at ``context_share``; the figures
+    and the alert level on ``measure_on`` (``fit_on`` itself by default). ``source`` says, in the calibration, what it
+    was fitted on (``streamseg calibrate-confidence`` fits at ``DEFAULT_CONTEXT_SHARE``). The figures before are a run's
+    without a calibration: T = 1 on the margin alone."""
+    margins, correct = pooled(fit_on, context_share)
     temperature = fit_temperature(margins, correct, max_pixels=max_pixels)
     curve = fit_curve(margins, correct, temperature)
     measured = fit_on if measure_on is None else measure_on
-    pixels = (margins, correct) if measure_on is None else pooled(measured)
-    scaling = Calibration(temperature, source=source)
-    after = measure(measured, Calibration(temperature, source=source, curve=curve), threshold, pixels=pixels)
+    pixels = (margins, correct) if measure_on is None else pooled(measured, context_share)
+    scaling = Calibration(temperature, source=source, context_share=context_share)
+    after = measure(measured, Calibration(temperature, source=source, curve=curve, context_share=context_share), threshold, pixels=pixels)
     return ConfidenceFit(
-        calibration=Calibration(temperature, alert_level(after.predicted_accuracies), source, curve),
+        calibration=Calibration(temperature, alert_level(after.predicted_accuracies), source, curve, context_share),
         fit_pixels=min(int(margins.size), max_pixels),
-        before=measure(measured, UNCALIBRATED, threshold, pixels=pixels),
+        before=measure(measured, UNCALIBRATED, threshold),
         scaled=measure(measured, scaling, threshold, pixels=pixels),
         after=after,
     )

@@ -1,6 +1,7 @@
 """Where a fitted confidence calibration is kept: a model file's sidecar, or a JSON file beside built-in weights.
 
-Both hold the same mapping, ``{temperature: float, curve: [256 ints], alert_below: float, fitted_on: str}``: in the
+Both hold the same mapping, ``{temperature: float, curve: [256 ints], context_share: float, alert_below: float, fitted_on:
+str}`` (``context_share`` only where it is not 0, so that a record written before it existed reads the same): in the
 sidecar ``MODEL.streamseg.yaml`` under the key ``confidence``, in the JSON file as the whole
 document. A JSON file shipped beside built-in weights also names them, ``weights_sha256`` (their
 ``state_dict_sha256``): a run takes it for those weights only. The sidecar is edited as text, so
@@ -30,6 +31,8 @@ def confidence_record(calibration: Calibration, fitted_on: str, weights_sha256: 
     record = {"temperature": round(float(calibration.temperature), 4)}
     if calibration.curve is not None:
         record["curve"] = list(calibration.curve)
+    if calibration.context_share:
+        record["context_share"] = float(calibration.context_share)  # not rounded: T and the curve were fitted at this share
     if calibration.alert_below is not None:
         record["alert_below"] = round(float(calibration.alert_below), 4)
     record["fitted_on"] = str(fitted_on)

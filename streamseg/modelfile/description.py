@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from streamseg.errors import ConfigError
-from streamseg.image.confidence import UNCALIBRATED, Calibration, check_curve
+from streamseg.image.confidence import UNCALIBRATED, Calibration, check_context_share, check_curve
 from streamseg.label_sets import LABEL_SETS, LabelSet, named_label_set
 
 MAX_INPUT_SIDE = 4096  # a declared input larger than this a side is refused: no real segmentation model needs it
@@ -84,6 +84,10 @@ def _fraction(value: Any) -> float:
     if not 0 <= number <= 1:
         raise ValueError(f"a number from 0 to 1, not {number}")
     return number
+
+
+def _context_share(value: Any) -> float:
+    return check_context_share(_number(value))
 
 
 def _curve(value: Any) -> tuple[int, ...]:
@@ -215,6 +219,9 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("confidence_curve", "--confidence-curve", ("confidence", "curve"), _curve,
               "the confidence calibration curve: 256 values 0..255 as a JSON list, or a .json file "
               "(streamseg calibrate-confidence --out writes one)"),
+    FieldSpec("context_share", "--context-share", ("confidence", "context_share"), _context_share,
+              "the share of each pixel's confidence margin replaced by the mean margin around it, 0 <= share < 1, "
+              "as the temperature was fitted (streamseg calibrate-confidence fits at 0.5; default 0)"),
     FieldSpec("alert_below", "--alert-below", ("confidence", "alert_below"), _fraction,
               "the predicted accuracy below which a stream is degraded"),
 )
@@ -295,6 +302,7 @@ class ModelDescription:
             ("scores", self.scores),
             ("temperature", f"{self.calibration.temperature:.4g}"),
             ("confidence_curve", "none" if self.calibration.curve is None else "fitted (256 levels)"),
+            ("context_share", f"{self.calibration.context_share:g}"),
             ("alert_below", "none" if self.calibration.alert_below is None else f"{self.calibration.alert_below:.3g}"),
         ]
         return [f"{name:<14} {value:<44} <- {self.sources.get(name, 'tensors')}" for name, value in rows]

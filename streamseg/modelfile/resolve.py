@@ -112,19 +112,22 @@ class _Resolution:
         )
 
     def calibration(self) -> Calibration:
-        """The confidence temperature, curve and alert level, where a source gives them; T = 1, no curve and no alert
-        otherwise. A curve is fitted at one temperature: it is taken only from where the temperature came."""
+        """The confidence temperature, curve, context share and alert level, where a source gives them; T = 1, no curve,
+        share 0 and no alert otherwise. A curve and a share are fitted with one temperature: they are taken only from
+        where the temperature came."""
         temperature = self.take("temperature", None, UNCALIBRATED.source)
         curve = self.take("confidence_curve", None, "none")
+        context_share = self.take("context_share", None, "none")
         alert_below = self.take("alert_below", None, "none")
-        if curve is not None and self.sources["confidence_curve"] != self.sources["temperature"]:
-            raise ConfigError(
-                f"the confidence curve (from {self.sources['confidence_curve']}) was fitted at another temperature than "
-                f"the one from {self.sources['temperature']}: give both from one place"
-            )
+        for name, value, what in (("confidence_curve", curve, "confidence curve"), ("context_share", context_share, "context share")):
+            if value is not None and self.sources[name] != self.sources["temperature"]:
+                raise ConfigError(
+                    f"the {what} (from {self.sources[name]}) was fitted with another temperature than "
+                    f"the one from {self.sources['temperature']}: give both from one place"
+                )
         if temperature is None:
             return Calibration(alert_below=alert_below)
-        return Calibration(temperature, alert_below, self.sources["temperature"], curve)
+        return Calibration(temperature, alert_below, self.sources["temperature"], curve, context_share or 0.0)
 
     def input_layout(self) -> str:
         dims = self.facts.input_dims

@@ -97,14 +97,16 @@ def build_backend(config: RunConfig, plugins: Plugins | None = None) -> tuple[Ba
 
 def built_in_calibration(config: RunConfig, model: nn.Module) -> Calibration:
     """A built-in model's confidence calibration: the one shipped for its bundled weights (none for other weights,
-    ``--weights`` of one's own), with ``--temperature`` and ``--confidence-curve`` in its place when given (a shipped
-    curve was fitted at the shipped temperature, so a temperature given alone runs without one)."""
+    ``--weights`` of one's own), with ``--temperature``, ``--confidence-curve`` and ``--context-share`` in its place when
+    any is given (a shipped curve and share were fitted with the shipped temperature, so a temperature given alone runs
+    without either)."""
     shipped = bundled_confidence(config.model, state_dict_sha256(model))
-    if config.temperature is None and config.confidence_curve is None:
+    if config.temperature is None and config.confidence_curve is None and config.context_share is None:
         return shipped
     temperature = shipped.temperature if config.temperature is None else parse_field("temperature", config.temperature, "--temperature")
     curve = None if config.confidence_curve is None else parse_field("confidence_curve", config.confidence_curve, "--confidence-curve")
-    return Calibration(temperature, shipped.alert_below, "--temperature / --confidence-curve", curve)
+    share = 0.0 if config.context_share is None else parse_field("context_share", config.context_share, "--context-share")
+    return Calibration(temperature, shipped.alert_below, "--temperature / --confidence-curve / --context-share", curve, share)
 
 
 def build_crf_stage_for(
@@ -349,7 +351,10 @@ def _log_started(config: RunConfig, backend: Backend, origin: str) -> None:
     elif config.confidence == "on":
         calibration = backend.calibration
         curve = "a calibration curve" if calibration.curve is not None else "no calibration curve"
-        log.info("confidence: temperature %.3g, %s (%s)", calibration.temperature, curve, calibration.source)
+        log.info(
+            "confidence: temperature %.3g, %s, context share %g (%s)",
+            calibration.temperature, curve, calibration.context_share, calibration.source,
+        )
 
 
 def confidence_settings(config: RunConfig, backend: Backend) -> ConfidenceSettings | None:

@@ -6,6 +6,9 @@ lay out known_margins' levels in red, and their masks label a share sigmoid(m / 
 pixels class 1 (right) and the rest class 0 (wrong): the fit must find T = 2. A last row of every
 frame is red 200 (margin 10) with a mask id past the two classes: it counts in a frame's predicted
 accuracy, as it would in a run, and nowhere else.
+
+The fits whose T is checked take ``--context-share 0``: the masks imply T = 2 of the margin alone. The others
+fit at the default share, as a user's would, and check that a run gives what the fit predicts.
 """
 
 from __future__ import annotations
@@ -112,7 +115,7 @@ def folder_fixture(tmp_path: Path) -> Path:
 def test_fits_the_temperature_the_masks_imply_and_writes_it_into_the_sidecar(tmp_path: Path, folder: Path, capsys) -> None:
     model = red_margin_model(tmp_path / "model.onnx")
     figures = tmp_path / "figures.json"
-    assert run_cli(["calibrate-confidence", "--data", folder, "--model", model, "--json", figures]) == 0
+    assert run_cli(["calibrate-confidence", "--data", folder, "--model", model, "--context-share", 0, "--json", figures]) == 0
     printed = capsys.readouterr().out
     report = json.loads(figures.read_text())
 
@@ -149,13 +152,15 @@ def test_a_second_fit_replaces_the_first_and_is_not_moved_by_it(tmp_path: Path, 
     out = tmp_path / "confidence.json"
     assert run_cli(["calibrate-confidence", "--data", folder, "--model", model, "--max-frames", 2]) == 0
     first = yaml.safe_load((tmp_path / "model.streamseg.yaml").read_text())["confidence"]
+    assert first["context_share"] == 0.5  # the default share, kept with the T fitted at it
     # The model now runs at T = first; the fit is of the raw scores all the same, and on all four frames this time.
-    assert run_cli(["calibrate-confidence", "--data", folder, "--model", model, "--out", out]) == 0
+    assert run_cli(["calibrate-confidence", "--data", folder, "--model", model, "--context-share", 0, "--out", out]) == 0
     text = (tmp_path / "model.streamseg.yaml").read_text()
     assert text.count("confidence:") == 1
     second = yaml.safe_load(text)["confidence"]
     assert second["fitted_on"] == "drive/images, 4 frames" and first["fitted_on"] == "drive/images, 2 frames"
     assert second["temperature"] == pytest.approx(TRUE_T, abs=0.02)
+    assert "context_share" not in second  # share 0: the record as one written before shares existed
     assert json.loads(out.read_text()) == second  # --out writes the same record
 
 
@@ -179,23 +184,28 @@ def test_a_folder_without_truth_in_the_model_s_classes_is_refused(tmp_path: Path
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
 def test_a_run_reports_what_the_fitted_calibration_predicts(tmp_path: Path, folder: Path, backend: str) -> None:
-    # The sidecar's temperature and curve reach a run: on the host (onnxruntime) and after OpenVINO's fused graph alike.
+    # The sidecar's temperature, curve and context share reach a run: on the host (onnxruntime) and after OpenVINO's
+    # fused graph alike.
     model = red_margin_model(tmp_path / "model.onnx")
     figures, stats = tmp_path / "figures.json", tmp_path / "stats.jsonl"
     assert run_cli(["calibrate-confidence", "--data", folder, "--model", model, "--json", figures]) == 0
-    predicted = json.loads(figures.read_text())["after"]["predicted_accuracies"]
+    report = json.loads(figures.read_text())
+    assert report["context_share"] == 0.5
+    predicted = report["after"]["predicted_accuracies"]
     arguments = ["run", folder / "images", "--model", model, "--backend", backend, "--precision", "fp32", "--stats", stats]
     assert run_cli(arguments) == 0
     records = [json.loads(line) for line in stats.read_text().splitlines()]
     assert [record["confidence"]["predicted_accuracy"] for record in records] == pytest.approx(predicted, abs=2e-4)
 
 
-def test_a_curve_is_not_taken_with_a_temperature_from_elsewhere(tmp_path: Path, folder: Path, capsys) -> None:
+@pytest.mark.parametrize("given", [["--temperature", "1.0"], ["--context-share", "0.2"]])
+def test_a_curve_is_not_taken_with_a_temperature_from_elsewhere(tmp_path: Path, folder: Path, capsys, given: list) -> None:
     model = red_margin_model(tmp_path / "model.onnx")
     assert run_cli(["calibrate-confidence", "--data", folder, "--model", model]) == 0
     capsys.readouterr()
-    # The sidecar's curve was fitted at its own temperature: another T from the command line would misread it.
-    assert run_cli(["run", folder / "images", "--model", model, "--temperature", "1.0", "--max-frames", 1]) == 2
+    # The sidecar's curve and share were fitted with its own temperature: another T, or another share, from the
+    # command line would misread them.
+    assert run_cli(["run", folder / "images", "--model", model, *given, "--max-frames", 1]) == 2
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("streamseg: error:")]
-    assert len(errors) == 1 and "fitted at another temperature" in errors[0] and "Traceback" not in err, err
+    assert len(errors) == 1 and "fitted with another temperature" in errors[0] and "Traceback" not in err, err

@@ -32,7 +32,7 @@ from streamseg.eval.calibration import (
     pooled,
     spearman,
 )
-from streamseg.image.confidence import CONFIDENCE_SCALE, UNCALIBRATED, Calibration, confidence_map, table_levels
+from streamseg.image.confidence import CONFIDENCE_SCALE, UNCALIBRATED, Calibration, confidence_map, in_local_context, table_levels
 
 
 def calibrated_frames(unlabelled_rows: int = 0) -> list[FrameMargins]:
@@ -186,6 +186,18 @@ def test_fitting_on_some_frames_and_measuring_on_others() -> None:
     assert calibration.after.frames == 2
     assert calibration.after.pixels == 2 * 4 * PIXELS_PER_LEVEL
     assert calibration.temperature == pytest.approx(TRUE_T, abs=0.05)
+
+
+def test_a_fit_at_a_context_share_is_a_fit_of_the_margins_in_their_local_context() -> None:
+    frames, share = calibrated_frames(), 0.35
+    fit = calibrate(frames, context_share=share)
+    assert fit.calibration.context_share == share
+    # The same as a fit of the margin alone on margins put in their local context by hand.
+    by_hand = calibrate([FrameMargins(in_local_context(f.margin, share), f.labelled, f.correct) for f in frames])
+    assert fit.temperature == by_hand.temperature and fit.calibration.curve == by_hand.calibration.curve
+    assert fit.scaled == by_hand.scaled and fit.after == by_hand.after
+    assert fit.before == calibrate(frames).before  # before: a run without a calibration, the margin alone at T = 1
+    assert fit.as_dict()["context_share"] == share
 
 
 def near_tie_frames() -> list[FrameMargins]:

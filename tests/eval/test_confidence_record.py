@@ -26,6 +26,13 @@ def test_the_record_reads_back_as_the_calibration() -> None:
     assert (calibration.temperature, calibration.curve, calibration.alert_below) == (1.8346, CURVE, 0.8123)
 
 
+def test_a_context_share_is_kept_in_the_record_and_read_back() -> None:
+    record = confidence_record(Calibration(2.0, context_share=0.35), "frames")
+    assert record == {"temperature": 2.0, "context_share": 0.35, "fitted_on": "frames"}
+    assert Calibration.from_record(record, "the record").context_share == 0.35
+    assert Calibration.from_record(RECORD, "the record").context_share == 0.0  # a record without one: the margin alone
+
+
 def test_a_model_without_a_sidecar_gets_one(tmp_path: Path) -> None:
     path = write_sidecar_confidence(tmp_path / "net.onnx", RECORD)
     assert path == tmp_path / "net.streamseg.yaml"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamseg.image.confidence import Calibration, ConfidenceSettings, Reliability, confidence_map, top_two
+from streamseg.image.confidence import Calibration, ConfidenceSettings, Reliability, confidence_map, in_local_context, top_two
 from streamseg.image.scores import class_labels
 from streamseg.frame import Frame
 
@@ -35,6 +35,46 @@ def test_the_confidence_is_the_sigmoid_of_the_margin_over_the_temperature(temper
     confidence = confidence_map(margin, Calibration(temperature))
     expected = np.rint(255 / (1 + np.exp(-margin / temperature)))
     assert confidence.dtype == np.uint8 and np.array_equal(confidence, expected)
+
+
+def blocks_of(values: list[float], rows: int = 1) -> np.ndarray:
+    """A margin map of 8x8 blocks, each of one value: ``values`` along a row of blocks, ``rows`` such rows."""
+    return np.kron(np.tile(np.asarray(values, np.float32), (rows, 1)), np.ones((8, 8), np.float32))
+
+
+def test_in_its_local_context_a_share_of_each_margin_is_the_mean_margin_of_the_blocks_around_it():
+    margin = blocks_of([0, 6, 0, 0, 0, 12])
+    # Each block's context: the mean of the blocks at most two away, those inside the frame only.
+    context = blocks_of([6 / 3, 6 / 4, 6 / 5, 18 / 5, 12 / 4, 12 / 3])
+    assert np.allclose(in_local_context(margin, 0.5), 0.5 * margin + 0.5 * context)
+    assert in_local_context(margin, 0.0) is margin  # no share, no pass over the frame
+    confidence = confidence_map(margin, Calibration(1.0, context_share=0.5))
+    expected = np.rint(255 / (1 + np.exp(-(0.5 * margin + 0.5 * context))))
+    assert np.abs(confidence.astype(int) - expected).max() <= 1  # the margin table's step, as for the margin alone
+
+
+def test_a_frame_not_made_of_whole_blocks_is_padded_with_its_edge_values():
+    margin = np.zeros((5, 10), np.float32)
+    margin[:, 9] = 8.0  # padded to 8x16: columns 10..15 repeat it, so the second block's mean is 7 of its 8 columns' 8
+    assert np.allclose(in_local_context(margin, 0.5), 0.5 * margin + 0.5 * (0 + 7) / 2)
+
+
+def test_a_near_tie_among_sure_pixels_is_surer_than_among_near_ties_and_only_nearby():
+    calibration, alone = Calibration(1.0, context_share=0.5), Calibration(1.0)
+    among_sure = blocks_of([4.0] * 5, rows=5)
+    among_sure[20, 20] = 0.2
+    among_ties = np.full((40, 40), 0.2, np.float32)
+    assert confidence_map(among_sure, calibration)[20, 20] > confidence_map(among_ties, calibration)[20, 20]
+    assert confidence_map(among_sure, alone)[20, 20] == confidence_map(among_ties, alone)[20, 20]
+    # Sure blocks more than two blocks away change nothing: the context is local, not the frame's.
+    half_sure = blocks_of([4.0] * 6 + [0.2] * 6)
+    assert confidence_map(half_sure, calibration)[0, -1] == confidence_map(blocks_of([0.2] * 12), calibration)[0, -1]
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.0, 1.5, True, "0.3"])
+def test_a_context_share_outside_0_to_1_is_refused(share):
+    with pytest.raises(ValueError, match="context share"):
+        Calibration(1.0, context_share=share)
 
 
 def test_a_curve_maps_each_level_after_the_temperature():

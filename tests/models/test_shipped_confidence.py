@@ -35,7 +35,9 @@ def test_the_shipped_record_is_for_the_shipped_weights_and_fitted_on_a_drive_the
     record = shipped_record()
     assert record["weights_sha256"] == state_dict_sha256(erfnet)
     shipped = bundled_confidence("erfnet", record["weights_sha256"])
-    assert shipped == Calibration(record["temperature"], record["alert_below"], shipped.source, tuple(record["curve"]))
+    assert shipped == Calibration(
+        record["temperature"], record["alert_below"], shipped.source, tuple(record["curve"]), record.get("context_share", 0.0),
+    )
     assert 0.5 < shipped.alert_below < 1
     assert "0006R0" in record["fitted_on"] and record["fitted_on"] in shipped.source  # the start-up line says where it came from
 

@@ -53,7 +53,8 @@ def test_the_report_has_every_figure(tmp_path: Path, tiny_camvid: Path) -> None:
     written = json.loads(shipped.read_text())
     assert len(written.pop("curve")) == 256
     assert written == {
-        "temperature": figures["all_frames"]["temperature"], "alert_below": figures["alert_below"],
+        "temperature": figures["all_frames"]["temperature"], "context_share": 0.5, "alert_below": figures["alert_below"],
         "fitted_on": "CamVid train, 4 frames",
     }
+    assert figures["context_share"] == 0.5  # calibrate-confidence's default share
     assert "All frames (in-sample), the calibration to ship" in completed.stdout

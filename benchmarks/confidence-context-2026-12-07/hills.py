@@ -9,12 +9,14 @@ mean predicted accuracy, the share of pixels under 0.7, and the share of pixels 
 CamVid val's mean predicted against true accuracy.
 
 - margin: as runs shipped until now;
-- frame share 0.35: ``(1 - s) m + s mean(m)``, as ``--frame-share`` did at 298b042;
+- frame share 0.35: ``(1 - s) m + s mean(m)``, as ``--frame-share`` did at 298b042 (replaced by the local context);
 - lowered only: the smaller of the margin and the frame-share statistic (a hard frame lowers its pixels, an easy
   frame raises none);
-- 31x31 mean: half the margin plus half the mean margin of the 31x31 pixels around it (local context).
+- 31x31 mean: half the margin plus half the mean margin of the 31x31 pixels around it (a sliding window);
+- local context: the margin in its local context as runs now put it (``streamseg.image.confidence.in_local_context``
+  at ``DEFAULT_CONTEXT_SHARE``: half of it replaced by the mean of the 5x5 blocks of 8x8 pixels around its block).
 
-    python benchmarks/confidence-frame-share-2026-12-07/hills.py FOLD_WEIGHTS [VIDEO]
+    python benchmarks/confidence-context-2026-12-07/hills.py FOLD_WEIGHTS [VIDEO]
 """
 import sys
 
@@ -25,14 +27,14 @@ from streamseg.config import config_from_values
 from streamseg.data.layouts import open_labelled_folder
 from streamseg.eval.calibration import FrameMargins, calibrate
 from streamseg.eval.confidence_scores import NetworkMargins, labelled_margins
-from streamseg.image.confidence import Reliability, confidence_map
+from streamseg.image.confidence import DEFAULT_CONTEXT_SHARE, Reliability, confidence_map, in_local_context
 from streamseg.sources import open_source
 
 SHARE, WINDOW, BUILDING, THRESHOLD = 0.35, 31, 1, 0.7
 
 
 def in_frame_context(margin, share):
-    # As 298b042's streamseg.image.confidence.in_frame_context (reverted): a share of each margin replaced by the frame's mean.
+    # As 298b042's streamseg.image.confidence.in_frame_context (replaced): a share of each margin replaced by the frame's mean.
     return (1 - share) * margin + share * float(margin.mean(dtype=np.float64))
 
 STATISTICS = {
@@ -40,6 +42,7 @@ STATISTICS = {
     f"frame share {SHARE}": lambda m: in_frame_context(m, SHARE),
     "lowered only": lambda m: np.minimum(m, in_frame_context(m, SHARE)),
     f"{WINDOW}x{WINDOW} mean": lambda m: 0.5 * m + 0.5 * ndimage.uniform_filter(m, WINDOW),
+    "local context": lambda m: in_local_context(m, DEFAULT_CONTEXT_SHARE),
 }
 
 
