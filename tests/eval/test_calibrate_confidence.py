@@ -199,7 +199,7 @@ def test_a_run_reports_what_the_fitted_calibration_predicts(tmp_path: Path, fold
 
 
 @pytest.mark.parametrize("given", [["--temperature", "1.0"], ["--context-share", "0.2"]])
-def test_a_curve_is_not_taken_with_a_temperature_from_elsewhere(tmp_path: Path, folder: Path, capsys, given: list) -> None:
+def test_a_curve_or_a_share_is_not_taken_with_a_temperature_from_elsewhere(tmp_path: Path, folder: Path, capsys, given: list) -> None:
     model = red_margin_model(tmp_path / "model.onnx")
     assert run_cli(["calibrate-confidence", "--data", folder, "--model", model]) == 0
     capsys.readouterr()

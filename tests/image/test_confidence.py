@@ -55,7 +55,7 @@ def test_in_its_local_context_a_share_of_each_margin_is_the_mean_margin_of_the_b
 
 def test_a_frame_not_made_of_whole_blocks_is_padded_with_its_edge_values():
     margin = np.zeros((5, 10), np.float32)
-    margin[:, 9] = 8.0  # padded to 8x16: columns 10..15 repeat it, so the second block's mean is 7 of its 8 columns' 8
+    margin[:, 9] = 8.0  # padded to 8x16: columns 10..15 repeat it, so 7 of the second block's 8 columns hold 8: its mean is 7
     assert np.allclose(in_local_context(margin, 0.5), 0.5 * margin + 0.5 * (0 + 7) / 2)
 
 
