@@ -136,7 +136,7 @@ def _table_steps(margin, scale: float, share: float):
 
     The context: the blocks' means by an AvgPool with the block as its stride, their neighbourhoods' by another
     (padding excluded, as the host's box mean counts only cells inside the grid), then one broadcast add over the
-    margin seen as blocks, where an Interpolate back to the grid would cost a pass more than the margin alone
+    margin seen as blocks, where an Interpolate back to the grid would cost another pass over it
     (BENCHMARKS.md, "Confidence")."""
     from openvino import opset13 as ops
 

@@ -354,7 +354,8 @@ def calibrate(
     return ConfidenceFit(
         calibration=Calibration(temperature, alert_level(after.predicted_accuracies), source, curve, context_share),
         fit_pixels=min(int(margins.size), max_pixels),
-        before=measure(measured, UNCALIBRATED, threshold),
+        # Before is of the margin alone: the pooled pixels serve it only where they are the margin alone too.
+        before=measure(measured, UNCALIBRATED, threshold, pixels=pixels if context_share == 0 else None),
         scaled=measure(measured, scaling, threshold, pixels=pixels),
         after=after,
     )

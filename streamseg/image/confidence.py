@@ -23,8 +23,9 @@ network knows that part of the road, which one pixel's margin cannot. On a drive
 training the context raised the AUROC on every split tried and calibrated as well or better, and on the
 highway it leaves more of the hills labelled building uncertain, where the whole frame's mean, tried first,
 left fewer (BENCHMARKS.md, "Confidence"). Blocks, not a sliding window: their means
-come back to every pixel as one broadcast add over the margin seen as blocks, which in OpenVINO's graph
-costs no more than the margin alone. A calibration without a share (0, as older ones have) uses the margin alone.
+come back to every pixel as one broadcast add over the margin seen as blocks, where bringing them back by
+resampling would cost OpenVINO's graph another pass over the grid. A calibration without a share (0, as
+older ones have) uses the margin alone.
 
 A run does both steps in one lookup by the margin (``MarginTable``): the margin, times a scale, picks one
 of 1024 equal steps of ``margin / T``, and a table holds each step's calibrated confidence. That is one
